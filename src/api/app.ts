@@ -1,0 +1,91 @@
+// Builds the Fastify app: OpenAPI from the route schemas, problem+json errors, request ids in the
+// logs, Prometheus request histograms, and one route module per resource.
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Platform } from '../platform.ts';
+import { TrainyardError } from '../errors.ts';
+import { sendProblem } from './problem.ts';
+import { createMetrics, type ApiMetrics } from './metrics.ts';
+import { healthRoutes } from './routes/health.ts';
+import { ProblemSchema } from './schemas.ts';
+
+export type Api = FastifyInstance<
+  import('node:http').Server,
+  import('node:http').IncomingMessage,
+  import('node:http').ServerResponse,
+  import('fastify').FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** Everything a route module may use. */
+export interface RouteContext {
+  platform: Platform;
+  metrics: ApiMetrics;
+}
+
+export type RouteModule = (app: Api, context: RouteContext) => Promise<void> | void;
+
+export interface AppOptions {
+  /** Extra route modules (the server adds job-related ones); kept open so tests can build slices. */
+  routes?: RouteModule[];
+}
+
+const API_DESCRIPTION = `Trainyard: ingest tabular data, define PyTorch models, train them as jobs, version the results and serve predictions.
+
+Errors are RFC 9457 \`application/problem+json\` with \`errors[]\` naming each bad field; codes are listed in docs/errors.md.`;
+
+export async function buildApp(platform: Platform, options: AppOptions = {}): Promise<Api> {
+  const app = Fastify({
+    // pino's Logger is wider than Fastify's base logger type; Fastify only uses the base methods.
+    loggerInstance: platform.logger as FastifyBaseLogger,
+    genReqId: (request) => {
+      const header = request.headers['x-request-id'];
+      return typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
+    },
+    logController: { requestIdLogLabel: 'request_id' },
+    bodyLimit: 16 * 1024 * 1024,
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>();
+
+  const metrics = createMetrics();
+  const context: RouteContext = { platform, metrics };
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.0.3',
+      info: { title: 'Trainyard API', version: '1.0.0', description: API_DESCRIPTION },
+      components: {
+        securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API token from `trainyard tokens create`.' } },
+      },
+      security: [{ bearerAuth: [] }],
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/docs' });
+
+  app.addSchema(ProblemSchema);
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    const route = request.routeOptions.url ?? 'unmatched';
+    metrics.requestDuration.observe(
+      { method: request.method, route, status_code: String(reply.statusCode) },
+      reply.elapsedTime / 1000,
+    );
+  });
+  app.setErrorHandler((error, request, reply) => sendProblem(request, reply, error));
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(request, reply, new TrainyardError('NOT_FOUND', `no route ${request.method} ${request.url.split('?')[0]}`)),
+  );
+
+  app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  await healthRoutes(app, context);
+  for (const routes of options.routes ?? []) {
+    await routes(app, context);
+  }
+  return app;
+}

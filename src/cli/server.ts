@@ -1,0 +1,24 @@
+import { Command } from 'commander';
+import { loadConfig } from '../config.ts';
+import { openPlatform } from '../platform.ts';
+import { buildApp } from '../api/app.ts';
+import { ALL_ROUTES } from '../api/routes/index.ts';
+
+export function serverCommand(): Command {
+  return new Command('server').description('Run the HTTP API (and, with the local executor, the job loop)').action(async () => {
+    const config = loadConfig();
+    const platform = await openPlatform(config, { migrate: config.autoMigrate });
+    const app = await buildApp(platform, { routes: ALL_ROUTES });
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      platform.logger.info({ signal }, 'shutting down');
+      await app.close();
+      await platform.close();
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+    await app.listen({ host: config.host, port: config.port });
+  });
+}

@@ -1,0 +1,130 @@
+// Configuration comes from the environment only (12-factor). Every variable is listed here with its
+// default, and the README's configuration table is written from the same list.
+import { resolve, join } from 'node:path';
+import { cpus } from 'node:os';
+import { ConfigError } from './errors.ts';
+
+export type ExecutorKind = 'local' | 'queue' | 'aws-batch';
+export type AuthMode = 'auto' | 'on' | 'off';
+
+export interface Config {
+  host: string;
+  port: number;
+  dataDir: string;
+  databaseUrl: string;
+  blobUrl: string;
+  s3Endpoint: string | undefined;
+  executor: ExecutorKind;
+  python: string | undefined;
+  maxConcurrentJobs: number;
+  maxUploadBytes: number;
+  maxModelParameters: number;
+  maxPredictRows: number;
+  leaseSeconds: number;
+  maxAttempts: number;
+  trainerThreads: number;
+  modelCacheBytes: number;
+  auth: AuthMode;
+  autoMigrate: boolean;
+  logLevel: string;
+  batch: { jobQueue: string | undefined; jobDefinition: string | undefined; region: string | undefined };
+}
+
+interface VariableDoc {
+  name: string;
+  default: string;
+  description: string;
+}
+
+/** The documented variables, in the order the README lists them. */
+export const CONFIG_VARIABLES: readonly VariableDoc[] = [
+  { name: 'TRAINYARD_HOST', default: '127.0.0.1', description: 'Address the API listens on.' },
+  { name: 'TRAINYARD_PORT', default: '8080', description: 'Port the API listens on.' },
+  { name: 'TRAINYARD_DATA_DIR', default: './.trainyard', description: 'Where the embedded defaults keep the SQLite file, blobs and job scratch space.' },
+  { name: 'TRAINYARD_DATABASE_URL', default: 'sqlite:<data dir>/trainyard.db', description: '`sqlite:/path/file.db` or `mysql://user:pass@host:3306/db`.' },
+  { name: 'TRAINYARD_BLOB_URL', default: 'file://<data dir>/blobs', description: '`file:///path` or `s3://bucket/prefix`.' },
+  { name: 'TRAINYARD_S3_ENDPOINT', default: '(AWS)', description: 'Endpoint of an S3-compatible server (path-style addressing is used when set).' },
+  { name: 'TRAINYARD_EXECUTOR', default: 'local', description: '`local` (the server runs jobs in niced subprocesses), `queue` (servers only enqueue; `trainyard worker` runs jobs) or `aws-batch`.' },
+  { name: 'TRAINYARD_PYTHON', default: 'auto-detected', description: 'A Python interpreter that can `import torch` (tries /usr/bin/python3, then python3 on PATH).' },
+  { name: 'TRAINYARD_MAX_CONCURRENT_JOBS', default: '1', description: 'Jobs one server (local executor) or one worker runs at once.' },
+  { name: 'TRAINYARD_MAX_UPLOAD_BYTES', default: '10737418240 (10 GiB)', description: 'Largest accepted dataset upload; larger ones get 413 and nothing is kept.' },
+  { name: 'TRAINYARD_MAX_MODEL_PARAMETERS', default: '50000000', description: 'Parameter budget a model definition may not exceed.' },
+  { name: 'TRAINYARD_MAX_PREDICT_ROWS', default: '10000', description: 'Most rows one real-time predict request may carry (413 beyond; use an inference job).' },
+  { name: 'TRAINYARD_LEASE_SECONDS', default: '30', description: 'Job lease length; a worker renews it by heartbeat every third of it.' },
+  { name: 'TRAINYARD_MAX_ATTEMPTS', default: '3', description: 'Attempts a job gets when its worker is lost before it is failed.' },
+  { name: 'TRAINYARD_TRAINER_THREADS', default: 'cores − 1 (min 1)', description: 'Torch intra-op and OpenBLAS threads for the trainer.' },
+  { name: 'TRAINYARD_MODEL_CACHE_BYTES', default: '536870912 (512 MiB)', description: 'Upper bound on ONNX sessions kept in memory (LRU by model size).' },
+  { name: 'TRAINYARD_AUTH', default: 'auto', description: '`auto` (on unless listening on loopback), `on` or `off`.' },
+  { name: 'TRAINYARD_AUTO_MIGRATE', default: 'true', description: 'Whether `trainyard server` applies migrations on start.' },
+  { name: 'TRAINYARD_LOG_LEVEL', default: 'info', description: 'pino log level.' },
+  { name: 'TRAINYARD_BATCH_JOB_QUEUE', default: '—', description: 'AWS Batch job queue (aws-batch executor).' },
+  { name: 'TRAINYARD_BATCH_JOB_DEFINITION', default: '—', description: 'AWS Batch job definition (aws-batch executor).' },
+  { name: 'AWS_REGION', default: '—', description: 'Region for S3 and Batch clients.' },
+];
+
+type Env = Record<string, string | undefined>;
+
+function integer(env: Env, name: string, fallback: number, min = 0): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min) {
+    throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${raw}"`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new ConfigError(`${name} must be one of ${allowed.join(', ')}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const dataDir = resolve(env.TRAINYARD_DATA_DIR || './.trainyard');
+  return {
+    host: env.TRAINYARD_HOST || '127.0.0.1',
+    port: integer(env, 'TRAINYARD_PORT', 8080),
+    dataDir,
+    databaseUrl: env.TRAINYARD_DATABASE_URL || `sqlite:${join(dataDir, 'trainyard.db')}`,
+    blobUrl: env.TRAINYARD_BLOB_URL || `file://${join(dataDir, 'blobs')}`,
+    s3Endpoint: env.TRAINYARD_S3_ENDPOINT || undefined,
+    executor: oneOf(env, 'TRAINYARD_EXECUTOR', ['local', 'queue', 'aws-batch'] as const, 'local'),
+    python: env.TRAINYARD_PYTHON || undefined,
+    maxConcurrentJobs: integer(env, 'TRAINYARD_MAX_CONCURRENT_JOBS', 1, 1),
+    maxUploadBytes: integer(env, 'TRAINYARD_MAX_UPLOAD_BYTES', 10 * 1024 ** 3, 1),
+    maxModelParameters: integer(env, 'TRAINYARD_MAX_MODEL_PARAMETERS', 50_000_000, 1),
+    maxPredictRows: integer(env, 'TRAINYARD_MAX_PREDICT_ROWS', 10_000, 1),
+    leaseSeconds: integer(env, 'TRAINYARD_LEASE_SECONDS', 30, 1),
+    maxAttempts: integer(env, 'TRAINYARD_MAX_ATTEMPTS', 3, 1),
+    trainerThreads: integer(env, 'TRAINYARD_TRAINER_THREADS', Math.max(1, cpus().length - 1), 1),
+    modelCacheBytes: integer(env, 'TRAINYARD_MODEL_CACHE_BYTES', 512 * 1024 ** 2, 1),
+    auth: oneOf(env, 'TRAINYARD_AUTH', ['auto', 'on', 'off'] as const, 'auto'),
+    autoMigrate: env.TRAINYARD_AUTO_MIGRATE !== 'false',
+    logLevel: env.TRAINYARD_LOG_LEVEL || 'info',
+    batch: {
+      jobQueue: env.TRAINYARD_BATCH_JOB_QUEUE || undefined,
+      jobDefinition: env.TRAINYARD_BATCH_JOB_DEFINITION || undefined,
+      region: env.AWS_REGION || undefined,
+    },
+  };
+}
+
+/** The environment a job process needs to reach the same stores (run-job on a worker or in Batch). */
+export function storeEnvironment(config: Config): Record<string, string> {
+  const env: Record<string, string> = {
+    TRAINYARD_DATA_DIR: config.dataDir,
+    TRAINYARD_DATABASE_URL: config.databaseUrl,
+    TRAINYARD_BLOB_URL: config.blobUrl,
+    TRAINYARD_LEASE_SECONDS: String(config.leaseSeconds),
+    TRAINYARD_MAX_ATTEMPTS: String(config.maxAttempts),
+    TRAINYARD_TRAINER_THREADS: String(config.trainerThreads),
+    TRAINYARD_LOG_LEVEL: config.logLevel,
+  };
+  if (config.s3Endpoint) env.TRAINYARD_S3_ENDPOINT = config.s3Endpoint;
+  if (config.python) env.TRAINYARD_PYTHON = config.python;
+  return env;
+}

@@ -1,0 +1,29 @@
+// Opaque ids that sort by creation time: a prefix, 10 characters of millisecond time and 16 random
+// characters (Crockford base32), so `ORDER BY id` lists newest last and cursors are just ids.
+import { randomBytes } from 'node:crypto';
+
+const ALPHABET = '0123456789abcdefghjkmnpqrstvwxyz';
+
+function encodeTime(ms: number): string {
+  let out = '';
+  for (let i = 0; i < 10; i++) {
+    out = ALPHABET[ms % 32] + out;
+    ms = Math.floor(ms / 32);
+  }
+  return out;
+}
+
+function encodeRandom(): string {
+  const bytes = randomBytes(16);
+  let out = '';
+  for (const byte of bytes) out += ALPHABET[byte % 32];
+  return out;
+}
+
+export type IdPrefix = 'ds' | 'mdl' | 'mv' | 'job' | 'tok';
+
+export function newId(prefix: IdPrefix, now = Date.now()): string {
+  return `${prefix}_${encodeTime(now)}${encodeRandom()}`;
+}
+
+export const nowIso = (): string => new Date().toISOString();

@@ -1,0 +1,42 @@
+// The stores and settings every process (server, worker, run-job, migrate) opens the same way.
+import { pino, type Logger } from 'pino';
+import type { Config } from './config.ts';
+import { openMetadataStore, type MetadataStore } from './store/metadata/metadata-store.ts';
+import { migrateToLatest } from './store/metadata/migrate.ts';
+import { openBlobStore, type BlobStore } from './store/blobs/blob-store.ts';
+
+export interface Platform {
+  readonly config: Config;
+  readonly metadata: MetadataStore;
+  readonly blobs: BlobStore;
+  readonly logger: Logger;
+  close(): Promise<void>;
+}
+
+export function createLogger(config: Pick<Config, 'logLevel'>, name = 'trainyard'): Logger {
+  return pino({ name, level: config.logLevel });
+}
+
+export async function openPlatform(config: Config, options: { migrate?: boolean; logger?: Logger } = {}): Promise<Platform> {
+  const logger = options.logger ?? createLogger(config);
+  const metadata = await openMetadataStore(config.databaseUrl);
+  try {
+    if (options.migrate) {
+      const { applied } = await migrateToLatest(metadata);
+      if (applied.length > 0) logger.info({ applied }, 'applied database migrations');
+    }
+    const blobs = await openBlobStore(config.blobUrl, { s3Endpoint: config.s3Endpoint });
+    return {
+      config,
+      metadata,
+      blobs,
+      logger,
+      async close() {
+        await metadata.close();
+      },
+    };
+  } catch (error) {
+    await metadata.close();
+    throw error;
+  }
+}

@@ -1,0 +1,45 @@
+// The blob store: where bytes live (datasets, artifacts, logs, job outputs). Keys are relative
+// paths like `datasets/ds_…/data.csv`. Every put is atomic: a reader sees the whole object or none,
+// and a failed put leaves nothing behind.
+import type { Readable } from 'node:stream';
+
+export type BlobBody = Readable | Buffer | string;
+
+export interface BlobStat {
+  size: number;
+}
+
+export interface BlobStore {
+  /** Human-readable location, e.g. `file:///data/blobs` or `s3://bucket/prefix`. */
+  readonly url: string;
+  put(key: string, body: BlobBody, options?: { contentType?: string }): Promise<BlobStat>;
+  /** A stream of the object's bytes. Rejects with NOT_FOUND when absent. */
+  get(key: string): Promise<Readable>;
+  stat(key: string): Promise<BlobStat | null>;
+  /** Copies the object to a local file (job scratch space). */
+  download(key: string, destination: string): Promise<void>;
+  delete(key: string): Promise<void>;
+  deletePrefix(prefix: string): Promise<void>;
+  list(prefix: string): Promise<string[]>;
+  ping(): Promise<void>;
+}
+
+const SAFE_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+
+export function assertSafeKey(key: string): void {
+  if (!SAFE_KEY.test(key) || key.split('/').some((part) => part === '..' || part === '.')) {
+    throw new Error(`invalid blob key "${key}"`);
+  }
+}
+
+export async function openBlobStore(url: string, options: { s3Endpoint?: string } = {}): Promise<BlobStore> {
+  if (url.startsWith('file://')) {
+    const { FileBlobStore } = await import('./file-blob-store.ts');
+    return new FileBlobStore(url.slice('file://'.length));
+  }
+  if (url.startsWith('s3://')) {
+    const { S3BlobStore } = await import('./s3-blob-store.ts');
+    return S3BlobStore.fromUrl(url, options.s3Endpoint);
+  }
+  throw new Error(`TRAINYARD_BLOB_URL must start with file:// or s3://, got "${url}"`);
+}

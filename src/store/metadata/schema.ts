@@ -1,0 +1,108 @@
+// Row types of the metadata database, shared by both dialects. JSON columns hold text; times are
+// ISO 8601 UTC strings (they sort correctly as text); lease expiry is epoch milliseconds so that
+// the claim statement can compare it with a number.
+import type { Generated } from 'kysely';
+
+export interface DatasetTable {
+  id: string;
+  name: string;
+  version: number;
+  status: string;
+  format: string;
+  delimiter: string;
+  size_bytes: number;
+  sha256: string;
+  row_count: number;
+  columns_json: string;
+  blob_key: string;
+  created_at: string;
+}
+
+export interface ModelTable {
+  id: string;
+  name: string;
+  description: string | null;
+  spec_json: string;
+  created_at: string;
+}
+
+export interface ModelVersionTable {
+  id: string;
+  model_name: string;
+  version: number;
+  training_job_id: string;
+  dataset_id: string;
+  metrics_json: string;
+  signature_json: string;
+  artifacts_json: string;
+  blob_prefix: string;
+  created_at: string;
+}
+
+export interface ModelAliasTable {
+  model_name: string;
+  alias: string;
+  version: number;
+  updated_at: string;
+}
+
+export interface JobTable {
+  id: string;
+  kind: string;
+  status: string;
+  model_name: string;
+  dataset_id: string;
+  model_version: number | null;
+  spec_json: string;
+  progress_json: string | null;
+  metrics_json: string | null;
+  stats_json: string | null;
+  error: string | null;
+  error_code: string | null;
+  attempts: number;
+  max_attempts: number;
+  cancel_requested: number;
+  lease_owner: string | null;
+  lease_expires_at: number | null;
+  external_id: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+  updated_at: string;
+}
+
+export interface JobMetricTable {
+  job_id: string;
+  epoch: number;
+  metrics_json: string;
+  created_at: string;
+}
+
+export interface JobEventTable {
+  seq: Generated<number>;
+  job_id: string;
+  type: string;
+  data_json: string;
+  created_at: string;
+}
+
+export interface ApiTokenTable {
+  id: string;
+  name: string;
+  scope: string;
+  token_hash: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface Database {
+  datasets: DatasetTable;
+  models: ModelTable;
+  model_versions: ModelVersionTable;
+  model_aliases: ModelAliasTable;
+  jobs: JobTable;
+  job_metrics: JobMetricTable;
+  job_events: JobEventTable;
+  api_tokens: ApiTokenTable;
+}
