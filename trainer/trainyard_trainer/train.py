@@ -1,0 +1,232 @@
+"""The training loop: seeded shuffles of whole tensors, batches by slicing, per-epoch metrics,
+best-epoch tracking, early stopping, schedulers, stop requests (SIGTERM / max runtime)."""
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Dict, List, Optional
+
+import torch
+from torch import nn
+
+from . import metrics as M
+from .data import Data, Split
+from .errors import NAN_LOSS, TrainerError
+from .spec import Job
+
+
+class StopRequest:
+    """Set by the SIGTERM handler; also set when max_runtime_seconds is reached."""
+
+    def __init__(self, deadline: Optional[float] = None):
+        self.reason: Optional[str] = None
+        self.deadline = deadline  # time.monotonic() value
+
+    def signal(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+
+    def requested(self) -> bool:
+        if self.reason is None and self.deadline is not None and time.monotonic() >= self.deadline:
+            self.reason = "max_runtime_seconds"
+        return self.reason is not None
+
+
+@dataclass
+class Result:
+    best_epoch: int = 0
+    epochs_run: int = 0
+    stopped_early: bool = False
+    truncated: bool = False
+    stop_reason: Optional[str] = None
+    best_metrics: Dict[str, Optional[float]] = field(default_factory=dict)
+    history: List[dict] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def make_loss(job: Job) -> nn.Module:
+    return {"bce": nn.BCEWithLogitsLoss, "cross_entropy": nn.CrossEntropyLoss, "mse": nn.MSELoss,
+            "l1": nn.L1Loss, "huber": nn.HuberLoss}[job.loss]()
+
+
+def make_optimizer(job: Job, params, log: Callable[[str, str], None]) -> torch.optim.Optimizer:
+    o = {k: v for k, v in job.optimizer.items() if k != "type" and v is not None}
+    otype = job.optimizer["type"]
+    if otype in ("Adam", "AdamW") and "momentum" in o:
+        if o.pop("momentum"):
+            log(f"{otype} has no 'momentum' argument (it uses betas); ignored momentum={job.optimizer['momentum']}", "warning")
+    if "betas" in o:
+        o["betas"] = tuple(o["betas"])
+    cls = {"SGD": torch.optim.SGD, "Adam": torch.optim.Adam, "AdamW": torch.optim.AdamW,
+           "RMSprop": torch.optim.RMSprop}[otype]
+    o.setdefault("lr", 0.01 if otype == "SGD" else 0.001)
+    return cls(params, **o)
+
+
+def make_scheduler(job: Job, optimizer):
+    s = job.lr_scheduler
+    if s is None:
+        return None
+    args = {k: v for k, v in s.items() if k not in ("type", "monitor", "mode") and v is not None}
+    if s["type"] == "StepLR":
+        return torch.optim.lr_scheduler.StepLR(optimizer, **args)
+    if s["type"] == "CosineAnnealingLR":
+        args.setdefault("T_max", job.epochs)
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, **args)
+    return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, mode=s["monitor"].mode, **args)
+
+
+class Evaluator:
+    """Loss and the task's metrics from outputs (raw scores) and targets."""
+
+    def __init__(self, job: Job, loss_fn: nn.Module):
+        self.job = job
+        self.loss_fn = loss_fn
+
+    def __call__(self, out: torch.Tensor, y: torch.Tensor) -> Dict[str, Optional[float]]:
+        job = self.job
+        with torch.no_grad():
+            result = {"loss": M._f(self.loss_fn(out, y))}
+            if job.task == "binary_classification":
+                result.update(M.binary_metrics(out, y))
+            elif job.task == "multiclass_classification":
+                result.update(M.multiclass_metrics(out, y, job.output_dim))
+            else:
+                if job.target_mean is not None:
+                    out = out * job.target_std + job.target_mean
+                    y = y * job.target_std + job.target_mean
+                result.update(M.regression_metrics(out, y))
+        return result
+
+
+def predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    model.eval()
+    with torch.no_grad():
+        return torch.cat([model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+
+
+def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: StopRequest,
+          emit: Callable[..., None], log: Callable[[str, str], None], skip_single_row_batch: bool) -> Result:
+    """`model` takes standardised features (data.x already is). On return it holds the best
+    epoch's weights (by job.monitor). Raises TrainerError(NAN_LOSS) on a non-finite loss."""
+    torch.manual_seed(job.seed)
+    gen = torch.Generator()  # CPU generator: the same shuffles on CPU and CUDA
+    gen.manual_seed(job.seed)
+    loss_fn = make_loss(job)
+    optimizer = make_optimizer(job, model.parameters(), log)
+    scheduler = make_scheduler(job, optimizer)
+    evaluate = Evaluator(job, loss_fn)
+    train_split, val_split = data.train, data.val
+    n, bs = train_split.rows, job.batch_size
+    starts = list(range(0, n, bs))
+    if skip_single_row_batch and len(starts) > 1 and n - starts[-1] == 1:
+        starts.pop()  # BatchNorm cannot train on a batch of one row
+        log(f"the last batch of each epoch has a single row and the network has BatchNorm; "
+            f"that row is skipped each epoch (a different one every epoch)", "warning")
+    n_used = starts[-1] + min(bs, n - starts[-1]) if starts else 0
+    eval_bs = max(bs, 4096)
+    on_cuda = device.type == "cuda"
+    check_every = 64 if on_cuda else 1  # a sync per batch is free on CPU, not on CUDA
+    out_width = job.output_dim if job.task == "multiclass_classification" else 1
+    out_buf = torch.empty(n_used, out_width, device=device)
+    batch_losses = torch.empty(len(starts), device=device)
+
+    res = Result()
+    best_value = None
+    best_state = None
+    bad_epochs = 0
+    es = job.early_stopping
+    t_start = time.monotonic()
+
+    def nan_error(epoch, b):
+        lr = optimizer.param_groups[0]["lr"]
+        return TrainerError(NAN_LOSS, f"training loss became {'NaN' if math.isnan(float(batch_losses[b])) else 'infinite'} "
+                            f"at epoch {epoch} batch {b + 1}; lower the learning rate (lr={lr}), "
+                            f"or check the data for extreme values")
+
+    for epoch in range(1, job.epochs + 1):
+        t0 = time.monotonic()
+        lr = optimizer.param_groups[0]["lr"]
+        model.train()
+        perm = torch.randperm(n, generator=gen)
+        if on_cuda:
+            perm = perm.to(device)
+        xs = train_split.x.index_select(0, perm)
+        ys = train_split.y.index_select(0, perm)
+        interrupted = False
+        checked = 0
+        for b, s in enumerate(starts):
+            if stop.requested():
+                interrupted = True
+                break
+            xb = xs[s:s + bs]
+            out = model(xb)
+            loss = loss_fn(out, ys[s:s + bs])
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            out_buf[s:s + bs] = out.detach()
+            batch_losses[b] = loss.detach()
+            if b + 1 - checked >= check_every:
+                if on_cuda:
+                    finite = torch.isfinite(batch_losses[checked:b + 1])
+                    if not bool(finite.all()):
+                        raise nan_error(epoch, checked + int((~finite).nonzero()[0, 0]))
+                elif not math.isfinite(batch_losses[b].item()):
+                    raise nan_error(epoch, b)
+                checked = b + 1
+        if interrupted:
+            log(f"stop requested ({stop.reason}) during epoch {epoch}; that epoch is discarded", "warning")
+            break
+        if checked < len(starts):
+            finite = torch.isfinite(batch_losses[checked:])
+            if not bool(finite.all()):
+                raise nan_error(epoch, checked + int((~finite).nonzero()[0, 0]))
+        train_seconds = time.monotonic() - t0
+
+        train_m = evaluate(out_buf, ys[:n_used])
+        val_out = predict(model, val_split.x, eval_bs)
+        val_m = evaluate(val_out, val_split.y)
+        flat = {**{f"train_{k}": v for k, v in train_m.items()}, **{f"val_{k}": v for k, v in val_m.items()}}
+        res.epochs_run = epoch
+        seconds = time.monotonic() - t0
+        emit("epoch", epoch=epoch, epochs=job.epochs, train=train_m, val=val_m, lr=lr,
+             seconds=round(seconds, 4), train_seconds=round(train_seconds, 4))
+        res.history.append({"epoch": epoch, "lr": lr, "seconds": seconds, **flat})
+
+        value = flat.get(job.monitor.name)
+        if job.monitor.improved(value, best_value, es["min_delta"] if es else 0.0):
+            best_value = value
+            res.best_epoch = epoch
+            res.best_metrics = flat
+            best_state = copy.deepcopy(model.state_dict())
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+
+        if scheduler is not None:
+            if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+                pv = flat.get(job.lr_scheduler["monitor"].name)
+                scheduler.step(pv if pv is not None else float("nan"))
+            else:
+                scheduler.step()
+
+        if es and bad_epochs >= es["patience"]:
+            res.stopped_early = True
+            log(f"early stopping after epoch {epoch}: {job.monitor.name} did not improve for "
+                f"{es['patience']} epochs; restoring epoch {res.best_epoch}", "info")
+            break
+        if stop.requested():
+            break
+
+    if stop.reason is not None:
+        res.truncated = True
+        res.stop_reason = stop.reason
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    elif res.epochs_run:  # the monitor was never finite: keep the last epoch
+        res.best_epoch = res.epochs_run
+        res.best_metrics = {k: v for k, v in res.history[-1].items() if k.startswith(("train_", "val_"))}
+    res.seconds = time.monotonic() - t_start
+    return res
