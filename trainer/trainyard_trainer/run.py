@@ -25,11 +25,8 @@ def _pick_device(job: Job, log) -> torch.device:
 
 
 def _set_threads(job: Job) -> None:
+    # (not set_num_interop_threads: it aborts the process if any parallel work already ran)
     torch.set_num_threads(job.threads)
-    try:
-        torch.set_num_interop_threads(1)  # no inter-op parallelism in a Sequential
-    except RuntimeError:  # already set (e.g. in tests running several jobs in one process)
-        pass
 
 
 def _is_oom(e: BaseException) -> bool:
@@ -100,6 +97,7 @@ def _train(job_dir, events, log, stop, t_begin) -> int:
         log(f"{key} is not used by the trainer; ignored", "warning")
     _set_threads(job)
     device = _pick_device(job, log)
+    torch.manual_seed(job.seed)  # before the build: it draws the initial weights
     layers, parameters = _build(job)
 
     t0 = time.monotonic()

@@ -1,0 +1,80 @@
+"""The trainer as the platform runs it: a real process, events on stdout, exit codes, SIGTERM."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import jobs
+
+
+def start(job_dir):
+    env = dict(os.environ, PYTHONPATH=jobs.TRAINER_ROOT, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    return subprocess.Popen([jobs.PYTHON, "-m", "trainyard_trainer", "train", "--job-dir", str(job_dir)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/")
+
+
+def read_until(proc, kind):
+    events = []
+    for line in proc.stdout:
+        events.append(json.loads(line))
+        if events[-1]["event"] == kind:
+            return events
+    raise AssertionError(f"no {kind} event; got {events}; stderr: {proc.stderr.read()}")
+
+
+def test_success_exit_0_and_stdout_is_only_events(tmp_path):
+    jobs.write_job(tmp_path, hyper={"epochs": 2})
+    code, events, stderr = jobs.run_trainer(tmp_path)  # parse_events fails on any non-JSON line
+    assert code == 0, stderr
+    assert [e["event"] for e in events] == ["started", "epoch", "epoch", "exported", "completed"]
+
+
+def test_nan_loss_exits_3_with_a_failed_event(tmp_path):
+    jobs.write_job(tmp_path, task="regression", hyper={"optimizer": {"type": "SGD", "lr": 1e6}})
+    code, events, _ = jobs.run_trainer(tmp_path)
+    assert code == 3
+    assert events[-1]["event"] == "failed" and events[-1]["code"] == "NAN_LOSS"
+
+
+def test_invalid_spec_exits_3(tmp_path):
+    jobs.write_job(tmp_path, layers=[{"type": "LSTM", "input_size": 6, "hidden_size": 1}])
+    code, events, _ = jobs.run_trainer(tmp_path)
+    assert code == 3 and events[-1]["code"] == "INVALID_SPEC" and "layer 0" in events[-1]["message"]
+
+
+def test_sigterm_mid_training_saves_the_best_epoch(tmp_path):
+    jobs.write_job(tmp_path, rows=3000, hyper={"epochs": 100000, "batch_size": 8})
+    proc = start(tmp_path)
+    try:
+        read_until(proc, "epoch")
+        read_until(proc, "epoch")
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        events = read_until(proc, "completed")
+        code = proc.wait(timeout=10)
+        elapsed = time.monotonic() - sent
+    finally:
+        proc.kill()
+    assert code == 0
+    assert elapsed < 3, elapsed
+    done = events[-1]
+    assert done["truncated"] is True and done["epochs_run"] >= 2 and done["best_epoch"] >= 1
+    assert any(e["event"] == "exported" for e in events)
+    for name in ("model.onnx", "model.pt", "state_dict.pt", "reference_outputs.npy"):
+        assert os.path.exists(tmp_path / "artifacts" / name)
+
+
+def test_sigterm_before_the_first_epoch_is_a_timeout(tmp_path):
+    jobs.write_job(tmp_path, rows=200000, hyper={"epochs": 3, "batch_size": 4})
+    proc = start(tmp_path)
+    try:
+        read_until(proc, "started")
+        proc.send_signal(signal.SIGTERM)
+        events = read_until(proc, "failed")
+        code = proc.wait(timeout=10)
+    finally:
+        proc.kill()
+    assert code == 3
+    assert events[-1]["code"] == "TIMEOUT" and "SIGTERM" in events[-1]["message"]
