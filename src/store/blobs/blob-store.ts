@@ -9,6 +9,11 @@ export interface BlobStat {
   size: number;
 }
 
+/**
+ * Prefix semantics, the same in every store: `list(p)` returns the keys under `p/` (all keys for
+ * `''`), sorted; `deletePrefix(p)` deletes the key `p` and every key under `p/`, never `p2/…`.
+ * Errors: a missing object is NOT_FOUND; a store that cannot be reached is STORE_UNAVAILABLE (503).
+ */
 export interface BlobStore {
   /** Human-readable location, e.g. `file:///data/blobs` or `s3://bucket/prefix`. */
   readonly url: string;
@@ -25,9 +30,17 @@ export interface BlobStore {
 }
 
 const SAFE_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
+/** First path segments the stores keep for themselves (the file store's temp area). */
+const RESERVED = new Set(['.tmp']);
 
+/**
+ * Keys are relative paths of `[A-Za-z0-9._-]` segments: no leading or doubled slashes, no `.` or
+ * `..` segments, no reserved first segment. Every store enforces the same rule, so a key that
+ * works on `file://` works on `s3://`. Keys are built by code, so a bad one is a bug (plain Error).
+ */
 export function assertSafeKey(key: string): void {
-  if (!SAFE_KEY.test(key) || key.split('/').some((part) => part === '..' || part === '.')) {
+  const parts = key.split('/');
+  if (!SAFE_KEY.test(key) || parts.some((part) => part === '..' || part === '.') || RESERVED.has(parts[0]!)) {
     throw new Error(`invalid blob key "${key}"`);
   }
 }

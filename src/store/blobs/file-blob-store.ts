@@ -4,8 +4,19 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { notFound } from '../../errors.ts';
+import { TrainyardError, notFound } from '../../errors.ts';
 import { assertSafeKey, type BlobBody, type BlobStat, type BlobStore } from './blob-store.ts';
+
+/** Filesystem errors that mean the storage itself failed (full, read-only, a broken mount). */
+const STORAGE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'ESTALE']);
+
+function storageFailure(error: unknown, root: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code && STORAGE_FAILURES.has(code)) {
+    return new TrainyardError('STORE_UNAVAILABLE', `the blob store (file://${root}) cannot be written: ${code}`, { cause: error });
+  }
+  return error;
+}
 
 /** Blobs as files under one root. Writes go to `.tmp/` on the same filesystem, then rename. */
 export class FileBlobStore implements BlobStore {
@@ -28,16 +39,17 @@ export class FileBlobStore implements BlobStore {
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, randomUUID());
     try {
+      // flush: fsync before the rename, so a crash cannot leave a renamed but empty file.
       if (body instanceof Readable) {
-        await pipeline(body, createWriteStream(tmp));
+        await pipeline(body, createWriteStream(tmp, { flush: true }));
       } else {
-        await writeFile(tmp, body);
+        await writeFile(tmp, body, { flush: true });
       }
       await mkdir(dirname(target), { recursive: true });
       await rename(tmp, target);
     } catch (error) {
       await rm(tmp, { force: true });
-      throw error;
+      throw storageFailure(error, this.root);
     }
     return { size: (await stat(target)).size };
   }
@@ -75,14 +87,19 @@ export class FileBlobStore implements BlobStore {
 
   async list(prefix: string): Promise<string[]> {
     const trimmed = prefix.replace(/\/+$/, '');
-    const start = this.path(trimmed);
+    const start = trimmed === '' ? this.root : this.path(trimmed);
     const keys: string[] = [];
     try {
       for (const entry of await readdir(start, { recursive: true, withFileTypes: true })) {
-        if (entry.isFile()) keys.push(relative(this.root, join(entry.parentPath ?? entry.path, entry.name)));
+        if (!entry.isFile()) continue;
+        const key = relative(this.root, join(entry.parentPath ?? entry.path, entry.name));
+        if (key.startsWith('.tmp/')) continue;
+        keys.push(key);
       }
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+      // Nothing under the prefix: no directory, or a blob (not a directory) of that name.
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ENOENT' && code !== 'ENOTDIR') throw error;
     }
     return keys.sort();
   }
