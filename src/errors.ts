@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   ALREADY_EXISTS: { status: 409, title: 'Already exists' },
   IN_USE: { status: 409, title: 'The resource is in use' },
   JOB_FINISHED: { status: 409, title: 'The job has already finished' },
+  OUTPUT_NOT_READY: { status: 409, title: 'The job has no output yet' },
   UNAUTHORIZED: { status: 401, title: 'Authentication required' },
   FORBIDDEN: { status: 403, title: 'The token does not allow this' },
   MODEL_UNAVAILABLE: { status: 500, title: 'The model version cannot be loaded' },

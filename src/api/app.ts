@@ -24,13 +24,16 @@ export type Api = FastifyInstance<
 export interface RouteContext {
   platform: Platform;
   metrics: ApiMetrics;
+  /** The in-process job loop (local executor), woken when a route queues a job. */
+  executor?: { poke(): void };
 }
 
 export type RouteModule = (app: Api, context: RouteContext) => Promise<void> | void;
 
 export interface AppOptions {
-  /** Extra route modules (the server adds job-related ones); kept open so tests can build slices. */
+  /** Route modules to register (ALL_ROUTES in the server); tests may build slices. */
   routes?: RouteModule[];
+  executor?: { poke(): void };
 }
 
 const API_DESCRIPTION = `Trainyard: ingest tabular data, define PyTorch models, train them as jobs, version the results and serve predictions.
@@ -45,13 +48,12 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
       const header = request.headers['x-request-id'];
       return typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
     },
-    logController: { requestIdLogLabel: 'request_id' },
     bodyLimit: 16 * 1024 * 1024,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const metrics = createMetrics();
-  const context: RouteContext = { platform, metrics };
+  const context: RouteContext = { platform, metrics, executor: options.executor };
 
   await app.register(swagger, {
     openapi: {

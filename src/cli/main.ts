@@ -4,6 +4,9 @@ import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../errors.ts';
 import { serverCommand } from './server.ts';
 import { migrateCommand } from './migrate.ts';
+import { clientCommands } from './client/index.ts';
+import { runJobCommand } from './run-job.ts';
+import { workerCommand } from './worker.ts';
 
 export function buildProgram(): Command {
   const program = new Command('trainyard')
@@ -12,6 +15,9 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addCommand(serverCommand());
   program.addCommand(migrateCommand());
+  program.addCommand(workerCommand());
+  program.addCommand(runJobCommand());
+  for (const c of clientCommands()) program.addCommand(c);
   return program;
 }
 

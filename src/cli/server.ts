@@ -3,22 +3,26 @@ import { loadConfig } from '../config.ts';
 import { openPlatform } from '../platform.ts';
 import { buildApp } from '../api/app.ts';
 import { ALL_ROUTES } from '../api/routes/index.ts';
+import { startExecutor } from '../training/executors/executor.ts';
 
 export function serverCommand(): Command {
   return new Command('server').description('Run the HTTP API (and, with the local executor, the job loop)').action(async () => {
     const config = loadConfig();
     const platform = await openPlatform(config, { migrate: config.autoMigrate });
-    const app = await buildApp(platform, { routes: ALL_ROUTES });
+    const executor = await startExecutor(platform);
+    const app = await buildApp(platform, { routes: ALL_ROUTES, executor });
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;
       stopping = true;
       platform.logger.info({ signal }, 'shutting down');
       await app.close();
+      await executor.stop();
       await platform.close();
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
     await app.listen({ host: config.host, port: config.port });
+    platform.logger.info({ executor: config.executor, url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs` }, 'trainyard is ready');
   });
 }

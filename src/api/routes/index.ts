@@ -1,4 +1,8 @@
 // Every resource's route module, in the order they appear in the OpenAPI document.
 import type { RouteModule } from '../app.ts';
+import { modelRoutes } from './models.ts';
+import { trainingJobRoutes } from './training-jobs.ts';
+import { predictRoutes } from './predict.ts';
+import { inferenceJobRoutes } from './inference-jobs.ts';
 
-export const ALL_ROUTES: RouteModule[] = [];
+export const ALL_ROUTES: RouteModule[] = [modelRoutes, trainingJobRoutes, predictRoutes, inferenceJobRoutes];

@@ -1,0 +1,167 @@
+import { Type, type Static } from 'typebox';
+import type { Api, RouteContext } from '../app.ts';
+import { IdParams, problems } from '../schemas.ts';
+import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
+import { createJob, getJobRow, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../training/jobs.ts';
+import { streamJobEvents } from '../../training/job-events-stream.ts';
+import { resolveVersion } from '../../models/registry.ts';
+import { datasetColumns, resolveDataset } from '../../datasets/resolve-dataset.ts';
+import { outputKey, type InferenceJobSpec } from '../../inference/run-inference.ts';
+import { TrainyardError } from '../../errors.ts';
+import { JobStatusSchema } from './training-jobs.ts';
+
+const Nullable = <T extends import('typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
+
+const InferenceJobSchema = Type.Object(
+  {
+    id: Type.String(),
+    status: JobStatusSchema,
+    model: Type.String(),
+    version: Type.Integer(),
+    dataset: Type.String({ description: 'Dataset id of the input' }),
+    threshold: Type.Number(),
+    progress: Nullable(Type.Object({ rows_done: Type.Integer(), rows_total: Type.Integer() })),
+    stats: Nullable(
+      Type.Object(
+        {
+          rows: Type.Integer(),
+          by_label: Type.Optional(Type.Record(Type.String(), Type.Integer())),
+          threshold: Type.Optional(Type.Number()),
+          positive_label: Type.Optional(Type.String()),
+          positive_count: Type.Optional(Type.Integer()),
+          positive_rate: Type.Optional(Type.Number()),
+          mean: Type.Optional(Type.Number()),
+          std: Type.Optional(Type.Number()),
+          min: Type.Optional(Type.Number()),
+          max: Type.Optional(Type.Number()),
+          seconds: Type.Optional(Type.Number()),
+          rows_per_second: Type.Optional(Nullable(Type.Number())),
+        },
+        { description: 'Classifiers: per-label counts (binary: positive_count and positive_rate at the threshold); regression: mean, std, min, max' },
+      ),
+    ),
+    error: Nullable(Type.String()),
+    error_code: Nullable(Type.String()),
+    attempts: Type.Integer(),
+    output: Nullable(Type.String({ description: 'Where to download the predictions CSV once succeeded' })),
+    created_at: Type.String({ format: 'date-time' }),
+    started_at: Nullable(Type.String({ format: 'date-time' })),
+    finished_at: Nullable(Type.String({ format: 'date-time' })),
+  },
+  { $id: 'InferenceJob' },
+);
+type InferenceJob = Static<typeof InferenceJobSchema>;
+
+function toInferenceJob(row: JobRow): InferenceJob {
+  const spec = JSON.parse(row.spec_json) as InferenceJobSpec;
+  return {
+    id: row.id,
+    status: row.status as JobStatus,
+    model: row.model_name,
+    version: row.model_version ?? 0,
+    dataset: row.dataset_id,
+    threshold: spec.threshold,
+    progress: parseJson(row.progress_json),
+    stats: parseJson(row.stats_json),
+    error: row.error,
+    error_code: row.error_code,
+    attempts: row.attempts,
+    output: row.status === 'succeeded' ? `/v1/inference-jobs/${row.id}/output` : null,
+    created_at: row.created_at,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+  };
+}
+
+const CreateBody = Type.Object(
+  {
+    model: Type.String({ minLength: 1 }),
+    version: Type.Optional(Type.Union([Type.Integer({ minimum: 1 }), Type.String({ minLength: 1 })], { description: 'A version number or an alias; default production, else the newest' })),
+    dataset: Type.String({ minLength: 1, description: 'Dataset id, name (newest version) or name@version: the rows to predict' }),
+    threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, default: 0.5, description: 'Binary models: the positive-label threshold' })),
+  },
+  { additionalProperties: false },
+);
+
+export async function inferenceJobRoutes(app: Api, { platform, executor }: RouteContext): Promise<void> {
+  const { db } = platform.metadata;
+  app.addSchema(InferenceJobSchema);
+  const tags = ['inference'];
+  const jobRef = Type.Ref('InferenceJob');
+
+  app.post(
+    '/v1/inference-jobs',
+    { schema: { tags, summary: 'Queue a batch inference job over a dataset', body: CreateBody, response: { 202: jobRef, ...problems(400, 401, 403, 404, 409) } } },
+    async (request, reply) => {
+      const version = await resolveVersion(db, request.body.model, request.body.version);
+      const dataset = await resolveDataset(db, request.body.dataset);
+      if (dataset.status !== 'ready') throw new TrainyardError('DATASET_NOT_READY', `dataset ${dataset.id} is ${dataset.status}`);
+      const present = new Set(datasetColumns(dataset).map((c) => c.name));
+      const missing = version.signature.inputs.filter((i) => !present.has(i.name));
+      if (missing.length > 0) {
+        throw new TrainyardError('INVALID_INPUT', `dataset "${dataset.name}" lacks column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m.name}"`).join(', ')} that ${version.model} version ${version.version} needs`, {
+          errors: missing.map((m) => ({ field: m.name, message: 'column is missing from the dataset' })),
+        });
+      }
+      const spec: InferenceJobSpec = { threshold: request.body.threshold ?? 0.5 };
+      const job = await createJob(db, { kind: 'inference', model: version.model, modelVersion: version.version, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
+      executor?.poke();
+      return reply.status(202).header('location', `/v1/inference-jobs/${job.id}`).send(toInferenceJob(job));
+    },
+  );
+
+  app.get(
+    '/v1/inference-jobs',
+    {
+      schema: {
+        tags,
+        summary: 'List inference jobs (newest first)',
+        querystring: Type.Intersect([PageQuery, Type.Object({ status: Type.Optional(JobStatusSchema), model: Type.Optional(Type.String()), dataset: Type.Optional(Type.String()) })]),
+        response: { 200: pageSchema(jobRef), ...problems(400, 401, 403) },
+      },
+    },
+    async (request) => {
+      const limit = request.query.limit ?? 50;
+      const rows = await listJobRows(db, { kind: 'inference', ...request.query, limit, cursor: decodeCursor(request.query.cursor) });
+      const page = pageOf(rows, limit, (r) => r.id);
+      return { items: page.items.map(toInferenceJob), next_cursor: page.next_cursor };
+    },
+  );
+
+  app.get(
+    '/v1/inference-jobs/:id',
+    { schema: { tags, summary: 'Get an inference job with its progress and statistics', params: IdParams, response: { 200: jobRef, ...problems(401, 403, 404) } } },
+    async (request) => toInferenceJob(await getJobRow(db, request.params.id, 'inference')),
+  );
+
+  app.get(
+    '/v1/inference-jobs/:id/output',
+    {
+      schema: {
+        tags,
+        summary: 'The predictions as CSV (row, label, probability, p_<class>… | row, value)',
+        params: IdParams,
+        produces: ['text/csv'],
+        response: { 200: Type.String({ description: 'text/csv' }), ...problems(401, 403, 404, 409) },
+      },
+    },
+    async (request, reply) => {
+      const job = await getJobRow(db, request.params.id, 'inference');
+      if (job.status !== 'succeeded') throw new TrainyardError('OUTPUT_NOT_READY', `job ${job.id} is ${job.status}; its output exists once it has succeeded`);
+      const stream = await platform.blobs.get(outputKey(job.id));
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${job.id}-predictions.csv"`).send(stream);
+    },
+  );
+
+  app.get(
+    '/v1/inference-jobs/:id/events',
+    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404) } } },
+    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'inference'),
+  );
+
+  app.post(
+    '/v1/inference-jobs/:id/cancel',
+    { schema: { tags, summary: 'Cancel a queued or running inference job', params: IdParams, response: { 202: jobRef, ...problems(401, 403, 404, 409) } } },
+    async (request, reply) => reply.status(202).send(toInferenceJob(await requestCancel(db, request.params.id, 'inference'))),
+  );
+}

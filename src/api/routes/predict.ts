@@ -1,0 +1,102 @@
+import { Readable } from 'node:stream';
+import { Type } from 'typebox';
+import type { Api, RouteContext } from '../app.ts';
+import { problems } from '../schemas.ts';
+import { ModelCache } from '../../inference/model-cache.ts';
+import { VersionResolver, predict, type PredictInput } from '../../inference/predict.ts';
+import { TrainyardError } from '../../errors.ts';
+
+const Prediction = Type.Union([
+  Type.Object({
+    label: Type.String(),
+    probability: Type.Number({ description: 'Probability of the predicted label' }),
+    probabilities: Type.Record(Type.String(), Type.Number(), { description: 'Every class and its probability' }),
+  }),
+  Type.Object({ value: Type.Number() }),
+]);
+
+const PredictResponse = Type.Object(
+  { model: Type.String(), version: Type.Integer(), predictions: Type.Array(Prediction) },
+  { $id: 'PredictResponse' },
+);
+
+// Per content type: JSON rows, or a CSV with a header row (typed the same way as JSON).
+const PredictBody = {
+  content: {
+    'application/json': {
+      schema: Type.Object({ inputs: Type.Array(Type.Record(Type.String(), Type.Unknown()), { description: 'Rows as column → value' }) }, { additionalProperties: false }),
+    },
+    'text/csv': { schema: Type.String({ description: 'CSV with a header row naming the columns' }) },
+  },
+};
+
+const PredictQuery = Type.Object({
+  threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Binary models: probability at or above which the positive label is predicted (default 0.5)' })),
+});
+
+function toInput(body: unknown): PredictInput {
+  if (typeof body === 'string') return { kind: 'csv', body: Readable.from([Buffer.from(body)]) };
+  const inputs = (body as { inputs?: unknown }).inputs;
+  if (!Array.isArray(inputs)) throw new TrainyardError('VALIDATION_FAILED', 'body must be {"inputs": [...]} or a text/csv body', { errors: [{ field: 'inputs', message: 'is required' }] });
+  return { kind: 'json', inputs: inputs as Record<string, unknown>[] };
+}
+
+export async function predictRoutes(root: Api, context: RouteContext): Promise<void> {
+  // Predict bodies are small (capped rows), so CSV is read as a string here, unlike dataset uploads,
+  // which stream: this scope gets its own text/csv parser.
+  await root.register(async (app) => {
+    app.removeContentTypeParser(['text/csv']);
+    app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 64 * 1024 * 1024 }, (_request, body, done) => done(null, body));
+    await scopedPredictRoutes(app, context);
+  });
+}
+
+async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext): Promise<void> {
+  const { config, logger } = platform;
+  const cache = new ModelCache(platform.blobs, config.modelCacheBytes, (model, error) => {
+    metrics.modelLoadFailures.inc({ model });
+    logger.error({ err: error, model }, 'model version could not be loaded for serving');
+  });
+  const versions = new VersionResolver(platform.metadata.db);
+  app.addHook('onClose', async () => cache.close());
+  app.addSchema(PredictResponse);
+  const tags = ['inference'];
+  const response = { 200: Type.Ref('PredictResponse'), ...problems(400, 401, 403, 404, 413, 415, 500) };
+
+  const run = async (name: string, reference: string | number | undefined, body: unknown, threshold = 0.5) => {
+    const version = await versions.resolve(name, reference);
+    const result = await predict(cache, version, toInput(body), { maxRows: config.maxPredictRows, threshold });
+    metrics.predictions.inc({ model: name }, result.predictions.length);
+    return result;
+  };
+
+  app.post(
+    '/v1/models/:name/predict',
+    {
+      schema: {
+        tags,
+        summary: 'Predict with the production alias (else the newest version)',
+        params: Type.Object({ name: Type.String({ minLength: 1 }) }),
+        querystring: Type.Intersect([PredictQuery, Type.Object({ alias: Type.Optional(Type.String({ description: 'Use this alias instead of production' })) })]),
+        body: PredictBody,
+        response,
+      },
+    },
+    async (request) => run(request.params.name, request.query.alias, request.body, request.query.threshold),
+  );
+
+  app.post(
+    '/v1/models/:name/versions/:version/predict',
+    {
+      schema: {
+        tags,
+        summary: 'Predict with one model version',
+        params: Type.Object({ name: Type.String({ minLength: 1 }), version: Type.Integer({ minimum: 1 }) }),
+        querystring: PredictQuery,
+        body: PredictBody,
+        response,
+      },
+    },
+    async (request) => run(request.params.name, request.params.version, request.body, request.query.threshold),
+  );
+}

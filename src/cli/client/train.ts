@@ -1,0 +1,300 @@
+// trainyard train, and trainyard jobs ls|show|cancel|logs
+import { Command } from 'commander';
+import { ApiError, FINISHED, logLine, toEpochPoint, type EpochPoint, type TrainingJob } from '../../client/index.ts';
+import { ProgressBar, UsageError, action, duration, err, fields, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
+import { positiveInt } from './datasets.ts';
+import { flatMetrics } from './models.ts';
+
+/** Exit codes of `train --follow` (and `jobs show --wait`): how the job ended. */
+export const JOB_EXIT_CODES: Record<string, number> = { succeeded: 0, failed: 1, cancelled: 130 };
+
+const collect = (value: string, previous: string[]) => [...previous, value];
+
+/** `--set epochs=20 --set optimizer.lr=0.01` → `{epochs: 20, optimizer: {lr: 0.01}}`. */
+export function parseSets(sets: string[]): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const set of sets) {
+    const eq = set.indexOf('=');
+    if (eq <= 0) throw new UsageError(`--set expects key=value, got "${set}"`);
+    const path = set.slice(0, eq).trim().split('.');
+    if (path.some((p) => p === '')) throw new UsageError(`--set has an empty key part in "${set}"`);
+    const raw = set.slice(eq + 1);
+    let value: unknown = raw;
+    try {
+      value = JSON.parse(raw);
+    } catch {
+      value = raw;
+    }
+    // `--set optimizer=Adam` is shorthand for optimizer.type.
+    if (path.length === 1 && (path[0] === 'optimizer' || path[0] === 'lr_scheduler') && typeof value === 'string') path.push('type');
+    let node = result;
+    for (const key of path.slice(0, -1)) {
+      const next = node[key];
+      if (next === undefined || typeof next !== 'object' || next === null) node[key] = {};
+      node = node[key] as Record<string, unknown>;
+    }
+    node[path[path.length - 1]] = value;
+  }
+  return result;
+}
+
+export function trainCommand(): Command {
+  return new Command('train')
+    .description('Start a training job; with --follow, watch it live and exit 0 (succeeded), 1 (failed) or 130 (cancelled)')
+    .requiredOption('--model <model>', 'model name')
+    .requiredOption('--dataset <dataset>', 'dataset id, or name for its latest version')
+    .option('--set <key=value>', 'a hyperparameter, repeatable: epochs=20, batch_size=64, optimizer.type=Adam, optimizer.lr=0.01, early_stopping.patience=3', collect, [])
+    .option('-f, --follow', 'follow the job until it ends: a progress bar and one table row per epoch')
+    .option('--logs', 'with --follow, also print the trainer’s log lines (stderr)')
+    .option('--json', 'print JSON (the job; with --follow, one JSON event per line, then the final job)')
+    .action(
+      action(async (options: { model: string; dataset: string; set: string[]; follow?: boolean; logs?: boolean; json?: boolean }) => {
+        const hyperparameters = parseSets(options.set);
+        const client = makeClient();
+        const dataset = await client.resolveDataset(options.dataset).catch((error: unknown) => {
+          if (error instanceof ApiError && error.status === 404) throw new UsageError(`no dataset with id or name "${options.dataset}"`);
+          throw error;
+        });
+        const job = await client.createTrainingJob({ model: options.model, dataset: dataset.id, ...(options.set.length ? { hyperparameters } : {}) });
+        if (!options.follow) {
+          if (options.json) return printJson(job);
+          out(`queued training job ${job.id} (model ${job.model}, dataset ${dataset.name} v${dataset.version})`);
+          out(`follow it with: trainyard jobs show ${job.id} --follow`);
+          return;
+        }
+        if (!options.json) err(`training job ${job.id}: model ${job.model} on ${dataset.name} v${dataset.version}`);
+        return followJob(job.id, { json: options.json, logs: options.logs });
+      }),
+    );
+}
+
+/** Streams a job's events until it ends; returns the exit code for its final status. */
+export async function followJob(id: string, options: { json?: boolean; logs?: boolean }): Promise<number> {
+  const client = makeClient();
+  const io = getIO();
+  const bar = new ProgressBar('epoch', (done, total) => `${done}/${total}`);
+  const epochs = new EpochTable();
+  const controller = new AbortController();
+  let interrupted = false;
+  const unhook = io.onInterrupt(() => {
+    interrupted = true;
+    controller.abort();
+  });
+  let lastStatus = '';
+  const showStatus = (status: string) => {
+    if (status === lastStatus || options.json) return;
+    lastStatus = status;
+    bar.clear();
+    err(`status: ${status}`);
+  };
+  const showEpoch = (data: EpochPoint) => {
+    if (options.json) return;
+    bar.clear();
+    for (const line of epochs.add(data)) out(line);
+    if (data.epochs) bar.update(data.epoch, data.epochs, true);
+  };
+  try {
+    let ended = false;
+    try {
+      for await (const event of client.trainingEvents(id, controller.signal)) {
+        if (options.json) out(JSON.stringify(event));
+        const data = event.data as Record<string, unknown>;
+        if (event.event === 'status') showStatus(String(data?.status ?? data));
+        else if (event.event === 'epoch') showEpoch(toEpochPoint(data));
+        else if (event.event === 'log' && options.logs && !options.json) {
+          bar.clear();
+          err(logLine(data));
+        } else if (event.event === 'end') {
+          ended = true;
+          break;
+        }
+      }
+    } catch (error) {
+      if (interrupted) throw error;
+      // A 404 here means no event stream (an older server); a broken stream means a proxy cut it.
+      // Either way, poll the job instead (which reports a job that does not exist).
+      if (error instanceof ApiError && error.status !== 404) throw error;
+    }
+    if (!ended && !interrupted) {
+      // The stream closed early: poll until the job finishes.
+      for (;;) {
+        const job = await client.getTrainingJob(id);
+        showStatus(job.status);
+        if (job.progress?.epoch && job.progress.epoch > epochs.lastEpoch) {
+          const history = await client.trainingMetrics(id).catch(() => [] as EpochPoint[]);
+          for (const row of history.filter((h) => h.epoch > epochs.lastEpoch)) showEpoch({ epochs: job.progress.epochs, ...row });
+        }
+        if (FINISHED.includes(job.status)) break;
+        await sleep(1000);
+      }
+    }
+  } catch (error) {
+    if (!interrupted) throw error;
+  } finally {
+    unhook();
+    bar.clear();
+  }
+  if (interrupted) {
+    err(`stopped following; the job goes on. Cancel it with: trainyard jobs cancel ${id}`);
+    return 130;
+  }
+  const job = await client.getTrainingJob(id);
+  if (options.json) printJson(job);
+  else err(summary(job));
+  return JOB_EXIT_CODES[job.status] ?? 1;
+}
+
+function summary(job: TrainingJob): string {
+  const took = duration(job.started_at ?? job.created_at, job.finished_at);
+  if (job.status === 'succeeded') return `job ${job.id} succeeded in ${took}: model ${job.model} version ${job.model_version}`;
+  if (job.status === 'failed') return `job ${job.id} failed after ${took}: ${job.error ?? 'no error message'}`;
+  if (job.status === 'cancelled') return `job ${job.id} was cancelled`;
+  return `job ${job.id} is ${job.status}`;
+}
+
+/** Prints the epoch table a row at a time; the columns are fixed by the first epoch. */
+export class EpochTable {
+  private columns: string[] | undefined;
+  lastEpoch = 0;
+
+  add(row: EpochPoint): string[] {
+    const flat = row.metrics;
+    const lines: string[] = [];
+    if (!this.columns) {
+      this.columns = Object.keys(flat).slice(0, 8);
+      lines.push(['EPOCH'.padStart(7), ...this.columns.map((c) => c.toUpperCase().padStart(Math.max(12, c.length)))].join('  '));
+    }
+    this.lastEpoch = Math.max(this.lastEpoch, row.epoch);
+    const epochText = row.epochs ? `${row.epoch}/${row.epochs}` : String(row.epoch);
+    lines.push(
+      [epochText.padStart(7), ...this.columns.map((c) => {
+        const value = flat[c];
+        return (typeof value === 'number' ? value.toFixed(4) : (value ?? '')).toString().padStart(Math.max(12, c.length));
+      })].join('  '),
+    );
+    return lines;
+  }
+}
+
+export function jobsCommand(): Command {
+  const jobs = new Command('jobs').description('List, inspect, cancel and read the logs of training jobs');
+
+  jobs
+    .command('ls')
+    .alias('list')
+    .description('List training jobs (newest first)')
+    .option('--status <status>', 'queued, running, succeeded, failed or cancelled')
+    .option('--model <model>', 'only jobs of this model')
+    .option('--dataset <dataset>', 'only jobs on this dataset id')
+    .option('--limit <n>', 'at most this many', (v) => positiveInt(v), 50)
+    .option('--json', 'print the page as JSON ({items, next_cursor})')
+    .action(
+      action(async (options: { status?: string; model?: string; dataset?: string; limit: number; json?: boolean }) => {
+        const page = await makeClient().listTrainingJobs({ status: options.status, model: options.model, dataset: options.dataset, limit: options.limit });
+        if (options.json) return printJson(page);
+        if (page.items.length === 0) return out('no training jobs match');
+        out(
+          table(
+            ['id', 'status', 'model', 'dataset', 'epoch', 'version', 'created', 'took'],
+            page.items.map((j) => [
+              j.id,
+              j.status,
+              j.model,
+              j.dataset,
+              j.progress ? `${j.progress.epoch}/${j.progress.epochs}` : '',
+              j.model_version ?? null,
+              formatTime(j.created_at),
+              duration(j.started_at, j.finished_at),
+            ]),
+          ),
+        );
+      }),
+    );
+
+  jobs
+    .command('show')
+    .description('Show a training job: status, progress, hyperparameters, metrics, error')
+    .argument('<id>', 'job id')
+    .option('-f, --follow', 'follow it until it ends (exit code as for train --follow)')
+    .option('--json', 'print the job as JSON')
+    .action(
+      action(async (id: string, options: { follow?: boolean; json?: boolean }) => {
+        const client = makeClient();
+        const job = await client.getTrainingJob(id);
+        if (options.follow && !FINISHED.includes(job.status)) return followJob(id, { json: options.json });
+        if (options.json) return printJson(job);
+        out(
+          fields([
+            ['id', job.id],
+            ['status', job.status],
+            ['model', job.model_version ? `${job.model} → version ${job.model_version}` : job.model],
+            ['dataset', job.dataset],
+            ['progress', job.progress ? `epoch ${job.progress.epoch}/${job.progress.epochs}` : ''],
+            ['attempts', job.attempts],
+            ['created', formatTime(job.created_at)],
+            ['started', formatTime(job.started_at)],
+            ['finished', formatTime(job.finished_at)],
+            ['took', duration(job.started_at, job.finished_at)],
+            ['hyperparameters', JSON.stringify(job.hyperparameters ?? {})],
+            ...(job.error ? [['error', job.error] as [string, unknown]] : []),
+          ]),
+        );
+        const history = await client.trainingMetrics(id).catch(() => [] as EpochPoint[]);
+        if (history.length > 0) {
+          out();
+          const epochs = new EpochTable();
+          for (const row of history) for (const line of epochs.add({ epochs: job.progress?.epochs, ...row })) out(line);
+        } else if (job.metrics && Object.keys(job.metrics).length > 0) {
+          out();
+          out(table(['metric', 'value'], Object.entries(flatMetrics(job.metrics))));
+        }
+        if (options.follow) return JOB_EXIT_CODES[job.status] ?? 1;
+      }),
+    );
+
+  jobs
+    .command('cancel')
+    .description('Cancel a queued or running training job')
+    .argument('<id>', 'job id')
+    .option('--json', 'print the job as JSON')
+    .action(
+      action(async (id: string, options: { json?: boolean }) => {
+        const job = await makeClient().cancelTrainingJob(id);
+        if (options.json) return printJson(job);
+        out(`job ${id}: ${job?.status === 'cancelled' ? 'cancelled' : `cancel requested (status ${job?.status ?? 'unknown'})`}`);
+      }),
+    );
+
+  jobs
+    .command('logs')
+    .description("Print a training job's logs")
+    .argument('<id>', 'job id')
+    .option('-f, --follow', 'keep printing new lines until the job ends')
+    .action(
+      action(async (id: string, options: { follow?: boolean }) => {
+        const client = makeClient();
+        const lines = await client.trainingLogs(id);
+        for (const line of lines) out(line);
+        if (!options.follow) return;
+        const job = await client.getTrainingJob(id);
+        if (FINISHED.includes(job.status)) return;
+        let seen = lines.length;
+        try {
+          for await (const event of client.trainingEvents(id)) {
+            if (event.event === 'log') {
+              // The stream may replay earlier lines first; skip those already printed.
+              if (seen > 0) {
+                seen--;
+                continue;
+              }
+              out(logLine(event.data));
+            } else if (event.event === 'end') break;
+          }
+        } catch (error) {
+          if (!(error instanceof ApiError && error.status === 404)) throw error;
+        }
+      }),
+    );
+
+  return jobs;
+}

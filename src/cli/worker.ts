@@ -1,0 +1,25 @@
+import { Command } from 'commander';
+import { loadConfig } from '../config.ts';
+import { openPlatform } from '../platform.ts';
+import { JobLoop } from '../training/job-loop.ts';
+
+export function workerCommand(): Command {
+  return new Command('worker')
+    .description('Claim and run queued jobs from the database (TRAINYARD_EXECUTOR=queue fleets); SIGTERM hands running jobs back')
+    .action(async () => {
+      const config = loadConfig();
+      const platform = await openPlatform(config);
+      const loop = new JobLoop(platform, { role: 'worker', concurrency: config.maxConcurrentJobs, niceness: 0 });
+      loop.start();
+      await new Promise<void>((resolve) => {
+        const stop = (signal: string) => {
+          platform.logger.info({ signal, active: loop.activeJobs }, 'worker draining');
+          void loop.stop().then(resolve);
+        };
+        process.once('SIGTERM', () => stop('SIGTERM'));
+        process.once('SIGINT', () => stop('SIGINT'));
+      });
+      await platform.close();
+      process.exit(0);
+    });
+}

@@ -1,0 +1,95 @@
+// Turns prediction inputs (JSON rows or CSV) into the columns the shared encoder takes, checking
+// them against the version's features. JSON and CSV type the same way: a numeric feature accepts a
+// number or a numeric string; missing tokens (empty, NA, null, NaN…) and JSON null are missing
+// values, imputed as the manifest says; a categorical feature accepts any scalar as text.
+import { TrainyardError, type FieldError } from '../errors.ts';
+import { isMissingToken, parseNumberToken } from '../datasets/csv/tokens.ts';
+import { readCsvBatches } from '../datasets/csv/reader.ts';
+import type { FeatureEncoding, RawColumn } from '../models/preprocessing.ts';
+
+const MAX_REPORTED_ERRORS = 20;
+
+function invalid(errors: FieldError[], total: number): TrainyardError {
+  const first = errors[0];
+  const more = total > 1 ? ` (and ${total - 1} more problem${total > 2 ? 's' : ''})` : '';
+  return new TrainyardError('INVALID_INPUT', `row ${first.row}, column "${first.field}": ${first.message}${more}`, { errors });
+}
+
+function describe(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 40 ? `${text.slice(0, 37)}...` : text;
+}
+
+export function columnsFromJson(inputs: ReadonlyArray<Record<string, unknown>>, features: readonly FeatureEncoding[]): RawColumn[] {
+  const errors: FieldError[] = [];
+  let total = 0;
+  const report = (row: number, field: string, message: string) => {
+    total++;
+    if (errors.length < MAX_REPORTED_ERRORS) errors.push({ field, row, message });
+  };
+  const columns: RawColumn[] = features.map((f) => (f.kind === 'numeric' ? new Float64Array(inputs.length) : new Array<string | null>(inputs.length).fill(null)));
+  inputs.forEach((input, row) => {
+    if (typeof input !== 'object' || input === null || Array.isArray(input)) {
+      report(row, 'inputs', 'must be an object of column → value');
+      return;
+    }
+    features.forEach((feature, f) => {
+      const value = input[feature.name];
+      if (value === undefined) {
+        report(row, feature.name, 'is missing (send null for an unknown value)');
+        return;
+      }
+      if (feature.kind === 'numeric') {
+        const target = columns[f] as Float64Array;
+        if (value === null) target[row] = NaN;
+        else if (typeof value === 'number' && Number.isFinite(value)) target[row] = value;
+        else if (typeof value === 'string') {
+          if (isMissingToken(value)) target[row] = NaN;
+          else {
+            const parsed = parseNumberToken(value);
+            if (parsed === undefined) report(row, feature.name, `expected a number, got ${describe(value)}`);
+            else target[row] = parsed;
+          }
+        } else report(row, feature.name, `expected a number, got ${describe(value)}`);
+      } else {
+        const target = columns[f] as (string | null)[];
+        if (value === null) target[row] = null;
+        else if (typeof value === 'string') target[row] = isMissingToken(value) ? null : value;
+        else if (typeof value === 'number' || typeof value === 'boolean') target[row] = String(value);
+        else report(row, feature.name, `expected text, a number or a boolean, got ${describe(value)}`);
+      }
+    });
+  });
+  if (total > 0) throw invalid(errors, total);
+  return columns;
+}
+
+/** Reads a whole CSV (a request body) into feature columns; at most `maxRows` rows. */
+export async function columnsFromCsv(
+  source: AsyncIterable<Buffer | Uint8Array>,
+  features: readonly FeatureEncoding[],
+  maxRows: number,
+): Promise<{ columns: RawColumn[]; rows: number }> {
+  const parts: RawColumn[][] = features.map(() => []);
+  let rows = 0;
+  for await (const batch of readCsvBatches(source, { columns: features.map((f) => ({ name: f.name, as: f.kind === 'numeric' ? 'number' : 'string' })) })) {
+    rows = batch.firstRow + batch.length;
+    if (rows > maxRows) {
+      throw new TrainyardError('TOO_MANY_ROWS', `the CSV has more than ${maxRows} rows, the limit for one predict request; use POST /v1/inference-jobs for files`);
+    }
+    batch.columns.forEach((c, i) => parts[i].push(c));
+  }
+  const columns = features.map((f, i): RawColumn => {
+    if (f.kind === 'numeric') {
+      const out = new Float64Array(rows);
+      let at = 0;
+      for (const part of parts[i] as Float64Array[]) {
+        out.set(part, at);
+        at += part.length;
+      }
+      return out;
+    }
+    return (parts[i] as (string | null)[][]).flat();
+  });
+  return { columns, rows };
+}

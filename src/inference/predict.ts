@@ -1,0 +1,71 @@
+// Real-time predictions: resolve the version (number, alias, or production → newest), check the
+// inputs against its signature, encode them with the shared preprocessing, run ONNX Runtime.
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/metadata/schema.ts';
+import { TrainyardError } from '../errors.ts';
+import { resolveVersion, type ModelVersionRecord } from '../models/registry.ts';
+import type { ModelCache } from './model-cache.ts';
+import { columnsFromCsv, columnsFromJson } from './inputs.ts';
+import { formatPredictions, type Prediction } from './predictions.ts';
+import type { RawColumn } from '../models/preprocessing.ts';
+
+export interface PredictResult {
+  model: string;
+  version: number;
+  predictions: Prediction[];
+}
+
+export type PredictInput = { kind: 'json'; inputs: ReadonlyArray<Record<string, unknown>> } | { kind: 'csv'; body: AsyncIterable<Buffer | Uint8Array> };
+
+/**
+ * Caches version lookups for a second: predict is the hot path, and an alias move becomes visible
+ * within that second on every server.
+ */
+export class VersionResolver {
+  private readonly cache = new Map<string, { at: number; version: ModelVersionRecord }>();
+
+  constructor(
+    private readonly db: Kysely<Database>,
+    private readonly ttlMs = 1000,
+  ) {}
+
+  async resolve(model: string, reference?: string | number): Promise<ModelVersionRecord> {
+    const key = `${model}\u0000${reference ?? ''}`;
+    const hit = this.cache.get(key);
+    if (hit && Date.now() - hit.at < this.ttlMs) return hit.version;
+    const version = await resolveVersion(this.db, model, reference);
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(key, { at: Date.now(), version });
+    return version;
+  }
+}
+
+export async function predict(
+  cache: ModelCache,
+  version: ModelVersionRecord,
+  input: PredictInput,
+  options: { maxRows: number; threshold: number },
+): Promise<PredictResult> {
+  return cache.use(version, async (model) => {
+    const features = model.manifest.features;
+    let columns: RawColumn[];
+    let rows: number;
+    if (input.kind === 'json') {
+      rows = input.inputs.length;
+      if (rows === 0) throw new TrainyardError('INVALID_INPUT', 'inputs is empty: send at least one row', { errors: [{ field: 'inputs', message: 'is empty' }] });
+      if (rows > options.maxRows) {
+        throw new TrainyardError('TOO_MANY_ROWS', `${rows} rows in one request; the limit is ${options.maxRows} (TRAINYARD_MAX_PREDICT_ROWS). Use POST /v1/inference-jobs for larger inputs`, {
+          errors: [{ field: 'inputs', message: `has ${rows} rows, more than ${options.maxRows}` }],
+        });
+      }
+      columns = columnsFromJson(input.inputs, features);
+    } else {
+      ({ columns, rows } = await columnsFromCsv(input.body, features, options.maxRows));
+      if (rows === 0) throw new TrainyardError('INVALID_INPUT', 'the CSV body has a header but no rows', { errors: [{ field: 'body', message: 'has no rows' }] });
+    }
+    const encoded = new Float32Array(rows * model.encoder.width);
+    model.encoder.encode(columns, 0, rows, encoded);
+    const { output, width } = await model.run(encoded, rows);
+    return { model: version.model, version: version.version, predictions: formatPredictions(model.manifest, output, width, rows, options.threshold) };
+  });
+}

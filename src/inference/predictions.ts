@@ -1,0 +1,101 @@
+// From the network's output to what users read: labels with probabilities for classifiers, values
+// for regression, and the summary statistics batch jobs report.
+import type { ServingManifest } from './model-cache.ts';
+
+export type Prediction =
+  | { label: string; probability: number; probabilities: Record<string, number> }
+  | { value: number };
+
+/** Index of the predicted class of row `i` (binary: by threshold on the positive probability). */
+export function predictedClass(manifest: ServingManifest, output: Float32Array, width: number, i: number, threshold: number): number {
+  if (manifest.task === 'binary_classification') return output[i] >= threshold ? 1 : 0;
+  let best = 0;
+  for (let k = 1; k < width; k++) if (output[i * width + k] > output[i * width + best]) best = k;
+  return best;
+}
+
+export function formatPredictions(manifest: ServingManifest, output: Float32Array, width: number, rows: number, threshold: number): Prediction[] {
+  const predictions: Prediction[] = new Array(rows);
+  const target = manifest.target;
+  if (target.kind === 'numeric') {
+    for (let i = 0; i < rows; i++) predictions[i] = { value: output[i] };
+    return predictions;
+  }
+  const classes = target.classes;
+  for (let i = 0; i < rows; i++) {
+    const probabilities: Record<string, number> = {};
+    if (manifest.task === 'binary_classification') {
+      probabilities[classes[0]] = 1 - output[i];
+      probabilities[classes[1]] = output[i];
+    } else {
+      for (let k = 0; k < width; k++) probabilities[classes[k]] = output[i * width + k];
+    }
+    const label = classes[predictedClass(manifest, output, width, i, threshold)];
+    predictions[i] = { label, probability: probabilities[label], probabilities };
+  }
+  return predictions;
+}
+
+export interface InferenceStats {
+  rows: number;
+  threshold?: number;
+  by_label?: Record<string, number>;
+  positive_label?: string;
+  positive_count?: number;
+  positive_rate?: number;
+  mean?: number;
+  std?: number;
+  min?: number;
+  max?: number;
+}
+
+/** Accumulates batch-inference statistics in constant memory. */
+export class StatsAccumulator {
+  private rows = 0;
+  private readonly byLabel = new Map<string, number>();
+  private mean = 0;
+  private m2 = 0;
+  private min = Infinity;
+  private max = -Infinity;
+
+  constructor(
+    private readonly manifest: ServingManifest,
+    private readonly threshold: number,
+  ) {
+    if (manifest.target.kind === 'label') for (const c of manifest.target.classes) this.byLabel.set(c, 0);
+  }
+
+  add(output: Float32Array, width: number, rows: number): void {
+    const target = this.manifest.target;
+    for (let i = 0; i < rows; i++) {
+      this.rows++;
+      if (target.kind === 'label') {
+        const label = target.classes[predictedClass(this.manifest, output, width, i, this.threshold)];
+        this.byLabel.set(label, (this.byLabel.get(label) ?? 0) + 1);
+      } else {
+        const v = output[i];
+        const d = v - this.mean;
+        this.mean += d / this.rows;
+        this.m2 += d * (v - this.mean);
+        if (v < this.min) this.min = v;
+        if (v > this.max) this.max = v;
+      }
+    }
+  }
+
+  result(): InferenceStats {
+    const target = this.manifest.target;
+    if (target.kind === 'numeric') {
+      return this.rows === 0
+        ? { rows: 0 }
+        : { rows: this.rows, mean: this.mean, std: Math.sqrt(this.m2 / this.rows), min: this.min, max: this.max };
+    }
+    const stats: InferenceStats = { rows: this.rows, by_label: Object.fromEntries(this.byLabel) };
+    if (this.manifest.task === 'binary_classification') {
+      const positive = target.classes[1];
+      const count = this.byLabel.get(positive) ?? 0;
+      Object.assign(stats, { threshold: this.threshold, positive_label: positive, positive_count: count, positive_rate: this.rows ? count / this.rows : 0 });
+    }
+    return stats;
+  }
+}

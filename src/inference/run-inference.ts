@@ -1,0 +1,125 @@
+// A batch inference job: streams the dataset through the model in batches and streams the
+// predictions, as CSV, into the blob store (atomic: the output appears whole or not at all), so
+// memory stays flat whatever the file size. Cancellable between batches.
+import { Readable } from 'node:stream';
+import type { JobContext } from '../training/job-context.ts';
+import { JobUserError } from '../training/job-errors.ts';
+import { finishJob } from '../training/queue.ts';
+import { getVersion } from '../models/registry.ts';
+import { readCsvBatches } from '../datasets/csv/reader.ts';
+import { TrainyardError } from '../errors.ts';
+import { ModelCache, type LoadedModel } from './model-cache.ts';
+import { StatsAccumulator, predictedClass } from './predictions.ts';
+
+export interface InferenceJobSpec {
+  threshold: number;
+}
+
+const BATCH_ROWS = 8192;
+
+export const outputKey = (jobId: string): string => `jobs/${jobId}/predictions.csv`;
+
+function csvField(text: string): string {
+  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+}
+
+function outputHeader(model: LoadedModel): string {
+  const target = model.manifest.target;
+  if (target.kind === 'numeric') return 'row,value\n';
+  return ['row', 'label', 'probability', ...target.classes.map((c) => `p_${c}`)].map(csvField).join(',') + '\n';
+}
+
+function outputLines(model: LoadedModel, output: Float32Array, width: number, rows: number, firstRow: number, threshold: number): string {
+  const target = model.manifest.target;
+  let text = '';
+  for (let i = 0; i < rows; i++) {
+    const row = firstRow + i + 1;
+    if (target.kind === 'numeric') {
+      text += `${row},${output[i]}\n`;
+      continue;
+    }
+    const k = predictedClass(model.manifest, output, width, i, threshold);
+    const label = csvField(target.classes[k]);
+    if (model.manifest.task === 'binary_classification') {
+      const p = output[i];
+      text += `${row},${label},${k === 1 ? p : 1 - p},${1 - p},${p}\n`;
+    } else {
+      let probs = '';
+      for (let c = 0; c < width; c++) probs += `,${output[i * width + c]}`;
+      text += `${row},${label},${output[i * width + k]}${probs}\n`;
+    }
+  }
+  return text;
+}
+
+export async function runInferenceJob(ctx: JobContext): Promise<void> {
+  const { platform, job, events, signal } = ctx;
+  const { db } = platform.metadata;
+  const spec = JSON.parse(job.spec_json) as InferenceJobSpec;
+  const version = await getVersion(db, job.model_name, job.model_version!).catch((error: unknown) => {
+    if (error instanceof TrainyardError && error.code === 'NOT_FOUND') throw new JobUserError('BAD_DATA', `model version ${job.model_name}/${job.model_version} no longer exists`);
+    throw error;
+  });
+  const dataset = await db.selectFrom('datasets').selectAll().where('id', '=', job.dataset_id).executeTakeFirst();
+  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${job.dataset_id} no longer exists`);
+
+  const cache = new ModelCache(platform.blobs, Number.MAX_SAFE_INTEGER, undefined, platform.config.trainerThreads);
+  try {
+    await cache.use(version, async (model) => {
+      events.log(`predicting ${dataset.row_count} rows of ${dataset.name} v${dataset.version} with ${version.model} version ${version.version}`);
+      const stats = new StatsAccumulator(model.manifest, spec.threshold);
+      const features = model.manifest.features;
+      let lastProgress = 0;
+      let done = 0;
+      const started = performance.now();
+
+      async function* chunks(): AsyncGenerator<Buffer> {
+        yield Buffer.from(outputHeader(model));
+        const source = await platform.blobs.get(dataset!.blob_key);
+        const batches = readCsvBatches(source, {
+          delimiter: dataset!.delimiter,
+          batchRows: BATCH_ROWS,
+          columns: features.map((f) => ({ name: f.name, as: f.kind === 'numeric' ? 'number' : 'string' })),
+        });
+        let input = new Float32Array(BATCH_ROWS * model.encoder.width);
+        for await (const batch of batches) {
+          if (signal.aborted) throw new Error(`job stopped (${String(signal.reason)})`);
+          if (input.length < batch.length * model.encoder.width) input = new Float32Array(batch.length * model.encoder.width);
+          model.encoder.encode(batch.columns, 0, batch.length, input);
+          const { output, width } = await model.run(input.subarray(0, batch.length * model.encoder.width), batch.length);
+          stats.add(output, width, batch.length);
+          yield Buffer.from(outputLines(model, output, width, batch.length, batch.firstRow, spec.threshold));
+          done = batch.firstRow + batch.length;
+          if (Date.now() - lastProgress > 1000) {
+            lastProgress = Date.now();
+            await db
+              .updateTable('jobs')
+              .set({ progress_json: JSON.stringify({ rows_done: done, rows_total: dataset!.row_count }), updated_at: new Date().toISOString() })
+              .where('id', '=', job.id)
+              .execute();
+          }
+        }
+      }
+
+      try {
+        await platform.blobs.put(outputKey(job.id), Readable.from(chunks()), { contentType: 'text/csv' });
+      } catch (error) {
+        if (signal.aborted) return;
+        if (error instanceof TrainyardError && error.status < 500) throw new JobUserError('BAD_DATA', error.message);
+        throw error;
+      }
+      const seconds = (performance.now() - started) / 1000;
+      const result = { ...stats.result(), seconds, rows_per_second: seconds > 0 ? Math.round(done / seconds) : null };
+      events.log(`predicted ${done} rows in ${seconds.toFixed(2)} s`);
+      await db.updateTable('jobs').set({ progress_json: JSON.stringify({ rows_done: done, rows_total: dataset.row_count }) }).where('id', '=', job.id).execute();
+      const finished = await finishJob(db, job.id, ctx.owner, { status: 'succeeded', stats: result });
+      if (!finished) {
+        // Lost the lease: keep the output only if another attempt is still going to overwrite it.
+        const current = await db.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirst();
+        if (current?.status !== 'running' && current?.status !== 'queued' && current?.status !== 'succeeded') await platform.blobs.delete(outputKey(job.id));
+      }
+    });
+  } finally {
+    await cache.close();
+  }
+}

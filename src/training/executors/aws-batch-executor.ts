@@ -1,0 +1,202 @@
+// The aws-batch executor: a dispatcher inside each API server that submits queued jobs to AWS
+// Batch (command `run-job <id>`), reconciles Batch's view of them with ours (a container that fails
+// or is killed marks the job failed with Batch's reason), and terminates cancelled ones.
+// Several servers may run it at once: a job is reserved with a guarded UPDATE before it is submitted.
+import {
+  BatchClient,
+  DescribeJobsCommand,
+  SubmitJobCommand,
+  TerminateJobCommand,
+  type JobDetail,
+} from '@aws-sdk/client-batch';
+import type { Platform } from '../../platform.ts';
+import { ConfigError } from '../../errors.ts';
+import { nowIso } from '../../ids.ts';
+import { appendEvent, type Db } from '../jobs.ts';
+import { reapLostJobs, newLeaseOwner } from '../queue.ts';
+import type { Executor } from './executor.ts';
+
+const SUBMITTING = 'submitting:';
+const TERMINATED = 'terminated:';
+/** A reservation older than this belongs to a dispatcher that died mid-submit. */
+const STALE_RESERVATION_MS = 5 * 60_000;
+
+export interface BatchDispatcherOptions {
+  client?: BatchClient;
+  intervalMs?: number;
+}
+
+/** The environment a container gets on top of its job definition (which holds the database secret). */
+export function containerEnvironment(platform: Platform): Array<{ name: string; value: string }> {
+  const { config } = platform;
+  const env: Record<string, string> = {
+    TRAINYARD_BLOB_URL: config.blobUrl,
+    TRAINYARD_LEASE_SECONDS: String(config.leaseSeconds),
+    TRAINYARD_MAX_ATTEMPTS: String(config.maxAttempts),
+    TRAINYARD_LOG_LEVEL: config.logLevel,
+  };
+  if (config.s3Endpoint) env.TRAINYARD_S3_ENDPOINT = config.s3Endpoint;
+  return Object.entries(env).map(([name, value]) => ({ name, value }));
+}
+
+export class BatchDispatcher {
+  private readonly owner = newLeaseOwner('batch-dispatcher');
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly client: BatchClient,
+    private readonly jobQueue: string,
+    private readonly jobDefinition: string,
+  ) {}
+
+  start(intervalMs: number): void {
+    this.timer = setInterval(() => this.poke(), intervalMs);
+    this.poke();
+  }
+
+  poke(): void {
+    if (this.running) return;
+    this.running = this.tick()
+      .catch((error) => this.platform.logger.warn({ err: error }, 'batch dispatcher pass failed; retrying'))
+      .finally(() => (this.running = undefined));
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.running;
+  }
+
+  /** One pass: submit, terminate cancelled, reconcile, reap lost leases. */
+  async tick(): Promise<void> {
+    await this.submitQueued();
+    await this.terminateCancelled();
+    await this.reconcile();
+    await reapLostJobs(this.platform.metadata.db);
+  }
+
+  private get db(): Db {
+    return this.platform.metadata.db;
+  }
+
+  async submitQueued(): Promise<void> {
+    const staleBefore = new Date(Date.now() - STALE_RESERVATION_MS).toISOString();
+    await this.db
+      .updateTable('jobs')
+      .set({ external_id: null })
+      .where('status', '=', 'queued')
+      .where('external_id', 'like', `${SUBMITTING}%`)
+      .where('updated_at', '<', staleBefore)
+      .execute();
+    const queued = await this.db.selectFrom('jobs').select(['id', 'kind']).where('status', '=', 'queued').where('external_id', 'is', null).orderBy('created_at').limit(50).execute();
+    for (const job of queued) {
+      const reservation = `${SUBMITTING}${this.owner}`;
+      const reserved = await this.db
+        .updateTable('jobs')
+        .set({ external_id: reservation, updated_at: nowIso() })
+        .where('id', '=', job.id)
+        .where('status', '=', 'queued')
+        .where('external_id', 'is', null)
+        .executeTakeFirst();
+      if (Number(reserved.numUpdatedRows) === 0) continue; // another dispatcher took it
+      let batchJobId: string;
+      try {
+        const submitted = await this.client.send(
+          new SubmitJobCommand({
+            jobName: `trainyard-${job.kind}-${job.id}`.slice(0, 128),
+            jobQueue: this.jobQueue,
+            jobDefinition: this.jobDefinition,
+            containerOverrides: { command: ['run-job', job.id], environment: containerEnvironment(this.platform) },
+            tags: { 'trainyard:job': job.id, 'trainyard:kind': job.kind },
+            propagateTags: true,
+          }),
+        );
+        batchJobId = submitted.jobId!;
+      } catch (error) {
+        await this.db.updateTable('jobs').set({ external_id: null }).where('id', '=', job.id).where('external_id', '=', reservation).execute();
+        throw error;
+      }
+      const recorded = await this.db.updateTable('jobs').set({ external_id: batchJobId, updated_at: nowIso() }).where('id', '=', job.id).where('external_id', '=', reservation).executeTakeFirst();
+      if (Number(recorded.numUpdatedRows) === 0) {
+        // Cancelled (or re-queued) while we were submitting: stop the container we just asked for.
+        await this.client.send(new TerminateJobCommand({ jobId: batchJobId, reason: 'Trainyard job no longer queued' }));
+      } else {
+        await appendEvent(this.db, job.id, 'log', { message: `submitted to AWS Batch as ${batchJobId}`, level: 'info', source: 'platform' });
+      }
+    }
+  }
+
+  async terminateCancelled(): Promise<void> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['id', 'external_id'])
+      .where('cancel_requested', '=', 1)
+      .where('external_id', 'is not', null)
+      .where('external_id', 'not like', `${SUBMITTING}%`)
+      .where('external_id', 'not like', `${TERMINATED}%`)
+      .execute();
+    for (const row of rows) {
+      await this.client.send(new TerminateJobCommand({ jobId: row.external_id!, reason: 'Cancelled by a Trainyard user' }));
+      await this.db.updateTable('jobs').set({ external_id: `${TERMINATED}${row.external_id}` }).where('id', '=', row.id).where('external_id', '=', row.external_id).execute();
+    }
+  }
+
+  async reconcile(): Promise<void> {
+    const rows = await this.db
+      .selectFrom('jobs')
+      .select(['id', 'external_id', 'status'])
+      .where('status', 'in', ['queued', 'running'])
+      .where('external_id', 'is not', null)
+      .where('external_id', 'not like', `${SUBMITTING}%`)
+      .where('external_id', 'not like', `${TERMINATED}%`)
+      .execute();
+    for (let i = 0; i < rows.length; i += 100) {
+      const chunk = rows.slice(i, i + 100);
+      const described = await this.client.send(new DescribeJobsCommand({ jobs: chunk.map((r) => r.external_id!) }));
+      const byId = new Map((described.jobs ?? []).map((j) => [j.jobId, j]));
+      for (const row of chunk) {
+        const detail = byId.get(row.external_id!);
+        const reason = failureReason(detail);
+        if (reason) await this.failJob(row.id, row.external_id!, reason);
+      }
+    }
+  }
+
+  private async failJob(id: string, batchJobId: string, error: string): Promise<void> {
+    const stamp = nowIso();
+    const result = await this.db
+      .updateTable('jobs')
+      .set({ status: 'failed', error, error_code: 'BATCH_JOB_FAILED', finished_at: stamp, updated_at: stamp, lease_owner: null, lease_expires_at: null })
+      .where('id', '=', id)
+      .where('external_id', '=', batchJobId)
+      .where('status', 'in', ['queued', 'running'])
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) > 0) await appendEvent(this.db, id, 'status', { status: 'failed', error });
+  }
+}
+
+/** Why Batch's view means our job is over without having recorded an end, or undefined while it may still run. */
+export function failureReason(detail: JobDetail | undefined): string | undefined {
+  if (!detail) return 'AWS Batch no longer knows this job (expired or deleted)';
+  if (detail.status === 'FAILED') {
+    const attempt = detail.attempts?.[detail.attempts.length - 1];
+    const container = attempt?.container?.reason ?? detail.container?.reason;
+    const exit = attempt?.container?.exitCode ?? detail.container?.exitCode;
+    return [`AWS Batch job ${detail.jobId} failed: ${detail.statusReason ?? 'no reason given'}`, container, exit !== undefined ? `exit code ${exit}` : undefined]
+      .filter(Boolean)
+      .join('; ');
+  }
+  if (detail.status === 'SUCCEEDED') return `AWS Batch job ${detail.jobId} exited without recording a result`;
+  return undefined;
+}
+
+export async function startBatchDispatcher(platform: Platform, options: BatchDispatcherOptions = {}): Promise<Executor> {
+  const { jobQueue, jobDefinition, region } = platform.config.batch;
+  if (!jobQueue || !jobDefinition) {
+    throw new ConfigError('TRAINYARD_EXECUTOR=aws-batch needs TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION');
+  }
+  const dispatcher = new BatchDispatcher(platform, options.client ?? new BatchClient({ region }), jobQueue, jobDefinition);
+  dispatcher.start(options.intervalMs ?? 5000);
+  return { poke: () => dispatcher.poke(), stop: () => dispatcher.stop() };
+}

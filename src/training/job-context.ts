@@ -1,0 +1,73 @@
+// What a running job's code gets: the stores, its claimed row, the lease it holds, one AbortSignal
+// for cancel/timeout/shutdown, and a sink for the events and log lines that clients watch.
+import type { Platform } from '../platform.ts';
+import { appendEvents, type JobRow } from './jobs.ts';
+import { nowIso } from '../ids.ts';
+
+export interface JobContext {
+  platform: Platform;
+  job: JobRow;
+  owner: string;
+  signal: AbortSignal;
+  events: EventSink;
+}
+
+/**
+ * Buffers job events and writes them in batches (a chatty trainer must not cost one database write
+ * per log line), keeping the full log text for the log blob written when the job ends.
+ */
+export class EventSink {
+  private pending: Array<{ type: string; data: unknown }> = [];
+  private logLines: string[] = [];
+  private logBytes = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> = Promise.resolve();
+  private readonly maxLogBytes = 16 * 1024 * 1024;
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly jobId: string,
+  ) {}
+
+  start(intervalMs = 500): void {
+    this.timer = setInterval(() => void this.flush().catch((error) => this.platform.logger.warn({ err: error }, 'event flush failed')), intervalMs);
+    this.timer.unref();
+  }
+
+  emit(type: string, data: unknown): void {
+    this.pending.push({ type, data });
+  }
+
+  log(message: string, level: 'info' | 'warning' | 'error' = 'info', source = 'platform'): void {
+    const line = `${nowIso()} [${source}] ${message}`;
+    if (this.logBytes < this.maxLogBytes) {
+      this.logLines.push(line);
+      this.logBytes += line.length + 1;
+    }
+    this.pending.push({ type: 'log', data: { message, level, source } });
+  }
+
+  logText(): string {
+    return this.logLines.join('\n') + (this.logLines.length ? '\n' : '');
+  }
+
+  flush(): Promise<void> {
+    this.flushing = this.flushing.then(async () => {
+      const batch = this.pending;
+      this.pending = [];
+      try {
+        await appendEvents(this.platform.metadata.db, this.jobId, batch);
+      } catch (error) {
+        // Keep them for the next flush (the database may be back by then).
+        this.pending = batch.concat(this.pending);
+        throw error;
+      }
+    });
+    return this.flushing;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+}

@@ -1,0 +1,136 @@
+// The job loop behind the `local` executor (inside `trainyard server`) and `trainyard worker`: it
+// claims queued jobs up to its concurrency and runs each in a `trainyard run-job` subprocess, niced
+// below the API so HTTP stays responsive. It also reaps jobs whose worker was lost.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { setPriority } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Platform } from '../platform.ts';
+import { storeEnvironment } from '../config.ts';
+import { claimNext, finishJob, isDeadLocalOwner, newLeaseOwner, reapLostJobs, requeue } from './queue.ts';
+import type { JobRow } from './jobs.ts';
+
+const CLI = fileURLToPath(new URL('../../bin/trainyard.mjs', import.meta.url));
+
+export interface JobLoopOptions {
+  role: 'local' | 'worker';
+  concurrency: number;
+  /** Niceness of job subprocesses (10 when they share the machine with the API). */
+  niceness: number;
+  pollMs?: number;
+  reapEveryMs?: number;
+}
+
+export class JobLoop {
+  readonly owner: string;
+  private readonly running = new Map<string, ChildProcess>();
+  private timer: NodeJS.Timeout | undefined;
+  private stopping = false;
+  private ticking = false;
+  private lastReap = 0;
+  private backoffUntil = 0;
+  private failures = 0;
+
+  constructor(
+    private readonly platform: Platform,
+    private readonly options: JobLoopOptions,
+  ) {
+    this.owner = newLeaseOwner(options.role);
+  }
+
+  get activeJobs(): string[] {
+    return [...this.running.keys()];
+  }
+
+  start(): void {
+    this.platform.logger.info({ owner: this.owner, concurrency: this.options.concurrency }, 'job loop started');
+    this.timer = setInterval(() => void this.tick(), this.options.pollMs ?? 500);
+    void this.tick();
+  }
+
+  /** Wakes the loop now (after a job was queued through this process). */
+  poke(): void {
+    void this.tick();
+  }
+
+  private async tick(): Promise<void> {
+    if (this.ticking || this.stopping || Date.now() < this.backoffUntil) return;
+    this.ticking = true;
+    try {
+      if (Date.now() - this.lastReap > (this.options.reapEveryMs ?? 5000)) {
+        this.lastReap = Date.now();
+        const reaped = await reapLostJobs(this.platform.metadata.db, { deadOwners: isDeadLocalOwner });
+        if (reaped > 0) this.platform.logger.warn({ reaped }, 're-queued or failed jobs whose worker was lost');
+      }
+      while (!this.stopping && this.running.size < this.options.concurrency) {
+        const job = await claimNext(this.platform.metadata, this.owner, this.platform.config.leaseSeconds * 1000);
+        if (!job) break;
+        this.launch(job);
+      }
+      this.failures = 0;
+    } catch (error) {
+      // The database may be down for a moment: back off exponentially (capped) and try again.
+      this.failures++;
+      const delay = Math.min(10_000, 250 * 2 ** Math.min(this.failures, 6)) * (0.5 + Math.random() / 2);
+      this.backoffUntil = Date.now() + delay;
+      this.platform.logger.warn({ err: error, retryInMs: Math.round(delay) }, 'job loop could not reach the database');
+    } finally {
+      this.ticking = false;
+    }
+  }
+
+  private launch(job: JobRow): void {
+    const { platform } = this;
+    const child = spawn(process.execPath, [CLI, 'run-job', job.id, '--owner', this.owner], {
+      env: { ...process.env, ...storeEnvironment(platform.config) },
+      // stdin stays open: when this process dies, the child sees EOF and abandons the job.
+      stdio: ['pipe', 'inherit', 'inherit'],
+    });
+    if (child.pid && this.options.niceness > 0) {
+      try {
+        setPriority(child.pid, this.options.niceness);
+      } catch {
+        platform.logger.debug('could not lower job priority');
+      }
+    }
+    this.running.set(job.id, child);
+    platform.logger.info({ job: job.id, kind: job.kind, pid: child.pid, attempt: job.attempts }, 'job started');
+    child.once('exit', (code, signal) => {
+      this.running.delete(job.id);
+      void this.afterExit(job, code, signal).finally(() => this.poke());
+    });
+  }
+
+  /** A child that exits while its job is still `running` under our lease crashed: retry or fail. */
+  private async afterExit(job: JobRow, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
+    const { db } = this.platform.metadata;
+    try {
+      const row = await db.selectFrom('jobs').select(['status', 'lease_owner', 'attempts', 'max_attempts']).where('id', '=', job.id).executeTakeFirst();
+      if (!row || row.status !== 'running' || row.lease_owner !== this.owner) return;
+      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+      if (row.attempts < row.max_attempts) {
+        await requeue(db, job.id, this.owner, `job process ${how}`);
+      } else {
+        await finishJob(db, job.id, this.owner, { status: 'failed', error: `the job process ${how} on each of ${row.attempts} attempts`, errorCode: 'WORKER_LOST' });
+      }
+    } catch (error) {
+      // The lease will expire and another reaper will take care of it.
+      this.platform.logger.error({ err: error, job: job.id }, 'could not record a crashed job');
+    }
+  }
+
+  /** Stops claiming; running jobs are handed back (their processes get SIGTERM) and awaited. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    clearInterval(this.timer);
+    const exits = [...this.running.values()].map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          child.once('exit', () => resolve());
+          child.kill('SIGTERM');
+          setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+        }),
+    );
+    await Promise.all(exits);
+  }
+}

@@ -1,0 +1,203 @@
+// The jobs table as a queue. A claim is one atomic step (SQLite: a single UPDATE … RETURNING, which
+// SQLite serialises; MySQL: SELECT … FOR UPDATE SKIP LOCKED inside a transaction), giving the job a
+// lease owner and an expiry that the runner renews by heartbeat. A job whose lease runs out (its
+// worker died) is re-queued while attempts remain and failed after that: never `running` forever.
+import { sql } from 'kysely';
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { MetadataStore } from '../store/metadata/metadata-store.ts';
+import { nowIso } from '../ids.ts';
+import { appendEvent, type Db, type JobRow } from './jobs.ts';
+
+/** A lease owner id: host, pid and a random suffix, so a restarted process never matches its predecessor. */
+export function newLeaseOwner(role: string): string {
+  return `${role}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+}
+
+function claimedFields(owner: string, leaseMs: number) {
+  const now = nowIso();
+  return {
+    status: 'running',
+    lease_owner: owner,
+    lease_expires_at: Date.now() + leaseMs,
+    attempts: sql<number>`attempts + 1`,
+    started_at: sql<string>`coalesce(started_at, ${now})`,
+    updated_at: now,
+  };
+}
+
+/** Claims the oldest queued job (of the given kinds), or returns undefined when the queue is empty. */
+export async function claimNext(store: MetadataStore, owner: string, leaseMs: number, options: { dispatchedOnly?: boolean } = {}): Promise<JobRow | undefined> {
+  const { db } = store;
+  const pick = (q: Db) => {
+    let query = q.selectFrom('jobs').select('id').where('status', '=', 'queued');
+    // Jobs handed to AWS Batch are claimed by their container (claimById), not by a worker loop.
+    query = options.dispatchedOnly ? query.where('external_id', 'is not', null) : query.where('external_id', 'is', null);
+    return query.orderBy('created_at').orderBy('id').limit(1);
+  };
+  let claimed: JobRow | undefined;
+  if (store.dialect === 'sqlite') {
+    claimed = await db
+      .updateTable('jobs')
+      .set(claimedFields(owner, leaseMs))
+      .where('id', '=', (eb) => eb.selectFrom(pick(db).as('next')).select('next.id'))
+      .where('status', '=', 'queued')
+      .returningAll()
+      .executeTakeFirst();
+  } else {
+    claimed = await db.transaction().execute(async (trx) => {
+      const next = await pick(trx).forUpdate().skipLocked().executeTakeFirst();
+      if (!next) return undefined;
+      await trx.updateTable('jobs').set(claimedFields(owner, leaseMs)).where('id', '=', next.id).execute();
+      return trx.selectFrom('jobs').selectAll().where('id', '=', next.id).executeTakeFirstOrThrow();
+    });
+  }
+  if (claimed) await appendEvent(db, claimed.id, 'status', { status: 'running', attempt: claimed.attempts });
+  return claimed;
+}
+
+/** Claims one specific queued job (`trainyard run-job <id>`, the AWS Batch entrypoint). */
+export async function claimById(store: MetadataStore, id: string, owner: string, leaseMs: number): Promise<JobRow | undefined> {
+  const { db } = store;
+  const result = await db.updateTable('jobs').set(claimedFields(owner, leaseMs)).where('id', '=', id).where('status', '=', 'queued').executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return undefined;
+  const job = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+  await appendEvent(db, id, 'status', { status: 'running', attempt: job.attempts });
+  return job;
+}
+
+export interface LeaseState {
+  held: boolean;
+  cancelRequested: boolean;
+}
+
+/** Extends the lease; reports whether it is still ours and whether a cancel was requested. */
+export async function renewLease(db: Db, id: string, owner: string, leaseMs: number): Promise<LeaseState> {
+  const result = await db
+    .updateTable('jobs')
+    .set({ lease_expires_at: Date.now() + leaseMs })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return { held: false, cancelRequested: false };
+  const row = await db.selectFrom('jobs').select('cancel_requested').where('id', '=', id).executeTakeFirst();
+  return { held: true, cancelRequested: (row?.cancel_requested ?? 0) !== 0 };
+}
+
+export interface Finish {
+  status: 'succeeded' | 'failed' | 'cancelled';
+  error?: string | null;
+  errorCode?: string | null;
+  modelVersion?: number | null;
+  stats?: unknown;
+  metrics?: unknown;
+}
+
+/** Records the end of a job, only if the caller still holds its lease. Returns false when it lost it. */
+export async function finishJob(db: Db, id: string, owner: string, finish: Finish): Promise<boolean> {
+  const now = nowIso();
+  const result = await db
+    .updateTable('jobs')
+    .set({
+      status: finish.status,
+      error: finish.error ?? null,
+      error_code: finish.errorCode ?? null,
+      finished_at: now,
+      updated_at: now,
+      lease_owner: null,
+      lease_expires_at: null,
+      ...(finish.modelVersion !== undefined ? { model_version: finish.modelVersion } : {}),
+      ...(finish.stats !== undefined ? { stats_json: JSON.stringify(finish.stats) } : {}),
+      ...(finish.metrics !== undefined ? { metrics_json: JSON.stringify(finish.metrics) } : {}),
+    })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return false;
+  await appendEvent(db, id, 'status', { status: finish.status, error: finish.error ?? null, model_version: finish.modelVersion ?? null });
+  return true;
+}
+
+/** Hands a running job back to the queue (a draining worker, or a lost process with attempts left). */
+export async function requeue(db: Db, id: string, owner: string | null, reason: string, options: { refundAttempt?: boolean } = {}): Promise<boolean> {
+  let query = db
+    .updateTable('jobs')
+    .set({
+      status: 'queued',
+      lease_owner: null,
+      lease_expires_at: null,
+      external_id: null,
+      updated_at: nowIso(),
+      ...(options.refundAttempt ? { attempts: sql<number>`attempts - 1` } : {}),
+    })
+    .where('id', '=', id)
+    .where('status', '=', 'running');
+  query = owner === null ? query.where('lease_owner', 'is', null) : query.where('lease_owner', '=', owner);
+  const result = await query.executeTakeFirst();
+  if (Number(result.numUpdatedRows) === 0) return false;
+  await appendEvent(db, id, 'status', { status: 'queued', reason });
+  return true;
+}
+
+/**
+ * Re-queues running jobs whose lease has expired (or whose owner is known dead), or fails them
+ * once their attempts are used up. Safe to run from every server and worker at once: each update
+ * re-checks the lease it saw.
+ */
+export async function reapLostJobs(db: Db, options: { deadOwners?: (owner: string) => boolean } = {}): Promise<number> {
+  const now = Date.now();
+  const running = await db
+    .selectFrom('jobs')
+    .select(['id', 'lease_owner', 'lease_expires_at', 'attempts', 'max_attempts', 'cancel_requested'])
+    .where('status', '=', 'running')
+    .execute();
+  let reaped = 0;
+  for (const job of running) {
+    const expired = job.lease_expires_at !== null && job.lease_expires_at < now;
+    const dead = job.lease_owner !== null && options.deadOwners?.(job.lease_owner) === true;
+    if (!expired && !dead) continue;
+    const guard = (q: ReturnType<typeof updateRunning>) =>
+      job.lease_owner === null ? q.where('lease_owner', 'is', null) : q.where('lease_owner', '=', job.lease_owner);
+    const updateRunning = () => db.updateTable('jobs').where('id', '=', job.id).where('status', '=', 'running');
+    const stamp = nowIso();
+    if (job.cancel_requested) {
+      const r = await guard(updateRunning()).set({ status: 'cancelled', finished_at: stamp, updated_at: stamp, lease_owner: null, lease_expires_at: null }).executeTakeFirst();
+      if (Number(r.numUpdatedRows) > 0) {
+        reaped++;
+        await appendEvent(db, job.id, 'status', { status: 'cancelled' });
+      }
+    } else if (job.attempts < job.max_attempts) {
+      const r = await guard(updateRunning())
+        .set({ status: 'queued', lease_owner: null, lease_expires_at: null, external_id: null, updated_at: stamp })
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) > 0) {
+        reaped++;
+        await appendEvent(db, job.id, 'status', { status: 'queued', reason: `worker ${job.lease_owner ?? '?'} was lost; retrying (attempt ${job.attempts + 1} of ${job.max_attempts})` });
+      }
+    } else {
+      const error = `the process running this job was lost ${job.attempts} time(s) (last worker ${job.lease_owner ?? 'unknown'}); giving up after ${job.max_attempts} attempts`;
+      const r = await guard(updateRunning())
+        .set({ status: 'failed', error, error_code: 'WORKER_LOST', finished_at: stamp, updated_at: stamp, lease_owner: null, lease_expires_at: null })
+        .executeTakeFirst();
+      if (Number(r.numUpdatedRows) > 0) {
+        reaped++;
+        await appendEvent(db, job.id, 'status', { status: 'failed', error });
+      }
+    }
+  }
+  return reaped;
+}
+
+/** True when an owner id names a process on this host that no longer exists (crash recovery). */
+export function isDeadLocalOwner(owner: string): boolean {
+  const [, host, pid] = owner.split(':');
+  if (host !== hostname() || !pid) return false;
+  try {
+    process.kill(Number(pid), 0);
+    return false;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}

@@ -1,0 +1,130 @@
+// Runs one claimed job to its end: heartbeats the lease, turns cancel requests, lease loss and
+// shutdown into one AbortSignal, dispatches to the job kind, and records how it ended. User errors
+// fail the job at once; anything else is an infrastructure failure, retried while attempts remain.
+import type { Platform } from '../platform.ts';
+import { JobUserError, abortReason, type AbortReason } from './job-errors.ts';
+import { EventSink, type JobContext } from './job-context.ts';
+import { finishJob, renewLease, requeue } from './queue.ts';
+import { getJobRow, type JobRow } from './jobs.ts';
+import { runTrainingJob, LeaseLostError } from './run-training.ts';
+import { runInferenceJob } from '../inference/run-inference.ts';
+
+export type JobEnd = 'succeeded' | 'failed' | 'cancelled' | 'requeued' | 'abandoned';
+
+export interface RunOptions {
+  /** Fires on process shutdown (hand the job back) or when the parent process is gone (abandon it). */
+  stop?: AbortSignal;
+}
+
+export async function runClaimedJob(platform: Platform, job: JobRow, owner: string, options: RunOptions = {}): Promise<JobEnd> {
+  const { db } = platform.metadata;
+  const controller = new AbortController();
+  const abort = (reason: AbortReason) => {
+    if (!controller.signal.aborted) controller.abort(reason);
+  };
+  const leaseMs = platform.config.leaseSeconds * 1000;
+  const events = new EventSink(platform, job.id);
+  events.start();
+
+  const spec = JSON.parse(job.spec_json) as { hyperparameters?: { max_runtime_seconds?: number | null } };
+  const maxRuntime = spec.hyperparameters?.max_runtime_seconds;
+  // The trainer enforces max_runtime_seconds itself (stopping gracefully with the best weights);
+  // this timer is the backstop: SIGTERM, then SIGKILL after the grace period.
+  const runtimeTimer = maxRuntime ? setTimeout(() => abort('timeout'), (maxRuntime + 30) * 1000) : undefined;
+
+  let heartbeatFailures = 0;
+  const heartbeat = setInterval(async () => {
+    try {
+      const state = await renewLease(db, job.id, owner, leaseMs);
+      heartbeatFailures = 0;
+      if (!state.held) abort('lease-lost');
+      else if (state.cancelRequested) abort('cancel');
+    } catch (error) {
+      // A database blip: keep running; the lease is long enough to survive a few missed beats.
+      heartbeatFailures++;
+      platform.logger.warn({ err: error, job: job.id, failures: heartbeatFailures }, 'lease heartbeat failed');
+    }
+  }, Math.max(200, Math.floor(leaseMs / 3)));
+  const onStop = () => abort((options.stop?.reason as AbortReason | undefined) ?? 'shutdown');
+  options.stop?.addEventListener('abort', onStop, { once: true });
+
+  const ctx: JobContext = { platform, job, owner, signal: controller.signal, events };
+  try {
+    if (job.kind === 'training') await runTrainingJob(ctx);
+    else await runInferenceJob(ctx);
+    const reason = abortReason(controller.signal);
+    if (reason) return await endAborted(platform, job, owner, reason, events);
+    const row = await getJobRow(db, job.id);
+    return row.status === 'succeeded' ? 'succeeded' : row.status === 'running' ? 'abandoned' : (row.status as JobEnd);
+  } catch (error) {
+    const reason = abortReason(controller.signal);
+    if (reason) return await endAborted(platform, job, owner, reason, events);
+    if (error instanceof LeaseLostError) return 'abandoned';
+    if (error instanceof JobUserError) {
+      events.log(error.message, 'error');
+      await events.flush().catch(() => undefined);
+      await writeLog(platform, job.id, events);
+      await finishJob(db, job.id, owner, { status: 'failed', error: error.message, errorCode: error.code });
+      return 'failed';
+    }
+    platform.logger.error({ err: error, job: job.id }, 'job failed with an infrastructure error');
+    events.log(`infrastructure error: ${error instanceof Error ? error.message : String(error)}`, 'error');
+    await events.flush().catch(() => undefined);
+    return await retryOrFail(platform, job, owner, error, events);
+  } finally {
+    clearInterval(heartbeat);
+    clearTimeout(runtimeTimer);
+    options.stop?.removeEventListener('abort', onStop);
+    await events.stop().catch(() => undefined);
+  }
+}
+
+async function writeLog(platform: Platform, jobId: string, events: EventSink): Promise<void> {
+  await platform.blobs.put(`jobs/${jobId}/log.txt`, events.logText()).catch((error) => platform.logger.warn({ err: error }, 'could not store job log'));
+}
+
+async function endAborted(platform: Platform, job: JobRow, owner: string, abort: AbortReason, events: EventSink): Promise<JobEnd> {
+  const { db } = platform.metadata;
+  // A container stopped by TerminateJob sees SIGTERM, like a draining worker: a pending cancel request
+  // decides which it was.
+  let reason = abort;
+  if (reason === 'shutdown') {
+    const row = await db.selectFrom('jobs').select('cancel_requested').where('id', '=', job.id).executeTakeFirst().catch(() => undefined);
+    if (row?.cancel_requested) reason = 'cancel';
+  }
+  switch (reason) {
+    case 'cancel':
+      events.log('cancelled');
+      await events.flush().catch(() => undefined);
+      await writeLog(platform, job.id, events);
+      await finishJob(db, job.id, owner, { status: 'cancelled' });
+      return 'cancelled';
+    case 'timeout':
+      events.log(`stopped: max_runtime_seconds exceeded and the trainer did not stop by itself`, 'error');
+      await events.flush().catch(() => undefined);
+      await writeLog(platform, job.id, events);
+      await finishJob(db, job.id, owner, { status: 'failed', error: 'max_runtime_seconds exceeded; the trainer was stopped', errorCode: 'TIMEOUT' });
+      return 'failed';
+    case 'shutdown':
+      // Draining: hand the job back without charging it an attempt.
+      events.log('worker shutting down; job handed back to the queue');
+      await events.flush().catch(() => undefined);
+      await requeue(db, job.id, owner, 'worker shut down', { refundAttempt: true });
+      return 'requeued';
+    case 'lease-lost':
+    case 'parent-gone':
+      return 'abandoned';
+  }
+}
+
+async function retryOrFail(platform: Platform, job: JobRow, owner: string, error: unknown, events: EventSink): Promise<JobEnd> {
+  const { db } = platform.metadata;
+  const message = error instanceof Error ? error.message : String(error);
+  if (job.attempts < job.max_attempts) {
+    await requeue(db, job.id, owner, `attempt ${job.attempts} failed: ${message}`);
+    return 'requeued';
+  }
+  await writeLog(platform, job.id, events);
+  await finishJob(db, job.id, owner, { status: 'failed', error: `failed after ${job.attempts} attempts: ${message}`, errorCode: 'INFRASTRUCTURE' });
+  return 'failed';
+}

@@ -1,0 +1,311 @@
+// One training job: prepare data → spawn the trainer → collect events → upload artifacts → record
+// the model version (one transaction, guarded by the job's lease). The same code runs in the local
+// executor, on a worker and in an AWS Batch container.
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { TrainyardError } from '../errors.ts';
+import { inferShapes } from '../models/shapes.ts';
+import type { ModelSpec } from '../models/spec.ts';
+import { normalizationVectors, type Preprocessing, type TargetEncoding } from '../models/preprocessing.ts';
+import { insertVersion, type ArtifactInfo, type Signature } from '../models/registry.ts';
+import { isUniqueViolation } from '../store/metadata/errors.ts';
+import type { Hyperparameters } from './hyperparameters.ts';
+import { featureKinds, prepareTrainingData, type PreparedData } from './prepare.ts';
+import { detectPython, runTrainer, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
+import { JobUserError, abortReason } from './job-errors.ts';
+import type { JobContext } from './job-context.ts';
+import { finishJob } from './queue.ts';
+import { parseJson } from './jobs.ts';
+
+export interface TrainingJobSpec {
+  model: ModelSpec;
+  hyperparameters: Hyperparameters;
+}
+
+export interface DatasetColumnProfile {
+  name: string;
+  type: string;
+}
+
+const EXPORTED_ARTIFACTS = ['model.onnx', 'model.pt', 'model.pt2', 'state_dict.pt'];
+
+async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+function signatureOf(spec: ModelSpec, columns: DatasetColumnProfile[], pre: Preprocessing, target: TargetEncoding): Signature {
+  const types = new Map(columns.map((c) => [c.name, c.type]));
+  return {
+    inputs: pre.features.map((f) => ({
+      name: f.name,
+      type: types.get(f.name) ?? 'string',
+      kind: f.kind,
+      ...(f.kind === 'categorical' ? { categories: f.categories } : {}),
+    })),
+    output: { task: spec.task, target: spec.target, ...(target.kind === 'label' ? { classes: target.classes } : {}) },
+  };
+}
+
+function outputDescription(spec: ModelSpec, target: TargetEncoding): string {
+  if (spec.task === 'binary_classification' && target.kind === 'label') return `[batch, 1]: probability that ${target.name} is "${target.classes[1]}" (sigmoid applied)`;
+  if (target.kind === 'label') return `[batch, ${target.classes.length}]: class probabilities in the order of target.classes (softmax applied)`;
+  return `[batch, 1]: predicted ${target.name} in its original units`;
+}
+
+export async function runTrainingJob(ctx: JobContext): Promise<void> {
+  const { platform, job, events } = ctx;
+  const { config, metadata, blobs } = platform;
+  const spec = JSON.parse(job.spec_json) as TrainingJobSpec;
+  const h = spec.hyperparameters;
+  const timings: Record<string, number> = {};
+  const started = performance.now();
+
+  const dataset = await metadata.db.selectFrom('datasets').selectAll().where('id', '=', job.dataset_id).executeTakeFirst();
+  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${job.dataset_id} no longer exists`);
+  const columns = JSON.parse(dataset.columns_json) as DatasetColumnProfile[];
+  const features = spec.model.features ?? columns.map((c) => c.name).filter((n) => n !== spec.model.target);
+
+  const jobDir = join(config.dataDir, 'scratch', `${job.id}-a${job.attempts}`);
+  await rm(jobDir, { recursive: true, force: true });
+  await mkdir(join(jobDir, 'artifacts'), { recursive: true });
+  try {
+    events.log(`preparing ${dataset.row_count} rows of dataset ${dataset.name} v${dataset.version} (${features.length} features)`);
+    let prepared: PreparedData;
+    try {
+      prepared = await prepareTrainingData({
+        blobs,
+        blobKey: dataset.blob_key,
+        delimiter: dataset.delimiter,
+        rowCount: dataset.row_count,
+        columns,
+        task: spec.model.task,
+        target: spec.model.target,
+        features,
+        maxCategories: spec.model.preprocessing?.max_categories ?? 50,
+        validationSplit: h.validation_split,
+        seed: h.seed,
+        jobDir,
+      });
+    } catch (error) {
+      if (error instanceof TrainyardError && error.status < 500) throw new JobUserError('BAD_DATA', error.message);
+      throw error;
+    }
+    timings.prepare_seconds = (performance.now() - started) / 1000;
+    if (prepared.droppedMissingTarget > 0) {
+      events.log(`left out ${prepared.droppedMissingTarget} rows whose target "${spec.model.target}" is missing`, 'warning');
+    }
+    events.log(`prepared ${prepared.trainRows} training and ${prepared.valRows} validation rows, ${prepared.inputDim} inputs`);
+
+    let resolved;
+    try {
+      resolved = inferShapes(spec.model.layers, [prepared.inputDim], { maxParameters: config.maxModelParameters, expectedOutput: prepared.outputDim });
+    } catch (error) {
+      if (error instanceof TrainyardError) throw new JobUserError('INVALID_SPEC', error.message);
+      throw error;
+    }
+
+    const normalization = normalizationVectors(prepared.preprocessing);
+    await writeFile(
+      join(jobDir, 'job.json'),
+      JSON.stringify({
+        task: spec.model.task,
+        layers: resolved.layers,
+        input_dim: prepared.inputDim,
+        output_dim: prepared.outputDim,
+        normalization,
+        target_normalization: prepared.target.kind === 'numeric' ? { mean: prepared.target.mean, std: prepared.target.std } : null,
+        classes: prepared.target.kind === 'label' ? prepared.target.classes : null,
+        hyperparameters: h,
+        threads: config.trainerThreads,
+        device: h.device,
+        data: prepared.files,
+        output_dir: 'artifacts',
+        reference_rows: 256,
+      }),
+    );
+
+    const trainStarted = performance.now();
+    let latest: { epoch: number; metrics: Record<string, number> } | undefined;
+    const epochWrites: Array<Promise<unknown>> = [];
+    const outcome = await runTrainer({
+      python: detectPython(config.python),
+      jobDir,
+      threads: config.trainerThreads,
+      signal: ctx.signal,
+      niceness: 0,
+      onLog: (line) => events.log(line, 'info', 'trainer'),
+      onEvent: (event: TrainerEvent) => {
+        if (event.event === 'epoch') {
+          const epoch = Number(event.epoch);
+          const metrics = flattenMetrics(event);
+          latest = { epoch, metrics };
+          events.emit('epoch', { epoch, epochs: event.epochs, train: event.train, val: event.val, lr: event.lr, seconds: event.seconds });
+          epochWrites.push(recordEpoch(ctx, epoch, Number(event.epochs), metrics));
+        } else if (event.event === 'log') {
+          events.log(String(event.message), event.level === 'warning' ? 'warning' : 'info', 'trainer');
+        } else if (event.event === 'started') {
+          events.log(`trainer started: torch ${String(event.torch_version)}, device ${String(event.device)}, ${String(event.threads)} thread(s), ${String(event.parameters)} parameters`);
+        } else if (event.event === 'failed') {
+          events.log(`trainer failed: ${String(event.message)}`, 'error', 'trainer');
+        }
+      },
+    });
+    await Promise.allSettled(epochWrites);
+    timings.train_seconds = (performance.now() - trainStarted) / 1000;
+
+    const reason = abortReason(ctx.signal);
+    if (reason === 'cancel' || reason === 'lease-lost' || reason === 'shutdown' || reason === 'parent-gone') {
+      // The runner decides what these mean for the job; nothing of this attempt is kept.
+      return;
+    }
+    if (outcome.exitCode === TRAINER_USER_ERROR_EXIT && outcome.failed) {
+      throw new JobUserError(outcome.failed.code, outcome.failed.message);
+    }
+    if (outcome.exitCode !== 0 || !outcome.completed) {
+      throw new Error(
+        `trainer exited with ${outcome.signal ? `signal ${outcome.signal}` : `code ${outcome.exitCode}`}` +
+          (outcome.stderrTail ? `: ${outcome.stderrTail.trim().split('\n').slice(-3).join(' | ')}` : ''),
+      );
+    }
+
+    const uploadStarted = performance.now();
+    const summary = parseJson<Record<string, unknown>>(await readFile(join(jobDir, 'artifacts', 'trainer.json'), 'utf8').catch(() => null)) ?? {};
+    const completed = outcome.completed;
+    const finalMetrics = (completed.metrics ?? latest?.metrics ?? {}) as Record<string, number>;
+    const prefix = `models/${spec.model.name}/${job.id}-a${job.attempts}`;
+    const artifacts: ArtifactInfo[] = [];
+    try {
+      for (const name of EXPORTED_ARTIFACTS) {
+        const path = join(jobDir, 'artifacts', name);
+        const info = await stat(path).catch(() => null);
+        if (!info) continue;
+        const sha256 = await sha256File(path);
+        await blobs.put(`${prefix}/${name}`, createReadStream(path));
+        artifacts.push({ name, size_bytes: info.size, sha256 });
+      }
+      if (!artifacts.some((a) => a.name === 'model.onnx')) throw new Error('the trainer finished without writing model.onnx');
+      const manifest = {
+        format_version: 1,
+        model: spec.model.name,
+        training_job_id: job.id,
+        dataset_id: dataset.id,
+        task: spec.model.task,
+        input: { name: 'features', dtype: 'float32', shape: [null, prepared.inputDim], encoding: 'the features below, in order: numeric columns with missing values imputed, categorical columns one-hot' },
+        output: { name: 'output', dtype: 'float32', description: outputDescription(spec.model, prepared.target) },
+        features: prepared.preprocessing.features,
+        feature_kinds: featureKinds(columns, features),
+        target: prepared.target,
+        normalization: { ...normalization, note: 'applied inside the exported network' },
+        layers: resolved.layers,
+        parameters: resolved.parameters,
+        hyperparameters: h,
+        training: {
+          rows_train: prepared.trainRows,
+          rows_validation: prepared.valRows,
+          dropped_missing_target: prepared.droppedMissingTarget,
+          best_epoch: completed.best_epoch,
+          epochs_run: completed.epochs_run,
+          stopped_early: completed.stopped_early,
+          truncated: completed.truncated,
+        },
+        metrics: finalMetrics,
+        trainer: summary,
+        artifacts,
+      };
+      const manifestText = JSON.stringify(manifest, null, 2);
+      await blobs.put(`${prefix}/manifest.json`, manifestText);
+      artifacts.push({ name: 'manifest.json', size_bytes: Buffer.byteLength(manifestText), sha256: createHash('sha256').update(manifestText).digest('hex') });
+      const reference = join(jobDir, 'artifacts', 'reference_outputs.npy');
+      if (await stat(reference).catch(() => null)) await blobs.put(`${prefix}/reference_outputs.npy`, createReadStream(reference));
+      await blobs.put(`jobs/${job.id}/log.txt`, events.logText());
+      timings.upload_seconds = (performance.now() - uploadStarted) / 1000;
+      timings.total_seconds = (performance.now() - started) / 1000;
+      const trainerTimings = (summary.timings ?? {}) as Record<string, number>;
+      if (typeof trainerTimings.export === 'number') timings.export_seconds = trainerTimings.export;
+
+      const stats = {
+        rows_train: prepared.trainRows,
+        rows_validation: prepared.valRows,
+        dropped_missing_target: prepared.droppedMissingTarget,
+        best_epoch: completed.best_epoch,
+        epochs_run: completed.epochs_run,
+        stopped_early: completed.stopped_early,
+        truncated: completed.truncated,
+        threads: summary.threads ?? config.trainerThreads,
+        device: summary.device ?? null,
+        timings,
+      };
+      const signature = signatureOf(spec.model, columns, prepared.preprocessing, prepared.target);
+      await recordVersion(ctx, { prefix, artifacts, signature, metrics: finalMetrics, stats });
+    } catch (error) {
+      await blobs.deletePrefix(prefix).catch(() => undefined);
+      throw error;
+    }
+  } finally {
+    await rm(jobDir, { recursive: true, force: true });
+  }
+}
+
+function flattenMetrics(event: TrainerEvent): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const split of ['train', 'val'] as const) {
+    const values = (event[split] ?? {}) as Record<string, number>;
+    for (const [k, v] of Object.entries(values)) if (typeof v === 'number') out[`${split}_${k}`] = v;
+  }
+  return out;
+}
+
+async function recordEpoch(ctx: JobContext, epoch: number, epochs: number, metrics: Record<string, number>): Promise<void> {
+  const { db } = ctx.platform.metadata;
+  const now = new Date().toISOString();
+  await db.deleteFrom('job_metrics').where('job_id', '=', ctx.job.id).where('epoch', '=', epoch).execute();
+  await db.insertInto('job_metrics').values({ job_id: ctx.job.id, epoch, metrics_json: JSON.stringify(metrics), created_at: now }).execute();
+  await db
+    .updateTable('jobs')
+    .set({ progress_json: JSON.stringify({ epoch, epochs }), metrics_json: JSON.stringify(metrics), updated_at: now })
+    .where('id', '=', ctx.job.id)
+    .where('lease_owner', '=', ctx.owner)
+    .execute();
+}
+
+async function recordVersion(
+  ctx: JobContext,
+  input: { prefix: string; artifacts: ArtifactInfo[]; signature: Signature; metrics: Record<string, number>; stats: unknown },
+): Promise<void> {
+  const { job, owner, events } = ctx;
+  const spec = JSON.parse(job.spec_json) as TrainingJobSpec;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      const version = await ctx.platform.metadata.db.transaction().execute(async (trx) => {
+        const v = await insertVersion(trx, {
+          model: spec.model.name,
+          training_job_id: job.id,
+          dataset_id: job.dataset_id,
+          metrics: input.metrics,
+          signature: input.signature,
+          artifacts: input.artifacts,
+          blob_prefix: input.prefix,
+        });
+        const finished = await finishJob(trx, job.id, owner, { status: 'succeeded', modelVersion: v, stats: input.stats, metrics: input.metrics });
+        if (!finished) throw new LeaseLostError();
+        return v;
+      });
+      events.log(`recorded ${spec.model.name} version ${version}`);
+      return;
+    } catch (error) {
+      if (isUniqueViolation(error) && attempt < 5) continue;
+      throw error;
+    }
+  }
+}
+
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+  constructor() {
+    super('this worker lost the job’s lease before recording the result; another worker owns it now');
+  }
+}
