@@ -75,6 +75,13 @@ describe('layer schemas', () => {
     expect(Value.Check(LayersSchema, [{ type: 'Linear', out_features: 1 }])).toBe(true);
   });
 
+  it('carries no `default` keyword (ajv strict mode refuses one inside a union) but documents it', () => {
+    expect(JSON.stringify(LayersSchema)).not.toContain('"default"');
+    expect((LAYER_SCHEMAS.Dropout.properties.p as { description?: string }).description).toContain('Default: 0.5.');
+    expect(LAYER_SCHEMAS.ReLU.required).toEqual(['type']);
+    expect(LAYER_SCHEMAS.SiLU.required).toEqual(['type']);
+  });
+
   it('documents PyTorch defaults', () => {
     expect(layerDefaults('Linear')).toEqual({ bias: true });
     expect(layerDefaults('LeakyReLU')).toEqual({ negative_slope: 0.01, inplace: false });

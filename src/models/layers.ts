@@ -37,8 +37,29 @@ const convPadding2 = Type.Union(
 /** Accepted because PyTorch code has it; the trainer always builds the layer out of place. */
 const inplace = Type.Optional(bool('Accepted for compatibility; the platform always runs it out of place.', false));
 
-const layer = <T extends string, P extends Record<string, TSchema>>(type: T, properties: P, description: string) =>
-  Type.Object({ type: Type.Literal(type), ...properties }, { additionalProperties: false, title: type, description });
+/** PyTorch's defaults of each layer's omitted arguments (filled in by shape inference). */
+const DEFAULTS: Record<string, Record<string, unknown>> = {};
+
+/**
+ * One layer's schema. Defaults are written into each argument's description, not as `default`
+ * keywords: ajv in strict mode (Fastify's) refuses `default` inside a union, and the layers are one.
+ */
+function layer<T extends string, P extends Record<string, TSchema>>(type: T, properties: P, description: string) {
+  const defaults: Record<string, unknown> = {};
+  const props: Record<string, TSchema> = { ...properties };
+  for (const [key, original] of Object.entries(props)) {
+    if (!('default' in original)) continue;
+    // A copy, as schemas are shared; with TypeBox's hidden markers ('~optional', '~kind').
+    const schema = Object.defineProperties({}, Object.getOwnPropertyDescriptors(original)) as TSchema & { default?: unknown; description?: string };
+    const value = schema.default;
+    delete schema.default;
+    defaults[key] = value;
+    schema.description = `${schema.description ?? ''} Default: ${JSON.stringify(value)}.`.trim();
+    props[key] = schema;
+  }
+  DEFAULTS[type] = defaults;
+  return Type.Object({ type: Type.Literal(type), ...(props as P) }, { additionalProperties: false, title: type, description });
+}
 
 // ---------------------------------------------------------------------------------------------
 // The layers
@@ -526,10 +547,7 @@ export function validateLayers(input: unknown, path = 'layers'): LayerSpec[] {
   return cloneJson(input as LayerSpec[]);
 }
 
-/** The schema's documented defaults for a layer's omitted arguments (stride of pools excepted). */
+/** PyTorch's defaults for a layer's omitted arguments (pools' stride, which defaults to kernel_size, excepted). */
 export function layerDefaults(type: LayerType): Record<string, unknown> {
-  const properties = (LAYER_SCHEMAS[type] as unknown as JsonSchema).properties ?? {};
-  const out: Record<string, unknown> = {};
-  for (const [key, s] of Object.entries(properties)) if (s.default !== undefined) out[key] = s.default;
-  return out;
+  return { ...DEFAULTS[type] };
 }

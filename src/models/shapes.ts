@@ -79,8 +79,10 @@ class ShapeError extends Error {
 
 interface Context {
   at: string;
-  /** "the input" or "the previous layer (layers[1], ReLU)". */
-  source: string;
+  /** "the input has" or "the previous layer (layers[1], ReLU) outputs". */
+  outputs: string;
+  /** "the input" or "the output of the previous layer (layers[1], ReLU)". */
+  output: string;
   /** The incoming shape is still the untouched model input (so a mismatch is about the dataset). */
   fromInput: boolean;
   /** The input shape is the dataset's (inferShapes), not unknown (checkStructure). */
@@ -91,7 +93,7 @@ interface Context {
 
 /** What a row must look like for a layer needing rank `rank`, with an actionable hint. */
 function rankError(ctx: Context, type: string, want: string, got: readonly Dim[], hint: string): ShapeError {
-  return new ShapeError(ctx.at, `${type} needs each row to be ${want}, but ${ctx.source} outputs ${shapeText(got)}${hint ? `; ${hint}` : ''}`);
+  return new ShapeError(ctx.at, `${type} needs each row to be ${want}, but ${ctx.outputs} ${shapeText(got)}${hint ? `; ${hint}` : ''}`);
 }
 
 /** A size the layer states (or omits) against the size that arrives (`actual`, described by `what`). */
@@ -101,7 +103,7 @@ function fit(ctx: Context, arg: string, given: number | undefined, actual: Dim, 
     if (ctx.fromInput) ctx.pinInput(given);
     return given;
   }
-  if (given !== actual) throw new ShapeError(`${ctx.at}.${arg}`, `is ${given} but ${ctx.source} outputs ${what(actual)}`, mismatchCode(ctx));
+  if (given !== actual) throw new ShapeError(`${ctx.at}.${arg}`, `is ${given} but ${ctx.outputs} ${what(actual)}`, mismatchCode(ctx));
   return given;
 }
 
@@ -169,7 +171,7 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
         if (given.length > input.length) {
           throw new ShapeError(
             `${ctx.at}.normalized_shape`,
-            `is ${shapeText(given)} but ${ctx.source} outputs ${shapeText(input)}, which has only ${input.length} dimension${input.length > 1 ? 's' : ''}`,
+            `is ${shapeText(given)} but ${ctx.outputs} ${shapeText(input)}, which has only ${input.length} dimension${input.length > 1 ? 's' : ''}`,
           );
         }
         const trailing = input.slice(input.length - given.length);
@@ -180,7 +182,7 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
           } else if (d !== g) {
             throw new ShapeError(
               `${ctx.at}.normalized_shape`,
-              `is ${shapeText(given)} but must match the trailing dimensions of ${ctx.source}'s output ${shapeText(input)}`,
+              `is ${shapeText(given)} but must match the trailing dimensions of ${ctx.output} ${shapeText(input)}`,
               mismatchCode(ctx),
             );
           }
@@ -201,7 +203,7 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
         if (n < 0 || n >= rank) {
           throw new ShapeError(
             `${ctx.at}.${arg}`,
-            `is ${d}, out of range for ${ctx.source}'s output [N, ${shapeText(input).slice(1, -1)}] (dimensions ${-rank} to ${rank - 1})`,
+            `is ${d}, out of range for ${ctx.output} [N, ${shapeText(input).slice(1, -1)}] (dimensions ${-rank} to ${rank - 1})`,
           );
         }
         return n;
@@ -222,7 +224,7 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
       const rank = input.length + 1;
       const dim = layer.dim < 0 ? layer.dim + rank : layer.dim;
       if (dim < 0 || dim >= rank) {
-        throw new ShapeError(`${ctx.at}.dim`, `is ${layer.dim}, out of range for ${ctx.source}'s output [N, ${shapeText(input).slice(1, -1)}]`);
+        throw new ShapeError(`${ctx.at}.dim`, `is ${layer.dim}, out of range for ${ctx.output} [N, ${shapeText(input).slice(1, -1)}]`);
       }
       if (dim === 0) throw new ShapeError(`${ctx.at}.dim`, 'would unflatten the batch dimension (0); use 1 for the first dimension of a row');
       const size = input[dim - 1];
@@ -235,7 +237,7 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
           if (size % fixed !== 0) {
             throw new ShapeError(
               `${ctx.at}.unflattened_size`,
-              `is ${shapeText(sizes)}, but ${ctx.source} outputs ${what}, which is not a multiple of ${fixed}`,
+              `is ${shapeText(sizes)}, but ${ctx.outputs} ${what}, which is not a multiple of ${fixed}`,
               mismatchCode(ctx),
             );
           }
@@ -246,7 +248,7 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
       } else if (size !== fixed) {
         throw new ShapeError(
           `${ctx.at}.unflattened_size`,
-          `is ${shapeText(sizes)} (${fixed} values) but ${ctx.source} outputs ${what}`,
+          `is ${shapeText(sizes)} (${fixed} values) but ${ctx.outputs} ${what}`,
           mismatchCode(ctx),
         );
       }
@@ -281,7 +283,7 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
           const effective = dilation[i] * (kernel[i] - 1) + 1;
           throw new ShapeError(
             `${ctx.at}.kernel_size`,
-            `spans ${effective} (kernel ${kernel[i]}, dilation ${dilation[i]}) but ${ctx.source} outputs length ${length}` +
+            `spans ${effective} (kernel ${kernel[i]}, dilation ${dilation[i]}) but ${ctx.outputs} length ${length}` +
               (p ? ` (${length + 2 * p} padded)` : '') + ` in dimension ${i + 1} of ${shapeText(input)}: no output would be left`,
           );
         }
@@ -315,7 +317,7 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
         if (out < 1) {
           throw new ShapeError(
             `${ctx.at}.kernel_size`,
-            `is ${kernel[i]} but ${ctx.source} outputs length ${length} in dimension ${i + 1} of ${shapeText(input)}: no output would be left`,
+            `is ${kernel[i]} but ${ctx.outputs} length ${length} in dimension ${i + 1} of ${shapeText(input)}: no output would be left`,
           );
         }
         return out;
@@ -373,7 +375,8 @@ function propagate(layers: readonly ReadonlyLayerSpec[], input: Dim[], options: 
     const prev = index === 0 ? undefined : layers[index - 1];
     const ctx: Context = {
       at: `layers[${index}]`,
-      source: prev ? `the previous layer (layers[${index - 1}], ${prev.type})` : 'the input',
+      outputs: prev ? `the previous layer (layers[${index - 1}], ${prev.type}) outputs` : 'the input has',
+      output: prev ? `the output of the previous layer (layers[${index - 1}], ${prev.type})` : 'the input',
       fromInput,
       datasetKnown,
       pinInput: (width) => {
@@ -419,6 +422,10 @@ function propagate(layers: readonly ReadonlyLayerSpec[], input: Dim[], options: 
     } else if (shape[0] !== null && shape[0] !== requirement.expected) {
       fail(`the last layer outputs ${shape[0]} value${shape[0] === 1 ? '' : 's'} but ${requirement.why}`);
     }
+  } else if (options.task === 'multiclass_classification' && shape.length === 1 && shape[0] !== null && shape[0] < 2) {
+    throw new TrainyardError('INVALID_MODEL_SPEC', `${lastField}: the last layer outputs ${shape[0]} value but a multiclass_classification model must output one raw score per class (at least 2)`, {
+      errors: [{ field: lastField, message: `the last layer outputs ${shape[0]} value but a multiclass_classification model must output one raw score per class (at least 2)` }],
+    });
   }
   if ((options.task === 'binary_classification' || options.task === 'multiclass_classification') && last.type === 'Sigmoid') {
     const field = `layers[${layers.length - 1}]`;
@@ -463,7 +470,8 @@ export function checkStructure(layers: readonly ReadonlyLayerSpec[], options: Sh
   let result = propagate(layers, [null], options, false);
   // When the layers fix the input width (a first Linear with in_features, an Unflatten to [1, 8, 8]),
   // every shape and count follows: run again with it.
-  if (result.inputFeatures !== null) result = propagate(layers, [result.inputFeatures], options, false);
+  const pinned = result.inputFeatures;
+  if (pinned !== null) result = { ...propagate(layers, [pinned], options, false), inputFeatures: pinned };
   return {
     shapes: result.shapes,
     outputShape: result.output,
