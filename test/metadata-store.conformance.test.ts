@@ -1,0 +1,273 @@
+// One suite, every MetadataStore (test/support/stores.ts): SQLite always, MariaDB when
+// TRAINYARD_TEST_MYSQL_URL is set. Domain code is written once against Kysely; this suite pins the
+// behaviour it may rely on to be the same on both dialects: migrations, every table round-tripping
+// (JSON over 64 KB, non-ASCII text), numbers as JS numbers, case-sensitive unique names, detectable
+// unique violations, transactions, and a ping that fails while the database is unreachable.
+import { sql, type Insertable, type Kysely } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isConnectionError, isUniqueViolation } from '../src/store/metadata/errors.ts';
+import { openMetadataStore, type MetadataStore } from '../src/store/metadata/metadata-store.ts';
+import { migrateToLatest } from '../src/store/metadata/migrate.ts';
+import type { Database } from '../src/store/metadata/schema.ts';
+import { withRetry } from '../src/store/retry.ts';
+import { MYSQL_URL, startTcpProxy } from './support/mysql.ts';
+import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
+
+const NOW = '2026-11-26T12:00:00.000Z';
+/** JSON text over 64 KB (MySQL's `text` limit), with characters outside the BMP (utf8mb4). */
+function bigJson(label: string): string {
+  const value = JSON.stringify({ label, note: 'é ü 中文 🚂', items: Array.from({ length: 4000 }, (_, i) => ({ i, name: `column_${i}_🚃` })) });
+  expect(Buffer.byteLength(value)).toBeGreaterThan(70_000);
+  return value;
+}
+
+/** One row to insert per table (generated columns left out). */
+type Rows = { [T in keyof Database]: Insertable<Database[T]> };
+
+function rows(json: string) {
+  return {
+    datasets: {
+      id: 'ds_1',
+      name: 'churn',
+      version: 1,
+      status: 'ready',
+      format: 'csv',
+      delimiter: ',',
+      size_bytes: 5_000_000_000_123, // > 2^32: needs bigint
+      sha256: 'a'.repeat(64),
+      row_count: 3_000_000_000,
+      columns_json: json,
+      blob_key: 'datasets/ds_1/data.csv',
+      created_at: NOW,
+    },
+    models: { id: 'mdl_1', name: 'churn-mlp', description: `Ünïcødé description 🚂 ${'x'.repeat(70_000)}`, spec_json: json, created_at: NOW },
+    model_versions: {
+      id: 'mv_1',
+      model_name: 'churn-mlp',
+      version: 1,
+      training_job_id: 'job_1',
+      dataset_id: 'ds_1',
+      metrics_json: json,
+      signature_json: json,
+      artifacts_json: json,
+      blob_prefix: 'models/churn-mlp/1',
+      created_at: NOW,
+    },
+    model_aliases: { model_name: 'churn-mlp', alias: 'production', version: 1, updated_at: NOW },
+    jobs: {
+      id: 'job_1',
+      kind: 'training',
+      status: 'running',
+      model_name: 'churn-mlp',
+      dataset_id: 'ds_1',
+      model_version: null,
+      spec_json: json,
+      progress_json: json,
+      metrics_json: json,
+      stats_json: json,
+      error: `Traceback … ${'y'.repeat(70_000)}`,
+      error_code: null,
+      attempts: 1,
+      max_attempts: 3,
+      cancel_requested: 0,
+      lease_owner: 'worker-1',
+      lease_expires_at: 1_795_000_000_000, // epoch ms
+      external_id: null,
+      created_at: NOW,
+      started_at: NOW,
+      finished_at: null,
+      updated_at: NOW,
+    },
+    job_metrics: { job_id: 'job_1', epoch: 1, metrics_json: json, created_at: NOW },
+    job_events: { job_id: 'job_1', type: 'log', data_json: json, created_at: NOW },
+    api_tokens: { id: 'tok_1', name: 'ci', scope: 'write', token_hash: 'h'.repeat(64), created_at: NOW, last_used_at: null, revoked_at: null },
+  } satisfies Rows;
+}
+
+async function caught(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected the statement to fail');
+    },
+    (error: unknown) => error,
+  );
+}
+
+for (const config of METADATA_STORES) {
+  describe.skipIf(config.skip)(`MetadataStore conformance: ${config.name}${config.skip ? ` (skipped: ${config.skip})` : ''}`, () => {
+    let fixture: MetadataFixture;
+    let store: MetadataStore;
+    let db: Kysely<Database>;
+
+    beforeAll(async () => {
+      fixture = await config.create();
+      store = await fixture.open();
+      db = store.db;
+    });
+    afterAll(async () => {
+      await fixture?.cleanup();
+    });
+
+    it(`is the ${config.name} dialect and answers ping`, async () => {
+      expect(store.dialect).toBe(config.name);
+      await store.ping();
+    });
+
+    it('applies migrations, then re-applies them as a no-op', async () => {
+      const first = await migrateToLatest(store);
+      expect(first.applied).toContain('0001_initial');
+      expect(await migrateToLatest(store)).toEqual({ applied: [] });
+      // A second process (another API server starting) sees nothing to do either.
+      const other = await fixture.open();
+      expect(await migrateToLatest(other)).toEqual({ applied: [] });
+      await other.close();
+      for (const table of ['datasets', 'models', 'model_versions', 'model_aliases', 'jobs', 'job_metrics', 'job_events', 'api_tokens'] as const) {
+        const { count } = await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+        expect(count, table).toBe(0);
+      }
+    });
+
+    it('round-trips a row of every table, JSON over 64 KB and non-ASCII text intact', async () => {
+      const json = bigJson(config.name);
+      const all = rows(json);
+      for (const [table, row] of Object.entries(all)) {
+        await db.insertInto(table as keyof Database).values(row as never).execute();
+      }
+      for (const [table, row] of Object.entries(all)) {
+        const got = await db
+          .selectFrom(table as keyof Database)
+          .selectAll()
+          .executeTakeFirstOrThrow();
+        expect(got, table).toMatchObject(row);
+      }
+      const event = await db.selectFrom('job_events').selectAll().executeTakeFirstOrThrow();
+      expect(typeof event.seq).toBe('number');
+    });
+
+    it('returns numbers, not strings or bigints: bigint columns, COUNT, SUM, MAX', async () => {
+      const dataset = await db.selectFrom('datasets').select(['size_bytes', 'row_count', 'version']).where('id', '=', 'ds_1').executeTakeFirstOrThrow();
+      expect(dataset).toEqual({ size_bytes: 5_000_000_000_123, row_count: 3_000_000_000, version: 1 });
+      const job = await db.selectFrom('jobs').select(['lease_expires_at', 'attempts', 'cancel_requested']).executeTakeFirstOrThrow();
+      expect(job).toEqual({ lease_expires_at: 1_795_000_000_000, attempts: 1, cancel_requested: 0 });
+
+      const aggregates = await db
+        .selectFrom('datasets')
+        .select((eb) => [
+          eb.fn.countAll().as('n'),
+          eb.fn.sum('size_bytes').as('total'),
+          eb.fn.max('size_bytes').as('largest'),
+          eb.fn.avg('version').as('mean_version'),
+        ])
+        .executeTakeFirstOrThrow();
+      expect(aggregates).toEqual({ n: 1, total: 5_000_000_000_123, largest: 5_000_000_000_123, mean_version: 1 });
+      const raw = await sql<{ n: unknown; s: unknown }>`select count(*) as n, sum(size_bytes) as s from datasets`.execute(db);
+      expect(raw.rows[0]).toEqual({ n: 1, s: 5_000_000_000_123 });
+    });
+
+    it('auto-increments job_events.seq in insertion order', async () => {
+      for (let i = 0; i < 3; i++) {
+        await db.insertInto('job_events').values({ job_id: 'job_seq', type: 'epoch', data_json: `{"i":${i}}`, created_at: NOW }).execute();
+      }
+      const events = await db.selectFrom('job_events').select(['seq', 'data_json']).where('job_id', '=', 'job_seq').orderBy('seq').execute();
+      expect(events.map((e) => JSON.parse(e.data_json).i)).toEqual([0, 1, 2]);
+      expect(events[1]!.seq).toBeGreaterThan(events[0]!.seq);
+    });
+
+    it('compares names case-sensitively, as SQLite does (Churn ≠ churn)', async () => {
+      const base = rows('{}').datasets;
+      await db.insertInto('datasets').values({ ...base, id: 'ds_case', name: 'Churn' }).execute();
+      const found = await db.selectFrom('datasets').select('id').where('name', '=', 'CHURN').execute();
+      expect(found).toEqual([]);
+      expect((await db.selectFrom('datasets').select('id').where('name', '=', 'Churn').execute()).map((r) => r.id)).toEqual(['ds_case']);
+    });
+
+    describe('unique violations are detectable with isUniqueViolation', () => {
+      const base = rows('{}');
+      it.each([
+        ['datasets (name, version)', () => db.insertInto('datasets').values({ ...base.datasets, id: 'ds_dup' }).execute()],
+        ['datasets primary key', () => db.insertInto('datasets').values({ ...base.datasets, version: 99 }).execute()],
+        ['models name', () => db.insertInto('models').values({ ...base.models, id: 'mdl_dup' }).execute()],
+        ['model_versions (model_name, version)', () => db.insertInto('model_versions').values({ ...base.model_versions, id: 'mv_dup', training_job_id: 'job_x' }).execute()],
+        ['model_versions training_job_id', () => db.insertInto('model_versions').values({ ...base.model_versions, id: 'mv_dup2', version: 2 }).execute()],
+        ['model_aliases primary key', () => db.insertInto('model_aliases').values(base.model_aliases).execute()],
+        ['job_metrics (job_id, epoch)', () => db.insertInto('job_metrics').values(base.job_metrics).execute()],
+        ['api_tokens token_hash', () => db.insertInto('api_tokens').values({ ...base.api_tokens, id: 'tok_dup' }).execute()],
+      ])('%s', async (_name, insert) => {
+        const error = await caught(insert());
+        expect(isUniqueViolation(error)).toBe(true);
+        expect(isUniqueViolation(new Error('wrapped', { cause: error }))).toBe(true);
+        expect(isConnectionError(error)).toBe(false);
+      });
+
+      it('other errors are not unique violations', async () => {
+        const notNull = await caught(db.insertInto('models').values({ ...base.models, id: 'mdl_nn', name: null as unknown as string }).execute());
+        expect(isUniqueViolation(notNull)).toBe(false);
+        const syntax = await caught(sql`select * from no_such_table`.execute(db));
+        expect(isUniqueViolation(syntax)).toBe(false);
+        expect(isConnectionError(syntax)).toBe(false);
+      });
+    });
+
+    it('rolls a failed transaction back', async () => {
+      const base = rows('{}').models;
+      const error = await caught(
+        db.transaction().execute(async (trx) => {
+          await trx.insertInto('models').values({ ...base, id: 'mdl_tx', name: 'in-transaction' }).execute();
+          await trx.insertInto('models').values({ ...base, id: 'mdl_tx2' }).execute(); // duplicate name
+        }),
+      );
+      expect(isUniqueViolation(error)).toBe(true);
+      expect(await db.selectFrom('models').select('id').where('name', '=', 'in-transaction').execute()).toEqual([]);
+    });
+
+    if (config.name === 'sqlite') {
+      it('ping fails once the store is closed (SQLite has no server to lose)', async () => {
+        const other = await openMetadataStore(fixture.url);
+        await other.ping();
+        await other.close();
+        await expect(other.ping()).rejects.toThrow();
+      });
+    }
+
+    if (config.name === 'mysql') {
+      it('ping fails fast while the server is unreachable, and the pool recovers when it is back', async () => {
+        const proxy = await startTcpProxy(new URL(MYSQL_URL!).host);
+        const viaProxy = await openMetadataStore(proxy.via(fixture.url));
+        try {
+          // Several pooled connections, all to be cut.
+          await Promise.all(Array.from({ length: 4 }, () => sql`select sleep(0.05)`.execute(viaProxy.db)));
+          await proxy.down();
+          const started = Date.now();
+          const error = await caught(viaProxy.ping());
+          expect(isConnectionError(error), String(error)).toBe(true);
+          const again = await caught(viaProxy.db.selectFrom('datasets').selectAll().execute());
+          expect(isConnectionError(again), String(again)).toBe(true);
+          expect(Date.now() - started).toBeLessThan(6000);
+
+          setTimeout(() => void proxy.up(), 1500);
+          await withRetry(() => viaProxy.ping(), { attempts: 10, baseMs: 200 });
+          // Every later query works without retrying: no dead connection is handed out.
+          for (let i = 0; i < 8; i++) {
+            const { count } = await viaProxy.db.selectFrom('datasets').select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
+            expect(count).toBeGreaterThan(0);
+          }
+          await Promise.all(Array.from({ length: 6 }, () => viaProxy.ping()));
+        } finally {
+          await viaProxy.close();
+          await proxy.close();
+        }
+      });
+
+      it('a store on a port nobody listens on fails ping within seconds', async () => {
+        const url = new URL(fixture.url);
+        url.host = '127.0.0.1:9';
+        const dead = await openMetadataStore(url.toString());
+        const started = Date.now();
+        const error = await caught(dead.ping());
+        expect(isConnectionError(error), String(error)).toBe(true);
+        expect(Date.now() - started).toBeLessThan(6000);
+        await dead.close();
+      });
+    }
+  });
+}
