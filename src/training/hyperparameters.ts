@@ -4,10 +4,10 @@ import type { Task } from '../models/spec.ts';
 
 const Optimizer = Type.Object(
   {
-    type: Type.Union([Type.Literal('SGD'), Type.Literal('Adam'), Type.Literal('AdamW'), Type.Literal('RMSprop')], { default: 'Adam' }),
-    lr: Type.Number({ exclusiveMinimum: 0, default: 0.001 }),
-    momentum: Type.Number({ minimum: 0, default: 0 }),
-    weight_decay: Type.Number({ minimum: 0, default: 0 }),
+    type: Type.Union([Type.Literal('SGD'), Type.Literal('Adam'), Type.Literal('AdamW'), Type.Literal('RMSprop')], { description: 'Default Adam.' }),
+    lr: Type.Number({ exclusiveMinimum: 0, description: 'Default 0.001.' }),
+    momentum: Type.Number({ minimum: 0, description: 'Default 0.' }),
+    weight_decay: Type.Number({ minimum: 0, description: 'Default 0.' }),
   },
   { additionalProperties: false },
 );
@@ -18,18 +18,42 @@ const Monitor = Type.String({
 });
 
 const LrScheduler = Type.Union([
-  Type.Object({ type: Type.Literal('StepLR'), step_size: Type.Integer({ minimum: 1 }), gamma: Type.Number({ exclusiveMinimum: 0, default: 0.1 }) }, { additionalProperties: false }),
-  Type.Object({ type: Type.Literal('CosineAnnealingLR'), T_max: Type.Integer({ minimum: 1 }), eta_min: Type.Number({ minimum: 0, default: 0 }) }, { additionalProperties: false }),
+  Type.Object(
+    { type: Type.Literal('StepLR'), step_size: Type.Integer({ minimum: 1 }), gamma: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Default 0.1.' })) },
+    { additionalProperties: false },
+  ),
+  Type.Object(
+    { type: Type.Literal('CosineAnnealingLR'), T_max: Type.Optional(Type.Integer({ minimum: 1, description: 'Default: epochs.' })), eta_min: Type.Optional(Type.Number({ minimum: 0 })) },
+    { additionalProperties: false },
+  ),
   Type.Object(
     {
       type: Type.Literal('ReduceLROnPlateau'),
       monitor: Type.Optional(Monitor),
-      factor: Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, default: 0.1 }),
-      patience: Type.Integer({ minimum: 0, default: 5 }),
+      factor: Type.Optional(Type.Number({ exclusiveMinimum: 0, exclusiveMaximum: 1, description: 'Default 0.1.' })),
+      patience: Type.Optional(Type.Integer({ minimum: 0, description: 'Default 5.' })),
     },
     { additionalProperties: false },
   ),
 ]);
+
+type LrSchedulerInput = Static<typeof LrScheduler>;
+export type LrSchedulerSpec =
+  | { type: 'StepLR'; step_size: number; gamma: number }
+  | { type: 'CosineAnnealingLR'; T_max: number; eta_min: number }
+  | { type: 'ReduceLROnPlateau'; monitor: string; factor: number; patience: number };
+
+function resolveScheduler(input: LrSchedulerInput | null | undefined, epochs: number): LrSchedulerSpec | null {
+  if (!input) return null;
+  switch (input.type) {
+    case 'StepLR':
+      return { type: 'StepLR', step_size: input.step_size, gamma: input.gamma ?? 0.1 };
+    case 'CosineAnnealingLR':
+      return { type: 'CosineAnnealingLR', T_max: input.T_max ?? epochs, eta_min: input.eta_min ?? 0 };
+    case 'ReduceLROnPlateau':
+      return { type: 'ReduceLROnPlateau', monitor: input.monitor ?? 'val_loss', factor: input.factor ?? 0.1, patience: input.patience ?? 5 };
+  }
+}
 
 export const HyperparametersSchema = Type.Object(
   {
@@ -64,7 +88,7 @@ export interface Hyperparameters {
   epochs: number;
   batch_size: number;
   optimizer: { type: 'SGD' | 'Adam' | 'AdamW' | 'RMSprop'; lr: number; momentum: number; weight_decay: number };
-  lr_scheduler: Static<typeof LrScheduler> | null;
+  lr_scheduler: LrSchedulerSpec | null;
   loss: 'mse' | 'l1' | 'huber' | null;
   validation_split: number;
   early_stopping: { monitor: string; patience: number; min_delta: number } | null;
@@ -75,8 +99,9 @@ export interface Hyperparameters {
 
 export function resolveHyperparameters(input: HyperparametersInput | undefined, task: Task): Hyperparameters {
   const h = input ?? {};
+  const epochs = h.epochs ?? 20;
   return {
-    epochs: h.epochs ?? 20,
+    epochs,
     batch_size: h.batch_size ?? 64,
     optimizer: {
       type: h.optimizer?.type ?? 'Adam',
@@ -84,7 +109,7 @@ export function resolveHyperparameters(input: HyperparametersInput | undefined, 
       momentum: h.optimizer?.momentum ?? 0,
       weight_decay: h.optimizer?.weight_decay ?? 0,
     },
-    lr_scheduler: h.lr_scheduler ?? null,
+    lr_scheduler: resolveScheduler(h.lr_scheduler, epochs),
     loss: task === 'regression' ? (h.loss ?? 'mse') : null,
     validation_split: h.validation_split ?? 0.2,
     early_stopping: h.early_stopping

@@ -119,7 +119,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         normalization,
         target_normalization: prepared.target.kind === 'numeric' ? { mean: prepared.target.mean, std: prepared.target.std } : null,
         classes: prepared.target.kind === 'label' ? prepared.target.classes : null,
-        hyperparameters: h,
+        hyperparameters: { ...h, device: undefined },
         threads: config.trainerThreads,
         device: h.device,
         data: prepared.files,
@@ -145,8 +145,6 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
           latest = { epoch, metrics };
           events.emit('epoch', { epoch, epochs: event.epochs, train: event.train, val: event.val, lr: event.lr, seconds: event.seconds });
           epochWrites.push(recordEpoch(ctx, epoch, Number(event.epochs), metrics));
-        } else if (event.event === 'log') {
-          events.log(String(event.message), event.level === 'warning' ? 'warning' : 'info', 'trainer');
         } else if (event.event === 'started') {
           events.log(`trainer started: torch ${String(event.torch_version)}, device ${String(event.device)}, ${String(event.threads)} thread(s), ${String(event.parameters)} parameters`);
         } else if (event.event === 'failed') {
