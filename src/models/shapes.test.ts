@@ -262,7 +262,7 @@ describe('inferShapes: convolutions', () => {
   it('Conv2d on flat rows asks for an Unflatten', () => {
     const error = thrown(() => inferShapes(L([{ type: 'Conv2d', out_channels: 8, kernel_size: 3 }]), [64]));
     expect(error.errors[0].field).toBe('layers[0]');
-    expect(error.errors[0].message).toContain('Conv2d needs each row to be [C, H, W]');
+    expect(error.errors[0].message).toContain('Conv2d needs each row to be [C, H, W] (channels, height, width), but the input has flat rows of 64 features');
     expect(error.errors[0].message).toContain('Unflatten');
   });
 
@@ -281,8 +281,10 @@ describe('inferShapes: convolutions', () => {
 
   it('rejects a kernel larger than the padded input', () => {
     const error = thrown(() => inferShapes(L([{ type: 'Unflatten', dim: 1, unflattened_size: [1, 2, 2] }, { type: 'Conv2d', out_channels: 1, kernel_size: 3 }]), [4]));
-    expect(error.errors[0].field).toBe('layers[1].kernel_size');
-    expect(error.errors[0].message).toContain('no output would be left');
+    expect(error.errors[0]).toEqual({
+      field: 'layers[1].kernel_size',
+      message: 'spans 3 (kernel 3, dilation 1) but the previous layer (layers[0], Unflatten) outputs [1, 2, 2], whose height is 2: no output would be left',
+    });
     // with padding 1 the 3×3 kernel fits a 2×2 input: (2+2-2-1)+1 = 2
     expect(inferShapes(L([{ type: 'Unflatten', dim: 1, unflattened_size: [1, 2, 2] }, { type: 'Conv2d', out_channels: 1, kernel_size: 3, padding: 1 }]), [4]).outputShape).toEqual([1, 2, 2]);
   });

@@ -61,6 +61,8 @@ export interface ShapeOptions {
 
 type Dim = number | null;
 
+/** The name of spatial axis `i` of a 1-d ([C, L]) or 2-d ([C, H, W]) row. */
+const axisName = (d: number, i: number): string => (d === 1 ? 'length' : i === 0 ? 'height' : 'width');
 const fmt = (n: number): string => n.toLocaleString('en-US');
 const shapeText = (shape: readonly Dim[]): string => `[${shape.map((d) => (d === null ? '?' : d)).join(', ')}]`;
 const prod = (dims: readonly Dim[]): Dim => dims.reduce<Dim>((a, d) => (a === null || d === null ? null : a * d), 1);
@@ -93,7 +95,8 @@ interface Context {
 
 /** What a row must look like for a layer needing rank `rank`, with an actionable hint. */
 function rankError(ctx: Context, type: string, want: string, got: readonly Dim[], hint: string): ShapeError {
-  return new ShapeError(ctx.at, `${type} needs each row to be ${want}, but ${ctx.outputs} ${shapeText(got)}${hint ? `; ${hint}` : ''}`);
+  const actual = got.length === 1 ? `flat rows of ${got[0] ?? 'some'} features` : `${shapeText(got)} per row`;
+  return new ShapeError(ctx.at, `${type} needs each row to be ${want}, but ${ctx.outputs} ${actual}${hint ? `; ${hint}` : ''}`);
 }
 
 /** A size the layer states (or omits) against the size that arrives (`actual`, described by `what`). */
@@ -283,8 +286,8 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
           const effective = dilation[i] * (kernel[i] - 1) + 1;
           throw new ShapeError(
             `${ctx.at}.kernel_size`,
-            `spans ${effective} (kernel ${kernel[i]}, dilation ${dilation[i]}) but ${ctx.outputs} length ${length}` +
-              (p ? ` (${length + 2 * p} padded)` : '') + ` in dimension ${i + 1} of ${shapeText(input)}: no output would be left`,
+            `spans ${effective} (kernel ${kernel[i]}, dilation ${dilation[i]}) but ${ctx.outputs} ${shapeText(input)}, whose ${axisName(d, i)} is ${length}` +
+              (p ? ` (${length + 2 * p} with padding)` : '') + ': no output would be left',
           );
         }
         return out;
@@ -317,7 +320,8 @@ function step(layer: ReadonlyLayerSpec, input: Dim[], ctx: Context): Step {
         if (out < 1) {
           throw new ShapeError(
             `${ctx.at}.kernel_size`,
-            `is ${kernel[i]} but ${ctx.outputs} length ${length} in dimension ${i + 1} of ${shapeText(input)}: no output would be left`,
+            `is ${kernel[i]}${dilation[i] > 1 ? ` (dilation ${dilation[i]})` : ''} but ${ctx.outputs} ${shapeText(input)}, whose ${axisName(d, i)} is ${length}` +
+              (padding[i] ? ` (${length + 2 * padding[i]} with padding)` : '') + ': no output would be left',
           );
         }
         return out;
