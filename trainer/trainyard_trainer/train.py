@@ -127,10 +127,7 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
     n_used = starts[-1] + min(bs, n - starts[-1]) if starts else 0
     eval_bs = max(bs, 4096)
     on_cuda = device.type == "cuda"
-    check_every = 64 if on_cuda else 1  # a sync per batch is free on CPU, not on CUDA
-    out_width = job.output_dim if job.task == "multiclass_classification" else 1
-    out_buf = torch.empty(n_used, out_width, device=device)
-    batch_losses = torch.empty(len(starts), device=device)
+    check_every = 64  # on CUDA, check the loss every 64 batches: a sync per batch would cost
 
     res = Result()
     best_value = None
@@ -139,11 +136,18 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
     es = job.early_stopping
     t_start = time.monotonic()
 
-    def nan_error(epoch, b):
+    def nan_error(epoch, b, value):
         lr = optimizer.param_groups[0]["lr"]
-        return TrainerError(NAN_LOSS, f"training loss became {'NaN' if math.isnan(float(batch_losses[b])) else 'infinite'} "
+        return TrainerError(NAN_LOSS, f"training loss became {'NaN' if math.isnan(value) else 'infinite'} "
                             f"at epoch {epoch} batch {b + 1}; lower the learning rate (lr={lr}), "
                             f"or check the data for extreme values")
+
+    def check_cuda_losses(epoch, losses, first):
+        values = torch.stack(losses[first:])
+        finite = torch.isfinite(values)
+        if not bool(finite.all()):
+            i = int((~finite).nonzero()[0, 0])
+            raise nan_error(epoch, first + i, float(values[i]))
 
     for epoch in range(1, job.epochs + 1):
         t0 = time.monotonic()
@@ -155,37 +159,37 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
         xs = train_split.x.index_select(0, perm)
         ys = train_split.y.index_select(0, perm)
         interrupted = False
+        outs = []  # the batches' outputs, for the epoch's train metrics (no second pass)
+        losses = []  # CUDA only: loss tensors, checked every check_every batches
         checked = 0
         for b, s in enumerate(starts):
             if stop.requested():
                 interrupted = True
                 break
-            xb = xs[s:s + bs]
-            out = model(xb)
+            out = model(xs[s:s + bs])
             loss = loss_fn(out, ys[s:s + bs])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            out_buf[s:s + bs] = out.detach()
-            batch_losses[b] = loss.detach()
-            if b + 1 - checked >= check_every:
-                if on_cuda:
-                    finite = torch.isfinite(batch_losses[checked:b + 1])
-                    if not bool(finite.all()):
-                        raise nan_error(epoch, checked + int((~finite).nonzero()[0, 0]))
-                elif not math.isfinite(batch_losses[b].item()):
-                    raise nan_error(epoch, b)
-                checked = b + 1
+            outs.append(out.detach())
+            if on_cuda:
+                losses.append(loss.detach())
+                if len(losses) - checked >= check_every:
+                    check_cuda_losses(epoch, losses, checked)
+                    checked = len(losses)
+            else:
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise nan_error(epoch, b, value)
         if interrupted:
             log(f"stop requested ({stop.reason}) during epoch {epoch}; that epoch is discarded", "warning")
             break
-        if checked < len(starts):
-            finite = torch.isfinite(batch_losses[checked:])
-            if not bool(finite.all()):
-                raise nan_error(epoch, checked + int((~finite).nonzero()[0, 0]))
+        if on_cuda and checked < len(losses):
+            check_cuda_losses(epoch, losses, checked)
         train_seconds = time.monotonic() - t0
 
-        train_m = evaluate(out_buf, ys[:n_used])
+        train_m = evaluate(torch.cat(outs), ys[:n_used])
+        del outs, losses
         val_out = predict(model, val_split.x, eval_bs)
         val_m = evaluate(val_out, val_split.y)
         flat = {**{f"train_{k}": v for k, v in train_m.items()}, **{f"val_{k}": v for k, v in val_m.items()}}
