@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
-import { ApiError, FINISHED, type InferenceJob, type PredictResult } from '../../client/index.ts';
+import { FINISHED, type InferenceJob, type PredictResult } from '../../client/index.ts';
 import { UsageError, action, err, fields, formatBytes, formatNumber, makeClient, out, printJson, sleep, table } from './context.ts';
 import { readStdin } from './models.ts';
 import { JOB_EXIT_CODES } from './train.ts';
@@ -78,30 +78,23 @@ export function inferCommand(): Command {
   return new Command('infer')
     .description('Run a batch inference job over a dataset; with --follow, wait and print its stats')
     .requiredOption('--model <model>', 'model name')
-    .requiredOption('--dataset <dataset>', 'dataset id, or name for its latest version')
-    .option('--version <version>', 'model version (default: production alias, else latest)')
+    .requiredOption('--dataset <dataset>', 'dataset id, name (its newest version) or name@version')
+    .option('--version <version>', 'model version number or alias (default: production, else the newest)')
     .option('-f, --follow', 'wait for the job to end and print its stats (exit 0 succeeded, 1 failed, 130 cancelled)')
     .option('-o, --output <file>', 'when it succeeds, download the predictions CSV here (implies --follow)')
     .option('--json', 'print the job as JSON')
     .action(
       action(async (options: { model: string; dataset: string; version?: string; follow?: boolean; output?: string; json?: boolean }) => {
         const client = makeClient();
-        const dataset = await client.resolveDataset(options.dataset).catch((error: unknown) => {
-          if (error instanceof ApiError && error.status === 404) throw new UsageError(`no dataset with id or name "${options.dataset}"`);
-          throw error;
-        });
-        let version: number | undefined;
-        if (options.version !== undefined) {
-          version = Number(options.version);
-          if (!Number.isInteger(version) || version < 1) throw new UsageError(`--version must be a positive integer, got "${options.version}"`);
-        }
-        let job = await client.createInferenceJob({ model: options.model, dataset: dataset.id, ...(version ? { version } : {}) });
+        let version: number | string | undefined;
+        if (options.version !== undefined) version = /^\d+$/.test(options.version) ? Number(options.version) : options.version;
+        let job = await client.createInferenceJob({ model: options.model, dataset: options.dataset, ...(version !== undefined ? { version } : {}) });
         if (!options.follow && !options.output) {
           if (options.json) return printJson(job);
-          out(`queued inference job ${job.id} (model ${job.model}, dataset ${dataset.name} v${dataset.version})`);
+          out(`queued inference job ${job.id} (model ${job.model} version ${job.version}, dataset ${job.dataset})`);
           return;
         }
-        if (!options.json) err(`inference job ${job.id}: model ${job.model} on ${dataset.name} v${dataset.version}`);
+        if (!options.json) err(`inference job ${job.id}: model ${job.model} version ${job.version} on dataset ${job.dataset}`);
         let last = '';
         while (!FINISHED.includes(job.status)) {
           if (job.status !== last && !options.json) err(`status: ${job.status}`);

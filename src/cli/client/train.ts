@@ -42,7 +42,7 @@ export function trainCommand(): Command {
   return new Command('train')
     .description('Start a training job; with --follow, watch it live and exit 0 (succeeded), 1 (failed) or 130 (cancelled)')
     .requiredOption('--model <model>', 'model name')
-    .requiredOption('--dataset <dataset>', 'dataset id, or name for its latest version')
+    .requiredOption('--dataset <dataset>', 'dataset id, name (its newest version) or name@version')
     .option('--set <key=value>', 'a hyperparameter, repeatable: epochs=20, batch_size=64, optimizer.type=Adam, optimizer.lr=0.01, early_stopping.patience=3', collect, [])
     .option('-f, --follow', 'follow the job until it ends: a progress bar and one table row per epoch')
     .option('--logs', 'with --follow, also print the trainer’s log lines (stderr)')
@@ -51,18 +51,15 @@ export function trainCommand(): Command {
       action(async (options: { model: string; dataset: string; set: string[]; follow?: boolean; logs?: boolean; json?: boolean }) => {
         const hyperparameters = parseSets(options.set);
         const client = makeClient();
-        const dataset = await client.resolveDataset(options.dataset).catch((error: unknown) => {
-          if (error instanceof ApiError && error.status === 404) throw new UsageError(`no dataset with id or name "${options.dataset}"`);
-          throw error;
-        });
-        const job = await client.createTrainingJob({ model: options.model, dataset: dataset.id, ...(options.set.length ? { hyperparameters } : {}) });
+        // The server resolves a dataset id, a name (its newest version) or name@version.
+        const job = await client.createTrainingJob({ model: options.model, dataset: options.dataset, ...(options.set.length ? { hyperparameters } : {}) });
         if (!options.follow) {
           if (options.json) return printJson(job);
-          out(`queued training job ${job.id} (model ${job.model}, dataset ${dataset.name} v${dataset.version})`);
+          out(`queued training job ${job.id} (model ${job.model}, dataset ${job.dataset})`);
           out(`follow it with: trainyard jobs show ${job.id} --follow`);
           return;
         }
-        if (!options.json) err(`training job ${job.id}: model ${job.model} on ${dataset.name} v${dataset.version}`);
+        if (!options.json) err(`training job ${job.id}: model ${job.model} on dataset ${job.dataset}`);
         return followJob(job.id, { json: options.json, logs: options.logs });
       }),
     );
@@ -273,25 +270,15 @@ export function jobsCommand(): Command {
     .action(
       action(async (id: string, options: { follow?: boolean }) => {
         const client = makeClient();
-        const lines = await client.trainingLogs(id);
-        for (const line of lines) out(line);
-        if (!options.follow) return;
-        const job = await client.getTrainingJob(id);
-        if (FINISHED.includes(job.status)) return;
-        let seen = lines.length;
-        try {
-          for await (const event of client.trainingEvents(id)) {
-            if (event.event === 'log') {
-              // The stream may replay earlier lines first; skip those already printed.
-              if (seen > 0) {
-                seen--;
-                continue;
-              }
-              out(logLine(event.data));
-            } else if (event.event === 'end') break;
-          }
-        } catch (error) {
-          if (!(error instanceof ApiError && error.status === 404)) throw error;
+        const job = options.follow ? await client.getTrainingJob(id) : undefined;
+        if (!job || FINISHED.includes(job.status)) {
+          for (const line of await client.trainingLogs(id)) out(line);
+          return;
+        }
+        // The event stream replays the job's events from the start, then follows it live.
+        for await (const event of client.trainingEvents(id)) {
+          if (event.event === 'log') out(logLine(event.data));
+          else if (event.event === 'end') break;
         }
       }),
     );

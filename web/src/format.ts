@@ -1,0 +1,57 @@
+export function formatBytes(bytes: number | null | undefined): string {
+  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '—';
+  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+  let value = bytes;
+  let unit = 0;
+  while (value >= 1000 && unit < units.length - 1) {
+    value /= 1000;
+    unit++;
+  }
+  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
+}
+
+export function formatNumber(value: unknown, digits = 4): string {
+  if (value === null || value === undefined || value === '') return '—';
+  if (typeof value !== 'number') return String(value);
+  if (Number.isInteger(value)) return value.toLocaleString('en-US');
+  if (!Number.isFinite(value)) return String(value);
+  const abs = Math.abs(value);
+  if (abs !== 0 && (abs < 1e-3 || abs >= 1e6)) return value.toExponential(2);
+  return Number(value.toFixed(digits)).toString();
+}
+
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return iso;
+  return date.toLocaleString('en-GB', { year: 'numeric', month: 'short', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit' });
+}
+
+export function duration(from: string | null | undefined, to: string | null | undefined): string {
+  if (!from) return '—';
+  const ms = (to ? Date.parse(to) : Date.now()) - Date.parse(from);
+  if (!Number.isFinite(ms) || ms < 0) return '—';
+  const s = Math.round(ms / 1000);
+  return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
+}
+
+/** Flattens `{val: {accuracy: 0.9}}` to `{'val.accuracy': 0.9}`. */
+export function flatMetrics(metrics: unknown, prefix = ''): Record<string, number | string> {
+  const flat: Record<string, number | string> = {};
+  if (!metrics || typeof metrics !== 'object') return flat;
+  for (const [key, value] of Object.entries(metrics as Record<string, unknown>)) {
+    const name = prefix ? `${prefix}.${key}` : key;
+    if (typeof value === 'number' || typeof value === 'string') flat[name] = value;
+    else if (value && typeof value === 'object' && !Array.isArray(value)) Object.assign(flat, flatMetrics(value, name));
+  }
+  return flat;
+}
+
+export const STATUS_COLORS: Record<string, string> = {
+  queued: 'gray',
+  running: 'blue',
+  succeeded: 'green',
+  failed: 'red',
+  cancelled: 'orange',
+  ready: 'green',
+};
