@@ -466,3 +466,88 @@ describe('checkStructure (no dataset yet)', () => {
     expect(thrown(() => checkStructure([])).errors[0].field).toBe('layers');
   });
 });
+
+// Generated once from PyTorch 1.13 (Debian's python3-torch): each stack after an Unflatten to the
+// given row shape was built with nn layers and run on a [2, F] batch; the output shape per row and
+// sum(p.numel() for p in model.parameters()) are PyTorch's, not ours.
+describe('inferShapes agrees with PyTorch 1.13', () => {
+  const OK: [unknown[], number[], number[], number][] = [
+    [[{"type":"LayerNorm","normalized_shape":[9,5]}], [4, 9, 5], [4, 9, 5], 90],
+    [[{"type":"LayerNorm","normalized_shape":[10]},{"type":"Flatten"},{"type":"Linear","out_features":4}], [1, 10], [4], 64],
+    [[{"type":"Flatten","start_dim":2,"end_dim":2}], [2, 5], [2, 5], 0],
+    [[{"type":"AdaptiveAvgPool1d","output_size":6},{"type":"Flatten"},{"type":"Linear","out_features":4}], [1, 4], [4], 28],
+    [[{"type":"AvgPool1d","kernel_size":3,"ceil_mode":true}], [2, 11], [2, 4], 0],
+    [[{"type":"MaxPool1d","kernel_size":2,"stride":2,"ceil_mode":true},{"type":"Flatten"},{"type":"Linear","out_features":1}], [3, 5], [1], 10],
+    [[{"type":"AvgPool2d","kernel_size":2,"padding":1}], [1, 4, 4], [1, 3, 3], 0],
+    [[{"type":"AdaptiveAvgPool2d","output_size":4}], [1, 7, 6], [1, 4, 4], 0],
+    [[{"type":"Conv1d","out_channels":3,"kernel_size":[4],"groups":1,"padding":"valid","bias":false},{"type":"Flatten"},{"type":"Linear","out_features":3}], [4, 5], [3], 69],
+    [[{"type":"AdaptiveAvgPool1d","output_size":2}], [3, 3], [3, 2], 0],
+    [[{"type":"Conv1d","out_channels":3,"kernel_size":[3],"groups":1,"dilation":2,"padding":"same","bias":false}], [2, 3], [3, 3], 18],
+    [[{"type":"Conv1d","out_channels":1,"kernel_size":[4],"groups":1,"dilation":1,"padding":"same"},{"type":"Flatten"},{"type":"Linear","out_features":1}], [1, 8], [1], 14],
+    [[{"type":"MaxPool2d","kernel_size":3,"padding":1,"dilation":3,"ceil_mode":true}], [2, 12, 3], [2, 4, 1], 0],
+    [[{"type":"MaxPool2d","kernel_size":1,"padding":0,"ceil_mode":true},{"type":"Flatten"},{"type":"Linear","out_features":4}], [3, 9, 9], [4], 976],
+    [[{"type":"AdaptiveAvgPool2d","output_size":[2,6]},{"type":"Flatten"},{"type":"Linear","out_features":5}], [3, 5, 6], [5], 185],
+    [[{"type":"Flatten","start_dim":-2,"end_dim":-1},{"type":"Flatten"},{"type":"Linear","out_features":2}], [1, 5], [2], 12],
+    [[{"type":"Conv2d","out_channels":1,"kernel_size":[4,5],"groups":1,"dilation":1,"padding":3},{"type":"Flatten"},{"type":"Linear","out_features":2}], [1, 11, 9], [2], 331],
+    [[{"type":"MaxPool2d","kernel_size":5,"dilation":1,"ceil_mode":true},{"type":"Flatten"},{"type":"Linear","out_features":2}], [4, 9, 9], [2], 34],
+    [[{"type":"BatchNorm1d"},{"type":"Flatten"},{"type":"Linear","out_features":1}], [2, 1], [1], 7],
+    [[{"type":"Conv1d","out_channels":2,"kernel_size":4,"groups":1,"bias":false},{"type":"Flatten"},{"type":"Linear","out_features":4}], [3, 8], [4], 68],
+    [[{"type":"AvgPool2d","kernel_size":2,"stride":1,"ceil_mode":true},{"type":"Flatten"},{"type":"Linear","out_features":1}], [3, 9, 9], [1], 193],
+    [[{"type":"AvgPool1d","kernel_size":5,"padding":1,"ceil_mode":true}], [2, 10], [2, 3], 0],
+    [[{"type":"Conv2d","out_channels":3,"kernel_size":[3,1],"groups":1,"stride":1,"dilation":3,"padding":0},{"type":"Flatten"},{"type":"Linear","out_features":5}], [4, 12, 12], [5], 1124],
+    [[{"type":"BatchNorm1d"}], [1, 5], [1, 5], 2],
+    [[{"type":"Conv1d","out_channels":2,"kernel_size":1,"groups":1}], [4, 1], [2, 1], 10],
+    [[{"type":"Conv2d","out_channels":3,"kernel_size":[3,3],"groups":1,"dilation":3,"padding":3}], [4, 2, 10], [3, 2, 10], 111],
+    [[{"type":"MaxPool2d","kernel_size":2,"dilation":1}], [2, 6, 5], [2, 3, 2], 0],
+    [[{"type":"AvgPool2d","kernel_size":5},{"type":"Flatten"},{"type":"Linear","out_features":2}], [4, 8, 5], [2], 10],
+    [[{"type":"MaxPool1d","kernel_size":3,"padding":0,"ceil_mode":true},{"type":"Flatten"},{"type":"Linear","out_features":2}], [4, 9], [2], 26],
+    [[{"type":"AvgPool2d","kernel_size":2,"stride":2,"ceil_mode":true}], [4, 10, 4], [4, 5, 2], 0],
+    [[{"type":"Conv1d","out_channels":2,"kernel_size":2,"groups":2,"padding":2},{"type":"Flatten"},{"type":"Linear","out_features":3}], [4, 1], [3], 37],
+    [[{"type":"AvgPool2d","kernel_size":3,"stride":1,"padding":0,"ceil_mode":true}], [4, 5, 12], [4, 3, 10], 0],
+    [[{"type":"AvgPool2d","kernel_size":2,"padding":1,"ceil_mode":true}], [2, 7, 12], [2, 4, 7], 0],
+    [[{"type":"MaxPool1d","kernel_size":1,"stride":1},{"type":"Flatten"},{"type":"Linear","out_features":1}], [3, 11], [1], 34],
+    [[{"type":"MaxPool1d","kernel_size":1,"padding":0}], [4, 4], [4, 4], 0],
+    [[{"type":"MaxPool1d","kernel_size":1,"padding":0,"ceil_mode":true}], [1, 2], [1, 2], 0],
+    [[{"type":"AvgPool1d","kernel_size":5,"padding":1,"ceil_mode":true},{"type":"Flatten"},{"type":"Linear","out_features":2}], [3, 9], [2], 14],
+    [[{"type":"Conv2d","out_channels":3,"kernel_size":5,"groups":1,"padding":"same"},{"type":"Flatten"},{"type":"Linear","out_features":4}], [2, 1, 8], [4], 253],
+    [[{"type":"MaxPool2d","kernel_size":1,"stride":1,"dilation":3,"ceil_mode":true}], [2, 8, 9], [2, 8, 9], 0],
+    [[{"type":"AvgPool1d","kernel_size":4,"ceil_mode":true},{"type":"Flatten"},{"type":"Linear","out_features":3}], [2, 7], [3], 15],
+    [[{"type":"MaxPool1d","kernel_size":5,"stride":1}], [4, 12], [4, 8], 0],
+    [[{"type":"Conv2d","out_channels":1,"kernel_size":[2,1],"groups":1,"stride":2,"dilation":1}], [1, 10, 2], [1, 5, 1], 3],
+    [[{"type":"Conv2d","out_channels":1,"kernel_size":[3,2],"groups":1,"dilation":2,"padding":"same","bias":false}], [2, 4, 12], [1, 4, 12], 12],
+    [[{"type":"Conv1d","out_channels":2,"kernel_size":[4],"groups":2,"stride":2,"dilation":3,"padding":3}], [2, 11], [2, 4], 10],
+    [[{"type":"AvgPool2d","kernel_size":3,"padding":0}], [4, 9, 9], [4, 3, 3], 0],
+    [[{"type":"AvgPool2d","kernel_size":5,"padding":2,"ceil_mode":true},{"type":"Flatten"},{"type":"Linear","out_features":1}], [2, 11, 1], [1], 7],
+    [[{"type":"MaxPool1d","kernel_size":4,"ceil_mode":true}], [1, 6], [1, 2], 0],
+    [[{"type":"Conv1d","out_channels":1,"kernel_size":[1],"groups":1,"dilation":2,"padding":3},{"type":"Flatten"},{"type":"Linear","out_features":4}], [2, 4], [4], 47],
+  ];
+  it.each(OK)('%j on rows %j', (layers, row, output, parameters) => {
+    const all = [{ type: 'Unflatten', dim: 1, unflattened_size: row }, ...layers];
+    const report = inferShapes(L(all), [row.reduce((a, b) => a * b, 1)]);
+    expect(report.outputShape).toEqual(output);
+    expect(report.parameters).toBe(parameters);
+  });
+
+  // Stacks PyTorch refuses to run (a RuntimeError or ValueError): so must we.
+  const REJECTED: [unknown[], number[]][] = [
+    [[{"type":"Conv2d","out_channels":2,"kernel_size":[3,4],"groups":1,"dilation":2},{"type":"Flatten"},{"type":"Linear","out_features":2}], [3, 2, 1]],
+    [[{"type":"BatchNorm1d","affine":false},{"type":"Flatten"},{"type":"Linear","out_features":4}], [4, 11, 12]],
+    [[{"type":"BatchNorm1d"},{"type":"Flatten"},{"type":"Linear","out_features":2}], [3, 7, 5]],
+    [[{"type":"MaxPool1d","kernel_size":5,"dilation":3}], [4, 7]],
+    [[{"type":"AvgPool2d","kernel_size":4,"stride":1,"ceil_mode":true}], [1, 1, 3]],
+    [[{"type":"BatchNorm1d"},{"type":"Flatten"},{"type":"Linear","out_features":4}], [3, 5, 2]],
+    [[{"type":"BatchNorm1d"}], [3, 7, 12]],
+    [[{"type":"BatchNorm1d"},{"type":"Flatten"},{"type":"Linear","out_features":3}], [1, 1, 5]],
+    [[{"type":"Conv2d","out_channels":2,"kernel_size":[5,1],"groups":1,"dilation":2,"padding":0,"bias":false},{"type":"Flatten"},{"type":"Linear","out_features":3}], [1, 7, 3]],
+    [[{"type":"BatchNorm1d"},{"type":"Flatten"},{"type":"Linear","out_features":5}], [1, 8, 11]],
+    [[{"type":"Conv1d","out_channels":6,"kernel_size":[4],"groups":2,"stride":1,"dilation":3},{"type":"Flatten"},{"type":"Linear","out_features":4}], [1, 8]],
+    [[{"type":"BatchNorm1d"},{"type":"Flatten"},{"type":"Linear","out_features":1}], [1, 2, 1]],
+    [[{"type":"MaxPool2d","kernel_size":4}], [2, 2, 5]],
+    [[{"type":"Conv2d","out_channels":6,"kernel_size":4,"groups":2,"stride":1,"bias":false},{"type":"Flatten"},{"type":"Linear","out_features":2}], [3, 8, 10]],
+    [[{"type":"Conv2d","out_channels":1,"kernel_size":[2,2],"groups":1,"dilation":1,"bias":false},{"type":"Flatten"},{"type":"Linear","out_features":4}], [3, 8, 1]],
+  ];
+  it.each(REJECTED)('rejects %j on rows %j', (layers, row) => {
+    const all = [{ type: 'Unflatten', dim: 1, unflattened_size: row }, ...layers];
+    expect(() => inferShapes(L(all), [row.reduce((a, b) => a * b, 1)])).toThrow(TrainyardError);
+  });
+});
