@@ -85,3 +85,13 @@ def test_bad_specs_name_the_layer(specs, needles):
     message = _error(specs)
     for needle in needles:
         assert needle in message, message
+
+
+def test_string_padding_becomes_numeric_for_onnx():
+    conv = build_layers([{"type": "Conv2d", "in_channels": 1, "out_channels": 2, "kernel_size": [3, 5],
+                          "padding": "same", "dilation": [2, 1]}])[0]
+    assert conv.padding == (2, 2)
+    assert build_layers([{"type": "Conv1d", "in_channels": 1, "out_channels": 2, "kernel_size": 3,
+                          "padding": "valid"}])[0].padding == (0,)
+    message = _error([{"type": "Conv1d", "in_channels": 1, "out_channels": 1, "kernel_size": 2, "padding": "same"}])
+    assert "layer 0 (Conv1d)" in message and "even kernel" in message

@@ -241,3 +241,17 @@ def test_check_command(tmp_path, train_in_process):
     jobs.write_job(tmp_path)
     run = train_in_process(tmp_path, command="check")
     assert run.code == 0 and run.one("checked")["parameters"] == 6 * 16 + 16 + 16 + 1
+
+
+@pytest.mark.parametrize("name", ["mlp_activations", "image_8x8", "sequence_1d"])
+def test_every_layer_trains_and_exports(tmp_path, train_in_process, name):
+    from test_network import NETWORKS
+    input_dim, layers = NETWORKS[name]
+    # 65 rows with batch 32: the last batch has one row, which BatchNorm cannot train on
+    job = jobs.write_job(tmp_path, rows=65, val_rows=20, input_dim=input_dim, layers=layers,
+                         hyper={"epochs": 2, "batch_size": 32})
+    run = train_in_process(tmp_path)
+    assert run.code == 0, run.events
+    check_exports(tmp_path, job)
+    if name != "image_8x8":  # these have BatchNorm1d
+        assert any("single row" in e["message"] for e in run.of("log"))

@@ -2,7 +2,9 @@
 
 import argparse
 import os
+import signal
 import sys
+import time
 
 
 def main(argv=None) -> int:
@@ -10,6 +12,13 @@ def main(argv=None) -> int:
     parser.add_argument("command", choices=["train", "check"])
     parser.add_argument("--job-dir", required=True, help="folder holding job.json and the data files")
     args = parser.parse_args(argv)
+    t_begin = time.monotonic()
+
+    # A SIGTERM while torch is still importing must not kill the process silently: note it,
+    # and the training command reports it as soon as its own handler is in place.
+    early_signals = []
+    for s in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(s, lambda signum, _frame: early_signals.append(signal.Signals(signum).name))
 
     # Thread counts must be in the environment before torch (and its BLAS) is imported.
     from .spec import read_threads_early
@@ -19,7 +28,9 @@ def main(argv=None) -> int:
             os.environ.setdefault(var, str(threads))
 
     from .run import run_check, run_train
-    return run_train(args.job_dir) if args.command == "train" else run_check(args.job_dir)
+    if args.command == "check":
+        return run_check(args.job_dir)
+    return run_train(args.job_dir, t_begin=t_begin, early_signals=early_signals)
 
 
 if __name__ == "__main__":

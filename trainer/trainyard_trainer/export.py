@@ -41,6 +41,7 @@ def check_onnx_exportable(job: Job, layers: nn.Sequential) -> None:
         _onnx_export(export_wrapper(job, layers), torch.zeros(2, job.input_dim), io.BytesIO())
     except Exception as e:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        msg = msg.split(" Please feel free")[0]
         raise invalid_spec(f"the network cannot be exported to ONNX (opset {ONNX_OPSET}): {msg}")
 
 

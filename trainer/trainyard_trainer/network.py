@@ -140,6 +140,27 @@ def _tuplify(v):
     return tuple(v) if isinstance(v, list) else v
 
 
+def _numeric_padding(where: str, ltype: str, args: Dict[str, Any]):
+    """padding='valid'/'same' as numbers: torch 1.13 cannot export string padding to ONNX
+    (aten::_convolution_mode). 'same' is symmetric, hence exact, when (kernel-1)*dilation is even."""
+    if args["padding"] == "valid":
+        return 0
+    k = 1 if ltype == "Conv1d" else 2
+    def per_dim(v):
+        return list(v) if isinstance(v, list) else [v] * k
+    stride = per_dim(args.get("stride", 1))
+    if any(st != 1 for st in stride):
+        raise invalid_spec(f"{where}: padding='same' needs stride 1 (PyTorch's rule)")
+    pads = []
+    for kernel, dilation in zip(per_dim(args["kernel_size"]), per_dim(args.get("dilation", 1))):
+        total = (kernel - 1) * dilation
+        if total % 2:
+            raise invalid_spec(f"{where}: padding='same' with an even kernel pads asymmetrically, which "
+                               f"cannot be exported to ONNX on this PyTorch; use an odd kernel_size or numeric padding")
+        pads.append(total // 2)
+    return pads[0] if k == 1 else pads
+
+
 def build_layer(index: int, spec: Any) -> nn.Module:
     if not isinstance(spec, dict):
         raise invalid_spec(f"layer {index}: must be an object with a 'type', got {spec!r}")
@@ -167,6 +188,8 @@ def build_layer(index: int, spec: Any) -> nn.Module:
         raise invalid_spec(f"{where}: argument 'p' must be between 0 and 1, got {args['p']}")
     if "inplace" in args:  # in-place ops could overwrite the (pre-standardised) input batch
         args["inplace"] = False
+    if ltype in ("Conv1d", "Conv2d") and isinstance(args.get("padding"), str):
+        args["padding"] = _numeric_padding(where, ltype, args)
     kwargs = {k: _tuplify(v) for k, v in args.items()}
     try:
         return cls(**kwargs)

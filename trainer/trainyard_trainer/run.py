@@ -50,8 +50,8 @@ def _write_json(path: str, obj) -> None:
     os.replace(tmp, path)
 
 
-def run_train(job_dir: str, events: Events = None) -> int:
-    t_begin = time.monotonic()
+def run_train(job_dir: str, events: Events = None, t_begin: float = None, early_signals=()) -> int:
+    t_begin = t_begin or time.monotonic()
     events = events or Events.take_stdout()
     log = lambda msg, level="info": events.log(msg, level)  # noqa: E731
     from .train import StopRequest
@@ -65,6 +65,8 @@ def run_train(job_dir: str, events: Events = None) -> int:
         stop.signal(name)
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    for name in early_signals:
+        stop.signal(name)
     try:
         return _train(job_dir, events, log, stop, t_begin)
     except TrainerError as e:
