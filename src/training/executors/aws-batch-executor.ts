@@ -20,6 +20,11 @@ const SUBMITTING = 'submitting:';
 const TERMINATED = 'terminated:';
 /** A reservation older than this belongs to a dispatcher that died mid-submit. */
 const STALE_RESERVATION_MS = 5 * 60_000;
+/**
+ * DescribeJobs is eventually consistent: a job submitted a moment ago may not be listed yet. A job
+ * Batch does not know is failed only once our row has not changed for this long.
+ */
+const UNKNOWN_JOB_GRACE_MS = 2 * 60_000;
 
 export interface BatchDispatcherOptions {
   client?: BatchClient;
@@ -145,7 +150,7 @@ export class BatchDispatcher {
   async reconcile(): Promise<void> {
     const rows = await this.db
       .selectFrom('jobs')
-      .select(['id', 'external_id', 'status'])
+      .select(['id', 'external_id', 'status', 'updated_at'])
       .where('status', 'in', ['queued', 'running'])
       .where('external_id', 'is not', null)
       .where('external_id', 'not like', `${SUBMITTING}%`)
@@ -157,6 +162,7 @@ export class BatchDispatcher {
       const byId = new Map((described.jobs ?? []).map((j) => [j.jobId, j]));
       for (const row of chunk) {
         const detail = byId.get(row.external_id!);
+        if (!detail && Date.parse(row.updated_at) > Date.now() - UNKNOWN_JOB_GRACE_MS) continue;
         const reason = failureReason(detail);
         if (reason) await this.failJob(row.id, row.external_id!, reason);
       }
