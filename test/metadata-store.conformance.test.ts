@@ -3,6 +3,8 @@
 // behaviour it may rely on to be the same on both dialects: migrations, every table round-tripping
 // (JSON over 64 KB, non-ASCII text), numbers as JS numbers, case-sensitive unique names, detectable
 // unique violations, transactions, and a ping that fails while the database is unreachable.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { sql, type Insertable, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isConnectionError, isUniqueViolation } from '../src/store/metadata/errors.ts';
@@ -13,6 +15,7 @@ import { withRetry } from '../src/store/retry.ts';
 import { MYSQL_URL, startTcpProxy } from './support/mysql.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
 
+const execFileAsync = promisify(execFile);
 const NOW = '2026-11-26T12:00:00.000Z';
 /** JSON text over 64 KB (MySQL's `text` limit), with characters outside the BMP (utf8mb4). */
 function bigJson(label: string): string {
@@ -82,6 +85,22 @@ function rows(json: string) {
     job_events: { job_id: 'job_1', type: 'log', data_json: json, created_at: NOW },
     api_tokens: { id: 'tok_1', name: 'ci', scope: 'write', token_hash: 'h'.repeat(64), created_at: NOW, last_used_at: null, revoked_at: null },
   } satisfies Rows;
+}
+
+/** Runs migrateToLatest in a separate Node process (as a second server would) and returns its report. */
+async function migrateInChild(url: string, startAt: number): Promise<{ applied: string[] }> {
+  const script = `
+    import { openMetadataStore } from ${JSON.stringify(new URL('../src/store/metadata/metadata-store.ts', import.meta.url).href)};
+    import { migrateToLatest } from ${JSON.stringify(new URL('../src/store/metadata/migrate.ts', import.meta.url).href)};
+    const store = await openMetadataStore(process.env.DB_URL);
+    await new Promise((resolve) => setTimeout(resolve, Number(process.env.START_AT) - Date.now()));
+    try { process.stdout.write(JSON.stringify(await migrateToLatest(store))); } finally { await store.close(); }
+  `;
+  const { stdout } = await execFileAsync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], {
+    env: { ...process.env, DB_URL: url, START_AT: String(startAt) },
+    timeout: 45_000,
+  });
+  return JSON.parse(stdout) as { applied: string[] };
 }
 
 async function caught(promise: Promise<unknown>): Promise<unknown> {
@@ -228,6 +247,21 @@ for (const config of METADATA_STORES) {
         await expect(other.ping()).rejects.toThrow();
       });
     }
+
+    it('two processes migrating a fresh database at once both succeed, applying each migration once', async () => {
+      const fresh = await config.create();
+      try {
+        // Both start migrating at the same moment, once their (slow) startup is behind them.
+        const startAt = Date.now() + 4000;
+        const reports = await Promise.all([migrateInChild(fresh.url, startAt), migrateInChild(fresh.url, startAt)]);
+        expect(reports.flatMap((r) => r.applied).filter((m) => m === '0001_initial')).toEqual(['0001_initial']);
+        const a = await fresh.open();
+        expect(await migrateToLatest(a)).toEqual({ applied: [] });
+        await a.db.insertInto('api_tokens').values(rows('{}').api_tokens).execute();
+      } finally {
+        await fresh.cleanup();
+      }
+    }, 60_000);
 
     if (config.name === 'mysql') {
       it('ping fails fast while the server is unreachable, and the pool recovers when it is back', async () => {

@@ -1,6 +1,6 @@
 // Migrations are imported statically (not read from a folder) so that they run the same under tsx,
 // from a bundle, or in a container image.
-import { Migrator, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
+import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { MetadataStore } from './metadata-store.ts';
 import * as initial from './migrations/0001_initial.ts';
 
@@ -16,9 +16,29 @@ export interface MigrationReport {
   applied: string[];
 }
 
+/**
+ * Applies every pending migration. Safe to run from several processes at once (servers starting
+ * together): on MySQL Kysely serialises them with a lock row; on SQLite, where Kysely takes no
+ * lock and runs DDL outside a transaction, the whole run is one `BEGIN IMMEDIATE` transaction, so
+ * a second process waits for the first (busy_timeout) and a failed migration leaves no half schema.
+ */
 export async function migrateToLatest(store: MetadataStore): Promise<MigrationReport> {
   const migrator = new Migrator({ db: store.db, provider });
-  const result: MigrationResultSet = await migrator.migrateToLatest();
+  let result: MigrationResultSet;
+  if (store.dialect === 'sqlite') {
+    // better-sqlite3 gives Kysely a single connection, so the Migrator's statements all run
+    // inside this transaction. Nothing else uses the store while it migrates (startup).
+    await sql`begin immediate`.execute(store.db);
+    try {
+      result = await migrator.migrateToLatest();
+    } catch (error) {
+      await sql`rollback`.execute(store.db);
+      throw error;
+    }
+    await sql.raw(result.error ? 'rollback' : 'commit').execute(store.db);
+  } else {
+    result = await migrator.migrateToLatest();
+  }
   if (result.error) {
     const failed = result.results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`migration ${failed} failed: ${String(result.error)}`, { cause: result.error });
