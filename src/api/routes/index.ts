@@ -1,8 +1,9 @@
 // Every resource's route module, in the order they appear in the OpenAPI document.
 import type { RouteModule } from '../app.ts';
+import { datasetRoutes } from './datasets.ts';
 import { modelRoutes } from './models.ts';
 import { trainingJobRoutes } from './training-jobs.ts';
 import { predictRoutes } from './predict.ts';
 import { inferenceJobRoutes } from './inference-jobs.ts';
 
-export const ALL_ROUTES: RouteModule[] = [modelRoutes, trainingJobRoutes, predictRoutes, inferenceJobRoutes];
+export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, predictRoutes, inferenceJobRoutes];

@@ -11,7 +11,7 @@ function parse(text: string): number {
 describe('parseNumberToken / parseNumberBytes', () => {
   it('parses the usual literals exactly like Number()', () => {
     const cases = ['0', '-0', '+0', '1', '-1', '+7', '42', '3.14', '-2.5', '.5', '-.5', '5.', '1e3', '1E3', '1e-3', '-1.5e+10', '007', '0.000123',
-      '123456789012345', '1234567890123456', '12345678901234567890', '9007199254740993', '0.1', '0.2', '0.30000000000000004', '1e22', '1e23', '1e308', '1e309',
+      '123456789012345', '1234567890123456', '12345678901234567890', '9007199254740993', '0.1', '0.2', '0.30000000000000004', '1e22', '1e23', '1e308',
       '2.2250738585072014e-308', '4.9e-324', '1e-400', '17.99', '0.07871', '1001', ' 12 ', '\t3.5', '1.7976931348623157e308', '123.456e-7', '0e5', '000.000'];
     for (const text of cases) {
       expect(parseNumberToken(text), text).toBe(Number(text));
@@ -20,7 +20,7 @@ describe('parseNumberToken / parseNumberBytes', () => {
   });
 
   it('rejects what is not a decimal number', () => {
-    for (const text of ['', ' ', 'abc', '1a', 'a1', '0x10', 'Infinity', '-Infinity', 'NaN', '1_000', '1,5', '--1', '+-1', '1e', '1e+', '.', '-', '+', 'e5', '1.2.3', '1 2', '١٢', '1e5.5']) {
+    for (const text of ['', ' ', 'abc', '1a', 'a1', '0x10', 'Infinity', '-Infinity', 'NaN', '1_000', '1,5', '--1', '+-1', '1e', '1e+', '.', '-', '+', 'e5', '1.2.3', '1 2', '1e309', '-1e400', '١٢', '1e5.5']) {
       expect(parseNumberToken(text), text).toBeUndefined();
       expect(Number.isNaN(parse(text)), text).toBe(true);
     }

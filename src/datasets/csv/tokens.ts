@@ -7,7 +7,8 @@
 // spaces or tabs. Hex, `Infinity`, `1_000` and the like are not numbers (they stay text). Every
 // accepted text parses to exactly `Number(text)`: the fast path uses an integer mantissa of at most
 // 15 significant digits and one multiplication or division by an exact power of ten (correctly
-// rounded by IEEE 754), and anything else falls back to `Number()` on the text.
+// rounded by IEEE 754), and anything else falls back to `Number()` on the text. A literal that
+// overflows to Infinity (`1e309`) is not a number.
 
 const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22];
 
@@ -109,6 +110,7 @@ export function parseNumberBytes(buf: Uint8Array, start: number, end: number): n
     result = exponent >= 0 ? mantissa * POW10[exponent] : mantissa / POW10[-exponent];
   } else {
     result = Number(asciiString(buf, first, e));
+    if (!Number.isFinite(result)) return NaN; // 1e309 overflows: text, not a number
     numberState.integer = integer && Number.isSafeInteger(result);
     return result;
   }

@@ -1,0 +1,308 @@
+// Datasets: ingest (stream → blob store, hashing, counting and profiling in the same pass), list,
+// get, delete, preview and content. A dataset row is written only after its blob is complete, so
+// every row points at whole bytes; a failed or aborted upload leaves neither blob nor row.
+import { createHash } from 'node:crypto';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { Selectable } from 'kysely';
+import type { Platform } from '../platform.ts';
+import type { DatasetTable } from '../store/metadata/schema.ts';
+import { TrainyardError, notFound } from '../errors.ts';
+import { newId, nowIso } from '../ids.ts';
+import { CsvProfiler, type ColumnProfile, type CsvProfile } from './csv/profiler.ts';
+import { readCsvRows, type CellValue } from './csv/reader.ts';
+
+export type DatasetRow = Selectable<DatasetTable>;
+
+export interface Dataset {
+  id: string;
+  name: string;
+  version: number;
+  status: 'ready';
+  format: 'csv';
+  delimiter: string;
+  size_bytes: number;
+  sha256: string;
+  row_count: number;
+  columns: ColumnProfile[];
+  created_at: string;
+}
+
+export const blobKeyOf = (id: string): string => `datasets/${id}/data.csv`;
+
+export function toDataset(row: DatasetRow): Dataset {
+  return {
+    id: row.id,
+    name: row.name,
+    version: Number(row.version),
+    status: 'ready',
+    format: 'csv',
+    delimiter: row.delimiter,
+    size_bytes: Number(row.size_bytes),
+    sha256: row.sha256,
+    row_count: Number(row.row_count),
+    columns: JSON.parse(row.columns_json) as ColumnProfile[],
+    created_at: row.created_at,
+  };
+}
+
+// ---- names ----
+
+/** C0 and C1 control characters (U+0000–U+001F, U+007F–U+009F). */
+function isControl(code: number): boolean {
+  return code < 0x20 || (code >= 0x7f && code <= 0x9f);
+}
+
+const hasControl = (text: string): boolean => Array.from(text).some((c) => isControl(c.charCodeAt(0)));
+const withoutControl = (text: string): string => Array.from(text).filter((c) => !isControl(c.charCodeAt(0))).join('');
+
+/** Checks a dataset name: 1–200 characters, no `/` or `\`, no control characters. */
+export function validateName(name: string | undefined, field = 'name'): string {
+  const fail = (message: string): never => {
+    throw new TrainyardError('INVALID_NAME', `dataset name ${message}`, { errors: [{ field, message }] });
+  };
+  if (name === undefined) return fail('is required (give ?name= or a multipart `name` field)');
+  const trimmed = name.trim();
+  if (trimmed.length === 0) fail('must not be empty');
+  if (trimmed.length > 200) fail('must be at most 200 characters');
+  if (/[/\\]/.test(trimmed)) fail('must not contain path separators (/ or \\)');
+  if (hasControl(trimmed)) fail('must not contain control characters');
+  return trimmed;
+}
+
+/** A name from an uploaded file's name: its last path segment, without `.csv`/`.tsv`/`.txt`, cleaned. */
+export function nameFromFilename(filename: string | undefined): string | undefined {
+  if (!filename) return undefined;
+  const base = filename.split(/[/\\]/).pop() ?? '';
+  const cleaned = withoutControl(base.replace(/\.(csv|tsv|txt)$/i, ''))
+    .trim()
+    .slice(0, 200);
+  return cleaned.length > 0 ? cleaned : undefined;
+}
+
+// ---- ingest ----
+
+/** Hashes, counts, size-limits and profiles the bytes flowing through it, unchanged, to the store. */
+class IngestTap extends Transform {
+  private readonly hash = createHash('sha256');
+  private readonly profiler: CsvProfiler;
+  private readonly maxBytes: number;
+  size = 0;
+  profile: CsvProfile | null = null;
+  digest = '';
+
+  constructor(maxBytes: number, delimiter: string | undefined) {
+    super({ highWaterMark: 256 * 1024 });
+    this.maxBytes = maxBytes;
+    this.profiler = new CsvProfiler({ delimiter });
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.size += chunk.length;
+    if (this.size > this.maxBytes) {
+      callback(tooLarge(this.maxBytes));
+      return;
+    }
+    try {
+      this.hash.update(chunk);
+      this.profiler.feed(chunk);
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback(null, chunk);
+  }
+
+  override _flush(callback: TransformCallback): void {
+    try {
+      this.profile = this.profiler.finish();
+      this.digest = this.hash.digest('hex');
+    } catch (error) {
+      callback(error as Error);
+      return;
+    }
+    callback();
+  }
+}
+
+export function tooLarge(maxBytes: number): TrainyardError {
+  return new TrainyardError('UPLOAD_TOO_LARGE', `the upload is larger than the limit of ${maxBytes} bytes (TRAINYARD_MAX_UPLOAD_BYTES)`, {
+    errors: [{ field: 'file', message: `must be at most ${maxBytes} bytes` }],
+  });
+}
+
+/** Bytes stored and profiled, not yet recorded as a dataset. */
+export interface StagedUpload {
+  id: string;
+  blobKey: string;
+  size: number;
+  sha256: string;
+  profile: CsvProfile;
+}
+
+/**
+ * Pipes `source` into `tap` and resolves (never rejects) with the source's failure, or null. Unlike
+ * pipeline() it does not destroy the source when the tap fails: destroying an HTTP request would
+ * close the socket before the problem+json answer is sent (Node discards the rest of the body).
+ */
+function pump(source: Readable, tap: Transform): Promise<unknown> {
+  return new Promise((resolve) => {
+    let settled = false;
+    const settle = (error: unknown) => {
+      if (settled) return;
+      settled = true;
+      source.off('error', onError);
+      source.off('close', onClose);
+      source.off('end', onEnd);
+      resolve(error);
+    };
+    const onError = (error: unknown) => {
+      tap.destroy(error as Error);
+      settle(error);
+    };
+    const onClose = () => {
+      if (source.readableEnded) return;
+      const error = Object.assign(new Error('aborted'), { code: 'ECONNRESET' });
+      tap.destroy(error);
+      settle(error);
+    };
+    const onEnd = () => settle(null);
+    source.on('error', onError);
+    source.on('close', onClose);
+    source.on('end', onEnd);
+    tap.once('error', () => {
+      source.unpipe(tap);
+      settle(null);
+    });
+    source.pipe(tap);
+  });
+}
+
+function isAbort(error: unknown): boolean {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'ECONNABORTED' || (error as Error)?.message === 'aborted';
+}
+
+/**
+ * Streams `source` into the blob store while hashing and profiling it. On any failure (bad CSV,
+ * too large, client gone) the partial blob is removed and a TrainyardError is thrown.
+ */
+export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string } = {}): Promise<StagedUpload> {
+  const id = newId('ds');
+  const blobKey = blobKeyOf(id);
+  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter);
+  const pumping = pump(source, tap);
+  try {
+    await platform.blobs.put(blobKey, tap, { contentType: 'text/csv' });
+  } catch (error) {
+    const sourceError = await pumping;
+    await platform.blobs.deletePrefix(`datasets/${id}`).catch(() => {});
+    if (error instanceof TrainyardError) throw error;
+    if (sourceError instanceof TrainyardError) throw sourceError;
+    if (isAbort(error) || isAbort(sourceError)) {
+      throw new TrainyardError('UPLOAD_ABORTED', 'the upload ended before the file was complete', {
+        errors: [{ field: 'file', message: 'upload ended early' }],
+        cause: error,
+      });
+    }
+    throw error;
+  }
+  await pumping;
+  if (!tap.profile) {
+    await platform.blobs.deletePrefix(`datasets/${id}`).catch(() => {});
+    throw new TrainyardError('UPLOAD_ABORTED', 'the upload ended before the file was complete', { errors: [{ field: 'file', message: 'upload ended early' }] });
+  }
+  return { id, blobKey, size: tap.size, sha256: tap.digest, profile: tap.profile };
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  const e = error as { code?: string; errno?: number };
+  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' || e?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || e?.code === 'ER_DUP_ENTRY' || e?.errno === 1062;
+}
+
+/** Records a staged upload as the next version of `name`; retries when another upload takes the version. */
+export async function recordDataset(platform: Platform, staged: StagedUpload, name: string): Promise<Dataset> {
+  const db = platform.metadata.db;
+  try {
+    for (let attempt = 0; ; attempt++) {
+      const latest = await db.selectFrom('datasets').select((eb) => eb.fn.max('version').as('version')).where('name', '=', name).executeTakeFirst();
+      const row: DatasetRow = {
+        id: staged.id,
+        name,
+        version: Number(latest?.version ?? 0) + 1,
+        status: 'ready',
+        format: 'csv',
+        delimiter: staged.profile.delimiter,
+        size_bytes: staged.size,
+        sha256: staged.sha256,
+        row_count: staged.profile.row_count,
+        columns_json: JSON.stringify(staged.profile.columns),
+        blob_key: staged.blobKey,
+        created_at: nowIso(),
+      };
+      try {
+        await db.insertInto('datasets').values(row).execute();
+        return toDataset(row);
+      } catch (error) {
+        if (!isUniqueViolation(error) || attempt >= 20) throw error;
+      }
+    }
+  } catch (error) {
+    await discardStaged(platform, staged);
+    throw error;
+  }
+}
+
+export async function discardStaged(platform: Platform, staged: Pick<StagedUpload, 'id'>): Promise<void> {
+  await platform.blobs.deletePrefix(`datasets/${staged.id}`).catch((error: unknown) => {
+    platform.logger.warn({ err: error, dataset: staged.id }, 'could not remove a discarded upload');
+  });
+}
+
+// ---- queries ----
+
+export async function getDatasetRow(platform: Platform, id: string): Promise<DatasetRow> {
+  const row = await platform.metadata.db.selectFrom('datasets').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw notFound('dataset', id);
+  return row;
+}
+
+export async function listDatasets(platform: Platform, options: { limit: number; after?: string; name?: string }): Promise<DatasetRow[]> {
+  let query = platform.metadata.db.selectFrom('datasets').selectAll().orderBy('id', 'desc').limit(options.limit + 1);
+  if (options.after) query = query.where('id', '<', options.after);
+  if (options.name !== undefined) query = query.where('name', '=', options.name);
+  return query.execute();
+}
+
+/**
+ * Deletes a dataset and its blobs. A dataset that a queued or running job reads is IN_USE (409).
+ */
+export async function deleteDataset(platform: Platform, id: string): Promise<void> {
+  const row = await getDatasetRow(platform, id);
+  const users = await platform.metadata.db
+    .selectFrom('jobs')
+    .select(['id'])
+    .where('dataset_id', '=', id)
+    .where('status', 'in', ['queued', 'running'])
+    .limit(5)
+    .execute();
+  if (users.length > 0) {
+    throw new TrainyardError('IN_USE', `dataset "${id}" is used by ${users.length === 5 ? 'at least 5' : users.length} queued or running job(s): ${users.map((u) => u.id).join(', ')}`, {
+      errors: users.map((u) => ({ field: 'id', message: `used by job ${u.id}` })),
+    });
+  }
+  await platform.metadata.db.deleteFrom('datasets').where('id', '=', id).execute();
+  await platform.blobs.deletePrefix(`datasets/${row.id}`).catch((error: unknown) => {
+    platform.logger.warn({ err: error, dataset: id }, 'dataset deleted but its blobs could not be removed');
+  });
+}
+
+export async function previewDataset(platform: Platform, id: string, limit: number): Promise<{ columns: string[]; rows: CellValue[][] }> {
+  const row = await getDatasetRow(platform, id);
+  const dataset = toDataset(row);
+  const stream = await platform.blobs.get(row.blob_key);
+  try {
+    return await readCsvRows(stream, { delimiter: row.delimiter, limit, types: dataset.columns.map((c) => c.type) });
+  } finally {
+    stream.destroy();
+  }
+}
