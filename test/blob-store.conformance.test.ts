@@ -111,6 +111,8 @@ for (const config of BLOB_STORES) {
       expect(await store.put('roundtrip/empty', '')).toEqual({ size: 0 });
       expect((await bytesOf(await store.get('roundtrip/empty'))).length).toBe(0);
       expect(await store.stat('roundtrip/empty')).toEqual({ size: 0 });
+      expect(await store.put('roundtrip/empty-stream', Readable.from([]))).toEqual({ size: 0 });
+      expect(await store.stat('roundtrip/empty-stream')).toEqual({ size: 0 });
     });
 
     it('streams a 20 MB object in and out intact (multipart on S3)', async () => {
