@@ -14,7 +14,7 @@ export interface Platform {
 }
 
 export function createLogger(config: Pick<Config, 'logLevel'>, name = 'trainyard'): Logger {
-  return pino({ name, level: config.logLevel });
+  return pino({ name, level: config.logLevel, redact: ['req.headers.authorization', '*.headers.authorization'] });
 }
 
 export async function openPlatform(config: Config, options: { migrate?: boolean; logger?: Logger } = {}): Promise<Platform> {

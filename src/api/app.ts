@@ -11,6 +11,7 @@ import { sendProblem } from './problem.ts';
 import { createMetrics, type ApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
 import { ProblemSchema } from './schemas.ts';
+import { registerAuth } from '../auth/plugin.ts';
 
 export type Api = FastifyInstance<
   import('node:http').Server,
@@ -85,6 +86,7 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
+  registerAuth(app, platform);
   await healthRoutes(app, context);
   for (const routes of options.routes ?? []) {
     await routes(app, context);

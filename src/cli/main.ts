@@ -7,6 +7,7 @@ import { migrateCommand } from './migrate.ts';
 import { clientCommands } from './client/index.ts';
 import { runJobCommand } from './run-job.ts';
 import { workerCommand } from './worker.ts';
+import { tokensCommand } from './tokens.ts';
 
 export function buildProgram(): Command {
   const program = new Command('trainyard')
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
   program.addCommand(migrateCommand());
   program.addCommand(workerCommand());
   program.addCommand(runJobCommand());
+  program.addCommand(tokensCommand());
   for (const c of clientCommands()) program.addCommand(c);
   return program;
 }

@@ -5,5 +5,6 @@ import { modelRoutes } from './models.ts';
 import { trainingJobRoutes } from './training-jobs.ts';
 import { predictRoutes } from './predict.ts';
 import { inferenceJobRoutes } from './inference-jobs.ts';
+import { tokenRoutes } from '../../auth/routes.ts';
 
-export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, predictRoutes, inferenceJobRoutes];
+export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, predictRoutes, inferenceJobRoutes, tokenRoutes];
