@@ -33,12 +33,16 @@ export function openMysqlStore(url: string, options: MysqlStoreOptions = {}): Me
     charset: 'utf8mb4_bin',
     // Fail fast when the database is gone so callers can back off and retry.
     connectTimeout: 5000,
+    // TCP keepalive probes after 10 s idle (the OS default is 2 hours), so a connection to a
+    // server that vanished without closing it (a failover) is noticed and dropped.
     enableKeepAlive: true,
-    // Idle connections are closed after a minute; the server may also have closed them (a restart,
-    // wait_timeout). mysql2 drops a pooled connection on its 'error' or 'end' event, so after the
-    // database comes back the next query opens a fresh connection: the pool recovers by itself.
+    keepAliveInitialDelay: 10_000,
+    // Beyond 2, connections idle for a minute are closed, so a fleet does not sit on
+    // connectionLimit × processes connections. The server may also close them (a restart,
+    // wait_timeout): mysql2 drops a pooled connection on its 'error' or 'end' event, so once the
+    // database is back the next query opens a fresh connection and the pool recovers by itself.
     idleTimeout: 60_000,
-    maxIdle: options.connectionLimit ?? 10,
+    maxIdle: Math.min(2, options.connectionLimit ?? 10),
   });
   pool.on('connection', (connection: PoolConnection) => {
     // Queued before the first query of this connection (mysql2 runs commands in order).
