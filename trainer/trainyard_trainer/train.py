@@ -224,7 +224,7 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
         if stop.requested():
             break
 
-    if stop.reason is not None:
+    if stop.reason is not None and not res.stopped_early and res.epochs_run < job.epochs:
         res.truncated = True
         res.stop_reason = stop.reason
     if best_state is not None:
