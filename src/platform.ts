@@ -33,6 +33,7 @@ export async function openPlatform(config: Config, options: { migrate?: boolean;
       logger,
       async close() {
         await metadata.close();
+        await blobs.close?.();
       },
     };
   } catch (error) {

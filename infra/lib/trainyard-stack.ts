@@ -12,7 +12,7 @@
 // Batch tasks sit in public subnets with public IPs and security groups that admit nothing from
 // outside but the load balancer; with ≥ 1 they move to private subnets behind NAT gateways. The
 // database is always in isolated subnets. S3 traffic uses a gateway endpoint.
-import { Aws, CfnOutput, Duration, RemovalPolicy, Size, Stack, type StackProps } from 'aws-cdk-lib';
+import { ArnFormat, Aws, CfnOutput, Duration, RemovalPolicy, Size, Stack, type StackProps } from 'aws-cdk-lib';
 import * as autoscaling from 'aws-cdk-lib/aws-autoscaling';
 import * as batch from 'aws-cdk-lib/aws-batch';
 import * as codedeploy from 'aws-cdk-lib/aws-codedeploy';
@@ -478,7 +478,9 @@ export class TrainyardStack extends Stack {
       deployRole.addToPolicy(new iam.PolicyStatement({ sid: 'EcrLogin', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
       apiRepository.grantPullPush(deployRole);
       trainerRepository.grantPullPush(deployRole);
-      deployRole.addToPolicy(new iam.PolicyStatement({ sid: 'UploadReleases', actions: ['s3:PutObject'], resources: [this.bucket.arnForObjects(`${RELEASES_PREFIX}/*`)] }));
+      deployRole.addToPolicy(
+        new iam.PolicyStatement({ sid: 'UploadReleases', actions: ['s3:PutObject', 's3:GetObject', 's3:GetObjectVersion'], resources: [this.bucket.arnForObjects(`${RELEASES_PREFIX}/*`)] }),
+      );
       deployRole.addToPolicy(
         new iam.PolicyStatement({
           sid: 'StartDeployments',
@@ -490,7 +492,7 @@ export class TrainyardStack extends Stack {
         new iam.PolicyStatement({
           sid: 'ReadDeploymentConfig',
           actions: ['codedeploy:GetDeploymentConfig'],
-          resources: [Stack.of(this).formatArn({ service: 'codedeploy', resource: 'deploymentconfig', resourceName: '*', arnFormat: undefined })],
+          resources: [Stack.of(this).formatArn({ service: 'codedeploy', resource: 'deploymentconfig', resourceName: '*', arnFormat: ArnFormat.COLON_RESOURCE_NAME })],
         }),
       );
       new CfnOutput(this, 'GithubDeployRoleArn', { value: deployRole.roleArn, description: 'Set as the AWS_DEPLOY_ROLE_ARN variable of the GitHub repository' });

@@ -3,6 +3,7 @@
 // types) are translated to the same registry so a client sees one shape everywhere.
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { ERROR_CODES, TrainyardError, problemType, type ErrorCode, type FieldError } from '../errors.ts';
+import { isConnectionError, toStoreUnavailable } from '../store/retry.ts';
 
 export interface Problem {
   type: string;
@@ -43,6 +44,8 @@ function validationField(context: string | undefined, issue: AjvIssue): string {
 /** Translates any thrown value to a TrainyardError (unknown errors become INTERNAL). */
 export function asTrainyardError(error: unknown): TrainyardError {
   if (error instanceof TrainyardError) return error;
+  // The database went away mid-request: a 503 the client may retry, not a 500.
+  if (isConnectionError(error)) return toStoreUnavailable(error, 'database') as TrainyardError;
   const fastifyError = error as FastifyError & { validation?: AjvIssue[]; validationContext?: string };
   if (Array.isArray(fastifyError.validation)) {
     const errors = fastifyError.validation.map((issue) => ({

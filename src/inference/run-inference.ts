@@ -5,6 +5,7 @@ import { Readable } from 'node:stream';
 import type { JobContext } from '../training/job-context.ts';
 import { JobUserError } from '../training/job-errors.ts';
 import { finishJob } from '../training/queue.ts';
+import { LeaseLostError } from '../training/run-training.ts';
 import { getVersion } from '../models/registry.ts';
 import { readCsvBatches } from '../datasets/csv/reader.ts';
 import { TrainyardError } from '../errors.ts';
@@ -114,9 +115,10 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
       await db.updateTable('jobs').set({ progress_json: JSON.stringify({ rows_done: done, rows_total: dataset.row_count }) }).where('id', '=', job.id).execute();
       const finished = await finishJob(db, job.id, ctx.owner, { status: 'succeeded', stats: result });
       if (!finished) {
-        // Lost the lease: keep the output only if another attempt is still going to overwrite it.
-        const current = await db.selectFrom('jobs').select('status').where('id', '=', job.id).executeTakeFirst();
-        if (current?.status !== 'running' && current?.status !== 'queued' && current?.status !== 'succeeded') await platform.blobs.delete(outputKey(job.id));
+        // Cancelled at the last moment, or another worker owns the job now (and rewrites the output).
+        const current = await db.selectFrom('jobs').select('cancel_requested').where('id', '=', job.id).executeTakeFirst();
+        if (current?.cancel_requested) await platform.blobs.delete(outputKey(job.id));
+        throw new LeaseLostError();
       }
     });
   } finally {

@@ -6,7 +6,7 @@ import { TrainyardError, notFound } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 import { isUniqueViolation } from '../store/metadata/errors.ts';
 import { hasActiveJobs } from '../training/jobs.ts';
-import type { ModelSpec } from './spec.ts';
+import { deepFreeze, type ModelSpec, type ModelSpecInput } from './spec.ts';
 
 export interface ArtifactInfo {
   name: string;
@@ -51,7 +51,7 @@ const toModel = (row: Selectable<ModelTable>): ModelRecord => ({
   id: row.id,
   name: row.name,
   description: row.description,
-  spec: Object.freeze(JSON.parse(row.spec_json) as ModelSpec),
+  spec: deepFreeze(JSON.parse(row.spec_json) as ModelSpecInput) as ModelSpec,
   created_at: row.created_at,
 });
 

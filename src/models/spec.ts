@@ -45,7 +45,7 @@ export const PreprocessingSchema = Type.Object(
         minimum: 1,
         maximum: 10_000,
         default: DEFAULT_MAX_CATEGORIES,
-        description: 'One-hot vocabulary cap per categorical column; rarer values share an "other" slot.',
+        description: 'One-hot vocabulary cap per categorical column (the most frequent training values); rarer and unseen values encode as all zeros.',
       }),
     ),
     impute: Type.Optional(Type.Literal('mean', { default: 'mean', description: 'How missing numeric values are filled (from the training split).' })),

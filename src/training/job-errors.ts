@@ -17,3 +17,10 @@ export type AbortReason = 'cancel' | 'lease-lost' | 'shutdown' | 'parent-gone' |
 export function abortReason(signal: AbortSignal): AbortReason | undefined {
   return signal.aborted ? (signal.reason as AbortReason) : undefined;
 }
+
+/**
+ * How long the writes that end a job (record the version, mark it failed or cancelled, hand it back)
+ * wait for a database that went away: about 30 s in all, with backoff and jitter. A job's result is
+ * worth more than a few seconds; the lease (30 s by default) bounds how long another worker waits.
+ */
+export const STORE_OUTAGE_RETRY = { attempts: 10, baseMs: 250, maxMs: 5000 } as const;

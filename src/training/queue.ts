@@ -94,10 +94,13 @@ export interface Finish {
   metrics?: unknown;
 }
 
-/** Records the end of a job, only if the caller still holds its lease. Returns false when it lost it. */
+/**
+ * Records the end of a job, only if the caller still holds its lease (and, for success, no cancel was
+ * requested meanwhile). Returns false otherwise.
+ */
 export async function finishJob(db: Db, id: string, owner: string, finish: Finish): Promise<boolean> {
   const now = nowIso();
-  const result = await db
+  let query = db
     .updateTable('jobs')
     .set({
       status: finish.status,
@@ -113,8 +116,10 @@ export async function finishJob(db: Db, id: string, owner: string, finish: Finis
     })
     .where('id', '=', id)
     .where('lease_owner', '=', owner)
-    .where('status', '=', 'running')
-    .executeTakeFirst();
+    .where('status', '=', 'running');
+  // A cancel requested before the end wins over success: the user asked for no result.
+  if (finish.status === 'succeeded') query = query.where('cancel_requested', '=', 0);
+  const result = await query.executeTakeFirst();
   if (Number(result.numUpdatedRows) === 0) return false;
   await appendEvent(db, id, 'status', { status: finish.status, error: finish.error ?? null, model_version: finish.modelVersion ?? null });
   return true;

@@ -2,9 +2,10 @@
 // shutdown into one AbortSignal, dispatches to the job kind, and records how it ended. User errors
 // fail the job at once; anything else is an infrastructure failure, retried while attempts remain.
 import type { Platform } from '../platform.ts';
-import { JobUserError, abortReason, type AbortReason } from './job-errors.ts';
+import { JobUserError, STORE_OUTAGE_RETRY, abortReason, type AbortReason } from './job-errors.ts';
 import { EventSink, type JobContext } from './job-context.ts';
 import { finishJob, renewLease, requeue } from './queue.ts';
+import { withRetry } from '../store/retry.ts';
 import { getJobRow, type JobRow } from './jobs.ts';
 import { runTrainingJob, LeaseLostError } from './run-training.ts';
 import { runInferenceJob } from '../inference/run-inference.ts';
@@ -54,17 +55,22 @@ export async function runClaimedJob(platform: Platform, job: JobRow, owner: stri
     else await runInferenceJob(ctx);
     const reason = abortReason(controller.signal);
     if (reason) return await endAborted(platform, job, owner, reason, events);
-    const row = await getJobRow(db, job.id);
+    const row = await durably(platform, job.id, 'read the job’s end', () => getJobRow(db, job.id));
     return row.status === 'succeeded' ? 'succeeded' : row.status === 'running' ? 'abandoned' : (row.status as JobEnd);
   } catch (error) {
     const reason = abortReason(controller.signal);
     if (reason) return await endAborted(platform, job, owner, reason, events);
-    if (error instanceof LeaseLostError) return 'abandoned';
+    if (error instanceof LeaseLostError) {
+      // The result was not recorded: either a cancel arrived at the last moment, or another worker owns the job.
+      const row = await db.selectFrom('jobs').select(['cancel_requested', 'lease_owner', 'status']).where('id', '=', job.id).executeTakeFirst();
+      if (row?.status === 'running' && row.lease_owner === owner && row.cancel_requested) return await endAborted(platform, job, owner, 'cancel', events);
+      return 'abandoned';
+    }
     if (error instanceof JobUserError) {
       events.log(error.message, 'error');
       await events.flush().catch(() => undefined);
       await writeLog(platform, job.id, events);
-      await finishJob(db, job.id, owner, { status: 'failed', error: error.message, errorCode: error.code });
+      await durably(platform, job.id, 'record the failure', () => finishJob(db, job.id, owner, { status: 'failed', error: error.message, errorCode: error.code }));
       return 'failed';
     }
     platform.logger.error({ err: error, job: job.id }, 'job failed with an infrastructure error');
@@ -77,6 +83,18 @@ export async function runClaimedJob(platform: Platform, job: JobRow, owner: stri
     options.stop?.removeEventListener('abort', onStop);
     await events.stop().catch(() => undefined);
   }
+}
+
+/**
+ * Runs one of the writes that end a job, waiting out a database blip (STORE_OUTAGE_RETRY): a single
+ * failed statement here would otherwise leave the job `running` until its lease expires and cost it
+ * an attempt, or lose a result that was already computed.
+ */
+function durably<T>(platform: Platform, jobId: string, what: string, write: () => Promise<T>): Promise<T> {
+  return withRetry(write, {
+    ...STORE_OUTAGE_RETRY,
+    onRetry: (error, attempt, delayMs) => platform.logger.warn({ err: error, job: jobId, attempt, retryInMs: delayMs }, `could not ${what}; retrying`),
+  });
 }
 
 async function writeLog(platform: Platform, jobId: string, events: EventSink): Promise<void> {
@@ -97,19 +115,21 @@ async function endAborted(platform: Platform, job: JobRow, owner: string, abort:
       events.log('cancelled');
       await events.flush().catch(() => undefined);
       await writeLog(platform, job.id, events);
-      await finishJob(db, job.id, owner, { status: 'cancelled' });
+      await durably(platform, job.id, 'record the cancellation', () => finishJob(db, job.id, owner, { status: 'cancelled' }));
       return 'cancelled';
     case 'timeout':
       events.log(`stopped: max_runtime_seconds exceeded and the trainer did not stop by itself`, 'error');
       await events.flush().catch(() => undefined);
       await writeLog(platform, job.id, events);
-      await finishJob(db, job.id, owner, { status: 'failed', error: 'max_runtime_seconds exceeded; the trainer was stopped', errorCode: 'TIMEOUT' });
+      await durably(platform, job.id, 'record the timeout', () =>
+        finishJob(db, job.id, owner, { status: 'failed', error: 'max_runtime_seconds exceeded; the trainer was stopped', errorCode: 'TIMEOUT' }),
+      );
       return 'failed';
     case 'shutdown':
       // Draining: hand the job back without charging it an attempt.
       events.log('worker shutting down; job handed back to the queue');
       await events.flush().catch(() => undefined);
-      await requeue(db, job.id, owner, 'worker shut down', { refundAttempt: true });
+      await durably(platform, job.id, 'hand the job back', () => requeue(db, job.id, owner, 'worker shut down', { refundAttempt: true }));
       return 'requeued';
     case 'lease-lost':
     case 'parent-gone':
@@ -121,10 +141,12 @@ async function retryOrFail(platform: Platform, job: JobRow, owner: string, error
   const { db } = platform.metadata;
   const message = error instanceof Error ? error.message : String(error);
   if (job.attempts < job.max_attempts) {
-    await requeue(db, job.id, owner, `attempt ${job.attempts} failed: ${message}`);
+    await durably(platform, job.id, 'requeue the job', () => requeue(db, job.id, owner, `attempt ${job.attempts} failed: ${message}`));
     return 'requeued';
   }
   await writeLog(platform, job.id, events);
-  await finishJob(db, job.id, owner, { status: 'failed', error: `failed after ${job.attempts} attempts: ${message}`, errorCode: 'INFRASTRUCTURE' });
+  await durably(platform, job.id, 'record the failure', () =>
+    finishJob(db, job.id, owner, { status: 'failed', error: `failed after ${job.attempts} attempts: ${message}`, errorCode: 'INFRASTRUCTURE' }),
+  );
   return 'failed';
 }

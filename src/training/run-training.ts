@@ -11,6 +11,8 @@ import type { ModelSpec } from '../models/spec.ts';
 import { normalizationVectors, type Preprocessing, type TargetEncoding } from '../models/preprocessing.ts';
 import { insertVersion, type ArtifactInfo, type Signature } from '../models/registry.ts';
 import { isUniqueViolation } from '../store/metadata/errors.ts';
+import { withRetry } from '../store/retry.ts';
+import { STORE_OUTAGE_RETRY } from './job-errors.ts';
 import type { Hyperparameters } from './hyperparameters.ts';
 import { featureKinds, prepareTrainingData, type PreparedData } from './prepare.ts';
 import { detectPython, runTrainer, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
@@ -102,7 +104,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
 
     let resolved;
     try {
-      resolved = inferShapes(spec.model.layers, [prepared.inputDim], { maxParameters: config.maxModelParameters, expectedOutput: prepared.outputDim });
+      resolved = inferShapes(spec.model.layers, [prepared.inputDim], { maxParameters: config.maxModelParameters, expectedOutput: prepared.outputDim, task: spec.model.task });
     } catch (error) {
       if (error instanceof TrainyardError) throw new JobUserError('INVALID_SPEC', error.message);
       throw error;
@@ -275,22 +277,43 @@ async function recordVersion(
   input: { prefix: string; artifacts: ArtifactInfo[]; signature: Signature; metrics: Record<string, number>; stats: unknown },
 ): Promise<void> {
   const { job, owner, events } = ctx;
+  const { db } = ctx.platform.metadata;
   const spec = JSON.parse(job.spec_json) as TrainingJobSpec;
+  // The one write that turns a finished training into a result. A database blip here must not
+  // throw the trained model away: the transaction is retried with backoff (it is all-or-nothing,
+  // and guarded by our lease). When a commit's answer was lost, the retry finds the version it
+  // recorded instead of reporting a lost lease (which would delete the artifacts of that version).
+  const recordOnce = async (tryNumber: number): Promise<number> => {
+    if (tryNumber > 1) {
+      const recorded = await db
+        .selectFrom('model_versions')
+        .select('version')
+        .where('model_name', '=', spec.model.name)
+        .where('training_job_id', '=', job.id)
+        .where('blob_prefix', '=', input.prefix)
+        .executeTakeFirst();
+      if (recorded) return recorded.version;
+    }
+    return db.transaction().execute(async (trx) => {
+      const v = await insertVersion(trx, {
+        model: spec.model.name,
+        training_job_id: job.id,
+        dataset_id: job.dataset_id,
+        metrics: input.metrics,
+        signature: input.signature,
+        artifacts: input.artifacts,
+        blob_prefix: input.prefix,
+      });
+      const finished = await finishJob(trx, job.id, owner, { status: 'succeeded', modelVersion: v, stats: input.stats, metrics: input.metrics });
+      if (!finished) throw new LeaseLostError();
+      return v;
+    });
+  };
   for (let attempt = 0; ; attempt++) {
     try {
-      const version = await ctx.platform.metadata.db.transaction().execute(async (trx) => {
-        const v = await insertVersion(trx, {
-          model: spec.model.name,
-          training_job_id: job.id,
-          dataset_id: job.dataset_id,
-          metrics: input.metrics,
-          signature: input.signature,
-          artifacts: input.artifacts,
-          blob_prefix: input.prefix,
-        });
-        const finished = await finishJob(trx, job.id, owner, { status: 'succeeded', modelVersion: v, stats: input.stats, metrics: input.metrics });
-        if (!finished) throw new LeaseLostError();
-        return v;
+      const version = await withRetry(recordOnce, {
+        ...STORE_OUTAGE_RETRY,
+        onRetry: (error, n, delayMs) => ctx.platform.logger.warn({ err: error, job: job.id, attempt: n, retryInMs: delayMs }, 'could not record the model version; retrying'),
       });
       events.log(`recorded ${spec.model.name} version ${version}`);
       return;

@@ -27,6 +27,8 @@ export interface BlobStore {
   deletePrefix(prefix: string): Promise<void>;
   list(prefix: string): Promise<string[]>;
   ping(): Promise<void>;
+  /** Releases connections (S3 sockets); optional. */
+  close?(): Promise<void>;
 }
 
 const SAFE_KEY = /^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/;
