@@ -66,11 +66,11 @@ export async function generateClientFiles(): Promise<{ openapiJson: string; apiD
 async function main(): Promise<void> {
   const { openapiJson, apiDts } = await generateClientFiles();
   if (process.argv.includes('--check')) {
-    const stale = [
-      [OPENAPI_JSON, openapiJson],
-      [API_DTS, apiDts],
-    ].filter(([path, text]) => !existsSync(path) || readFileSyncSafe(path) !== text);
-    for (const [path] of stale) process.stderr.write(`stale: ${path}\n`);
+    const read = (path: string) => readFile(path, 'utf8').catch(() => '');
+    const stale = [];
+    if ((await read(OPENAPI_JSON)) !== openapiJson) stale.push(OPENAPI_JSON);
+    if ((await read(API_DTS)) !== apiDts) stale.push(API_DTS);
+    for (const path of stale) process.stderr.write(`stale: ${path} (run npx tsx scripts/gen-client.ts)\n`);
     process.exitCode = stale.length ? 1 : 0;
     return;
   }
@@ -79,12 +79,4 @@ async function main(): Promise<void> {
   process.stdout.write(`wrote ${OPENAPI_JSON}\nwrote ${API_DTS}\n`);
 }
 
-const cache = new Map<string, string>();
-function readFileSyncSafe(path: string): string {
-  return cache.get(path) ?? '';
-}
-
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  for (const path of [OPENAPI_JSON, API_DTS]) if (existsSync(path)) cache.set(path, await readFile(path, 'utf8'));
-  await main();
-}
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) await main();

@@ -81,7 +81,20 @@ function normalisePath(url: string): string {
  * no route matched); `url` the raw request URL.
  */
 export function requiredAccess(method: string, routePattern: string | undefined, url: string): Access {
-  const upper = method.toUpperCase();
+  if (routePattern === undefined) return decide(method.toUpperCase(), undefined, url);
+  // Matched routes are few: remember each decision (this runs on every request).
+  const key = `${method} ${routePattern}`;
+  let access = decided.get(key);
+  if (access === undefined) {
+    access = decide(method.toUpperCase(), routePattern, url);
+    if (decided.size < 10_000) decided.set(key, access);
+  }
+  return access;
+}
+
+const decided = new Map<string, Access>();
+
+function decide(upper: string, routePattern: string | undefined, url: string): Access {
   const pattern = routePattern ?? normalisePath(url);
   if (!isApiPath(pattern)) {
     if (routePattern === undefined) return 'public'; // the 404 answer; nothing runs

@@ -84,7 +84,10 @@ describe('createToken / listTokens', () => {
 
   it('pages newest first', async () => {
     const made = [];
-    for (const name of ['a', 'b', 'c']) made.push(await createToken(store.db, { name, scope: 'read' }));
+    for (const name of ['a', 'b', 'c']) {
+      made.push(await createToken(store.db, { name, scope: 'read' }));
+      await new Promise((resolve) => setTimeout(resolve, 3)); // ids order by millisecond
+    }
     const first = await listTokens(store.db, { limit: 2 });
     expect(first.map((t) => t.name)).toEqual(['c', 'b', 'a']); // limit + 1 rows
     const rest = await listTokens(store.db, { limit: 2, cursor: first[1].id });
@@ -151,9 +154,12 @@ describe('TokenVerifier', () => {
       transformResult: async (args) => args.result,
     });
     const verifier = new TokenVerifier(counting);
+    expect(verifier.peek(created.token)).toBeUndefined(); // nothing known yet: only verify() can tell
+    expect(verifier.peek('garbage')).toBeNull();
     const answers = await Promise.all(Array.from({ length: 50 }, () => verifier.verify(created.token)));
     expect(answers.every((a) => a?.id === created.id)).toBe(true);
     for (let i = 0; i < 1000; i++) await verifier.verify(created.token);
+    expect(verifier.peek(created.token)).toEqual({ id: created.id, name: 'svc', scope: 'read' });
     expect(selects).toBe(1);
   });
 

@@ -197,6 +197,8 @@ export class TokenVerifier {
   async verify(token: string): Promise<TokenIdentity | null> {
     if (!looksLikeToken(token)) return null;
     const hash = hashToken(token);
+    const known = this.settledAnswer(hash);
+    if (known !== undefined) return known;
     const now = this.now();
     let entry = this.cache.get(hash);
     if (!entry || entry.expiresAt <= now) {
@@ -211,9 +213,26 @@ export class TokenVerifier {
       this.evict();
       entry = fresh;
     }
-    const identity = entry.settled !== undefined ? entry.settled : await entry.identity;
+    const identity = await entry.identity;
     if (identity) this.touch(identity.id, now);
     return identity;
+  }
+
+  /**
+   * The answer without waiting, when there is one: the identity or null from a settled, fresh cache
+   * entry (or null for a malformed token); undefined when only `verify` can tell. Lets the request
+   * hook skip a promise on the hot path.
+   */
+  peek(token: string): TokenIdentity | null | undefined {
+    return looksLikeToken(token) ? this.settledAnswer(hashToken(token)) : null;
+  }
+
+  private settledAnswer(hash: string): TokenIdentity | null | undefined {
+    const entry = this.cache.get(hash);
+    const now = this.now();
+    if (!entry || entry.settled === undefined || entry.expiresAt <= now) return undefined;
+    if (entry.settled) this.touch(entry.settled.id, now);
+    return entry.settled;
   }
 
   /** Drops cached answers for these token ids (called after a revocation in this process). */

@@ -36,7 +36,7 @@ export class ApiError extends Error {
   }
 
   /** A multi-line explanation: what went wrong, then one line per offending field. */
-  explain(): string {
+  explain(maxFields = 12): string {
     const lines: string[] = [];
     if (this.status === 401) {
       lines.push(`authentication failed (401): ${this.problem.detail || 'missing or invalid API token'}`);
@@ -47,7 +47,9 @@ export class ApiError extends Error {
       const title = this.problem.title && this.problem.title !== this.problem.detail ? `${this.problem.title}: ` : '';
       lines.push(`${title}${this.problem.detail || `HTTP ${this.status}`}`);
     }
-    for (const message of this.fieldMessages()) lines.push(`  - ${message}`);
+    const fields = this.fieldMessages();
+    for (const message of fields.slice(0, maxFields)) lines.push(`  - ${message}`);
+    if (fields.length > maxFields) lines.push(`  … and ${fields.length - maxFields} more`);
     return lines.join('\n');
   }
 }

@@ -1,125 +1,66 @@
-// The resources of the Trainyard REST API (docs: /openapi.json, DESIGN.md). These are the shapes the
-// CLI and the dashboard work with. Where the generated OpenAPI types (generated/api.d.ts) describe a
-// resource, the type here is derived from them, so a change in the API breaks the build.
+// The resources of the Trainyard REST API, as the CLI and the dashboard use them. They are derived
+// from the types generated from the server's OpenAPI document (generated/api.d.ts, written by
+// scripts/gen-client.ts), so a change in the API's schemas breaks the build of both clients, not
+// their users.
+import type { paths } from './generated/api.d.ts';
+
+export type { paths } from './generated/api.d.ts';
+
+type Method = 'get' | 'post' | 'put' | 'delete';
+
+/** The JSON body of a path's response with that status. */
+export type ResponseJson<P extends keyof paths, M extends Method, S extends number> = paths[P][M] extends { responses: infer R }
+  ? S extends keyof R
+    ? R[S] extends { content: { 'application/json': infer J } }
+      ? J
+      : never
+    : never
+  : never;
+
+/** The JSON request body of a path. */
+export type RequestJson<P extends keyof paths, M extends Method> = paths[P][M] extends { requestBody?: infer B }
+  ? NonNullable<B> extends { content: { 'application/json': infer J } }
+    ? J
+    : never
+  : never;
+
+/** The query parameters of a path. */
+export type QueryOf<P extends keyof paths, M extends Method> = paths[P][M] extends { parameters: { query?: infer Q } } ? NonNullable<Q> : never;
 
 export interface Page<T> {
   items: T[];
   next_cursor: string | null;
 }
 
-export interface FieldProblem {
-  field: string;
-  message: string;
-  line?: number;
-  row?: number;
-}
+export type Problem = ResponseJson<'/v1/datasets/{id}', 'get', 404>;
+export type FieldProblem = Problem['errors'][number];
 
-export interface Problem {
-  type: string;
-  title: string;
-  status: number;
-  detail: string;
-  code: string;
-  instance?: string;
-  request_id?: string;
-  errors: FieldProblem[];
-}
+export type Dataset = ResponseJson<'/v1/datasets/{id}', 'get', 200>;
+export type ColumnProfile = Dataset['columns'][number];
+export type DatasetPreview = ResponseJson<'/v1/datasets/{id}/preview', 'get', 200>;
 
-export interface ColumnProfile {
-  name: string;
-  type: string;
-  missing_count: number;
-  distinct_count: number;
-  min?: number | string | null;
-  max?: number | string | null;
-  mean?: number | null;
-  std?: number | null;
-}
+export type Model = ResponseJson<'/v1/models/{name}', 'get', 200>;
+export type ModelSpec = RequestJson<'/v1/models', 'post'>;
+export type LayerSpec = Model['layers'][number];
+export type LayerShape = Model['shapes'][number];
+export type Task = Model['task'];
 
-export interface Dataset {
-  id: string;
-  name: string;
-  version: number;
-  status: string;
-  format: string;
-  size_bytes: number;
-  sha256: string;
-  row_count: number;
-  columns: ColumnProfile[];
-  created_at: string;
-}
+export type ModelVersion = ResponseJson<'/v1/models/{name}/versions/{version}', 'get', 200>;
+export type SignatureInput = ModelVersion['signature']['inputs'][number];
 
-export interface DatasetPreview {
-  columns: string[] | { name: string; type?: string }[];
-  rows: unknown[][] | Record<string, unknown>[];
-}
+export type TrainingJob = ResponseJson<'/v1/training-jobs/{id}', 'get', 200>;
+export type TrainingJobRequest = RequestJson<'/v1/training-jobs', 'post'>;
+export type Hyperparameters = NonNullable<TrainingJobRequest['hyperparameters']>;
+export type TrainingJobQuery = QueryOf<'/v1/training-jobs', 'get'>;
+export type JobStatus = TrainingJob['status'];
+export type TrainingMetricsHistory = ResponseJson<'/v1/training-jobs/{id}/metrics', 'get', 200>;
 
-export type Task = 'binary_classification' | 'multiclass_classification' | 'regression';
+export type PredictResult = ResponseJson<'/v1/models/{name}/predict', 'post', 200>;
+export type Prediction = PredictResult['predictions'][number];
 
-export interface LayerSpec {
-  type: string;
-  [argument: string]: unknown;
-}
-
-export interface ModelSpec {
-  name: string;
-  description?: string | null;
-  task: Task | string;
-  target: string;
-  features?: string[] | null;
-  layers: LayerSpec[];
-  preprocessing?: Record<string, unknown> | null;
-}
-
-export interface Model extends ModelSpec {
-  id?: string;
-  created_at: string;
-  /** Output shape of each layer, when the server could infer it (index-aligned with `layers`). */
-  shapes?: unknown[] | null;
-  /** Trainable parameter count, when known. */
-  parameters?: number | null;
-  latest_version?: number | null;
-  aliases?: Record<string, number>;
-  [extra: string]: unknown;
-}
-
-export type Metrics = Record<string, number | null | Record<string, number | null>>;
-
-export interface SignatureInput {
-  name: string;
-  type: string;
-  categories?: string[];
-}
-
-export interface ModelVersion {
-  model: string;
-  version: number;
-  training_job_id: string;
-  dataset_id: string;
-  metrics: Metrics;
-  signature: { inputs: SignatureInput[]; outputs?: unknown; [extra: string]: unknown };
-  artifacts: { name: string; size_bytes: number; sha256: string }[];
-  aliases: string[];
-  created_at: string;
-}
-
-export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-
-export interface TrainingJob {
-  id: string;
-  status: JobStatus | string;
-  model: string;
-  dataset: string;
-  hyperparameters: Record<string, unknown>;
-  progress: { epoch: number; epochs: number } | null;
-  metrics: Metrics | null;
-  error: string | null;
-  attempts: number;
-  model_version: number | null;
-  created_at: string;
-  started_at: string | null;
-  finished_at: string | null;
-}
+export type InferenceJob = ResponseJson<'/v1/inference-jobs/{id}', 'get', 200>;
+export type InferenceJobRequest = RequestJson<'/v1/inference-jobs', 'post'>;
+export type InferenceStats = NonNullable<InferenceJob['stats']>;
 
 /** One epoch's metrics as the `epoch` SSE event sends them. */
 export interface EpochEvent {
@@ -141,40 +82,4 @@ export interface EpochPoint {
   seconds?: number;
 }
 
-export interface Prediction {
-  label?: string | number | boolean | null;
-  probability?: number | null;
-  probabilities?: Record<string, number> | number[] | null;
-  value?: number | null;
-}
-
-export interface PredictResult {
-  model: string;
-  version: number;
-  predictions: Prediction[];
-}
-
-export interface InferenceStats {
-  rows: number;
-  by_label?: Record<string, number> | null;
-  positive_count?: number | null;
-  positive_rate?: number | null;
-  threshold?: number | null;
-  [extra: string]: unknown;
-}
-
-export interface InferenceJob {
-  id: string;
-  status: JobStatus | string;
-  model: string;
-  version: number | null;
-  dataset: string;
-  stats: InferenceStats | null;
-  error: string | null;
-  created_at: string;
-  started_at?: string | null;
-  finished_at?: string | null;
-  [extra: string]: unknown;
-}
-
-export const FINISHED: readonly string[] = ['succeeded', 'failed', 'cancelled'];
+export const FINISHED: readonly string[] = ['succeeded', 'failed', 'cancelled'] satisfies JobStatus[];

@@ -6,5 +6,6 @@ import { trainingJobRoutes } from './training-jobs.ts';
 import { predictRoutes } from './predict.ts';
 import { inferenceJobRoutes } from './inference-jobs.ts';
 import { tokenRoutes } from '../../auth/routes.ts';
+import { dashboardRoutes } from './dashboard.ts';
 
-export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, predictRoutes, inferenceJobRoutes, tokenRoutes];
+export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, predictRoutes, inferenceJobRoutes, dashboardRoutes, tokenRoutes];

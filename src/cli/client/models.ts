@@ -123,9 +123,21 @@ export function flatMetrics(metrics: unknown, prefix = ''): Record<string, numbe
   return flat;
 }
 
+/** The metrics worth a column, most telling first: validation loss and metrics, then training loss. */
+export function pickMetrics(names: string[], max: number): string[] {
+  const rank = (name: string) =>
+    name === 'train_loss' ? 0 : name === 'val_loss' ? 1 : name.startsWith('val_') ? 2 : name.startsWith('train_') ? 4 : /epoch|seconds|lr/.test(name) ? 9 : 3;
+  return names
+    .map((name, index) => ({ name, index }))
+    .filter(({ name }) => rank(name) < 9)
+    .sort((a, b) => rank(a.name) - rank(b.name) || a.index - b.index)
+    .slice(0, max)
+    .map(({ name }) => name);
+}
+
 export function versionsTable(versions: ModelVersion[]): string {
   const flats = versions.map((v) => flatMetrics(v.metrics));
-  const names = [...new Set(flats.flatMap((f) => Object.keys(f)))].filter((n) => !/epoch/.test(n)).slice(0, 8);
+  const names = pickMetrics([...new Set(flats.flatMap((f) => Object.keys(f)))], 6);
   return table(
     ['version', 'aliases', ...names, 'dataset', 'job', 'created'],
     versions.map((v, i) => [v.version, (v.aliases ?? []).join(','), ...names.map((n) => flats[i][n] ?? null), v.dataset_id, v.training_job_id, formatTime(v.created_at)]),

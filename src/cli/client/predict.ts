@@ -60,11 +60,10 @@ export function predictCommand(): Command {
 }
 
 export function predictionsTable(result: PredictResult): string {
-  const regression = result.predictions.every((p) => p.value !== undefined && p.label === undefined);
-  if (regression) return table(['row', 'value'], result.predictions.map((p, i) => [i, p.value ?? null]));
+  if (result.predictions.every((p) => 'value' in p)) return table(['row', 'value'], result.predictions.map((p, i) => [i, 'value' in p ? p.value : null]));
   return table(
     ['row', 'label', 'probability', 'probabilities'],
-    result.predictions.map((p, i) => [i, String(p.label ?? ''), p.probability ?? null, probabilitiesText(p.probabilities)]),
+    result.predictions.map((p, i) => ('label' in p ? [i, p.label, p.probability, probabilitiesText(p.probabilities)] : [i, '', null, `value=${formatNumber(p.value)}`])),
   );
 }
 
@@ -127,7 +126,7 @@ export function printInference(job: InferenceJob): void {
       ...(stats ? ([['rows', stats.rows]] as [string, unknown][]) : []),
       ...(stats?.positive_count !== undefined && stats?.positive_count !== null
         ? ([
-            ['positive', `${stats.positive_count} (${formatNumber((stats.positive_rate ?? 0) * 100)}%)`],
+            ['positive', `${stats.positive_count} (${((stats.positive_rate ?? 0) * 100).toFixed(1)}%)`],
             ...(stats.threshold !== undefined && stats.threshold !== null ? [['threshold', stats.threshold]] : []),
           ] as [string, unknown][])
         : []),
@@ -137,6 +136,6 @@ export function printInference(job: InferenceJob): void {
   if (stats?.by_label && Object.keys(stats.by_label).length > 0) {
     out();
     const rows = stats.rows || Object.values(stats.by_label).reduce((a, b) => a + b, 0);
-    out(table(['label', 'rows', 'share'], Object.entries(stats.by_label).map(([label, n]) => [label, n, `${formatNumber((n / rows) * 100)}%`])));
+    out(table(['label', 'rows', 'share'], Object.entries(stats.by_label).map(([label, n]) => [label, n, `${((n / rows) * 100).toFixed(1)}%`])));
   }
 }

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { ApiError, FINISHED, logLine, toEpochPoint, type EpochPoint, type TrainingJob } from '../../client/index.ts';
 import { ProgressBar, UsageError, action, duration, err, fields, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
 import { positiveInt } from './datasets.ts';
-import { flatMetrics } from './models.ts';
+import { flatMetrics, pickMetrics } from './models.ts';
 
 /** Exit codes of `train --follow` (and `jobs show --wait`): how the job ended. */
 export const JOB_EXIT_CODES: Record<string, number> = { succeeded: 0, failed: 1, cancelled: 130 };
@@ -158,7 +158,7 @@ export class EpochTable {
     const flat = row.metrics;
     const lines: string[] = [];
     if (!this.columns) {
-      this.columns = Object.keys(flat).slice(0, 8);
+      this.columns = pickMetrics(Object.keys(flat), 6);
       lines.push(['EPOCH'.padStart(7), ...this.columns.map((c) => c.toUpperCase().padStart(Math.max(12, c.length)))].join('  '));
     }
     this.lastEpoch = Math.max(this.lastEpoch, row.epoch);

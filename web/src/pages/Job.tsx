@@ -50,7 +50,7 @@ export function JobPage({ id }: { id: string }) {
           const data = event.data as Record<string, unknown>;
           if (event.event === 'epoch') setEpochs((list) => mergeEpoch(list, toEpochPoint(data)));
           else if (event.event === 'status') {
-            setJob((j) => (j ? { ...j, status: String(data?.status ?? j.status) } : j));
+            setJob((j) => (j ? { ...j, status: (data?.status ?? j.status) as TrainingJob['status'] } : j));
             void refresh();
           } else if (event.event === 'log') setLogs((l) => [...l, logLine(data)]);
           else if (event.event === 'end') break;

@@ -18,23 +18,30 @@ function probabilityEntries(probabilities: unknown): [string, number][] {
 function Result({ result }: { result: PredictResult }) {
   const p = result.predictions[0];
   if (!p) return null;
+  if ('value' in p)
+    return (
+      <Card withBorder data-testid="prediction">
+        <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
+          Prediction ({result.model} v{result.version})
+        </Text>
+        <Title order={2} data-testid="prediction-value">
+          {formatNumber(p.value)}
+        </Title>
+      </Card>
+    );
   const probs = probabilityEntries(p.probabilities);
   return (
     <Card withBorder data-testid="prediction">
       <Text size="xs" c="dimmed" tt="uppercase" fw={600}>
         Prediction ({result.model} v{result.version})
       </Text>
-      {p.value !== undefined && p.value !== null && p.label === undefined ? (
-        <Title order={2} data-testid="prediction-value">
-          {formatNumber(p.value)}
-        </Title>
-      ) : (
+      {(
         <>
           <Group gap="sm" align="baseline">
             <Title order={2} data-testid="prediction-label">
               {String(p.label)}
             </Title>
-            {p.probability !== undefined && p.probability !== null && <Text c="dimmed">probability {formatNumber(p.probability, 3)}</Text>}
+            <Text c="dimmed">probability {formatNumber(p.probability, 3)}</Text>
           </Group>
           <Stack gap={6} mt="sm">
             {probs.map(([label, value]) => (
