@@ -8,6 +8,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { workerStats } from '../src/datasets/csv/worker-profiler.ts';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
 
@@ -228,6 +229,47 @@ describe('datasets API', () => {
       expect(problem.errors[0].message).toContain('job_busytest');
       await server.platform.metadata.db.updateTable('jobs').set({ status: 'succeeded' }).where('id', '=', 'job_busytest0000000000000000').execute();
       expect((await fetch(`${server.url}/v1/datasets/${dataset.id}`, { method: 'DELETE' })).status).toBe(204);
+    });
+
+    it('profiles large uploads on a worker thread with the same result as inline', async () => {
+      let text = 'id,x,cat,flag\n';
+      for (let k = 0; text.length < 9 * 1024 * 1024; k++) text += `${k},${(k % 1000) / 4},"c,${k % 7}",${k % 2 === 0}\n`;
+      const rowsExpected = text.split('\n').length - 2;
+      const jobsBefore = workerStats.jobs;
+      const big = await created(await uploadRaw(text, '?name=big-offthread'));
+      expect(workerStats.jobs).toBe(jobsBefore + 1);
+      expect(big).toMatchObject({ row_count: rowsExpected, size_bytes: Buffer.byteLength(text), sha256: sha256(text) });
+      expect(big.columns.map((c) => [c.type, c.distinct_count])).toEqual([
+        ['integer', expect.any(Number)],
+        ['number', 1000],
+        ['string', 7],
+        ['boolean', 2],
+      ]);
+      // The same bytes below the off-thread threshold (chunked: no Content-Length) profile the same.
+      const inline = await created(
+        await fetch(`${server.url}/v1/datasets?name=big-inline`, {
+          method: 'POST',
+          headers: { 'content-type': 'text/csv' },
+          body: new Blob([text]).stream(),
+          duplex: 'half',
+        } as RequestInit),
+      );
+      expect(workerStats.jobs).toBe(jobsBefore + 1);
+      expect(inline.columns).toEqual(big.columns);
+      expect(inline.sha256).toBe(big.sha256);
+    });
+
+    it('rejects a large bad upload profiled on the worker, keeping nothing, and the worker serves the next one', async () => {
+      const [rowsBefore, filesBefore] = [await datasetRows(), await filesUnder(blobDir)];
+      let text = 'a,b\n';
+      while (text.length < 9 * 1024 * 1024) text += '1,2\n'.repeat(1000);
+      const lines = text.split('\n').length - 1;
+      text += '3\n' + '4,5\n'.repeat(10);
+      const response = await uploadRaw(text, '?name=big-bad');
+      const problem = await rejected(response, 400, 'CSV_RAGGED_ROW', rowsBefore, filesBefore);
+      expect(problem.errors[0]).toMatchObject({ line: lines + 1, message: 'expected 2 fields, found 1' });
+      const next = await created(await uploadRaw(text.slice(0, text.lastIndexOf('3\n')), '?name=big-good'));
+      expect(next.row_count).toBe(lines - 1);
     });
 
     it('documents the routes in OpenAPI', async () => {

@@ -10,6 +10,7 @@ import { TrainyardError, notFound } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 import { CsvProfiler, type ColumnProfile, type CsvProfile } from './csv/profiler.ts';
 import { readCsvRows, type CellValue } from './csv/reader.ts';
+import { acquireWorkerProfiler, type WorkerProfiler } from './csv/worker-profiler.ts';
 
 export type DatasetRow = Selectable<DatasetTable>;
 
@@ -81,19 +82,24 @@ export function nameFromFilename(filename: string | undefined): string | undefin
 
 // ---- ingest ----
 
+/** Uploads at least this large (by Content-Length) are profiled on a worker thread. */
+export const OFF_THREAD_MIN_BYTES = 8 * 1024 * 1024;
+
 /** Hashes, counts, size-limits and profiles the bytes flowing through it, unchanged, to the store. */
 class IngestTap extends Transform {
   private readonly hash = createHash('sha256');
-  private readonly profiler: CsvProfiler;
+  private readonly inline: CsvProfiler | null;
+  private readonly remote: WorkerProfiler | null;
   private readonly maxBytes: number;
   size = 0;
   profile: CsvProfile | null = null;
   digest = '';
 
-  constructor(maxBytes: number, delimiter: string | undefined) {
+  constructor(maxBytes: number, delimiter: string | undefined, offThread: boolean) {
     super({ highWaterMark: 256 * 1024 });
     this.maxBytes = maxBytes;
-    this.profiler = new CsvProfiler({ delimiter });
+    this.remote = offThread ? acquireWorkerProfiler({ delimiter }) : null;
+    this.inline = this.remote ? null : new CsvProfiler({ delimiter });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -104,7 +110,16 @@ class IngestTap extends Transform {
     }
     try {
       this.hash.update(chunk);
-      this.profiler.feed(chunk);
+      if (this.remote) {
+        const wait = this.remote.feed(chunk);
+        if (wait) {
+          const remote = this.remote;
+          void wait.then(() => callback(remote.error, remote.error ? undefined : chunk));
+          return;
+        }
+      } else {
+        (this.inline as CsvProfiler).feed(chunk);
+      }
     } catch (error) {
       callback(error as Error);
       return;
@@ -113,14 +128,28 @@ class IngestTap extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    try {
-      this.profile = this.profiler.finish();
+    const finished = (profile: CsvProfile) => {
+      this.profile = profile;
       this.digest = this.hash.digest('hex');
+      callback();
+    };
+    if (this.remote) {
+      this.remote.finish().then(finished, (error: Error) => callback(error));
+      return;
+    }
+    let profile: CsvProfile;
+    try {
+      profile = (this.inline as CsvProfiler).finish();
     } catch (error) {
       callback(error as Error);
       return;
     }
-    callback();
+    finished(profile);
+  }
+
+  override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
+    this.remote?.abandon();
+    callback(error);
   }
 }
 
@@ -186,10 +215,10 @@ function isAbort(error: unknown): boolean {
  * Streams `source` into the blob store while hashing and profiling it. On any failure (bad CSV,
  * too large, client gone) the partial blob is removed and a TrainyardError is thrown.
  */
-export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string } = {}): Promise<StagedUpload> {
+export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number } = {}): Promise<StagedUpload> {
   const id = newId('ds');
   const blobKey = blobKeyOf(id);
-  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter);
+  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES);
   const pumping = pump(source, tap);
   try {
     await platform.blobs.put(blobKey, tap, { contentType: 'text/csv' });

@@ -32,7 +32,7 @@ export const DatasetColumnSchema = Type.Object({
   name: Type.String(),
   type: Type.Union([Type.Literal('integer'), Type.Literal('number'), Type.Literal('boolean'), Type.Literal('string')]),
   missing_count: Type.Integer({ description: 'Empty cells and NA, N/A, null, NaN (any case).' }),
-  distinct_count: Type.Integer({ description: 'Distinct non-missing values: exact up to 65,536 per column, then a HyperLogLog estimate (about 1 % error).' }),
+  distinct_count: Type.Integer({ description: 'Distinct non-missing values: exact up to 16,384 per column, then a HyperLogLog estimate (about 1 % error).' }),
   distinct_exact: Type.Boolean({ description: 'Whether distinct_count is exact.' }),
   min: Nullable(Type.Number()),
   max: Nullable(Type.Number()),
@@ -130,7 +130,7 @@ async function multipartUpload(request: FastifyRequest, platform: RouteContext['
         }
         if (name !== undefined) validateName(name);
         filename = part.filename;
-        staged = await stageUpload(platform, part.file, { delimiter });
+        staged = await stageUpload(platform, part.file, { delimiter, expectedBytes: Number(request.headers['content-length']) || 0 });
       } else if (part.fieldname === 'name') {
         name = String(part.value);
         validateName(name);
@@ -206,7 +206,7 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
             if (!body) {
               throw new TrainyardError('MISSING_FILE', 'no file: send multipart with a `file` field, or a text/csv body', { errors: [{ field: 'file', message: 'is required' }] });
             }
-            result = { staged: await stageUpload(platform, body, { delimiter }), name };
+            result = { staged: await stageUpload(platform, body, { delimiter, expectedBytes: Number.isFinite(declared) ? declared : 0 }), name };
           }
           const dataset = await recordDataset(platform, result.staged, result.name);
           request.log.info({ dataset: dataset.id, name: dataset.name, version: dataset.version, bytes: dataset.size_bytes, rows: dataset.row_count }, 'dataset ingested');

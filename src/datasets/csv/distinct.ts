@@ -133,9 +133,13 @@ export class DistinctCounter {
   }
 
   private sketch(lo: number, hi: number): void {
+    // One 32-bit mix: the top `precision` bits pick the register, the rest give the rank (a
+    // sentinel bit caps it at 33 - precision, enough for billions of distinct values).
+    const h = fmix32(lo ^ Math.imul(hi, 0x85ebca6b) ^ 0x3c6ef372);
+    const p = this.precision;
+    const index = h >>> (32 - p);
+    const rank = Math.clz32((h << p) | (1 << (p - 1))) + 1;
     const registers = this.registers as Uint8Array;
-    const index = fmix32(lo ^ Math.imul(hi, 0x85ebca6b) ^ 0x3c6ef372) >>> (32 - this.precision);
-    const rank = Math.clz32(fmix32(hi ^ Math.imul(lo, 0xcc9e2d51) ^ 0xa54ff53a)) + 1;
     if (rank > registers[index]) registers[index] = rank;
   }
 

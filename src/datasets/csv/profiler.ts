@@ -33,8 +33,8 @@ export interface CsvProfile {
 }
 
 /** Keys of all exact distinct tables together stay under this many entries (16 bytes each at most). */
-const EXACT_BUDGET = 1 << 21;
-const MAX_EXACT_PER_COLUMN = 65_536;
+const EXACT_BUDGET = 1 << 20;
+const MAX_EXACT_PER_COLUMN = 16_384;
 const MIN_EXACT_PER_COLUMN = 256;
 
 const TRUE = Buffer.from('true');

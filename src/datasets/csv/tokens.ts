@@ -6,7 +6,7 @@
 // Numbers: `[+-]? (digits [. digits?] | . digits) ([eE] [+-]? digits)?`, surrounded by optional
 // spaces or tabs. Hex, `Infinity`, `1_000` and the like are not numbers (they stay text). Every
 // accepted text parses to exactly `Number(text)`: the fast path uses an integer mantissa of at most
-// 15 significant digits and one multiplication or division by an exact power of ten (correctly
+// 15 digits and one multiplication or division by an exact power of ten (correctly
 // rounded by IEEE 754), and anything else falls back to `Number()` on the text. A literal that
 // overflows to Infinity (`1e309`) is not a number.
 
@@ -30,9 +30,12 @@ function isSpace(code: number): boolean {
 export function parseNumberBytes(buf: Uint8Array, start: number, end: number): number {
   let i = start;
   let e = end;
-  while (i < e && isSpace(buf[i])) i++;
-  while (e > i && isSpace(buf[e - 1])) e--;
   if (i === e) return NaN;
+  if (isSpace(buf[i]) || isSpace(buf[e - 1])) {
+    while (i < e && isSpace(buf[i])) i++;
+    while (e > i && isSpace(buf[e - 1])) e--;
+    if (i === e) return NaN;
+  }
   const first = i;
   let negative = false;
   let c = buf[i];
@@ -42,46 +45,30 @@ export function parseNumberBytes(buf: Uint8Array, start: number, end: number): n
   } else if (c === 43) {
     i++;
   }
+  // Every digit goes into the mantissa; with at most 15 digits in all it is exact (< 2^53).
   let mantissa = 0;
-  let significant = 0;
   let exponent = 0;
-  let digits = 0;
-  let hard = false;
-  let integer = true;
-  while (i < e) {
-    const d = buf[i] - 48;
-    if (d < 0 || d > 9) break;
-    digits++;
-    if (mantissa !== 0 || d !== 0) {
-      if (significant < 15) {
-        mantissa = mantissa * 10 + d;
-        significant++;
-      } else {
-        hard = true;
-      }
-    }
+  let d = 0;
+  const intStart = i;
+  while (i < e && (d = buf[i] - 48) >= 0 && d <= 9) {
+    mantissa = mantissa * 10 + d;
     i++;
   }
+  let digits = i - intStart;
+  let integer = true;
   if (i < e && buf[i] === 46) {
     integer = false;
     i++;
-    while (i < e) {
-      const d = buf[i] - 48;
-      if (d < 0 || d > 9) break;
-      digits++;
-      exponent--;
-      if (mantissa !== 0 || d !== 0) {
-        if (significant < 15) {
-          mantissa = mantissa * 10 + d;
-          significant++;
-        } else {
-          hard = true;
-        }
-      }
+    const fracStart = i;
+    while (i < e && (d = buf[i] - 48) >= 0 && d <= 9) {
+      mantissa = mantissa * 10 + d;
       i++;
     }
+    exponent = fracStart - i;
+    digits += i - fracStart;
   }
   if (digits === 0) return NaN;
+  let hard = digits > 15;
   if (i < e) {
     c = buf[i];
     if (c !== 101 && c !== 69) return NaN;
@@ -95,7 +82,7 @@ export function parseNumberBytes(buf: Uint8Array, start: number, end: number): n
     if (i === e) return NaN;
     let value = 0;
     while (i < e) {
-      const d = buf[i] - 48;
+      d = buf[i] - 48;
       if (d < 0 || d > 9) return NaN;
       if (value < 100000) value = value * 10 + d;
       else hard = true;
@@ -104,15 +91,17 @@ export function parseNumberBytes(buf: Uint8Array, start: number, end: number): n
     exponent += expNegative ? -value : value;
   }
   let result: number;
-  if (mantissa === 0 && !hard) {
-    result = 0;
-  } else if (!hard && exponent >= -22 && exponent <= 22) {
-    result = exponent >= 0 ? mantissa * POW10[exponent] : mantissa / POW10[-exponent];
+  if (hard || exponent < -22 || exponent > 22) {
+    if (!hard && mantissa === 0) {
+      result = 0;
+    } else {
+      result = Number(asciiString(buf, first, e));
+      if (!Number.isFinite(result)) return NaN; // 1e309 overflows: text, not a number
+      numberState.integer = integer && Number.isSafeInteger(result);
+      return result;
+    }
   } else {
-    result = Number(asciiString(buf, first, e));
-    if (!Number.isFinite(result)) return NaN; // 1e309 overflows: text, not a number
-    numberState.integer = integer && Number.isSafeInteger(result);
-    return result;
+    result = exponent === 0 ? mantissa : exponent > 0 ? mantissa * POW10[exponent] : mantissa / POW10[-exponent];
   }
   numberState.integer = integer;
   return negative ? -result : result;

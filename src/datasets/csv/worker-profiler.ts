@@ -1,0 +1,186 @@
+// Off-thread profiling for large uploads. The HTTP thread only copies each chunk into a 1 MiB
+// staging buffer and transfers full ones to a worker thread that runs the CsvProfiler; it keeps
+// hashing and writing the bytes itself. So the event loop stays free for other requests, and
+// parsing runs on a second core in parallel with receiving, hashing and writing.
+//
+// Flow control: at most MAX_IN_FLIGHT bytes may wait in the worker; beyond that feed() returns a
+// promise that resolves as the worker catches up, which backpressures the upload stream.
+// Workers are pooled (POOL_SIZE, idle ones unref'd); when all are busy the caller profiles inline.
+import { Worker } from 'node:worker_threads';
+import { cpus } from 'node:os';
+import { TrainyardError, type ErrorCode } from '../../errors.ts';
+import type { CsvProfile } from './profiler.ts';
+import type { FromWorker, ToWorker } from './profile-worker.ts';
+
+const STAGING_BYTES = 1024 * 1024;
+const MAX_IN_FLIGHT = 8 * 1024 * 1024;
+const POOL_SIZE = Math.max(1, Math.min(4, cpus().length - 1));
+const ENTRY = new URL('./profile-worker-entry.mjs', import.meta.url);
+
+interface PooledWorker {
+  worker: Worker;
+  job: WorkerProfiler | null;
+}
+
+const idle: PooledWorker[] = [];
+/** Jobs handed to workers so far (tests check the off-thread path ran). */
+export const workerStats = { jobs: 0 };
+let live = 0;
+
+function spawnWorker(): PooledWorker {
+  const pooled: PooledWorker = { worker: new Worker(ENTRY), job: null };
+  live++;
+  pooled.worker.on('message', (message: FromWorker) => pooled.job?.receive(message));
+  const lost = (error: Error) => {
+    const index = idle.indexOf(pooled);
+    if (index >= 0) idle.splice(index, 1);
+    live--;
+    pooled.job?.lost(error);
+    pooled.job = null;
+  };
+  pooled.worker.on('error', lost);
+  pooled.worker.on('exit', (code) => lost(new Error(`profiling worker exited with code ${code}`)));
+  return pooled;
+}
+
+/** A profiler on a pooled worker thread, or null when every worker is busy. */
+export function acquireWorkerProfiler(options: { delimiter?: string } = {}): WorkerProfiler | null {
+  let pooled = idle.pop();
+  if (!pooled) {
+    if (live >= POOL_SIZE) return null;
+    pooled = spawnWorker();
+  }
+  pooled.worker.ref();
+  workerStats.jobs++;
+  return new WorkerProfiler(pooled, options.delimiter);
+}
+
+function release(pooled: PooledWorker): void {
+  pooled.job = null;
+  pooled.worker.unref();
+  idle.push(pooled);
+}
+
+export class WorkerProfiler {
+  private readonly pooled: PooledWorker;
+  private staging: Buffer = Buffer.allocUnsafeSlow(STAGING_BYTES);
+  private used = 0;
+  private inFlight = 0;
+  private drained: (() => void) | null = null;
+  private settle: { resolve: (profile: CsvProfile) => void; reject: (error: Error) => void } | null = null;
+  private released = false;
+  private endSent = false;
+  /** The first failure (a CSV error from the worker, or the worker lost); feed() throws it. */
+  error: Error | null = null;
+
+  constructor(pooled: PooledWorker, delimiter: string | undefined) {
+    this.pooled = pooled;
+    pooled.job = this;
+    this.post({ type: 'start', delimiter });
+  }
+
+  private post(message: ToWorker, transfer?: ArrayBuffer[]): void {
+    this.pooled.worker.postMessage(message, transfer);
+  }
+
+  /** Queues a chunk. Returns a promise when the caller should wait before feeding more. */
+  feed(chunk: Uint8Array): Promise<void> | undefined {
+    if (this.error) throw this.error;
+    let offset = 0;
+    while (offset < chunk.length) {
+      const take = Math.min(chunk.length - offset, STAGING_BYTES - this.used);
+      this.staging.set(chunk.subarray(offset, offset + take), this.used);
+      this.used += take;
+      offset += take;
+      if (this.used === STAGING_BYTES) this.flush();
+    }
+    if (this.inFlight <= MAX_IN_FLIGHT) return undefined;
+    return new Promise((resolve) => {
+      this.drained = resolve;
+    });
+  }
+
+  private flush(): void {
+    if (this.used === 0) return;
+    const buffer = this.staging.buffer as ArrayBuffer;
+    this.inFlight += this.used;
+    this.post({ type: 'chunk', buffer, length: this.used }, [buffer]);
+    this.staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
+    this.used = 0;
+  }
+
+  /** Sends what is staged and waits for the profile (or the CSV error). */
+  finish(): Promise<CsvProfile> {
+    if (this.error) {
+      this.end();
+      return Promise.reject(this.error);
+    }
+    this.flush();
+    const done = new Promise<CsvProfile>((resolve, reject) => {
+      this.settle = { resolve, reject };
+    });
+    this.end();
+    return done;
+  }
+
+  /** Gives the worker back without a result (the upload failed elsewhere). */
+  abandon(): void {
+    this.error ??= new Error('abandoned');
+    this.end();
+  }
+
+  private end(): void {
+    if (this.endSent || this.released) return;
+    this.endSent = true;
+    this.post({ type: 'end' });
+  }
+
+  /** The worker has answered `end` (with `done` or `ended`): no more messages of this job follow. */
+  private done(): void {
+    if (this.released) return;
+    this.released = true;
+    this.staging = Buffer.alloc(0);
+    if (this.pooled.job === this) release(this.pooled);
+  }
+
+  /** @internal */
+  receive(message: FromWorker): void {
+    if (message.type === 'ack') {
+      this.inFlight -= message.length;
+      if (this.drained && this.inFlight <= MAX_IN_FLIGHT) {
+        const wake = this.drained;
+        this.drained = null;
+        wake();
+      }
+    } else if (message.type === 'done') {
+      this.done();
+      this.settle?.resolve(message.profile);
+    } else if (message.type === 'ended') {
+      this.done();
+      this.settle?.reject(this.error ?? new Error('profiling ended without a result'));
+    } else {
+      this.error ??=
+        message.code !== null
+          ? new TrainyardError(message.code as ErrorCode, message.message, { errors: message.errors })
+          : new Error(`profiling worker failed: ${message.message}`);
+      this.settle?.reject(this.error);
+      this.settle = null;
+      this.wakeWithError();
+    }
+  }
+
+  /** @internal */
+  lost(error: Error): void {
+    this.error ??= error;
+    this.released = true;
+    this.settle?.reject(this.error);
+    this.settle = null;
+    this.wakeWithError();
+  }
+
+  private wakeWithError(): void {
+    const wake = this.drained;
+    this.drained = null;
+    wake?.();
+  }
+}
