@@ -301,7 +301,7 @@ describe('access control over HTTP (TRAINYARD_AUTH=on)', () => {
     expect(json.map((t) => t.name)).not.toContain('cli-revoked');
     const missing = await cli(server.env, 'revoke', 'nobody-by-that-name');
     expect(missing.code).not.toBe(0);
-    expect(missing.stderr).toContain('does not exist');
+    expect(missing.stderr).toContain('no active token has that name');
     const duplicate = await cli(server.env, 'create', '--name', 'bootstrap', '--scope', 'read');
     expect(duplicate.code).not.toBe(0);
     expect(duplicate.stdout).toBe('');

@@ -12,7 +12,7 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import type { Database, ApiTokenTable } from '../store/metadata/schema.ts';
-import { TrainyardError, notFound } from '../errors.ts';
+import { TrainyardError } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 import { toStoreUnavailable } from '../store/metadata/errors.ts';
 
@@ -127,12 +127,6 @@ export async function listTokens(db: Db, options: { limit?: number; cursor?: str
   return (await query.execute()).map((row) => toInfo({ ...row, token_hash: '' }));
 }
 
-export async function getToken(db: Db, id: string): Promise<TokenInfo> {
-  const row = await db.selectFrom('api_tokens').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row) throw notFound('token', id);
-  return toInfo(row);
-}
-
 /**
  * Revokes the token with this id, or else every active token with this name. Revoked rows stay
  * (for the record). Revoking an already revoked id is a no-op that keeps the first `revoked_at`.
@@ -144,7 +138,7 @@ export async function revokeToken(db: Db, idOrName: string): Promise<TokenInfo[]
   const targets = byId
     ? [byId]
     : await db.selectFrom('api_tokens').selectAll().where('name', '=', idOrName).where('revoked_at', 'is', null).execute();
-  if (targets.length === 0) throw notFound('token', idOrName);
+  if (targets.length === 0) throw new TrainyardError('NOT_FOUND', `no token has the id "${idOrName}" and no active token has that name`);
   const active = targets.filter((t) => t.revoked_at === null).map((t) => t.id);
   if (active.length > 0) {
     await db.updateTable('api_tokens').set({ revoked_at: now }).where('id', 'in', active).where('revoked_at', 'is', null).execute();
