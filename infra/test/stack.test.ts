@@ -252,7 +252,7 @@ describe('options', () => {
 
   it('with gpu, private subnets and a GitHub repository: GPU queue, NAT, HTTPS and an OIDC deploy role locked to main', () => {
     const t = synth({ gpu: true, natGateways: 1, githubRepository: 'acme/trainyard', certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc', imageTag: 'sha1' });
-    t.hasResourceProperties('AWS::Batch::ComputeEnvironment', { ComputeResources: Match.objectLike({ Type: 'EC2', Ec2Configuration: [{ ImageType: 'ECS_AL2_NVIDIA' }] }) });
+    t.hasResourceProperties('AWS::Batch::ComputeEnvironment', { ComputeResources: Match.objectLike({ Type: 'EC2', Ec2Configuration: [{ ImageType: 'ECS_AL2023_NVIDIA' }] }) });
     t.hasResourceProperties('AWS::Batch::JobDefinition', {
       JobDefinitionName: 'Trainyard-run-job-gpu',
       ContainerProperties: Match.objectLike({ Command: ['run-job', 'Ref::jobId'], ResourceRequirements: Match.arrayWith([{ Type: 'GPU', Value: '1' }]) }),

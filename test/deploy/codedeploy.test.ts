@@ -19,6 +19,9 @@ interface AppSpec {
   hooks: Record<string, { location: string; timeout: number; runas?: string }[]>;
 }
 const appspec = parse(readFileSync(join(root, 'appspec.yml'), 'utf8')) as AppSpec;
+// A deployment starts node a few times (migrate, server); on a loaded two-core machine that can
+// take far longer than the ~10 s it takes when idle.
+const HEAVY = 150_000;
 const ORDER = ['ApplicationStop', 'BeforeInstall', 'Install', 'AfterInstall', 'ApplicationStart', 'ValidateService'] as const;
 
 function freePort(): Promise<number> {
@@ -68,7 +71,7 @@ function runHook(hook: string, extraEnv: NodeJS.ProcessEnv = {}) {
   }
   const [entry] = appspec.hooks[hook];
   // CodeDeploy runs hook scripts from the unpacked revision (the archive), not the install directory.
-  return spawnSync(join(root, entry.location), [], { cwd: root, env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 45_000 });
+  return spawnSync(join(root, entry.location), [], { cwd: root, env: { ...env, ...extraEnv }, encoding: 'utf8', timeout: 90_000 });
 }
 
 function readyz(): Promise<{ status: number; body: { ready: boolean } }> {
@@ -91,7 +94,7 @@ beforeAll(async () => {
     TRAINYARD_USER: userInfo().username,
     TRAINYARD_NODE: process.execPath,
     TRAINYARD_SKIP_NPM_CI: '1',
-    TRAINYARD_VALIDATE_TIMEOUT: '30',
+    TRAINYARD_VALIDATE_TIMEOUT: '60',
     SHIM_UNIT_DIR: join(work, 'systemd'),
     SHIM_STATE_DIR: join(work, 'state'),
   };
@@ -129,7 +132,7 @@ describe('a CodeDeploy deployment, hook by hook', () => {
     expect(body.ready).toBe(true);
     const calls = readFileSync(join(work, 'state', 'calls.log'), 'utf8');
     expect(calls).toMatch(/daemon-reload[\s\S]*enable trainyard[\s\S]*restart trainyard/);
-  });
+  }, HEAVY);
 
   it('deploys again over a running server: stops it, finds the database up to date, restarts', async () => {
     const before = readFileSync(join(work, 'state', 'trainyard.pid'), 'utf8');
@@ -141,7 +144,7 @@ describe('a CodeDeploy deployment, hook by hook', () => {
     }
     expect(readFileSync(join(work, 'state', 'trainyard.pid'), 'utf8')).not.toBe(before);
     expect((await readyz()).status).toBe(200);
-  });
+  }, HEAVY);
 
   it('stops in AfterInstall when the migration fails, before the unit is replaced or anything starts', () => {
     const stop = runHook('ApplicationStop');
@@ -162,7 +165,7 @@ describe('a CodeDeploy deployment, hook by hook', () => {
     } finally {
       writeEnvFile(`sqlite:${join(work, 'data', 'trainyard.db')}`);
     }
-  });
+  }, HEAVY);
 
   it('fails ValidateService when /readyz never answers within the deadline', () => {
     const started = Date.now();

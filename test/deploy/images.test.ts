@@ -128,7 +128,7 @@ describe('the trainer images', () => {
     const cpu = final(parseDockerfile(join(root, 'deploy', 'Dockerfile.trainer')));
     expect(cpu.instructions.find((i) => i.keyword === 'RUN')?.raw).toMatch(/python3-torch.*python3-numpy|python3-numpy.*python3-torch/);
     const cuda = final(parseDockerfile(join(root, 'deploy', 'Dockerfile.trainer-cuda')));
-    expect(cuda.from).toMatch(/^pytorch\/pytorch:[\w.]+-cuda[\w.]+-runtime$/);
+    expect(cuda.from).toMatch(/^pytorch\/pytorch:[\w.]+-cuda[\w.-]+-runtime$/);
   });
 });
 
