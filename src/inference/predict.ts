@@ -3,7 +3,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/metadata/schema.ts';
 import { TrainyardError } from '../errors.ts';
-import { resolveVersion, type ModelVersionRecord } from '../models/registry.ts';
+import { registryGeneration, resolveVersion, type ModelVersionRecord } from '../models/registry.ts';
 import type { ModelCache } from './model-cache.ts';
 import { columnsFromCsv, columnsFromJson } from './inputs.ts';
 import { formatPredictions, type Prediction } from './predictions.ts';
@@ -18,11 +18,11 @@ export interface PredictResult {
 export type PredictInput = { kind: 'json'; inputs: ReadonlyArray<Record<string, unknown>> } | { kind: 'csv'; body: AsyncIterable<Buffer | Uint8Array> };
 
 /**
- * Caches version lookups for a second: predict is the hot path, and an alias move becomes visible
- * within that second on every server.
+ * Caches version lookups for a second: predict is the hot path. A change made through this process
+ * shows at once (the registry's generation moves); one made through another server within the second.
  */
 export class VersionResolver {
-  private readonly cache = new Map<string, { at: number; version: ModelVersionRecord }>();
+  private readonly cache = new Map<string, { at: number; generation: number; version: ModelVersionRecord }>();
 
   constructor(
     private readonly db: Kysely<Database>,
@@ -31,11 +31,12 @@ export class VersionResolver {
 
   async resolve(model: string, reference?: string | number): Promise<ModelVersionRecord> {
     const key = `${model}\u0000${reference ?? ''}`;
+    const generation = registryGeneration(model);
     const hit = this.cache.get(key);
-    if (hit && Date.now() - hit.at < this.ttlMs) return hit.version;
+    if (hit && hit.generation === generation && Date.now() - hit.at < this.ttlMs) return hit.version;
     const version = await resolveVersion(this.db, model, reference);
     if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(key, { at: Date.now(), version });
+    this.cache.set(key, { at: Date.now(), generation, version });
     return version;
   }
 }

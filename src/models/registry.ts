@@ -47,6 +47,12 @@ export interface ModelVersionRecord {
   created_at: string;
 }
 
+// Bumped whenever a model's aliases or versions change in this process, so caches of version
+// lookups (predict's hot path) drop what they hold for it at once; other servers catch up by TTL.
+const generations = new Map<string, number>();
+export const registryGeneration = (model: string): number => generations.get(model) ?? 0;
+const changed = (model: string): void => void generations.set(model, registryGeneration(model) + 1);
+
 const toModel = (row: Selectable<ModelTable>): ModelRecord => ({
   id: row.id,
   name: row.name,
@@ -94,6 +100,7 @@ export async function deleteModel(db: Kysely<Database>, blobs: BlobStore, name: 
     await trx.deleteFrom('model_versions').where('model_name', '=', name).execute();
     await trx.deleteFrom('models').where('name', '=', name).execute();
   });
+  changed(name);
   // Rows go first so nothing ever points at a deleted object; a failed blob delete leaves only bytes.
   for (const v of versions) await blobs.deletePrefix(v.blob_prefix);
 }
@@ -163,11 +170,13 @@ export async function setAlias(db: Kysely<Database>, model: string, alias: strin
     await trx.deleteFrom('model_aliases').where('model_name', '=', model).where('alias', '=', alias).execute();
     await trx.insertInto('model_aliases').values({ model_name: model, alias, version, updated_at: now }).execute();
   });
+  changed(model);
 }
 
 export async function deleteAlias(db: Kysely<Database>, model: string, alias: string): Promise<void> {
   const result = await db.deleteFrom('model_aliases').where('model_name', '=', model).where('alias', '=', alias).executeTakeFirst();
   if (Number(result.numDeletedRows) === 0) throw notFound('alias', `${model}@${alias}`);
+  changed(model);
 }
 
 /** Deletes a version no alias points at (409 otherwise), then its artifacts. */
@@ -177,6 +186,7 @@ export async function deleteVersion(db: Kysely<Database>, blobs: BlobStore, mode
     throw new TrainyardError('IN_USE', `version ${version} of "${model}" is aliased as ${record.aliases.join(', ')}; move or delete the alias first`);
   }
   await db.deleteFrom('model_versions').where('model_name', '=', model).where('version', '=', version).execute();
+  changed(model);
   await blobs.deletePrefix(record.blob_prefix);
 }
 
