@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { createEncoder, fitPreprocessing, normalizationVectors, sortLabels, type FeatureColumn } from './preprocessing.ts';
+
+const numbers = (...values: number[]) => Float64Array.from(values);
+
+describe('fitPreprocessing', () => {
+  it('learns means, standard deviations and the imputation value from the training rows only', () => {
+    const columns: FeatureColumn[] = [{ name: 'x', kind: 'numeric', values: numbers(1, 3, NaN, 1000) }];
+    const pre = fitPreprocessing(columns, [0, 1, 2], 10);
+    expect(pre.features[0]).toEqual({ name: 'x', kind: 'numeric', impute: 2, mean: 2, std: 1 });
+  });
+
+  it('keeps a constant column finite (std 1) instead of dividing by zero', () => {
+    const pre = fitPreprocessing([{ name: 'c', kind: 'numeric', values: numbers(5, 5, 5) }], [0, 1, 2], 10);
+    expect(pre.features[0]).toMatchObject({ mean: 5, std: 1 });
+    const empty = fitPreprocessing([{ name: 'e', kind: 'numeric', values: numbers(NaN, NaN) }], [0, 1], 10);
+    expect(empty.features[0]).toMatchObject({ impute: 0, mean: 0, std: 1 });
+  });
+
+  it('caps the one-hot vocabulary at the most frequent training values, ties by name', () => {
+    const values = ['b', 'a', 'c', 'a', 'b', 'd', null, 'TRUE', 'true'];
+    const pre = fitPreprocessing([{ name: 'k', kind: 'categorical', values }], values.map((_, i) => i), 3);
+    expect(pre.features[0]).toEqual({ name: 'k', kind: 'categorical', categories: ['a', 'b', 'true'], unknown: 'zeros' });
+    expect(pre.width).toBe(3);
+  });
+});
+
+describe('createEncoder', () => {
+  const columns: FeatureColumn[] = [
+    { name: 'x', kind: 'numeric', values: numbers(1, 3, NaN) },
+    { name: 'k', kind: 'categorical', values: ['red', 'blue', null] },
+  ];
+  const pre = fitPreprocessing(columns, [0, 1], 10);
+
+  it('imputes missing numbers and one-hot encodes categories, unseen and missing ones as zeros', () => {
+    const encoder = createEncoder(pre);
+    const out = new Float32Array(4 * encoder.width);
+    encoder.encode(
+      [numbers(1, NaN, 7, 2), ['red', 'blue', 'purple', null]],
+      0,
+      4,
+      out,
+    );
+    // categories sorted by count then name: blue, red
+    expect(Array.from(out)).toEqual([1, 0, 1, 2, 1, 0, 7, 0, 0, 2, 0, 0]);
+  });
+
+  it('passes one-hot inputs through the folded normalisation unchanged', () => {
+    expect(normalizationVectors(pre)).toEqual({ mean: [2, 0, 0], std: [1, 1, 1] });
+  });
+});
+
+describe('sortLabels', () => {
+  it('sorts numeric labels as numbers and others as text', () => {
+    expect(sortLabels(['10', '2', '1'])).toEqual(['1', '2', '10']);
+    expect(sortLabels(['b', 'a'])).toEqual(['a', 'b']);
+  });
+});
