@@ -55,3 +55,15 @@ export const STATUS_COLORS: Record<string, string> = {
   cancelled: 'orange',
   ready: 'green',
 };
+
+/** The metrics worth a column, most telling first: training and validation loss, then validation metrics. */
+export function pickMetrics(names: string[], max: number): string[] {
+  const rank = (name: string) =>
+    name === 'train_loss' ? 0 : name === 'val_loss' ? 1 : name.startsWith('val_') ? 2 : name.startsWith('train_') ? 4 : /epoch|seconds|^lr$/.test(name) ? 9 : 3;
+  return names
+    .map((name, index) => ({ name, index }))
+    .filter(({ name }) => rank(name) < 9)
+    .sort((a, b) => rank(a.name) - rank(b.name) || a.index - b.index)
+    .slice(0, max)
+    .map(({ name }) => name);
+}

@@ -22,7 +22,7 @@ export function EpochChart({ title, x, series, height = 240 }: { title: string; 
       height,
       scales: { x: { time: false } },
       axes: [{ label: 'epoch' }, {}],
-      legend: { show: true },
+      legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
       series: [{ label: 'epoch' }, ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2, points: { show: true, size: 5 }, spanGaps: true }))],
     };

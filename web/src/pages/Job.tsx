@@ -88,7 +88,9 @@ export function JobPage({ id }: { id: string }) {
     const keys = [...new Set(values.flatMap((v) => Object.keys(v)))];
     const series = (names: string[]): ChartSeries[] => names.map((name) => ({ label: name, values: values.map((v) => (name in v ? v[name] : null)) }));
     const loss = keys.filter((k) => /loss/i.test(k));
-    const metrics = keys.filter((k) => !/loss|lr|learning_rate|seconds|time/i.test(k));
+    const scores = keys.filter((k) => !/loss|^lr$|learning_rate|seconds|time/i.test(k));
+    const validation = scores.filter((k) => k.startsWith('val_'));
+    const metrics = validation.length ? validation : scores;
     return { x, loss: series(loss), metrics: series(metrics) };
   }, [epochs]);
 

@@ -2,7 +2,7 @@ import { useState } from 'react';
 import { Alert, Badge, Button, Card, Group, Menu, Select, Stack, Text, TextInput, Title } from '@mantine/core';
 import { api, download, errorText, type Model, type ModelVersion } from '../api.ts';
 import { DataTable, LoadState, PageHeader } from '../components/Common.tsx';
-import { flatMetrics, formatBytes, formatNumber, formatTime } from '../format.ts';
+import { flatMetrics, formatBytes, formatNumber, formatTime, pickMetrics } from '../format.ts';
 import { useLoad } from '../hooks.ts';
 import { Link, navigate } from '../router.tsx';
 
@@ -17,7 +17,10 @@ function shapeText(shape: unknown): string {
 }
 
 function shapeParams(shape: unknown): string {
-  if (shape && typeof shape === 'object' && !Array.isArray(shape) && typeof (shape as { parameters?: unknown }).parameters === 'number') return formatNumber((shape as { parameters: number }).parameters);
+  if (shape && typeof shape === 'object' && !Array.isArray(shape) && 'parameters' in shape) {
+    const parameters = (shape as { parameters: unknown }).parameters;
+    return typeof parameters === 'number' ? formatNumber(parameters) : 'depends on the data';
+  }
   return '';
 }
 
@@ -48,7 +51,7 @@ function Versions({ model, versions, onChange }: { model: Model; versions: Model
   const [error, setError] = useState<string>();
   const [saving, setSaving] = useState(false);
   const flats = versions.map((v) => flatMetrics(v.metrics));
-  const names = [...new Set(flats.flatMap((f) => Object.keys(f)))].filter((n) => !/epoch/i.test(n));
+  const names = pickMetrics([...new Set(flats.flatMap((f) => Object.keys(f)))], 6);
 
   const saveAlias = async () => {
     if (!version || !alias) return;
