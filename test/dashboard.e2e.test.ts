@@ -195,6 +195,14 @@ describe('dashboard (headless chromium)', () => {
     await label.waitFor();
     expect(['0', '1']).toContain((await label.textContent())?.trim());
     expect(await page.getByRole('progressbar', { name: /Probability of/ }).count()).toBe(2);
+
+    // 6. A batch inference job over the whole dataset, with its stats and output download.
+    await page.getByRole('combobox', { name: 'Dataset to score' }).click();
+    await page.getByRole('option', { name: new RegExp(`^breast_cancer ${datasetVersion} `) }).click();
+    await page.getByRole('button', { name: 'Run inference job' }).click();
+    const inference = page.getByRole('table', { name: 'Inference jobs' });
+    await inference.getByRole('button', { name: 'CSV' }).waitFor({ timeout: 120_000 });
+    expect(await inference.textContent()).toContain('569');
     await shot(page, 'predict');
 
     // The lists, for the docs.

@@ -4,7 +4,7 @@ import { STATUS_COLORS } from '../format.ts';
 
 export function StatusBadge({ status }: { status: string }) {
   return (
-    <Badge color={STATUS_COLORS[status] ?? 'gray'} variant="light" aria-label={`status ${status}`}>
+    <Badge color={STATUS_COLORS[status] ?? 'gray'} variant="light" aria-label={`status ${status}`} style={{ flex: 'none', maxWidth: 'none', overflow: 'visible' }} styles={{ label: { overflow: 'visible' } }}>
       {status}
     </Badge>
   );
