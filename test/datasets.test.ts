@@ -255,7 +255,13 @@ describe('datasets API', () => {
         } as RequestInit),
       );
       expect(workerStats.jobs).toBe(jobsBefore + 1);
-      expect(inline.columns).toEqual(big.columns);
+      // Equal up to floating-point summation order (blocks follow chunk boundaries).
+      const strip = (columns: DatasetJson['columns']) => columns.map(({ mean: _m, std: _s, ...rest }) => rest);
+      expect(strip(inline.columns)).toEqual(strip(big.columns));
+      inline.columns.forEach((column, k) => {
+        expect(column.mean ?? 0).toBeCloseTo(big.columns[k].mean ?? 0, 9);
+        expect(column.std ?? 0).toBeCloseTo(big.columns[k].std ?? 0, 9);
+      });
       expect(inline.sha256).toBe(big.sha256);
     });
 

@@ -16,11 +16,13 @@ function collect(chunks: Uint8Array[], options: { delimiter?: string; allowHeade
     header(names) {
       out.header = names;
     },
-    record(buf, starts, ends, flags, count, line) {
-      const row: string[] = [];
-      for (let i = 0; i < count; i++) row.push(fieldText(buf, starts[i], ends[i], flags[i]));
-      out.rows.push(row);
-      out.lines.push(line);
+    records(buf, starts, ends, flags, fields, count, lines) {
+      for (let r = 0; r < count; r++) {
+        const row: string[] = [];
+        for (let i = r * fields; i < (r + 1) * fields; i++) row.push(fieldText(buf, starts[i], ends[i], flags[i]));
+        out.rows.push(row);
+        out.lines.push(lines[r]);
+      }
     },
   };
   const parser = new CsvParser(sink, options);

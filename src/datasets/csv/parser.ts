@@ -26,11 +26,12 @@ export interface RecordSink {
   /** The header's names, decoded. Throw to reject the header. */
   header(names: string[], line: number): void;
   /**
-   * One data record: field i is `buf[starts[i], ends[i])` with `flags[i]`. The arrays are reused
-   * for the next record; copy what must outlive the call. `line` is the 1-based file line where
-   * the record starts; the record is the `row`-th data row (1-based).
+   * A block of `count` data records, each of `fields` fields: field f of record r is
+   * `buf[starts[i], ends[i])` with `flags[i]`, where i = r * fields + f; `lines[r]` is the 1-based
+   * file line where record r starts. Records come in file order, blocks of up to ~64k fields, so
+   * a sink may work column by column. The arrays and `buf` are reused after the call returns.
    */
-  record(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, count: number, line: number): void;
+  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, lines: Int32Array): void;
 }
 
 export interface CsvParserOptions {
@@ -82,7 +83,11 @@ export class CsvParser {
   private starts = new Int32Array(64);
   private ends = new Int32Array(64);
   private flags = new Uint8Array(64);
+  private lines = new Int32Array(1);
   private fieldCount = -1;
+  /** Records in the current block, and the block's capacity. */
+  private blockCount = 0;
+  private blockCapacity = 1;
 
   /** 1-based line where the next unparsed record starts. */
   private line = 1;
@@ -245,14 +250,23 @@ export class CsvParser {
     const stop = this.stop;
     let pos = 0;
     this.incompleteQuoteLine = 0;
+    let starts = this.starts;
+    let ends = this.ends;
+    let flags = this.flags;
     records: while (pos < n) {
       const line = this.line;
       let breaks = 0; // line breaks inside quoted fields of this record
-      let nf = 0;
+      const base = this.fieldCount < 0 ? 0 : this.blockCount * this.fieldCount;
+      let nf = base;
       let i = pos;
       let next = 0;
       for (;;) {
-        if (nf === this.starts.length) this.growFields();
+        if (nf === starts.length) {
+          this.growFields();
+          starts = this.starts;
+          ends = this.ends;
+          flags = this.flags;
+        }
         let c = i < n ? buf[i] : -1;
         if (c === QUOTE) {
           const open = i;
@@ -302,22 +316,22 @@ export class CsvParser {
             }
           }
           if (raw) {
-            this.starts[nf] = open;
-            this.ends[nf] = k;
-            this.flags[nf] = FIELD_RAW;
+            starts[nf] = open;
+            ends[nf] = k;
+            flags[nf] = FIELD_RAW;
           } else {
-            this.starts[nf] = open + 1;
-            this.ends[nf] = j;
-            this.flags[nf] = FIELD_QUOTED;
+            starts[nf] = open + 1;
+            ends[nf] = j;
+            flags[nf] = FIELD_QUOTED;
           }
           nf++;
           i = k;
         } else {
           let j = i;
           while (j < n && stop[buf[j]] === 0) j++;
-          this.starts[nf] = i;
-          this.ends[nf] = j;
-          this.flags[nf] = 0;
+          starts[nf] = i;
+          ends[nf] = j;
+          flags[nf] = 0;
           nf++;
           i = j;
         }
@@ -344,10 +358,23 @@ export class CsvParser {
       }
       pos = next;
       this.line = line + 1 + breaks;
-      if (nf === 1 && this.flags[0] === 0 && this.starts[0] === this.ends[0]) continue; // blank line
-      this.emit(buf, nf, line);
+      const count = nf - base;
+      if (count === 1 && flags[base] === 0 && starts[base] === ends[base]) continue; // blank line
+      this.emit(buf, count, line);
+      // emit() replaces the arrays once the header is known
+      starts = this.starts;
+      ends = this.ends;
+      flags = this.flags;
     }
+    this.flushBlock(buf);
     return pos;
+  }
+
+  private flushBlock(buf: Buffer): void {
+    if (this.blockCount === 0) return;
+    const count = this.blockCount;
+    this.blockCount = 0;
+    this.sink.records(buf, this.starts, this.ends, this.flags, this.fieldCount, count, this.lines);
   }
 
   private emit(buf: Buffer, count: number, line: number): void {
@@ -356,10 +383,18 @@ export class CsvParser {
       for (let f = 0; f < count; f++) names.push(fieldText(buf, this.starts[f], this.ends[f], this.flags[f]));
       this.columns = names;
       this.fieldCount = count;
+      // Data records are gathered in blocks of about 64k fields.
+      this.blockCapacity = Math.max(1, Math.floor(65536 / count));
+      const size = this.blockCapacity * count + 64;
+      this.starts = new Int32Array(size);
+      this.ends = new Int32Array(size);
+      this.flags = new Uint8Array(size);
+      this.lines = new Int32Array(this.blockCapacity);
       this.sink.header(names, line);
       return;
     }
     if (count !== this.fieldCount) {
+      this.flushBlock(buf);
       throw new TrainyardError(
         'CSV_RAGGED_ROW',
         `line ${line} has ${count} field${count === 1 ? '' : 's'}, but the header has ${this.fieldCount}`,
@@ -367,7 +402,8 @@ export class CsvParser {
       );
     }
     this.rows++;
-    this.sink.record(buf, this.starts, this.ends, this.flags, count, line);
+    this.lines[this.blockCount++] = line;
+    if (this.blockCount === this.blockCapacity) this.flushBlock(buf);
   }
 
   private failUnterminated(line: number): never {

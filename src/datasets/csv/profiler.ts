@@ -1,6 +1,7 @@
 // One-pass profiling of a CSV stream: row count, and per column its inferred type, missing count,
 // distinct count (exact up to a bound, then a HyperLogLog estimate: see distinct.ts), and min, max,
-// mean and sample standard deviation (Welford's online algorithm) for numeric columns.
+// mean and sample standard deviation for numeric columns (Welford's online algorithm, applied per
+// block of up to 64k cells with Chan et al.'s merge, which is as stable and avoids a division per value).
 //
 // Type inference over the non-missing cells of a column: all integer literals → `integer`; all
 // numbers, some with a point or exponent → `number`; all `true`/`false` (any case) → `boolean`;
@@ -63,6 +64,37 @@ class ColumnState {
     this.distinct = new DistinctCounter(bound, precision);
   }
 
+  /**
+   * Adds a block of numbers: the block's mean and sum of squared deviations (two passes over
+   * it), merged into the running ones with Chan et al.'s pairwise update of Welford's algorithm.
+   */
+  addValues(values: Float64Array, count: number): void {
+    let sum = 0;
+    let min = this.min;
+    let max = this.max;
+    for (let j = 0; j < count; j++) {
+      const v = values[j];
+      sum += v;
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    const mean = sum / count;
+    let m2 = 0;
+    for (let j = 0; j < count; j++) {
+      const d = values[j] - mean;
+      m2 += d * d;
+    }
+    const n = this.n + count;
+    const delta = mean - this.mean;
+    this.mean += (delta * count) / n;
+    this.m2 += m2 + (delta * delta * this.n * count) / n;
+    this.n = n;
+    this.min = min;
+    this.max = max;
+    const distinct = this.distinct;
+    for (let j = 0; j < count; j++) distinct.addNumber(values[j]);
+  }
+
   type(): ColumnType {
     if (this.text || (this.booleans > 0 && this.integers + this.decimals > 0)) return 'string';
     if (this.booleans > 0) return 'boolean';
@@ -104,6 +136,7 @@ export function checkHeader(names: string[], line: number): void {
 
 export class ProfileSink implements RecordSink {
   private columns: ColumnState[] = [];
+  private values = new Float64Array(0);
 
   header(names: string[], line: number): void {
     checkHeader(names, line);
@@ -112,46 +145,50 @@ export class ProfileSink implements RecordSink {
     this.columns = names.map((name) => new ColumnState(name, bound, precision));
   }
 
-  record(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, count: number): void {
+  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number): void {
+    // Column by column: one column's state (statistics, distinct table or sketch) stays hot in cache.
     const columns = this.columns;
-    for (let c = 0; c < count; c++) {
+    if (this.values.length < count) this.values = new Float64Array(count);
+    const values = this.values;
+    for (let c = 0; c < fields; c++) {
       const col = columns[c];
-      let b: Uint8Array = buf;
-      let s = starts[c];
-      let e = ends[c];
-      if (flags[c] === FIELD_RAW) {
-        b = unescapeField(buf, s, e);
-        s = 0;
-        e = b.length;
-      }
-      if (isMissingBytes(b, s, e)) {
-        col.missing++;
-        continue;
-      }
-      if (!col.text) {
-        const value = parseNumberBytes(b, s, e);
-        if (value === value) {
-          if (numberState.integer) col.integers++;
-          else col.decimals++;
-          const n = ++col.n;
-          const delta = value - col.mean;
-          col.mean += delta / n;
-          col.m2 += delta * (value - col.mean);
-          if (value < col.min) col.min = value;
-          if (value > col.max) col.max = value;
-          col.distinct.addNumber(value);
+      let k = 0;
+      for (let i = c, last = c + count * fields; i < last; i += fields) {
+        let b: Uint8Array = buf;
+        let s = starts[i];
+        let e = ends[i];
+        if (flags[i] === FIELD_RAW) {
+          b = unescapeField(buf, s, e);
+          s = 0;
+          e = b.length;
+        }
+        if (!col.text) {
+          const value = parseNumberBytes(b, s, e);
+          if (value === value) {
+            if (numberState.integer) col.integers++;
+            else col.decimals++;
+            values[k++] = value;
+            continue;
+          }
+          if (isMissingBytes(b, s, e)) {
+            col.missing++;
+            continue;
+          }
+          const bool = parseBooleanBytes(b, s, e);
+          if (bool >= 0) {
+            col.booleans++;
+            const key = bool === 1 ? TRUE_KEY : FALSE_KEY;
+            col.distinct.add(key.lo, key.hi);
+            continue;
+          }
+          col.text = true;
+        } else if (isMissingBytes(b, s, e)) {
+          col.missing++;
           continue;
         }
-        const bool = parseBooleanBytes(b, s, e);
-        if (bool >= 0) {
-          col.booleans++;
-          const key = bool === 1 ? TRUE_KEY : FALSE_KEY;
-          col.distinct.add(key.lo, key.hi);
-          continue;
-        }
-        col.text = true;
+        col.distinct.addBytes(b, s, e);
       }
-      col.distinct.addBytes(b, s, e);
+      if (k > 0) col.addValues(values, k);
     }
   }
 

@@ -63,11 +63,15 @@ class BatchSink implements RecordSink {
     };
   }
 
-  record(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, _count: number, line: number): void {
+  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, lines: Int32Array): void {
+    for (let r = 0; r < count; r++) this.record(buf, starts, ends, flags, r * fields, lines[r]);
+  }
+
+  private record(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, base: number, line: number): void {
     const batch = (this.current ??= this.newBatch());
     const at = batch.length;
     for (let k = 0; k < this.requests.length; k++) {
-      const f = this.indices[k];
+      const f = base + this.indices[k];
       let b: Uint8Array = buf;
       let s = starts[f];
       let e = ends[f];
@@ -146,7 +150,7 @@ export async function readCsvHeader(source: Source, options: ReadCsvOptions = {}
       columns = names;
       throw new StopReading();
     },
-    record() {},
+    records() {},
   };
   const parser = new CsvParser(sink, { delimiter: options.delimiter, allowHeaderOnly: true });
   try {
@@ -177,9 +181,15 @@ export async function readCsvRows(
       columns = names;
       if (options.limit <= 0) throw new StopReading();
     },
-    record(buf, starts, ends, flags, count) {
-      const row: CellValue[] = new Array(count);
-      for (let f = 0; f < count; f++) {
+    records(buf, starts, ends, flags, fields, count) {
+      for (let r = 0; r < count && rows.length < options.limit; r++) rows.push(typedRow(buf, starts, ends, flags, r * fields, fields));
+      if (rows.length >= options.limit) throw new StopReading();
+    },
+  };
+  function typedRow(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, base: number, fields: number): CellValue[] {
+      const row: CellValue[] = new Array(fields);
+      for (let k = 0; k < fields; k++) {
+        const f = base + k;
         let b: Uint8Array = buf;
         let s = starts[f];
         let e = ends[f];
@@ -188,16 +198,14 @@ export async function readCsvRows(
           s = 0;
           e = b.length;
         }
-        const type = types?.[f] ?? 'string';
-        if (isMissingBytes(b, s, e)) row[f] = null;
-        else if (type === 'integer' || type === 'number') row[f] = parseNumberBytes(b, s, e);
-        else if (type === 'boolean') row[f] = parseBooleanBytes(b, s, e) === 1;
-        else row[f] = fieldText(Buffer.from(b.buffer, b.byteOffset, b.length), s, e, 0);
+        const type = types?.[k] ?? 'string';
+        if (isMissingBytes(b, s, e)) row[k] = null;
+        else if (type === 'integer' || type === 'number') row[k] = parseNumberBytes(b, s, e);
+        else if (type === 'boolean') row[k] = parseBooleanBytes(b, s, e) === 1;
+        else row[k] = fieldText(Buffer.from(b.buffer, b.byteOffset, b.length), s, e, 0);
       }
-      rows.push(row);
-      if (rows.length >= options.limit) throw new StopReading();
-    },
-  };
+      return row;
+  }
   const parser = new CsvParser(sink, { delimiter: options.delimiter, allowHeaderOnly: true });
   try {
     for await (const chunk of source) parser.feed(chunk);

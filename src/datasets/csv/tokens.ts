@@ -28,6 +28,42 @@ function isSpace(code: number): boolean {
  * `numberState.integer`.
  */
 export function parseNumberBytes(buf: Uint8Array, start: number, end: number): number {
+  // Fast path (small enough to be inlined): -?digits(.digits)? with at most 15 digits.
+  let i = start;
+  let negative = false;
+  if (i < end && buf[i] === 45) {
+    negative = true;
+    i++;
+  }
+  const intStart = i;
+  let mantissa = 0;
+  let d = 0;
+  while (i < end && (d = buf[i] - 48) >= 0 && d <= 9) {
+    mantissa = mantissa * 10 + d;
+    i++;
+  }
+  const intDigits = i - intStart;
+  if (i === end) {
+    if (intDigits === 0 || intDigits > 15) return parseNumberSlow(buf, start, end);
+    numberState.integer = true;
+    return negative ? -mantissa : mantissa;
+  }
+  if (buf[i] !== 46) return parseNumberSlow(buf, start, end);
+  i++;
+  const fracStart = i;
+  while (i < end && (d = buf[i] - 48) >= 0 && d <= 9) {
+    mantissa = mantissa * 10 + d;
+    i++;
+  }
+  const fracDigits = i - fracStart;
+  if (i !== end || intDigits + fracDigits === 0 || intDigits + fracDigits > 15) return parseNumberSlow(buf, start, end);
+  numberState.integer = false;
+  const value = fracDigits === 0 ? mantissa : mantissa / POW10[fracDigits];
+  return negative ? -value : value;
+}
+
+/** The general case of parseNumberBytes: spaces, `+`, exponents, long mantissas. */
+function parseNumberSlow(buf: Uint8Array, start: number, end: number): number {
   let i = start;
   let e = end;
   if (i === e) return NaN;
