@@ -111,24 +111,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
     }
 
     const normalization = normalizationVectors(prepared.preprocessing);
-    await writeFile(
-      join(jobDir, 'job.json'),
-      JSON.stringify({
-        task: spec.model.task,
-        layers: resolved.layers,
-        input_dim: prepared.inputDim,
-        output_dim: prepared.outputDim,
-        normalization,
-        target_normalization: prepared.target.kind === 'numeric' ? { mean: prepared.target.mean, std: prepared.target.std } : null,
-        classes: prepared.target.kind === 'label' ? prepared.target.classes : null,
-        hyperparameters: { ...h, device: undefined },
-        threads: config.trainerThreads,
-        device: h.device,
-        data: prepared.files,
-        output_dir: 'artifacts',
-        reference_rows: 256,
-      }),
-    );
+    await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob(spec.model.task, h, prepared, resolved.layers, config.trainerThreads)));
 
     const trainStarted = performance.now();
     let latest: { epoch: number; metrics: Record<string, number> } | undefined;
@@ -145,7 +128,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
           const epoch = Number(event.epoch);
           const metrics = flattenMetrics(event);
           latest = { epoch, metrics };
-          events.emit('epoch', { epoch, epochs: event.epochs, train: event.train, val: event.val, lr: event.lr, seconds: event.seconds });
+          events.emit('epoch', { epoch, epochs: event.epochs, train: event.train, val: event.val, lr: event.lr, seconds: event.seconds, train_seconds: event.train_seconds });
           epochWrites.push(recordEpoch(ctx, epoch, Number(event.epochs), metrics));
         } else if (event.event === 'started') {
           events.log(`trainer started: torch ${String(event.torch_version)}, device ${String(event.device)}, ${String(event.threads)} thread(s), ${String(event.parameters)} parameters`);
@@ -245,9 +228,33 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       await blobs.deletePrefix(prefix).catch(() => undefined);
       throw error;
     }
+    // An earlier attempt whose machine died while uploading left a partial prefix that nothing
+    // points at; this attempt recorded the version, so those are orphans now.
+    for (let earlier = 1; earlier < job.attempts; earlier++) {
+      await blobs.deletePrefix(`models/${spec.model.name}/${job.id}-a${earlier}`).catch((error: unknown) => platform.logger.warn({ err: error, job: job.id, attempt: earlier }, 'could not remove an earlier attempt’s artifacts'));
+    }
   } finally {
     await rm(jobDir, { recursive: true, force: true });
   }
+}
+
+/** The trainer's job.json (trainer/README.md documents it). */
+export function trainerJob(task: ModelSpec['task'], h: Hyperparameters, prepared: PreparedData, layers: unknown[], threads: number) {
+  return {
+    task,
+    layers,
+    input_dim: prepared.inputDim,
+    output_dim: prepared.outputDim,
+    normalization: normalizationVectors(prepared.preprocessing),
+    target_normalization: prepared.target.kind === 'numeric' ? { mean: prepared.target.mean, std: prepared.target.std } : null,
+    classes: prepared.target.kind === 'label' ? prepared.target.classes : null,
+    hyperparameters: { ...h, device: undefined },
+    threads,
+    device: h.device,
+    data: prepared.files,
+    output_dir: 'artifacts',
+    reference_rows: 256,
+  };
 }
 
 function flattenMetrics(event: TrainerEvent): Record<string, number> {

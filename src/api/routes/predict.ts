@@ -3,7 +3,8 @@ import { Type } from 'typebox';
 import type { Api, RouteContext } from '../app.ts';
 import { problems } from '../schemas.ts';
 import { ModelCache } from '../../inference/model-cache.ts';
-import { VersionResolver, predict, type PredictInput } from '../../inference/predict.ts';
+import { VersionResolver, predict, type PredictInput, type PredictResult } from '../../inference/predict.ts';
+import type { FastifyReply } from 'fastify';
 import { TrainyardError } from '../../errors.ts';
 
 const Prediction = Type.Union([
@@ -24,7 +25,9 @@ const PredictResponse = Type.Object(
 const PredictBody = {
   content: {
     'application/json': {
-      schema: Type.Object({ inputs: Type.Array(Type.Record(Type.String(), Type.Unknown()), { description: 'Rows as column → value' }) }, { additionalProperties: false }),
+      // Rows are objects of column → value; their columns are checked against the version's
+      // signature by the handler (naming row and column), not here.
+      schema: Type.Object({ inputs: Type.Array(Type.Object({}, { additionalProperties: true }), { description: 'Rows as column → value' }) }, { additionalProperties: false }),
     },
     'text/csv': { schema: Type.String({ description: 'CSV with a header row naming the columns' }) },
   },
@@ -33,6 +36,10 @@ const PredictBody = {
 const PredictQuery = Type.Object({
   threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'Binary models: probability at or above which the positive label is predicted (default 0.5)' })),
 });
+
+// The response schema documents the answer; the answer itself is stringified directly, because
+// the schema's union (label | value) makes the generated serializer test every row against both.
+const send = (reply: FastifyReply, result: PredictResult) => reply.type('application/json; charset=utf-8').send(JSON.stringify(result));
 
 function toInput(body: unknown): PredictInput {
   if (typeof body === 'string') return { kind: 'csv', body: Readable.from([Buffer.from(body)]) };
@@ -82,7 +89,7 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
         response,
       },
     },
-    async (request) => run(request.params.name, request.query.alias, request.body, request.query.threshold),
+    async (request, reply) => send(reply, await run(request.params.name, request.query.alias, request.body, request.query.threshold)),
   );
 
   app.post(
@@ -97,6 +104,6 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
         response,
       },
     },
-    async (request) => run(request.params.name, request.params.version, request.body, request.query.threshold),
+    async (request, reply) => send(reply, await run(request.params.name, request.params.version, request.body, request.query.threshold)),
   );
 }

@@ -1,0 +1,199 @@
+// bench/train: a platform training job against a hand-written PyTorch script on the same tensors.
+//
+//   npx tsx bench/train.ts [--rows 1000000] [--epochs 5] [--threads 1]
+//
+// 1. Generates a rows × 32-feature binary CSV (cached under bench/.data/).
+// 2. Starts `trainyard server` (local executor) as a child process, uploads the CSV, defines an MLP
+//    32-64-64-1 and runs a job (batch 256, Adam) — timing submit → succeeded with data
+//    preparation, training, export and upload — while polling GET /v1/training-jobs for latency.
+// 3. Prepares the very same tensors (same code, same seed) and times bench/train_plain.py on them
+//    with the same thread count.
+// Prints every figure and the ratios (targets: whole job ≤ 1.15 × the plain script; per-epoch
+// training ≤ 1.03 ×; API p99 < 50 ms while training).
+import { spawn, execFileSync } from 'node:child_process';
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
+import { once } from 'node:events';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { FileBlobStore } from '../src/store/blobs/file-blob-store.ts';
+import { openMetadataStore } from '../src/store/metadata/metadata-store.ts';
+import { prepareTrainingData } from '../src/training/prepare.ts';
+import { trainerJob } from '../src/training/run-training.ts';
+import { resolveHyperparameters } from '../src/training/hyperparameters.ts';
+import { inferShapes } from '../src/models/shapes.ts';
+import { validateLayers } from '../src/models/layers.ts';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, epochs: { type: 'string', default: '5' }, threads: { type: 'string', default: '1' } } });
+const ROWS = Number(args.rows);
+const EPOCHS = Number(args.epochs);
+const THREADS = Number(args.threads);
+const FEATURES = 32;
+const LAYERS = validateLayers([
+  { type: 'Linear', out_features: 64 },
+  { type: 'ReLU' },
+  { type: 'Linear', out_features: 64 },
+  { type: 'ReLU' },
+  { type: 'Linear', out_features: 1 },
+]);
+const HYPERPARAMETERS = { epochs: EPOCHS, batch_size: 256, optimizer: { type: 'Adam' as const, lr: 0.001 }, seed: 42, validation_split: 0.2 };
+
+async function ensureCsv(path: string): Promise<void> {
+  if (existsSync(path) && statSync(path).size > 0) return;
+  await mkdir(join(path, '..'), { recursive: true });
+  let seed = 7;
+  const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const weights = Array.from({ length: FEATURES }, () => random() * 2 - 1);
+  const out = createWriteStream(`${path}.tmp`);
+  let chunk = [...Array.from({ length: FEATURES }, (_, i) => `f${String(i + 1).padStart(2, '0')}`), 'label'].join(',') + '\n';
+  for (let r = 0; r < ROWS; r++) {
+    let z = 0;
+    const cells: string[] = [];
+    for (let k = 0; k < FEATURES; k++) {
+      const v = (random() - 0.5) * 6;
+      z += v * weights[k];
+      cells.push(v.toFixed(5));
+    }
+    cells.push(random() < 1 / (1 + Math.exp(-z)) ? '1' : '0');
+    chunk += cells.join(',') + '\n';
+    if (chunk.length > 1 << 20) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  out.end(chunk);
+  await once(out, 'finish');
+  await rename(`${path}.tmp`, path);
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
+}
+
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const csvPath = join(ROOT, 'bench', '.data', `train-${ROWS}x${FEATURES}.csv`);
+console.log(`generating ${csvPath} (once) …`);
+await ensureCsv(csvPath);
+const sizeMb = statSync(csvPath).size / 1e6;
+
+const dataDir = await mkdtemp(join(tmpdir(), 'bench-train-'));
+const port = await freePort();
+const base = `http://127.0.0.1:${port}`;
+const server = spawn(process.execPath, [join(ROOT, 'bin', 'trainyard.mjs'), 'server'], {
+  env: { ...process.env, TRAINYARD_DATA_DIR: dataDir, TRAINYARD_PORT: String(port), TRAINYARD_TRAINER_THREADS: String(THREADS), TRAINYARD_LOG_LEVEL: 'warn' },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+try {
+  for (let i = 0; ; i++) {
+    if ((await fetch(`${base}/healthz`).catch(() => null))?.ok) break;
+    if (i > 300) throw new Error('server did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  console.log(`uploading ${sizeMb.toFixed(0)} MB …`);
+  const upload = await fetch(`${base}/v1/datasets?name=bench`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: createReadStream(csvPath) as unknown as ReadableStream, duplex: 'half' } as RequestInit);
+  const dataset = (await upload.json()) as { id: string };
+  if (upload.status !== 201) throw new Error(`upload failed: ${JSON.stringify(dataset)}`);
+  await fetch(`${base}/v1/models`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench', task: 'binary_classification', target: 'label', layers: LAYERS }) });
+
+  // API latency while the job runs: one GET /v1/training-jobs every 50 ms.
+  const latencies: number[] = [];
+  let polling = true;
+  const poller = (async () => {
+    while (polling) {
+      const t = performance.now();
+      await (await fetch(`${base}/v1/training-jobs`)).arrayBuffer();
+      latencies.push(performance.now() - t);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  })();
+
+  const submitted = performance.now();
+  const created = (await (await fetch(`${base}/v1/training-jobs`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ model: 'bench', dataset: dataset.id, hyperparameters: HYPERPARAMETERS }) })).json()) as { id: string };
+  let job: { status: string; stats: { timings: Record<string, number> } | null; error: string | null };
+  for (;;) {
+    job = (await (await fetch(`${base}/v1/training-jobs/${created.id}`)).json()) as typeof job;
+    if (['succeeded', 'failed', 'cancelled'].includes(job.status)) break;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const jobSeconds = (performance.now() - submitted) / 1000;
+  polling = false;
+  await poller;
+  if (job.status !== 'succeeded') throw new Error(`job ${job.status}: ${job.error}`);
+  const events = await (await fetch(`${base}/v1/training-jobs/${created.id}/events`)).text();
+  const platformEpochs = [...events.matchAll(/^event: epoch\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]) as { train_seconds: number; seconds: number });
+
+  // The plain script on the same tensors: same preparation code and seed, same layers and threads.
+  const jobDir = await mkdtemp(join(tmpdir(), 'bench-plain-'));
+  const metadata = await openMetadataStore(`sqlite:${join(dataDir, 'trainyard.db')}`);
+  const row = await metadata.db.selectFrom('datasets').selectAll().where('id', '=', dataset.id).executeTakeFirstOrThrow();
+  await metadata.close();
+  const columns = JSON.parse(row.columns_json) as Array<{ name: string; type: string }>;
+  const prepared = await prepareTrainingData({
+    blobs: new FileBlobStore(join(dataDir, 'blobs')),
+    blobKey: row.blob_key,
+    delimiter: row.delimiter,
+    rowCount: row.row_count,
+    columns,
+    task: 'binary_classification',
+    target: 'label',
+    features: columns.map((c) => c.name).filter((n) => n !== 'label'),
+    maxCategories: 50,
+    validationSplit: HYPERPARAMETERS.validation_split,
+    seed: HYPERPARAMETERS.seed,
+    jobDir,
+  });
+  const resolved = inferShapes(LAYERS, [prepared.inputDim], { expectedOutput: 1 });
+  await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob('binary_classification', resolveHyperparameters(HYPERPARAMETERS, 'binary_classification'), prepared, resolved.layers, THREADS)));
+  const plainStarted = performance.now();
+  const plain = JSON.parse(
+    execFileSync('/usr/bin/python3', [join(ROOT, 'bench', 'train_plain.py'), '--job-dir', jobDir], {
+      env: { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) },
+      encoding: 'utf8',
+    }),
+  ) as { epoch_seconds: number[]; train_seconds: number; total_seconds: number; load_seconds: number };
+  const plainSeconds = (performance.now() - plainStarted) / 1000;
+  await rm(jobDir, { recursive: true, force: true });
+
+  const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const platformTrain = sum(platformEpochs.map((e) => e.train_seconds));
+  const platformEpochWall = sum(platformEpochs.map((e) => e.seconds));
+  const sorted = [...latencies].sort((a, b) => a - b);
+  const t = job.stats!.timings;
+  const report = {
+    machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`,
+    date: new Date().toISOString(),
+    rows: ROWS,
+    features: FEATURES,
+    csv_mb: Number(sizeMb.toFixed(1)),
+    threads: THREADS,
+    epochs: EPOCHS,
+    platform_job_seconds: Number(jobSeconds.toFixed(2)),
+    platform_split_seconds: { prepare: t.prepare_seconds, train_incl_startup_and_validation: t.train_seconds, export: t.export_seconds, upload: t.upload_seconds },
+    platform_epoch_train_seconds: platformEpochs.map((e) => e.train_seconds),
+    platform_epoch_seconds_with_validation: platformEpochs.map((e) => e.seconds),
+    plain_script_seconds: Number(plainSeconds.toFixed(2)),
+    plain_epoch_seconds: plain.epoch_seconds,
+    ratio_job_vs_plain: Number((jobSeconds / plainSeconds).toFixed(3)),
+    ratio_epoch_training: Number((platformTrain / plain.train_seconds).toFixed(3)),
+    ratio_epoch_with_validation: Number((platformEpochWall / plain.train_seconds).toFixed(3)),
+    api_latency_ms_during_job: { requests: sorted.length, p50: Number(percentile(sorted, 50).toFixed(2)), p99: Number(percentile(sorted, 99).toFixed(2)), max: Number((sorted.at(-1) ?? NaN).toFixed(2)) },
+  };
+  console.log(JSON.stringify(report, null, 2));
+  console.log(`rerun: npx tsx bench/train.ts --rows ${ROWS} --epochs ${EPOCHS} --threads ${THREADS}`);
+} finally {
+  server.kill('SIGTERM');
+  await once(server, 'exit').catch(() => undefined);
+  await rm(dataDir, { recursive: true, force: true });
+}
