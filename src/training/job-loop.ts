@@ -6,7 +6,7 @@ import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Platform } from '../platform.ts';
 import { storeEnvironment } from '../config.ts';
-import { claimNext, finishJob, isDeadLocalOwner, newLeaseOwner, reapLostJobs, requeue } from './queue.ts';
+import { claimNext, finishJob, isDeadLocalOwner, newLeaseOwner, reapLostJobs, renewLease, requeue } from './queue.ts';
 import type { JobRow } from './jobs.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/trainyard.mjs', import.meta.url));
@@ -24,6 +24,7 @@ export class JobLoop {
   readonly owner: string;
   private readonly running = new Map<string, ChildProcess>();
   private timer: NodeJS.Timeout | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
   private stopping = false;
   private ticking = false;
   private lastReap = 0;
@@ -44,7 +45,25 @@ export class JobLoop {
   start(): void {
     this.platform.logger.info({ owner: this.owner, concurrency: this.options.concurrency }, 'job loop started');
     this.timer = setInterval(() => void this.tick(), this.options.pollMs ?? 500);
+    const leaseMs = this.platform.config.leaseSeconds * 1000;
+    this.heartbeat = setInterval(() => void this.renewLeases(leaseMs), Math.max(200, Math.floor(leaseMs / 3)));
     void this.tick();
+  }
+
+  /**
+   * The loop holds the lease of every job it launched, from the claim until its process exits, so a
+   * job process that is slow to start (loading the platform takes seconds on a busy machine) does not
+   * lose its job to a reaper before its own first heartbeat. The job process heartbeats too (that is
+   * where cancel requests are noticed). When this process dies, both stop and the lease expires.
+   */
+  private async renewLeases(leaseMs: number): Promise<void> {
+    for (const id of this.running.keys()) {
+      try {
+        await renewLease(this.platform.metadata.db, id, this.owner, leaseMs);
+      } catch (error) {
+        this.platform.logger.debug({ err: error, job: id }, 'could not renew a lease; the job process keeps trying too');
+      }
+    }
   }
 
   /** Wakes the loop now (after a job was queued through this process). */
@@ -122,6 +141,7 @@ export class JobLoop {
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
+    clearInterval(this.heartbeat);
     const exits = [...this.running.values()].map(
       (child) =>
         new Promise<void>((resolve) => {

@@ -163,8 +163,12 @@ export async function reapLostJobs(db: Db, options: { deadOwners?: (owner: strin
     const expired = job.lease_expires_at !== null && job.lease_expires_at < now;
     const dead = job.lease_owner !== null && options.deadOwners?.(job.lease_owner) === true;
     if (!expired && !dead) continue;
-    const guard = (q: ReturnType<typeof updateRunning>) =>
-      job.lease_owner === null ? q.where('lease_owner', 'is', null) : q.where('lease_owner', '=', job.lease_owner);
+    // Re-check the lease exactly as seen: an owner that renewed it since (a heartbeat that was only
+    // late, e.g. after a database blip) keeps its job.
+    const guard = (q: ReturnType<typeof updateRunning>) => {
+      const owned = job.lease_owner === null ? q.where('lease_owner', 'is', null) : q.where('lease_owner', '=', job.lease_owner);
+      return job.lease_expires_at === null ? owned.where('lease_expires_at', 'is', null) : owned.where('lease_expires_at', '=', job.lease_expires_at);
+    };
     const updateRunning = () => db.updateTable('jobs').where('id', '=', job.id).where('status', '=', 'running');
     const stamp = nowIso();
     if (job.cancel_requested) {
