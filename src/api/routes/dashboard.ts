@@ -2,7 +2,7 @@
 // (/datasets/…, /models/…, /jobs/…, /predict) answer index.html so that a reload or a shared link
 // works; everything else (the API, /docs, unknown paths) is left to the other routes and the
 // problem+json 404. None of this appears in the OpenAPI document.
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
@@ -29,20 +29,23 @@ export async function dashboardRoutes(app: Api, _context: RouteContext, root = D
   const built = existsSync(join(root, 'index.html'));
   await app.register(async (scope) => {
     if (built) {
+      // Hashed bundles, looked up per request (a rebuild while the server runs is picked up).
       await scope.register(fastifyStatic, {
-        root,
-        prefix: '/',
-        wildcard: false,
+        root: join(root, 'assets'),
+        prefix: '/assets/',
         index: false,
         schemaHide: true,
-        setHeaders: (res, path) => {
-          res.setHeader('cache-control', path.includes(`${join(root, 'assets')}`) ? 'public, max-age=31536000, immutable' : 'no-cache');
-        },
+        setHeaders: (res) => res.setHeader('cache-control', 'public, max-age=31536000, immutable'),
       });
+      // The few top-level files next to index.html (favicon and the like).
+      for (const file of readdirSync(root, { withFileTypes: true })) {
+        if (!file.isFile() || file.name === 'index.html') continue;
+        scope.get(`/${file.name}`, { schema: { hide: true } }, (_request, reply) => reply.header('cache-control', 'public, max-age=3600').sendFile(file.name, root));
+      }
     }
     const page = async (_request: unknown, reply: FastifyReply) => {
       if (!built) return reply.type('text/html; charset=utf-8').header('cache-control', 'no-cache').send(NOT_BUILT);
-      return reply.header('cache-control', 'no-cache').sendFile('index.html');
+      return reply.header('cache-control', 'no-cache').sendFile('index.html', root);
     };
     for (const url of SPA_PATHS) scope.get(url, { schema: { hide: true } }, page);
   });

@@ -244,7 +244,7 @@ export function NewModelPage() {
                   </Group>
                   {errs.map((p, k) => (
                     <Text key={k} c="red" size="sm" role="alert" mt={4}>
-                      {p.field}: {p.message}
+                      {p.field.replace(/^(body\.)?layers(\[\d+\]|\.\d+|\/\d+)\.?/, '') || 'layer'}: {p.message}
                     </Text>
                   ))}
                 </Card>
