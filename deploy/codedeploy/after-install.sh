@@ -21,6 +21,11 @@ else
   "$TRAINYARD_NPM" rebuild better-sqlite3
 fi
 
+if [ -f web/package.json ] && [ ! -f web/dist/index.html ]; then
+  # deploy.yml puts the built dashboard (web/dist) into the revision; the API works without it.
+  log "warning: this revision has no built dashboard (web/dist); / will say so, the API is unaffected"
+fi
+
 log "applying database migrations"
 # The entrypoint assembles TRAINYARD_DATABASE_URL from the database secret (TRAINYARD_DB_SECRET_ARN).
 if ! as_service_user "$TRAINYARD_NODE" deploy/entrypoint.mjs migrate; then

@@ -9,9 +9,17 @@ HOOK=ValidateService
 url="http://127.0.0.1:$TRAINYARD_PORT/readyz"
 deadline=$(( $(date +%s) + TRAINYARD_VALIDATE_TIMEOUT ))
 log "waiting up to ${TRAINYARD_VALIDATE_TIMEOUT}s for $url"
+# curl where there is one (Amazon Linux has it), else Node's fetch.
+probe() {
+  if command -v curl >/dev/null 2>&1; then
+    curl --silent --show-error --max-time 5 --fail-with-body "$url"
+  else
+    "$TRAINYARD_NODE" -e 'fetch(process.argv[1], { signal: AbortSignal.timeout(5000) }).then(async (r) => { process.stdout.write(await r.text()); process.exit(r.ok ? 0 : 1); }, (e) => { console.error(String(e.cause ?? e)); process.exit(1); })' "$url"
+  fi
+}
 body=""
 while :; do
-  if body=$(curl --silent --show-error --max-time 5 --fail-with-body "$url" 2>&1); then
+  if body=$(probe 2>&1); then
     log "ready: $body"
     exit 0
   fi

@@ -134,6 +134,13 @@ describe('a CodeDeploy deployment, hook by hook', () => {
     expect(calls).toMatch(/daemon-reload[\s\S]*enable trainyard[\s\S]*restart trainyard/);
   }, HEAVY);
 
+  const systemdAnalyze = spawnSync('systemd-analyze', ['--version']).status === 0;
+  it.skipIf(!systemdAnalyze)('installs a unit that systemd-analyze verify accepts', () => {
+    const result = spawnSync('systemd-analyze', ['verify', join(work, 'systemd', 'trainyard.service')], { encoding: 'utf8' });
+    expect(result.stderr).toBe('');
+    expect(result.status).toBe(0);
+  });
+
   it('deploys again over a running server: stops it, finds the database up to date, restarts', async () => {
     const before = readFileSync(join(work, 'state', 'trainyard.pid'), 'utf8');
     for (const hook of ORDER) {
