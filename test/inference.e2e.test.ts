@@ -267,3 +267,26 @@ describe('batch inference jobs', () => {
     }
   });
 });
+
+describe('batch inference over a CSV sent with the request', () => {
+  it('stores the CSV as a dataset and predicts it', async () => {
+    const csv = (await cancerCsv()).slice(0, 11).join('\n') + '\n';
+    const response = await fetch(`${base}/v1/inference-jobs?model=cancer&version=1&name=uploaded-rows`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csv });
+    const created = (await response.json()) as JobView & { dataset: string };
+    expect(response.status, JSON.stringify(created)).toBe(202);
+    const job = await waitForJob(base, created.id, { kind: 'inference' });
+    expect(job.status).toBe('succeeded');
+    expect(job.stats).toMatchObject({ rows: 10 });
+    const dataset = await api<{ name: string; row_count: number }>(base, 'GET', `/v1/datasets/${created.dataset}`);
+    expect(dataset.body).toMatchObject({ name: 'uploaded-rows', row_count: 10 });
+  });
+
+  it('needs ?model= and an existing model before anything is stored', async () => {
+    const before = (await api<{ items: unknown[] }>(base, 'GET', '/v1/datasets?limit=500')).body.items.length;
+    const noModel = await fetch(`${base}/v1/inference-jobs`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' });
+    expect(noModel.status).toBe(400);
+    const ghost = await fetch(`${base}/v1/inference-jobs?model=ghost`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' });
+    expect(ghost.status).toBe(404);
+    expect((await api<{ items: unknown[] }>(base, 'GET', '/v1/datasets?limit=500')).body.items).toHaveLength(before);
+  });
+});

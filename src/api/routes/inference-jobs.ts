@@ -8,6 +8,8 @@ import { resolveVersion } from '../../models/registry.ts';
 import { datasetColumns, resolveDataset } from '../../datasets/resolve-dataset.ts';
 import { outputKey, type InferenceJobSpec } from '../../inference/run-inference.ts';
 import { TrainyardError } from '../../errors.ts';
+import { Readable } from 'node:stream';
+import { recordDataset, stageUpload, validateName } from '../../datasets/service.ts';
 import { JobStatusSchema } from './training-jobs.ts';
 
 const Nullable = <T extends import('typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -83,32 +85,80 @@ const CreateBody = Type.Object(
   { additionalProperties: false },
 );
 
-export async function inferenceJobRoutes(app: Api, { platform, executor }: RouteContext): Promise<void> {
+const CsvQuery = Type.Object({
+  model: Type.Optional(Type.String({ minLength: 1, description: 'With a text/csv body: the model' })),
+  version: Type.Optional(Type.String({ minLength: 1, description: 'With a text/csv body: a version number or alias' })),
+  threshold: Type.Optional(Type.Number({ minimum: 0, maximum: 1, description: 'With a text/csv body: the positive-label threshold' })),
+  name: Type.Optional(Type.String({ description: 'With a text/csv body: the name the uploaded input is stored under as a dataset (default <model>-inference-input)' })),
+});
+
+export async function inferenceJobRoutes(root: Api, context: RouteContext): Promise<void> {
+  const { platform, executor } = context;
   const { db } = platform.metadata;
-  app.addSchema(InferenceJobSchema);
+  root.addSchema(InferenceJobSchema);
   const tags = ['inference'];
   const jobRef = Type.Ref('InferenceJob');
 
-  app.post(
-    '/v1/inference-jobs',
-    { schema: { tags, summary: 'Queue a batch inference job over a dataset', body: CreateBody, response: { 202: jobRef, ...problems(400, 401, 403, 404, 409) } } },
-    async (request, reply) => {
-      const version = await resolveVersion(db, request.body.model, request.body.version);
-      const dataset = await resolveDataset(db, request.body.dataset);
-      if (dataset.status !== 'ready') throw new TrainyardError('DATASET_NOT_READY', `dataset ${dataset.id} is ${dataset.status}`);
-      const present = new Set(datasetColumns(dataset).map((c) => c.name));
-      const missing = version.signature.inputs.filter((i) => !present.has(i.name));
-      if (missing.length > 0) {
-        throw new TrainyardError('INVALID_INPUT', `dataset "${dataset.name}" lacks column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m.name}"`).join(', ')} that ${version.model} version ${version.version} needs`, {
-          errors: missing.map((m) => ({ field: m.name, message: 'column is missing from the dataset' })),
-        });
-      }
-      const spec: InferenceJobSpec = { threshold: request.body.threshold ?? 0.5 };
-      const job = await createJob(db, { kind: 'inference', model: version.model, modelVersion: version.version, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
-      executor?.poke();
-      return reply.status(202).header('location', `/v1/inference-jobs/${job.id}`).send(toInferenceJob(job));
-    },
-  );
+  /** Checks the version can read the dataset, then queues the job. */
+  const queue = async (model: string, reference: string | number | undefined, datasetRef: string, threshold: number | undefined) => {
+    const version = await resolveVersion(db, model, reference);
+    const dataset = await resolveDataset(db, datasetRef);
+    if (dataset.status !== 'ready') throw new TrainyardError('DATASET_NOT_READY', `dataset ${dataset.id} is ${dataset.status}`);
+    const present = new Set(datasetColumns(dataset).map((c) => c.name));
+    const missing = version.signature.inputs.filter((i) => !present.has(i.name));
+    if (missing.length > 0) {
+      throw new TrainyardError('INVALID_INPUT', `dataset "${dataset.name}" lacks column${missing.length > 1 ? 's' : ''} ${missing.map((m) => `"${m.name}"`).join(', ')} that ${version.model} version ${version.version} needs`, {
+        errors: missing.map((m) => ({ field: m.name, message: 'column is missing from the dataset' })),
+      });
+    }
+    const spec: InferenceJobSpec = { threshold: threshold ?? 0.5 };
+    const job = await createJob(db, { kind: 'inference', model: version.model, modelVersion: version.version, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
+    executor?.poke();
+    return job;
+  };
+
+  // A CSV sent with the request is stored as a dataset first (so its rows, profile and lineage stay
+  // visible), streamed like any upload; this scope passes text/csv bodies through as streams.
+  await root.register(async (app) => {
+    app.addContentTypeParser(['text/csv'], (_request, payload, done) => done(null, payload));
+    app.post(
+      '/v1/inference-jobs',
+      {
+        schema: {
+          tags,
+          summary: 'Queue a batch inference job over a dataset, or over a CSV sent with the request',
+          description: 'JSON `{model, version?, dataset, threshold?}`; or a `text/csv` body with `?model=&version=&threshold=&name=`, stored as a dataset and then predicted.',
+          querystring: CsvQuery,
+          body: {
+            content: {
+              'application/json': { schema: CreateBody },
+              'text/csv': { schema: Type.Unknown({ description: 'The rows to predict, with a header naming the columns' }) },
+            },
+          },
+          response: { 202: jobRef, ...problems(400, 401, 403, 404, 409, 413, 415) },
+        },
+      },
+      async (request, reply) => {
+        let job;
+        if (request.body instanceof Readable) {
+          const { model, version, threshold, name } = request.query as Static<typeof CsvQuery>;
+          if (!model) {
+            request.body.resume();
+            throw new TrainyardError('VALIDATION_FAILED', 'with a text/csv body, name the model in ?model=', { errors: [{ field: 'querystring.model', message: 'is required' }] });
+          }
+          await resolveVersion(db, model, version); // 404 before the upload is stored
+          const staged = await stageUpload(platform, request.body);
+          const dataset = await recordDataset(platform, staged, validateName(name ?? `${model}-inference-input`, 'querystring.name'));
+          job = await queue(model, version, dataset.id, threshold);
+        } else {
+          const body = request.body as Static<typeof CreateBody>;
+          job = await queue(body.model, body.version, body.dataset, body.threshold);
+        }
+        return reply.status(202).header('location', `/v1/inference-jobs/${job.id}`).send(toInferenceJob(job));
+      },
+    );
+  });
+  const app = root;
 
   app.get(
     '/v1/inference-jobs',
