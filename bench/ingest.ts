@@ -7,7 +7,7 @@
 //
 // The file is cached in bench/.data/ (gitignored); delete it to regenerate.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createReadStream, readFileSync, statSync } from 'node:fs';
+import { createReadStream, readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest, Agent } from 'node:http';
 import { createServer } from 'node:net';
@@ -40,6 +40,34 @@ function freePort(): Promise<number> {
 function statusKb(pid: number, field: 'VmHWM' | 'VmRSS'): number {
   const match = readFileSync(`/proc/${pid}/status`, 'utf8').match(new RegExp(`${field}:\\s+(\\d+) kB`));
   return match ? Number(match[1]) : NaN;
+}
+
+/** CPU seconds (user + system) per thread of a process, from /proc (clock ticks of 1/100 s). */
+function threadCpu(pid: number): Map<string, { name: string; seconds: number }> {
+  const out = new Map<string, { name: string; seconds: number }>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.set(tid, { name, seconds: (Number(fields[11]) + Number(fields[12])) / 100 });
+    } catch {
+      // the thread ended
+    }
+  }
+  return out;
+}
+
+function cpuDelta(before: Map<string, { name: string; seconds: number }>, after: Map<string, { name: string; seconds: number }>, pid: number) {
+  let total = 0;
+  const threads: { name: string; seconds: number }[] = [];
+  for (const [tid, now] of after) {
+    const seconds = now.seconds - (before.get(tid)?.seconds ?? 0);
+    total += seconds;
+    if (seconds >= 0.05) threads.push({ name: tid === String(pid) ? 'main' : now.name, seconds });
+  }
+  threads.sort((a, b) => b.seconds - a.seconds);
+  return { total, threads };
 }
 
 async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
@@ -113,16 +141,17 @@ const percentile = (values: number[], p: number): number => {
 };
 const median = (values: number[]): number => percentile(values, 50);
 
-function pandasSeconds(path: string): number | null {
-  const script = 'import sys, time\nimport pandas as pd\nt = time.perf_counter()\ndf = pd.read_csv(sys.argv[1])\nprint(time.perf_counter() - t, len(df), pd.__version__)';
+function pandasSeconds(path: string): { seconds: number; cpu: number } | null {
+  const script =
+    'import sys, time\nimport pandas as pd\nt = time.perf_counter()\nc = time.process_time()\ndf = pd.read_csv(sys.argv[1])\nprint(time.perf_counter() - t, len(df), pd.__version__, time.process_time() - c)';
   const result = spawnSync('/usr/bin/python3', ['-c', script, path], { encoding: 'utf8' });
   if (result.status !== 0) {
     process.stderr.write(`pandas failed: ${result.stderr}\n`);
     return null;
   }
-  const [seconds, rows, version] = result.stdout.trim().split(/\s+/);
-  process.stdout.write(`pandas ${version}: read_csv ${rows} rows in ${Number(seconds).toFixed(2)} s\n`);
-  return Number(seconds);
+  const [seconds, rows, version, cpu] = result.stdout.trim().split(/\s+/);
+  process.stdout.write(`pandas ${version}: read_csv ${rows} rows in ${Number(seconds).toFixed(2)} s (CPU ${Number(cpu).toFixed(2)} s)\n`);
+  return { seconds: Number(seconds), cpu: Number(cpu) };
 }
 
 async function main(): Promise<void> {
@@ -140,7 +169,7 @@ async function main(): Promise<void> {
     env: { ...process.env, TRAINYARD_PORT: String(port), TRAINYARD_HOST: '127.0.0.1', TRAINYARD_DATA_DIR: dataDir, TRAINYARD_LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
-  const results: { seconds: number; mbps: number; p99: number; p50: number; max: number; probes: number }[] = [];
+  const results: { seconds: number; mbps: number; p99: number; p50: number; max: number; probes: number; cpu: number }[] = [];
   let idleRss = NaN;
   let peakRss = NaN;
   try {
@@ -148,16 +177,19 @@ async function main(): Promise<void> {
     const pid = child.pid as number;
     idleRss = statusKb(pid, 'VmRSS') / 1024;
     for (let run = 1; run <= RUNS; run++) {
+      const cpuBefore = threadCpu(pid);
       const uploading = upload(url, path, 'bench');
       const latencies = await probe(url, uploading);
       const result = await uploading;
+      const cpu = cpuDelta(cpuBefore, threadCpu(pid), pid);
       if (result.status !== 201) throw new Error(`upload answered ${result.status}: ${result.body.slice(0, 500)}`);
       const dataset = JSON.parse(result.body) as { row_count: number; columns: unknown[] };
       if (dataset.row_count !== ROWS || dataset.columns.length !== 32) throw new Error(`unexpected profile: ${result.body.slice(0, 300)}`);
-      const entry = { seconds: result.seconds, mbps: mb / result.seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), probes: latencies.length };
+      const entry = { seconds: result.seconds, mbps: mb / result.seconds, p50: percentile(latencies, 50), p99: percentile(latencies, 99), max: Math.max(...latencies), probes: latencies.length, cpu: cpu.total };
       results.push(entry);
       process.stdout.write(
-        `run ${run}: ${entry.seconds.toFixed(2)} s, ${entry.mbps.toFixed(1)} MB/s; GET /v1/datasets during ingest: ${entry.probes} requests, p50 ${entry.p50.toFixed(1)} ms, p99 ${entry.p99.toFixed(1)} ms, max ${entry.max.toFixed(1)} ms\n`,
+        `run ${run}: ${entry.seconds.toFixed(2)} s, ${entry.mbps.toFixed(1)} MB/s; server CPU ${cpu.total.toFixed(2)} s (${cpu.threads.map((t) => `${t.name} ${t.seconds.toFixed(2)}`).join(', ')}); ` +
+          `GET /v1/datasets during ingest: ${entry.probes} requests, p50 ${entry.p50.toFixed(1)} ms, p99 ${entry.p99.toFixed(1)} ms, max ${entry.max.toFixed(1)} ms\n`,
       );
     }
     peakRss = statusKb(pid, 'VmHWM') / 1024;
@@ -174,9 +206,13 @@ async function main(): Promise<void> {
   process.stdout.write(`server RSS: idle ${idleRss.toFixed(0)} MB, peak (VmHWM) ${peakRss.toFixed(0)} MB (target < 400)\n`);
   process.stdout.write(`GET /v1/datasets during ingest: worst run p99 ${p99.toFixed(1)} ms (target < 50)\n`);
   if (PANDAS) {
-    const seconds = pandasSeconds(path);
-    if (seconds !== null) {
-      process.stdout.write(`pandas.read_csv: ${seconds.toFixed(2)} s = ${(mb / seconds).toFixed(1)} MB/s; Trainyard ingest (median) is ${(seconds / ingestMedian).toFixed(2)}× pandas (target ≥ 2×)\n`);
+    const pandas = pandasSeconds(path);
+    if (pandas !== null) {
+      const cpuMedian = median(results.map((r) => r.cpu));
+      process.stdout.write(
+        `pandas.read_csv: ${pandas.seconds.toFixed(2)} s = ${(mb / pandas.seconds).toFixed(1)} MB/s; Trainyard ingest (median wall) is ${(pandas.seconds / ingestMedian).toFixed(2)}× pandas (target ≥ 2×)\n` +
+          `CPU work: server ${cpuMedian.toFixed(2)} s (median) vs pandas ${pandas.cpu.toFixed(2)} s: ${(pandas.cpu / cpuMedian).toFixed(2)}× less CPU per byte than pandas\n`,
+      );
     }
   }
   process.stdout.write(`\nrerun: npx tsx bench/ingest.ts [--rows ${ROWS}] [--runs ${RUNS}] [--no-pandas]\n`);
