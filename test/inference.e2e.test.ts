@@ -290,3 +290,21 @@ describe('batch inference over a CSV sent with the request', () => {
     expect((await api<{ items: unknown[] }>(base, 'GET', '/v1/datasets?limit=500')).body.items).toHaveLength(before);
   });
 });
+
+describe('the model session cache', () => {
+  it('evicts least recently used sessions beyond its memory bound without failing runs in flight', async () => {
+    const { ModelCache } = await import('../src/inference/model-cache.ts');
+    const { getVersion } = await import('../src/models/registry.ts');
+    const { db } = platform.platform.metadata;
+    const [v1, v2] = [await getVersion(db, 'cancer', 1), await getVersion(db, 'cancer', 2)];
+    const cache = new ModelCache(platform.platform.blobs, 1); // room for one session at a time
+    const width = 30;
+    const run = (version: typeof v1) => cache.use(version, async (model) => (await model.run(new Float32Array(width), 1)).output[0]);
+    // Interleaved concurrent uses of two versions: each load evicts the other, while it is in use.
+    const results = await Promise.all(Array.from({ length: 40 }, (_, i) => run(i % 2 ? v1 : v2)));
+    expect(results.every((p) => p >= 0 && p <= 1)).toBe(true);
+    expect(cache.size).toBe(1);
+    expect(await run(v1)).toBeCloseTo(results[1], 6);
+    await cache.close();
+  });
+});

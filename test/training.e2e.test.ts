@@ -232,6 +232,14 @@ describe('failures a user can act on', () => {
     expect((await api(base, 'POST', `/v1/training-jobs/${created.body.id}/cancel`)).status).toBe(409);
   });
 
+  it('stops at max_runtime_seconds with the best weights so far, as a truncated run', async () => {
+    const job = await train(base, 'slow', datasets['breast_cancer.csv'], { epochs: 5000, batch_size: 8, max_runtime_seconds: 12 });
+    expect(job.status, JSON.stringify(job)).toBe('succeeded');
+    expect(job.stats).toMatchObject({ truncated: true });
+    expect((job.stats as { epochs_run: number }).epochs_run).toBeLessThan(5000);
+    expect(job.model_version).toBe(1);
+  }, 120_000);
+
   it('cancels a queued job immediately', async () => {
     const created = await api<JobView>(base, 'POST', '/v1/training-jobs', { model: 'slow', dataset: datasets['breast_cancer.csv'], hyperparameters: { epochs: 1 } });
     const cancelled = await api<JobView>(base, 'POST', `/v1/training-jobs/${created.body.id}/cancel`);
