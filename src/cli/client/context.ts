@@ -153,7 +153,7 @@ export class ProgressBar {
     const now = Date.now();
     if (!force && now - this.last < 80 && done < total) return;
     this.last = now;
-    const width = Math.max(10, Math.min(40, (io.stderr.columns ?? 80) - 50));
+    const width = Math.max(10, Math.min(40, (io.stderr.columns ?? 80) - this.label.length - 32));
     const ratio = total > 0 ? Math.min(1, done / total) : 0;
     const filled = Math.round(ratio * width);
     const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;

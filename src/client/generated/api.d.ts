@@ -2256,10 +2256,22 @@ export type paths = {
             };
         };
         put?: never;
-        /** Queue a batch inference job over a dataset */
+        /**
+         * Queue a batch inference job over a dataset, or over a CSV sent with the request
+         * @description JSON `{model, version?, dataset, threshold?}`; or a `text/csv` body with `?model=&version=&threshold=&name=`, stored as a dataset and then predicted.
+         */
         post: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description With a text/csv body: the model */
+                    model?: string;
+                    /** @description With a text/csv body: a version number or alias */
+                    version?: string;
+                    /** @description With a text/csv body: the positive-label threshold */
+                    threshold?: number;
+                    /** @description With a text/csv body: the name the uploaded input is stored under as a dataset (default <model>-inference-input) */
+                    name?: string;
+                };
                 header?: never;
                 path?: never;
                 cookie?: never;
@@ -2278,6 +2290,7 @@ export type paths = {
                          */
                         threshold?: number;
                     };
+                    "text/csv": unknown;
                 };
             };
             responses: {
@@ -2328,6 +2341,24 @@ export type paths = {
                 };
                 /** @description Conflict with the current state */
                 409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Payload too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Unsupported content type */
+                415: {
                     headers: {
                         [name: string]: unknown;
                     };
