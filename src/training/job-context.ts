@@ -52,7 +52,9 @@ export class EventSink {
   }
 
   flush(): Promise<void> {
-    this.flushing = this.flushing.then(async () => {
+    // Chained after the previous flush whether it worked or not: a failed flush (the database was
+    // away) must not leave a rejected promise that every later flush would inherit.
+    this.flushing = this.flushing.catch(() => undefined).then(async () => {
       const batch = this.pending;
       this.pending = [];
       try {

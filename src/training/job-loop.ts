@@ -8,6 +8,8 @@ import type { Platform } from '../platform.ts';
 import { storeEnvironment } from '../config.ts';
 import { claimNext, finishJob, isDeadLocalOwner, newLeaseOwner, reapLostJobs, renewLease, requeue } from './queue.ts';
 import type { JobRow } from './jobs.ts';
+import { STORE_OUTAGE_RETRY } from './job-errors.ts';
+import { withRetry } from '../store/retry.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/trainyard.mjs', import.meta.url));
 
@@ -123,14 +125,17 @@ export class JobLoop {
   private async afterExit(job: JobRow, code: number | null, signal: NodeJS.Signals | null): Promise<void> {
     const { db } = this.platform.metadata;
     try {
-      const row = await db.selectFrom('jobs').select(['status', 'lease_owner', 'attempts', 'max_attempts']).where('id', '=', job.id).executeTakeFirst();
-      if (!row || row.status !== 'running' || row.lease_owner !== this.owner) return;
-      const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
-      if (row.attempts < row.max_attempts) {
-        await requeue(db, job.id, this.owner, `job process ${how}`);
-      } else {
-        await finishJob(db, job.id, this.owner, { status: 'failed', error: `the job process ${how} on each of ${row.attempts} attempts`, errorCode: 'WORKER_LOST' });
-      }
+      // Retried across a database blip (each step re-checks the lease, so a retry is harmless).
+      await withRetry(async () => {
+        const row = await db.selectFrom('jobs').select(['status', 'lease_owner', 'attempts', 'max_attempts']).where('id', '=', job.id).executeTakeFirst();
+        if (!row || row.status !== 'running' || row.lease_owner !== this.owner) return;
+        const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
+        if (row.attempts < row.max_attempts) {
+          await requeue(db, job.id, this.owner, `job process ${how}`);
+        } else {
+          await finishJob(db, job.id, this.owner, { status: 'failed', error: `the job process ${how} on each of ${row.attempts} attempts`, errorCode: 'WORKER_LOST' });
+        }
+      }, STORE_OUTAGE_RETRY);
     } catch (error) {
       // The lease will expire and another reaper will take care of it.
       this.platform.logger.error({ err: error, job: job.id }, 'could not record a crashed job');

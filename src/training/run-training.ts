@@ -129,7 +129,13 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
           const metrics = flattenMetrics(event);
           latest = { epoch, metrics };
           events.emit('epoch', { epoch, epochs: event.epochs, train: event.train, val: event.val, lr: event.lr, seconds: event.seconds, train_seconds: event.train_seconds });
-          epochWrites.push(recordEpoch(ctx, epoch, Number(event.epochs), metrics));
+          // Handled here, not only by the allSettled below: a write that fails while the trainer
+          // still runs (a database blip) would otherwise be an unhandled rejection and kill the process.
+          epochWrites.push(
+            recordEpoch(ctx, epoch, Number(event.epochs), metrics).catch((error: unknown) =>
+              platform.logger.warn({ err: error, job: job.id, epoch }, 'could not record epoch metrics; the final metrics are kept with the version'),
+            ),
+          );
         } else if (event.event === 'started') {
           events.log(`trainer started: torch ${String(event.torch_version)}, device ${String(event.device)}, ${String(event.threads)} thread(s), ${String(event.parameters)} parameters`);
         } else if (event.event === 'failed') {
