@@ -12,6 +12,7 @@ import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientCommands, setClientIO } from '../src/cli/client/index.ts';
 import { parseSets } from '../src/cli/client/train.ts';
+import { parseSse } from '../src/client/sse.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const EXAMPLES = join(ROOT, 'examples');
@@ -345,6 +346,12 @@ describe('trainyard CLI client', () => {
       expect(csv.trim().split('\n')).toHaveLength(570);
     }, 120_000);
 
+    it('exits 1 when a followed job fails, with the error a user can act on', async () => {
+      const r = await run('train', '--model', 'cancer', '--dataset', 'cancer', '--set', 'epochs=2', '--set', 'optimizer.type=SGD', '--set', 'optimizer.lr=1e30', '--follow');
+      expect(r.code).toBe(1);
+      expect(r.stderr).toMatch(/job \S+ failed after .*: .*NaN/);
+    }, 120_000);
+
     it('cancels a job; following a cancelled job exits 130', async () => {
       const queued = JSON.parse((await run('train', '--model', 'cancer', '--dataset', 'cancer', '--set', 'epochs=500', '--json')).stdout);
       const cancel = await run('jobs', 'cancel', queued.id);
@@ -356,5 +363,33 @@ describe('trainyard CLI client', () => {
       expect(again.code).toBe(1);
       expect(again.stderr).toMatch(/^trainyard: /);
     }, 120_000);
+  });
+});
+
+describe('SSE parser', () => {
+  const stream = (chunks: string[]) =>
+    new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (const chunk of chunks) controller.enqueue(new TextEncoder().encode(chunk));
+        controller.close();
+      },
+    });
+  const all = async (chunks: string[]) => {
+    const events = [];
+    for await (const event of parseSse(stream(chunks))) events.push(event);
+    return events;
+  };
+
+  it('reads named events, ids, multi-line data and comments across chunk boundaries', async () => {
+    const events = await all(['retry: 1000\n\n: keep-alive\n\nid: 1\nevent: ep', 'och\ndata: {"epoch":1}\n\nid: 2\r\nevent: log\r\ndata: a\r\ndata: b\r\n\r\ndata: plain\n\n']);
+    expect(events).toEqual([
+      { event: 'epoch', data: '{"epoch":1}', id: '1' },
+      { event: 'log', data: 'a\nb', id: '2' },
+      { event: 'message', data: 'plain', id: '2' },
+    ]);
+  });
+
+  it('delivers a last event that has no trailing blank line', async () => {
+    expect(await all(['event: end\ndata: {"status":"succeeded"}'])).toEqual([{ event: 'end', data: '{"status":"succeeded"}', id: undefined }]);
   });
 });

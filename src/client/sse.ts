@@ -42,6 +42,8 @@ export async function* parseSse(body: ReadableStream<Uint8Array>, signal?: Abort
         else if (field === 'id') id = value;
       }
     }
+    // Lenient at the end of the stream: a last event without its blank line is still delivered.
+    if (buffer.startsWith('data:')) data.push(buffer.slice(5).replace(/^ /, ''));
     if (data.length > 0) yield { event: event || 'message', data: data.join('\n'), id };
   } finally {
     signal?.removeEventListener('abort', onAbort);
