@@ -8,18 +8,15 @@
 // single-row p99 while a training job runs on the same machine.
 // Targets (2 cores): single-row ≥ 5,000 req/s at concurrency 16 with p99 < 10 ms; ≥ 200,000 rows/s
 // for 1,000-row requests; batch job ≥ 300,000 rows/s with RSS under 500 MB.
-import { spawn } from 'node:child_process';
-import { createReadStream, createWriteStream, existsSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rename, rm } from 'node:fs/promises';
-import { once } from 'node:events';
-import { cpus, tmpdir } from 'node:os';
+import { createReadStream, readFileSync } from 'node:fs';
+import { readdir, readFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import * as ort from 'onnxruntime-node';
+import { ROOT, startServer, writeCsvOnce } from './support.ts';
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, duration: { type: 'string', default: '10' } } });
 const ROWS = Number(args.rows);
 const DURATION = Number(args.duration);
@@ -31,36 +28,6 @@ const sampleRows = source.slice(1).map((line) => {
   const cells = line.split(',');
   return Object.fromEntries(header.map((h, i) => [h, Number(cells[i])]).filter(([h]) => h !== 'diagnosis'));
 });
-
-async function ensureBigCsv(path: string): Promise<void> {
-  if (existsSync(path) && statSync(path).size > 0) return;
-  await mkdir(join(path, '..'), { recursive: true });
-  const out = createWriteStream(`${path}.tmp`);
-  let chunk = features.join(',') + '\n';
-  let seed = 11;
-  const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
-  for (let r = 0; r < ROWS; r++) {
-    const row = sampleRows[r % sampleRows.length];
-    chunk += features.map((f) => (row[f] * (0.98 + random() * 0.04)).toPrecision(5)).join(',') + '\n';
-    if (chunk.length > 1 << 20) {
-      if (!out.write(chunk)) await once(out, 'drain');
-      chunk = '';
-    }
-  }
-  out.end(chunk);
-  await once(out, 'finish');
-  await rename(`${path}.tmp`, path);
-}
-
-async function freePort(): Promise<number> {
-  const { createServer } = await import('node:net');
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 async function json<T>(response: Response): Promise<T> {
   const body = (await response.json()) as T;
@@ -98,20 +65,14 @@ async function peakRss(needle: string): Promise<number> {
 
 const bigCsv = join(ROOT, 'bench', '.data', `predict-${ROWS}.csv`);
 console.log(`generating ${bigCsv} (once) …`);
-await ensureBigCsv(bigCsv);
-
-const dataDir = await mkdtemp(join(tmpdir(), 'bench-predict-'));
-const port = await freePort();
-const base = `http://127.0.0.1:${port}`;
-const server = spawn(process.execPath, [join(ROOT, 'bin', 'trainyard.mjs'), 'server'], {
-  env: { ...process.env, TRAINYARD_DATA_DIR: dataDir, TRAINYARD_PORT: String(port), TRAINYARD_LOG_LEVEL: 'warn' },
-  stdio: ['ignore', 'inherit', 'inherit'],
+await writeCsvOnce(bigCsv, features.join(','), ROWS, (r, random) => {
+  const row = sampleRows[r % sampleRows.length];
+  return features.map((f) => (row[f] * (0.98 + random() * 0.04)).toPrecision(5)).join(',');
 });
+
+const server = await startServer();
+const { base } = server;
 try {
-  for (let i = 0; !(await fetch(`${base}/healthz`).catch(() => null))?.ok; i++) {
-    if (i > 300) throw new Error('server did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const cancer = await json<{ id: string }>(await fetch(`${base}/v1/datasets?name=cancer`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: source.join('\n') + '\n' }));
   const layers = [{ type: 'Linear', out_features: 64 }, { type: 'ReLU' }, { type: 'Linear', out_features: 64 }, { type: 'ReLU' }, { type: 'Linear', out_features: 1 }];
@@ -174,7 +135,5 @@ try {
   console.log(JSON.stringify(report, null, 2));
   console.log(`rerun: npx tsx bench/predict.ts --rows ${ROWS} --duration ${DURATION}`);
 } finally {
-  server.kill('SIGTERM');
-  await once(server, 'exit').catch(() => undefined);
-  await rm(dataDir, { recursive: true, force: true });
+  await server.stop();
 }

@@ -166,6 +166,16 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
     const completed = outcome.completed;
     const finalMetrics = (completed.metrics ?? latest?.metrics ?? {}) as Record<string, number>;
     const prefix = `models/${spec.model.name}/${job.id}-a${job.attempts}`;
+    // How the run went: recorded both in the manifest and on the job.
+    const outcomeSummary = {
+      rows_train: prepared.trainRows,
+      rows_validation: prepared.valRows,
+      dropped_missing_target: prepared.droppedMissingTarget,
+      best_epoch: completed.best_epoch,
+      epochs_run: completed.epochs_run,
+      stopped_early: completed.stopped_early,
+      truncated: completed.truncated,
+    };
     const artifacts: ArtifactInfo[] = [];
     try {
       for (const name of EXPORTED_ARTIFACTS) {
@@ -192,15 +202,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         layers: resolved.layers,
         parameters: resolved.parameters,
         hyperparameters: h,
-        training: {
-          rows_train: prepared.trainRows,
-          rows_validation: prepared.valRows,
-          dropped_missing_target: prepared.droppedMissingTarget,
-          best_epoch: completed.best_epoch,
-          epochs_run: completed.epochs_run,
-          stopped_early: completed.stopped_early,
-          truncated: completed.truncated,
-        },
+        training: outcomeSummary,
         metrics: finalMetrics,
         trainer: summary,
         artifacts,
@@ -217,13 +219,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       if (typeof trainerTimings.export === 'number') timings.export_seconds = trainerTimings.export;
 
       const stats = {
-        rows_train: prepared.trainRows,
-        rows_validation: prepared.valRows,
-        dropped_missing_target: prepared.droppedMissingTarget,
-        best_epoch: completed.best_epoch,
-        epochs_run: completed.epochs_run,
-        stopped_early: completed.stopped_early,
-        truncated: completed.truncated,
+        ...outcomeSummary,
         threads: summary.threads ?? config.trainerThreads,
         device: summary.device ?? null,
         timings,

@@ -1,0 +1,78 @@
+// What the benchmarks share: generated input files, a free port, and the real server as a child.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { dirname, join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** Writes a CSV once (it is cached under bench/.data/): the header, then `row(i, random)` per row. */
+export async function writeCsvOnce(path: string, header: string, rows: number, row: (i: number, random: () => number) => string): Promise<void> {
+  if (existsSync(path) && statSync(path).size > 0) return;
+  await mkdir(dirname(path), { recursive: true });
+  let seed = 7;
+  const random = () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296);
+  const out = createWriteStream(`${path}.tmp`);
+  let chunk = header + '\n';
+  for (let i = 0; i < rows; i++) {
+    chunk += row(i, random) + '\n';
+    if (chunk.length > 1 << 20) {
+      if (!out.write(chunk)) await once(out, 'drain');
+      chunk = '';
+    }
+  }
+  out.end(chunk);
+  await once(out, 'finish');
+  await rename(`${path}.tmp`, path);
+}
+
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer().once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export interface BenchServer {
+  base: string;
+  dataDir: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** `trainyard server` on a fresh data dir and a free port, ready when /healthz answers. */
+export async function startServer(env: Record<string, string> = {}): Promise<BenchServer> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'bench-'));
+  const port = await freePort();
+  const base = `http://127.0.0.1:${port}`;
+  const child = spawn(process.execPath, [join(ROOT, 'bin', 'trainyard.mjs'), 'server'], {
+    env: { ...process.env, TRAINYARD_DATA_DIR: dataDir, TRAINYARD_PORT: String(port), TRAINYARD_LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const stop = async () => {
+    if (child.exitCode === null) {
+      child.kill('SIGTERM');
+      await once(child, 'exit').catch(() => undefined);
+    }
+    await rm(dataDir, { recursive: true, force: true });
+  };
+  for (let i = 0; !(await fetch(`${base}/healthz`).catch(() => null))?.ok; i++) {
+    if (i > 600 || child.exitCode !== null) {
+      await stop();
+      throw new Error('the server did not start');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return { base, dataDir, child, stop };
+}
+
+export function percentile(sorted: number[], p: number): number {
+  return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
+}
