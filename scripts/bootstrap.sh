@@ -1,7 +1,7 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Installs whatever is missing for Trainyard on a Debian/Ubuntu machine with Node 20+, then exits.
-#   sh scripts/bootstrap.sh          what `npm start` needs (npm packages, PyTorch from the OS)
-#   sh scripts/bootstrap.sh --test   also what the test suite needs (pytest, Chromium, infra deps)
+#   bash scripts/bootstrap.sh          what `npm start` needs (npm packages, PyTorch from the OS)
+#   bash scripts/bootstrap.sh --test   also what the test suite needs (pytest, Chromium, infra deps)
 # It is idempotent and quick when everything is already there.
 set -eu
 cd "$(dirname "$0")/.."
@@ -21,17 +21,17 @@ as_root() {
   fi
 }
 
-apt_missing=""
-need_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || apt_missing="$apt_missing $1"; }
+apt_missing=()
+need_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || apt_missing+=("$1"); }
 if ! /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then need_deb python3-torch; fi
 if $want_tests; then
   need_deb python3-pytest
   need_deb chromium
 fi
-if [ -n "$apt_missing" ]; then
-  echo "bootstrap: installing OS packages:$apt_missing"
+if [ "${#apt_missing[@]}" -gt 0 ]; then
+  echo "bootstrap: installing OS packages: ${apt_missing[*]}"
   as_root apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq --no-install-recommends $apt_missing
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${apt_missing[@]}"
 fi
 
 # npm ci when node_modules is missing or older than the lock file. onnxruntime-node's postinstall

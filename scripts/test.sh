@@ -1,9 +1,9 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Runs the whole test suite: typecheck, lint, the TypeScript tests (unit and end-to-end over real
 # HTTP), the trainer's Python tests and the infrastructure tests. MariaDB-backed runs happen when
 # TRAINYARD_TEST_MYSQL_URL is set (.ci/run sets it). Exits non-zero when anything fails.
 set -u
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 failed=""
 step() {
   name=$1; shift
