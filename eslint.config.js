@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'web/', 'infra/', 'dist/', 'coverage/', '.trainyard/', 'trainer/', 'src/client/generated/'] },
+  { ignores: ['node_modules/', 'web/', 'infra/', 'dist/', 'coverage/', '.trainyard/', '.tmp/', 'bench/.data/', 'trainer/', 'src/client/generated/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
