@@ -103,8 +103,9 @@ describe('training the shipped datasets', () => {
       // Serving parity: raw CSV rows of the validation split through the API (TypeScript preprocessing + ONNX).
       const csv = (await readFile(join(EXAMPLES_DIR, 'breast_cancer.csv'), 'utf8')).trim().split('\n');
       const header = csv[0].split(',');
-      const order = shuffledIndices(dataset.row_count, 7);
-      const inputs = Array.from(order.slice(0, rows), (index) => {
+      // The validation rows: the first 20 % of the seeded shuffle, in file order.
+      const valRows = Array.from(shuffledIndices(dataset.row_count, 7).slice(0, Math.round(dataset.row_count * 0.2))).sort((a, b) => a - b);
+      const inputs = valRows.slice(0, rows).map((index) => {
         const cells = csv[index + 1].split(',');
         return Object.fromEntries(header.map((h, j) => [h, Number(cells[j])]).filter(([h]) => h !== 'diagnosis'));
       });
