@@ -344,6 +344,10 @@ describe('trainyard CLI client', () => {
       const csv = await readFile(out, 'utf8');
       expect(csv.split('\n')[0]).toMatch(/^row,label,probability/);
       expect(csv.trim().split('\n')).toHaveLength(570);
+
+      const id = /inference job (\S+):/.exec(r.stderr)![1];
+      expect((await run('jobs', 'ls', '--inference')).stdout).toMatch(new RegExp(`${id}\\s+succeeded\\s+cancer\\s+1`));
+      expect((await run('jobs', 'show', id)).stdout).toMatch(/rows:\s+569/);
     }, 120_000);
 
     it('exits 1 when a followed job fails, with the error a user can act on', async () => {

@@ -227,6 +227,9 @@ export class TrainyardClient {
   getInferenceJob(id: string): Promise<InferenceJob> {
     return this.request('GET', `/v1/inference-jobs/${enc(id)}`);
   }
+  cancelInferenceJob(id: string): Promise<InferenceJob> {
+    return this.request('POST', `/v1/inference-jobs/${enc(id)}/cancel`);
+  }
   inferenceOutput(id: string, signal?: AbortSignal): Promise<Response> {
     return this.fetch('GET', `/v1/inference-jobs/${enc(id)}/output`, { headers: { accept: 'text/csv' }, signal });
   }

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { ApiError, FINISHED, logLine, toEpochPoint, type EpochPoint, type TrainingJob } from '../../client/index.ts';
 import { ProgressBar, UsageError, action, duration, err, fields, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
+import { printInference } from './predict.ts';
 import { positiveInt } from './datasets.ts';
 import { flatMetrics, pickMetrics } from './models.ts';
 
@@ -179,15 +180,39 @@ export function jobsCommand(): Command {
   jobs
     .command('ls')
     .alias('list')
-    .description('List training jobs (newest first)')
+    .description('List training jobs (newest first); --inference lists batch inference jobs')
+    .option('--inference', 'list batch inference jobs instead')
     .option('--status <status>', 'queued, running, succeeded, failed or cancelled')
     .option('--model <model>', 'only jobs of this model')
     .option('--dataset <dataset>', 'only jobs on this dataset id')
     .option('--limit <n>', 'at most this many', (v) => positiveInt(v), 50)
     .option('--json', 'print the page as JSON ({items, next_cursor})')
     .action(
-      action(async (options: { status?: string; model?: string; dataset?: string; limit: number; json?: boolean }) => {
-        const page = await makeClient().listTrainingJobs({ status: options.status, model: options.model, dataset: options.dataset, limit: options.limit });
+      action(async (options: { inference?: boolean; status?: string; model?: string; dataset?: string; limit: number; json?: boolean }) => {
+        const query = { status: options.status, model: options.model, dataset: options.dataset, limit: options.limit };
+        if (options.inference) {
+          const inference = await makeClient().listInferenceJobs(query);
+          if (options.json) return printJson(inference);
+          if (inference.items.length === 0) return out('no inference jobs match');
+          out(
+            table(
+              ['id', 'status', 'model', 'version', 'dataset', 'rows', 'positive', 'created', 'took'],
+              inference.items.map((j) => [
+                j.id,
+                j.status,
+                j.model,
+                j.version,
+                j.dataset,
+                j.stats?.rows ?? null,
+                j.stats?.positive_count ?? null,
+                formatTime(j.created_at),
+                duration(j.started_at, j.finished_at),
+              ]),
+            ),
+          );
+          return;
+        }
+        const page = await makeClient().listTrainingJobs(query);
         if (options.json) return printJson(page);
         if (page.items.length === 0) return out('no training jobs match');
         out(
@@ -210,14 +235,31 @@ export function jobsCommand(): Command {
 
   jobs
     .command('show')
-    .description('Show a training job: status, progress, hyperparameters, metrics, error')
+    .description('Show a job: status, progress, hyperparameters, metrics, error (training or batch inference)')
     .argument('<id>', 'job id')
     .option('-f, --follow', 'follow it until it ends (exit code as for train --follow)')
     .option('--json', 'print the job as JSON')
     .action(
       action(async (id: string, options: { follow?: boolean; json?: boolean }) => {
         const client = makeClient();
-        const job = await client.getTrainingJob(id);
+        const job = await client.getTrainingJob(id).catch(async (error: unknown) => {
+          // Not a training job: perhaps a batch inference job.
+          if (!(error instanceof ApiError && error.status === 404)) throw error;
+          const inference = await client.getInferenceJob(id).catch(() => {
+            throw error;
+          });
+          return { inference };
+        });
+        if ('inference' in job) {
+          let current = job.inference;
+          while (options.follow && !FINISHED.includes(current.status)) {
+            await sleep(500);
+            current = await client.getInferenceJob(id);
+          }
+          if (options.json) printJson(current);
+          else printInference(current);
+          return options.follow ? (JOB_EXIT_CODES[current.status] ?? 1) : undefined;
+        }
         if (options.follow && !FINISHED.includes(job.status)) return followJob(id, { json: options.json });
         if (options.json) return printJson(job);
         out(
@@ -251,12 +293,18 @@ export function jobsCommand(): Command {
 
   jobs
     .command('cancel')
-    .description('Cancel a queued or running training job')
+    .description('Cancel a queued or running job (training or batch inference)')
     .argument('<id>', 'job id')
     .option('--json', 'print the job as JSON')
     .action(
       action(async (id: string, options: { json?: boolean }) => {
-        const job = await makeClient().cancelTrainingJob(id);
+        const client = makeClient();
+        const job = await client.cancelTrainingJob(id).catch((error: unknown) => {
+          if (!(error instanceof ApiError && error.status === 404 && /training job/i.test(error.problem.detail))) throw error;
+          return client.cancelInferenceJob(id).catch(() => {
+            throw error;
+          });
+        });
         if (options.json) return printJson(job);
         out(`job ${id}: ${job?.status === 'cancelled' ? 'cancelled' : `cancel requested (status ${job?.status ?? 'unknown'})`}`);
       }),
