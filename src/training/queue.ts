@@ -26,44 +26,70 @@ function claimedFields(owner: string, leaseMs: number) {
   };
 }
 
-/** Claims the oldest queued job (of the given kinds), or returns undefined when the queue is empty. */
+/** The row as claimedFields() leaves it, computed from the row read under its lock. */
+function afterClaim(row: JobRow, fields: ReturnType<typeof claimedFields>): JobRow {
+  return {
+    ...row,
+    status: 'running',
+    lease_owner: fields.lease_owner,
+    lease_expires_at: fields.lease_expires_at,
+    attempts: row.attempts + 1,
+    started_at: row.started_at ?? fields.updated_at,
+    updated_at: fields.updated_at,
+  };
+}
+
+/**
+ * Claims the oldest queued job, or returns undefined when the queue is empty.
+ * MySQL: one transaction: SELECT … FOR UPDATE SKIP LOCKED of the whole row, UPDATE, and the
+ * `running` status event (one commit per claim, and no claimed job without its event); the claimed
+ * row is computed from the locked one rather than read again.
+ * SQLite: one UPDATE … RETURNING (SQLite serialises writers), then the event. No multi-statement
+ * transaction here: better-sqlite3 is synchronous, so two connections in one process (tests,
+ * benchmarks) would deadlock, one holding the write lock while the other blocks the event loop in
+ * its busy wait.
+ */
 export async function claimNext(store: MetadataStore, owner: string, leaseMs: number, options: { dispatchedOnly?: boolean } = {}): Promise<JobRow | undefined> {
   const { db } = store;
-  const pick = (q: Db) => {
-    let query = q.selectFrom('jobs').select('id').where('status', '=', 'queued');
+  const queued = (q: Db) => {
+    const base = q.selectFrom('jobs').where('status', '=', 'queued');
     // Jobs handed to AWS Batch are claimed by their container (claimById), not by a worker loop.
-    query = options.dispatchedOnly ? query.where('external_id', 'is not', null) : query.where('external_id', 'is', null);
-    return query.orderBy('created_at').orderBy('id').limit(1);
+    return (options.dispatchedOnly ? base.where('external_id', 'is not', null) : base.where('external_id', 'is', null)).orderBy('created_at').orderBy('id').limit(1);
   };
-  let claimed: JobRow | undefined;
+  const fields = claimedFields(owner, leaseMs);
   if (store.dialect === 'sqlite') {
-    claimed = await db
+    const claimed = await db
       .updateTable('jobs')
-      .set(claimedFields(owner, leaseMs))
-      .where('id', '=', (eb) => eb.selectFrom(pick(db).as('next')).select('next.id'))
+      .set(fields)
+      .where('id', '=', (eb) => eb.selectFrom(queued(db).select('id').as('next')).select('next.id'))
       .where('status', '=', 'queued')
       .returningAll()
       .executeTakeFirst();
-  } else {
-    claimed = await db.transaction().execute(async (trx) => {
-      const next = await pick(trx).forUpdate().skipLocked().executeTakeFirst();
-      if (!next) return undefined;
-      await trx.updateTable('jobs').set(claimedFields(owner, leaseMs)).where('id', '=', next.id).execute();
-      return trx.selectFrom('jobs').selectAll().where('id', '=', next.id).executeTakeFirstOrThrow();
-    });
+    if (claimed) await appendEvent(db, claimed.id, 'status', { status: 'running', attempt: claimed.attempts });
+    return claimed;
   }
-  if (claimed) await appendEvent(db, claimed.id, 'status', { status: 'running', attempt: claimed.attempts });
-  return claimed;
+  return db.transaction().execute(async (trx) => {
+    const next = await queued(trx).selectAll().forUpdate().skipLocked().executeTakeFirst();
+    if (!next) return undefined;
+    await trx.updateTable('jobs').set(fields).where('id', '=', next.id).execute();
+    const claimed = afterClaim(next, fields);
+    await appendEvent(trx, claimed.id, 'status', { status: 'running', attempt: claimed.attempts });
+    return claimed;
+  });
 }
 
 /** Claims one specific queued job (`trainyard run-job <id>`, the AWS Batch entrypoint). */
 export async function claimById(store: MetadataStore, id: string, owner: string, leaseMs: number): Promise<JobRow | undefined> {
   const { db } = store;
-  const result = await db.updateTable('jobs').set(claimedFields(owner, leaseMs)).where('id', '=', id).where('status', '=', 'queued').executeTakeFirst();
-  if (Number(result.numUpdatedRows) === 0) return undefined;
-  const job = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
-  await appendEvent(db, id, 'status', { status: 'running', attempt: job.attempts });
-  return job;
+  const claim = async (q: Db) => {
+    const result = await q.updateTable('jobs').set(claimedFields(owner, leaseMs)).where('id', '=', id).where('status', '=', 'queued').executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return undefined;
+    const job = await q.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
+    await appendEvent(q, id, 'status', { status: 'running', attempt: job.attempts });
+    return job;
+  };
+  // One transaction on MySQL (the claim and its event commit together); see claimNext for SQLite.
+  return store.dialect === 'sqlite' ? claim(db) : db.transaction().execute(claim);
 }
 
 export interface LeaseState {
