@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { TrainyardError } from '../../errors.ts';
-import { CsvParser, fieldText, firstInvalidUtf8, normaliseDelimiter, type RecordSink } from './parser.ts';
+import { CsvParser, FIELD_DEC, FIELD_INT, fieldText, firstInvalidUtf8, normaliseDelimiter, type RecordSink } from './parser.ts';
 import { sniffDelimiter } from './sniff.ts';
 
 interface Parsed {
@@ -171,6 +171,72 @@ describe('CsvParser', () => {
       expect(parsed.rows).toEqual(rows);
       expect(parsed.lines[4999]).toBe(5001);
     }
+  });
+});
+
+describe('numbers parsed while tokenizing', () => {
+  it('equal Number(text) and are flagged integer or decimal; anything else is left unflagged', () => {
+    const cells = ['0', '-0', '7', '-42', '007', '3.25', '-0.5', '.5', '-.5', '5.', '123456789012345', '1234567890123456', '0.1', '17.99', '-', '.', '-.', '1e3', '1.2.3', '--1', '+1', ' 1', 'a1', '', '1-2'];
+    const line = cells.map((c) => (c === '' ? '' : c)).join(',');
+    const header = cells.map((_, k) => `c${k}`).join(',');
+    let seen: { flags: number[]; values: number[] } | null = null;
+    const parser = new CsvParser(
+      {
+        header() {},
+        records(_buf, _starts, _ends, flags, fields, _count, _lines, values) {
+          seen = { flags: Array.from(flags.subarray(0, fields)), values: Array.from(values.subarray(0, fields)) };
+        },
+      },
+      { delimiter: ',' },
+    );
+    parser.feed(Buffer.from(`${header}\n${line}\n`));
+    parser.finish();
+    const { flags, values } = seen as unknown as { flags: number[]; values: number[] };
+    cells.forEach((cell, k) => {
+      const simple = /^-?(\d+\.?\d*|\.\d+)$/.test(cell) && cell.replace(/[-.]/g, '').length <= 15;
+      if (simple) {
+        expect(flags[k], cell).toBe(cell.includes('.') ? FIELD_DEC : FIELD_INT);
+        expect(Object.is(values[k], Number(cell)), cell).toBe(true);
+      } else {
+        expect(flags[k], cell).toBe(0);
+      }
+    });
+  });
+});
+
+describe('numbers parsed while tokenizing, randomized', () => {
+  it('equal Number(text) for 50,000 random decimal literals', () => {
+    let seed = 7;
+    const random = () => {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      return seed / 2 ** 32;
+    };
+    const texts: string[] = [];
+    for (let k = 0; k < 50_000; k++) {
+      const shape = k % 4;
+      const v = (random() - 0.5) * 10 ** Math.floor(random() * 12);
+      texts.push(shape === 0 ? v.toFixed(Math.floor(random() * 10)) : shape === 1 ? String(Math.round(v)) : shape === 2 ? v.toPrecision(1 + Math.floor(random() * 15)) : String(v));
+    }
+    const got: number[] = [];
+    const kinds: number[] = [];
+    const parser = new CsvParser({
+      header() {},
+      records(_buf, _starts, _ends, flags, _fields, count, _lines, values) {
+        for (let r = 0; r < count; r++) {
+          got.push(values[r]);
+          kinds.push(flags[r]);
+        }
+      },
+    });
+    parser.feed(Buffer.from(`x\n${texts.join('\n')}\n`));
+    parser.finish();
+    let checked = 0;
+    texts.forEach((text, k) => {
+      if (kinds[k] === 0) return;
+      checked++;
+      if (!Object.is(got[k], Number(text))) throw new Error(`${text}: got ${got[k]}, expected ${Number(text)}`);
+    });
+    expect(checked).toBeGreaterThan(30_000);
   });
 });
 

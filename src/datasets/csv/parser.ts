@@ -21,6 +21,13 @@ import { sniffDelimiter } from './sniff.ts';
 export const FIELD_QUOTED = 1;
 /** The field's range is raw text with quotes (`""` escapes or text after a closing quote); see unescapeField. */
 export const FIELD_RAW = 2;
+/** An unquoted integer literal (-?digits, ≤ 15 digits) whose value is in `values`. */
+export const FIELD_INT = 4;
+/** An unquoted decimal literal (-?digits.digits, ≤ 15 digits) whose value is in `values`. */
+export const FIELD_DEC = 8;
+
+/** Exact powers of ten: one division by one of them is correctly rounded (equals Number(text)). */
+const POW10 = [1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15];
 
 export interface RecordSink {
   /** The header's names, decoded. Throw to reject the header. */
@@ -30,8 +37,10 @@ export interface RecordSink {
    * `buf[starts[i], ends[i])` with `flags[i]`, where i = r * fields + f; `lines[r]` is the 1-based
    * file line where record r starts. Records come in file order, blocks of up to ~64k fields, so
    * a sink may work column by column. The arrays and `buf` are reused after the call returns.
+   * Plain unquoted numbers are parsed while tokenizing: flags FIELD_INT / FIELD_DEC, value in
+   * `values[i]` (equal to Number(text)); other numbers are left to parseNumberBytes.
    */
-  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, lines: Int32Array): void;
+  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, lines: Int32Array, values: Float64Array): void;
 }
 
 export interface CsvParserOptions {
@@ -83,6 +92,7 @@ export class CsvParser {
   private starts = new Int32Array(64);
   private ends = new Int32Array(64);
   private flags = new Uint8Array(64);
+  private values = new Float64Array(64);
   private lines = new Int32Array(1);
   private fieldCount = -1;
   /** Records in the current block, and the block's capacity. */
@@ -235,12 +245,15 @@ export class CsvParser {
     const starts = new Int32Array(size);
     const ends = new Int32Array(size);
     const flags = new Uint8Array(size);
+    const values = new Float64Array(size);
     starts.set(this.starts);
     ends.set(this.ends);
     flags.set(this.flags);
+    values.set(this.values);
     this.starts = starts;
     this.ends = ends;
     this.flags = flags;
+    this.values = values;
   }
 
   /** Parses the complete records of `buf`; returns the offset where the first incomplete one starts. */
@@ -253,6 +266,7 @@ export class CsvParser {
     let starts = this.starts;
     let ends = this.ends;
     let flags = this.flags;
+    let values = this.values;
     records: while (pos < n) {
       const line = this.line;
       let breaks = 0; // line breaks inside quoted fields of this record
@@ -266,6 +280,7 @@ export class CsvParser {
           starts = this.starts;
           ends = this.ends;
           flags = this.flags;
+          values = this.values;
         }
         let c = i < n ? buf[i] : -1;
         if (c === QUOTE) {
@@ -327,11 +342,32 @@ export class CsvParser {
           nf++;
           i = k;
         } else {
+          // Scan to the delimiter, parsing -?digits(.digits)? on the way (one pass per digit).
           let j = i;
-          while (j < n && stop[buf[j]] === 0) j++;
+          let mantissa = 0;
+          let simple = true;
+          let dot = -1;
+          if (j < n && buf[j] === 45) j++;
+          const digitsFrom = j;
+          while (j < n) {
+            const b = buf[j];
+            if (stop[b] !== 0) break;
+            const digit = b - 48;
+            if (digit >= 0 && digit <= 9) mantissa = mantissa * 10 + digit;
+            else if (b === 46 && dot < 0) dot = j;
+            else simple = false;
+            j++;
+          }
           starts[nf] = i;
           ends[nf] = j;
-          flags[nf] = 0;
+          const digits = j - digitsFrom - (dot < 0 ? 0 : 1);
+          if (simple && digits > 0 && digits <= 15) {
+            const value = dot < 0 ? mantissa : mantissa / POW10[j - dot - 1];
+            values[nf] = digitsFrom > i ? -value : value;
+            flags[nf] = dot < 0 ? FIELD_INT : FIELD_DEC;
+          } else {
+            flags[nf] = 0;
+          }
           nf++;
           i = j;
         }
@@ -365,6 +401,7 @@ export class CsvParser {
       starts = this.starts;
       ends = this.ends;
       flags = this.flags;
+      values = this.values;
     }
     this.flushBlock(buf);
     return pos;
@@ -374,7 +411,7 @@ export class CsvParser {
     if (this.blockCount === 0) return;
     const count = this.blockCount;
     this.blockCount = 0;
-    this.sink.records(buf, this.starts, this.ends, this.flags, this.fieldCount, count, this.lines);
+    this.sink.records(buf, this.starts, this.ends, this.flags, this.fieldCount, count, this.lines, this.values);
   }
 
   private emit(buf: Buffer, count: number, line: number): void {
@@ -389,6 +426,7 @@ export class CsvParser {
       this.starts = new Int32Array(size);
       this.ends = new Int32Array(size);
       this.flags = new Uint8Array(size);
+      this.values = new Float64Array(size);
       this.lines = new Int32Array(this.blockCapacity);
       this.sink.header(names, line);
       return;

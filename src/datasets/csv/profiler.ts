@@ -7,7 +7,7 @@
 // numbers, some with a point or exponent → `number`; all `true`/`false` (any case) → `boolean`;
 // anything else (including a mix of numbers and booleans) → `string`. A column with no values at
 // all is `string`. Once a column has seen text it stops parsing numbers (the fast path for text).
-import { CsvParser, FIELD_RAW, unescapeField, type CsvParserOptions, type RecordSink } from './parser.ts';
+import { CsvParser, FIELD_INT, FIELD_RAW, unescapeField, type CsvParserOptions, type RecordSink } from './parser.ts';
 import { isMissingBytes, numberState, parseBooleanBytes, parseNumberBytes } from './tokens.ts';
 import { DistinctCounter, hashBytes, hashOut } from './distinct.ts';
 import { TrainyardError } from '../../errors.ts';
@@ -145,7 +145,7 @@ export class ProfileSink implements RecordSink {
     this.columns = names.map((name) => new ColumnState(name, bound, precision));
   }
 
-  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number): void {
+  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, _lines: Int32Array, parsed: Float64Array): void {
     // Column by column: one column's state (statistics, distinct table or sketch) stays hot in cache.
     const columns = this.columns;
     if (this.values.length < count) this.values = new Float64Array(count);
@@ -154,10 +154,17 @@ export class ProfileSink implements RecordSink {
       const col = columns[c];
       let k = 0;
       for (let i = c, last = c + count * fields; i < last; i += fields) {
+        const flag = flags[i];
+        if (flag >= FIELD_INT && !col.text) {
+          if (flag === FIELD_INT) col.integers++;
+          else col.decimals++;
+          values[k++] = parsed[i];
+          continue;
+        }
         let b: Uint8Array = buf;
         let s = starts[i];
         let e = ends[i];
-        if (flags[i] === FIELD_RAW) {
+        if (flag === FIELD_RAW) {
           b = unescapeField(buf, s, e);
           s = 0;
           e = b.length;

@@ -2,7 +2,7 @@
 // batches (numbers as Float64Array with NaN for missing, text as string | null), the header, and
 // typed rows. Same tokenizer and cell rules as ingest, so what was profiled is what is read.
 import { TrainyardError, type FieldError } from '../../errors.ts';
-import { CsvParser, fieldText, FIELD_RAW, unescapeField, type RecordSink } from './parser.ts';
+import { CsvParser, fieldText, FIELD_INT, FIELD_RAW, unescapeField, type RecordSink } from './parser.ts';
 import { isMissingBytes, parseBooleanBytes, parseNumberBytes } from './tokens.ts';
 import type { ColumnType } from './profiler.ts';
 
@@ -63,15 +63,19 @@ class BatchSink implements RecordSink {
     };
   }
 
-  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, lines: Int32Array): void {
-    for (let r = 0; r < count; r++) this.record(buf, starts, ends, flags, r * fields, lines[r]);
+  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, lines: Int32Array, parsed: Float64Array): void {
+    for (let r = 0; r < count; r++) this.record(buf, starts, ends, flags, parsed, r * fields, lines[r]);
   }
 
-  private record(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, base: number, line: number): void {
+  private record(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, parsed: Float64Array, base: number, line: number): void {
     const batch = (this.current ??= this.newBatch());
     const at = batch.length;
     for (let k = 0; k < this.requests.length; k++) {
       const f = base + this.indices[k];
+      if (flags[f] >= FIELD_INT && this.requests[k].as === 'number') {
+        (batch.columns[k] as Float64Array)[at] = parsed[f];
+        continue;
+      }
       let b: Uint8Array = buf;
       let s = starts[f];
       let e = ends[f];
