@@ -7,7 +7,7 @@
 // screenshots of the main pages there (scripts/screenshots.ts → docs/screenshots/).
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -207,6 +207,10 @@ describe('dashboard (headless chromium)', () => {
 
     // The lists, for the docs.
     if (SCREENSHOTS) {
+      for (const name of ['iris', 'diabetes']) {
+        const body = await readFile(join(ROOT, `examples/${name}.csv`));
+        expect((await fetch(`${base}/v1/datasets?name=${name}`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body })).status).toBe(201);
+      }
       await page.goto(`${base}/datasets`);
       await page.getByRole('table', { name: 'Datasets' }).waitFor();
       await shot(page, 'datasets');

@@ -91,7 +91,7 @@ export function JobPage({ id }: { id: string }) {
     const scores = keys.filter((k) => !/loss|^lr$|learning_rate|seconds|time/i.test(k));
     const validation = scores.filter((k) => k.startsWith('val_'));
     const metrics = validation.length ? validation : scores;
-    return { x, loss: series(loss), metrics: series(metrics) };
+    return { x, loss: series(loss), metrics: series(metrics), metricsTitle: validation.length ? 'Validation metrics' : 'Metrics' };
   }, [epochs]);
 
   const cancel = async () => {
@@ -168,7 +168,7 @@ export function JobPage({ id }: { id: string }) {
             </Card>
             <Card withBorder>
               <Title order={4} mb="xs">
-                Metrics
+                {charts.metricsTitle}
               </Title>
               {charts.x.length && charts.metrics.length ? <EpochChart title="Metrics" x={charts.x} series={charts.metrics} /> : <Text c="dimmed">No metrics yet.</Text>}
             </Card>
