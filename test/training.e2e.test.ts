@@ -228,6 +228,9 @@ describe('failures a user can act on', () => {
     expect(job.status).toBe('cancelled');
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(job.model_version).toBeNull();
+    // The trainer and the job process exit within seconds of the cancel.
+    const deadline = Date.now() + 10_000;
+    while (processesMentioning(created.body.id).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
     expect(processesMentioning(created.body.id)).toEqual([]);
     expect((await api(base, 'GET', '/v1/models/slow/versions')).body).toMatchObject({ items: [] });
     expect((await api(base, 'POST', `/v1/training-jobs/${created.body.id}/cancel`)).status).toBe(409);
