@@ -351,11 +351,14 @@ export class CsvParser {
           const digitsFrom = j;
           while (j < n) {
             const b = buf[j];
-            if (stop[b] !== 0) break;
             const digit = b - 48;
-            if (digit >= 0 && digit <= 9) mantissa = mantissa * 10 + digit;
-            else if (b === 46 && dot < 0) dot = j;
-            else simple = false;
+            if (digit >= 0 && digit <= 9) {
+              mantissa = mantissa * 10 + digit; // a digit is never a stop byte
+            } else {
+              if (stop[b] !== 0) break;
+              if (b === 46 && dot < 0) dot = j;
+              else simple = false;
+            }
             j++;
           }
           starts[nf] = i;
