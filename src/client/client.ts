@@ -9,12 +9,15 @@ import type {
   EpochEvent,
   EpochPoint,
   InferenceJob,
+  InferenceJobRequest,
   Model,
   ModelSpec,
   ModelVersion,
   Page,
   PredictResult,
   TrainingJob,
+  TrainingJobQuery,
+  TrainingJobRequest,
 } from './types.ts';
 
 type Body = NonNullable<RequestInit['body']>;
@@ -181,10 +184,10 @@ export class TrainyardClient {
 
   // Training jobs ----------------------------------------------------------------------------
 
-  createTrainingJob(body: { model: string; dataset: string; hyperparameters?: Record<string, unknown> }): Promise<TrainingJob> {
+  createTrainingJob(body: TrainingJobRequest): Promise<TrainingJob> {
     return this.request('POST', '/v1/training-jobs', { json: body });
   }
-  listTrainingJobs(query: Query = {}): Promise<Page<TrainingJob>> {
+  listTrainingJobs(query: TrainingJobQuery = {}): Promise<Page<TrainingJob>> {
     return this.request('GET', '/v1/training-jobs', { query });
   }
   getTrainingJob(id: string): Promise<TrainingJob> {
@@ -218,7 +221,7 @@ export class TrainyardClient {
     if ('csv' in input) return this.request('POST', path, { query, body: input.csv, headers: { 'content-type': 'text/csv' } });
     return this.request('POST', path, { query, json: { inputs: input.inputs } });
   }
-  createInferenceJob(body: { model: string; version?: number | string; dataset: string; threshold?: number }): Promise<InferenceJob> {
+  createInferenceJob(body: InferenceJobRequest): Promise<InferenceJob> {
     return this.request('POST', '/v1/inference-jobs', { json: body });
   }
   listInferenceJobs(query: Query = {}): Promise<Page<InferenceJob>> {

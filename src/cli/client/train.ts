@@ -1,6 +1,8 @@
 // trainyard train, and trainyard jobs ls|show|cancel|logs
-import { Command } from 'commander';
-import { ApiError, FINISHED, logLine, toEpochPoint, type EpochPoint, type TrainingJob } from '../../client/index.ts';
+import { Command, Option } from 'commander';
+import { ApiError, FINISHED, logLine, toEpochPoint, type EpochPoint, type JobStatus, type TrainingJob } from '../../client/index.ts';
+
+const JOB_STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
 import { ProgressBar, UsageError, action, duration, err, fields, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
 import { printInference } from './predict.ts';
 import { positiveInt } from './datasets.ts';
@@ -182,13 +184,13 @@ export function jobsCommand(): Command {
     .alias('list')
     .description('List training jobs (newest first); --inference lists batch inference jobs')
     .option('--inference', 'list batch inference jobs instead')
-    .option('--status <status>', 'queued, running, succeeded, failed or cancelled')
+    .addOption(new Option('--status <status>', 'only jobs with this status').choices(JOB_STATUSES))
     .option('--model <model>', 'only jobs of this model')
     .option('--dataset <dataset>', 'only jobs on this dataset id')
     .option('--limit <n>', 'at most this many', (v) => positiveInt(v), 50)
     .option('--json', 'print the page as JSON ({items, next_cursor})')
     .action(
-      action(async (options: { inference?: boolean; status?: string; model?: string; dataset?: string; limit: number; json?: boolean }) => {
+      action(async (options: { inference?: boolean; status?: JobStatus; model?: string; dataset?: string; limit: number; json?: boolean }) => {
         const query = { status: options.status, model: options.model, dataset: options.dataset, limit: options.limit };
         if (options.inference) {
           const inference = await makeClient().listInferenceJobs(query);

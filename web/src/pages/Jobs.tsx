@@ -1,6 +1,6 @@
 import { useState } from 'react';
 import { Alert, Button, Card, Group, NumberInput, SegmentedControl, Select, Stack, Title } from '@mantine/core';
-import { api, errorText } from '../api.ts';
+import { api, errorText, type JobStatus } from '../api.ts';
 import { DataTable, LoadState, PageHeader, StatusBadge } from '../components/Common.tsx';
 import { duration, formatTime } from '../format.ts';
 import { useLoad } from '../hooks.ts';
@@ -73,7 +73,7 @@ function NewJob({ initialModel }: { initialModel: string | null }) {
 export function JobsPage() {
   const path = usePath();
   const [status, setStatus] = useState('all');
-  const jobs = useLoad(() => api.listTrainingJobs({ limit: 100, status: status === 'all' ? undefined : status }), [status], 3000);
+  const jobs = useLoad(() => api.listTrainingJobs({ limit: 100, status: status === 'all' ? undefined : (status as JobStatus) }), [status], 3000);
   const items = jobs.data?.items ?? [];
   return (
     <Stack>
