@@ -61,6 +61,27 @@ export class DistinctCounter {
     this.add(U32[0], U32[1]);
   }
 
+  /** Adds `values[0, count)`; the same as addNumber on each, with a tight loop once sketching. */
+  addNumbers(values: Float64Array, count: number): void {
+    let j = 0;
+    for (; j < count && this.registers === null; j++) this.addNumber(values[j]);
+    const registers = this.registers;
+    if (registers === null || j >= count) return;
+    const words = new Uint32Array(values.buffer, values.byteOffset, count * 2);
+    const p = this.precision;
+    const shift = 32 - p;
+    const sentinel = 1 << (p - 1);
+    for (; j < count; j++) {
+      const lo = words[2 * j];
+      let hi = words[2 * j + 1];
+      if (lo === 0 && hi === 0x80000000) hi = 0; // -0 is 0
+      const h = fmix32(lo ^ Math.imul(hi, 0x85ebca6b) ^ 0x3c6ef372);
+      const index = h >>> shift;
+      const rank = Math.clz32((h << p) | sentinel) + 1;
+      if (rank > registers[index]) registers[index] = rank;
+    }
+  }
+
   addBytes(buf: Uint8Array, start: number, end: number): void {
     hashBytes(buf, start, end);
     this.add(hashOut.lo, hashOut.hi);

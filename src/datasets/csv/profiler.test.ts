@@ -89,6 +89,19 @@ describe('DistinctCounter', () => {
     expect(Math.abs(text.count() - 30_000) / 30_000).toBeLessThan(0.03);
   });
 
+  it('addNumbers counts exactly like addNumber, through the switch to the sketch', () => {
+    const one = new DistinctCounter(500);
+    const many = new DistinctCounter(500);
+    const values = Float64Array.from({ length: 20_000 }, (_, k) => (k % 9000) * 0.5 - 1000 + (k % 3 === 0 ? -0 : 0));
+    for (const v of values) one.addNumber(v);
+    for (let at = 0; at < values.length; at += 1234) {
+      const block = values.slice(at, at + 1234);
+      many.addNumbers(block, block.length);
+    }
+    expect(many.count()).toBe(one.count());
+    expect(many.exact).toBe(false);
+  });
+
   it('counts 0 and -0 as one value', () => {
     const counter = new DistinctCounter(10);
     counter.addNumber(0);

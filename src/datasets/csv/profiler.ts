@@ -91,8 +91,7 @@ class ColumnState {
     this.n = n;
     this.min = min;
     this.max = max;
-    const distinct = this.distinct;
-    for (let j = 0; j < count; j++) distinct.addNumber(values[j]);
+    this.distinct.addNumbers(values, count);
   }
 
   type(): ColumnType {
