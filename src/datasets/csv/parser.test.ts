@@ -111,6 +111,8 @@ describe('CsvParser', () => {
     expect(parseEverySplit('a|b\n"x|y"|2\n').rows).toEqual([['x|y', '2']]);
     expect(parseEverySplit('a;b\n1;2\n', { delimiter: ',' }).rows).toEqual([['1;2']]);
     expect(parseEverySplit('one\n1\n2\n').header).toEqual(['one']);
+    expect(parseEverySplit('a-b-c\n1--3\n-2.5-x\n', { delimiter: '-' }).rows).toEqual([['1', '', '3'], ['', '2.5', 'x']]);
+    expect(parseEverySplit('a.b\n1.5\n', { delimiter: '.' }).rows).toEqual([['1', '5']]);
   });
 
   it('rejects ragged rows with the line and the counts', () => {

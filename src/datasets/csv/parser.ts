@@ -347,7 +347,7 @@ export class CsvParser {
           let mantissa = 0;
           let simple = true;
           let dot = -1;
-          if (j < n && buf[j] === 45) j++;
+          if (j < n && buf[j] === 45 && stop[45] === 0) j++; // a minus sign (unless `-` is the delimiter)
           const digitsFrom = j;
           while (j < n) {
             const b = buf[j];

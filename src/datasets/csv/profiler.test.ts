@@ -26,6 +26,21 @@ describe('CsvProfiler', () => {
     expect(e).toMatchObject({ type: 'string', missing_count: 4 });
   });
 
+  it('parses numbers correctly when the delimiter is - or .', () => {
+    const minus = new CsvProfiler({ delimiter: '-' });
+    minus.feed(Buffer.from('a-b\n1-2.5\n3-4\n'));
+    expect(minus.finish().columns.map((c) => [c.type, c.mean])).toEqual([
+      ['integer', 2],
+      ['number', 3.25],
+    ]);
+    const dot = new CsvProfiler({ delimiter: '.' });
+    dot.feed(Buffer.from('a.b\n1.5\n-3.7\n'));
+    expect(dot.finish().columns.map((c) => [c.type, c.min, c.max])).toEqual([
+      ['integer', -3, 1],
+      ['integer', 5, 7],
+    ]);
+  });
+
   it('treats a mix of numbers and booleans, or numbers then text, as string', () => {
     const result = profile('a,b\n1,1\ntrue,2\n0,x\n');
     expect(result.columns.map((c) => c.type)).toEqual(['string', 'string']);
