@@ -58,7 +58,7 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
 
   await app.register(swagger, {
     openapi: {
-      openapi: '3.0.3',
+      openapi: '3.1.0',
       info: { title: 'Trainyard API', version: '1.0.0', description: API_DESCRIPTION },
       components: {
         securitySchemes: { bearerAuth: { type: 'http', scheme: 'bearer', description: 'An API token from `trainyard tokens create`.' } },

@@ -147,7 +147,7 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
             throw new TrainyardError('VALIDATION_FAILED', 'with a text/csv body, name the model in ?model=', { errors: [{ field: 'querystring.model', message: 'is required' }] });
           }
           await resolveVersion(db, model, version); // 404 before the upload is stored
-          const staged = await stageUpload(platform, request.body);
+          const staged = await stageUpload(platform, request.body, { expectedBytes: Number(request.headers['content-length']) || 0 });
           const dataset = await recordDataset(platform, staged, validateName(name ?? `${model}-inference-input`, 'querystring.name'));
           job = await queue(model, version, dataset.id, threshold);
         } else {

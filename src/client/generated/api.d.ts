@@ -531,7 +531,7 @@ export type paths = {
                         "application/json": {
                             columns: string[];
                             /** @description Rows as arrays in column order; typed by the column types, null for missing. */
-                            rows: (number | boolean | string | (never | null))[][];
+                            rows: (number | boolean | string | null)[][];
                         };
                     };
                 };
@@ -1529,9 +1529,9 @@ export type paths = {
                                 factor?: number;
                                 /** @description Default 5. */
                                 patience?: number;
-                            }) | (never | null);
+                            }) | null;
                             /** @description Regression only (default mse); classification losses are fixed by the task. */
-                            loss?: "mse" | "l1" | "huber" | (never | null);
+                            loss?: "mse" | "l1" | "huber" | null;
                             /** @description Fraction of rows held out for validation. Default 0.2. */
                             validation_split?: number;
                             early_stopping?: {
@@ -2906,7 +2906,6 @@ export type components = {
                 min: number | null;
                 max: number | null;
                 mean: number | null;
-                /** @description Sample standard deviation (n − 1); null for fewer than two values. */
                 std: number | null;
             }[];
             /** Format: date-time */
@@ -3124,7 +3123,7 @@ export type components = {
                 /** @description Stride of the window; defaults to kernel_size. */
                 stride?: (number | [
                     number
-                ]) | (never | null);
+                ]) | null;
                 /** @description Implicit padding on both sides; at most half the kernel size. Pads with -∞. Default: 0. */
                 padding?: number | [
                     number
@@ -3147,7 +3146,7 @@ export type components = {
                 stride?: (number | [
                     number,
                     number
-                ]) | (never | null);
+                ]) | null;
                 /** @description Implicit padding on both sides; at most half the kernel size. Pads with -∞. Default: 0. */
                 padding?: number | [
                     number,
@@ -3170,7 +3169,7 @@ export type components = {
                 /** @description Stride of the window; defaults to kernel_size. */
                 stride?: (number | [
                     number
-                ]) | (never | null);
+                ]) | null;
                 /** @description Implicit padding on both sides; at most half the kernel size. Pads with zeros. Default: 0. */
                 padding?: number | [
                     number
@@ -3191,7 +3190,7 @@ export type components = {
                 stride?: (number | [
                     number,
                     number
-                ]) | (never | null);
+                ]) | null;
                 /** @description Implicit padding on both sides; at most half the kernel size. Pads with zeros. Default: 0. */
                 padding?: number | [
                     number,
@@ -3416,7 +3415,7 @@ export type components = {
                 /** @description Stride of the window; defaults to kernel_size. */
                 stride?: (number | [
                     number
-                ]) | (never | null);
+                ]) | null;
                 /** @description Implicit padding on both sides; at most half the kernel size. Pads with -∞. Default: 0. */
                 padding?: number | [
                     number
@@ -3439,7 +3438,7 @@ export type components = {
                 stride?: (number | [
                     number,
                     number
-                ]) | (never | null);
+                ]) | null;
                 /** @description Implicit padding on both sides; at most half the kernel size. Pads with -∞. Default: 0. */
                 padding?: number | [
                     number,
@@ -3462,7 +3461,7 @@ export type components = {
                 /** @description Stride of the window; defaults to kernel_size. */
                 stride?: (number | [
                     number
-                ]) | (never | null);
+                ]) | null;
                 /** @description Implicit padding on both sides; at most half the kernel size. Pads with zeros. Default: 0. */
                 padding?: number | [
                     number
@@ -3483,7 +3482,7 @@ export type components = {
                 stride?: (number | [
                     number,
                     number
-                ]) | (never | null);
+                ]) | null;
                 /** @description Implicit padding on both sides; at most half the kernel size. Pads with zeros. Default: 0. */
                 padding?: number | [
                     number,
@@ -3541,7 +3540,6 @@ export type components = {
             metrics: {
                 [key: string]: number;
             } | null;
-            /** @description Rows used and left out, timings, threads */
             stats: {
                 [key: string]: unknown;
             } | null;
@@ -3553,9 +3551,7 @@ export type components = {
             model_version: number | null;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
             started_at: string | null;
-            /** Format: date-time */
             finished_at: string | null;
             /** Format: date-time */
             updated_at: string;
@@ -3573,7 +3569,6 @@ export type components = {
                 rows_done: number;
                 rows_total: number;
             } | null;
-            /** @description Classifiers: per-label counts (binary: positive_count and positive_rate at the threshold); regression: mean, std, min, max */
             stats: {
                 rows: number;
                 by_label?: {
@@ -3593,13 +3588,10 @@ export type components = {
             error: string | null;
             error_code: string | null;
             attempts: number;
-            /** @description Where to download the predictions CSV once succeeded */
             output: string | null;
             /** Format: date-time */
             created_at: string;
-            /** Format: date-time */
             started_at: string | null;
-            /** Format: date-time */
             finished_at: string | null;
         };
         /** ApiToken */
@@ -3610,12 +3602,7 @@ export type components = {
             scope: "read" | "write" | "admin";
             /** Format: date-time */
             created_at: string;
-            /**
-             * Format: date-time
-             * @description Updated at most once a minute
-             */
             last_used_at: string | null;
-            /** Format: date-time */
             revoked_at: string | null;
         };
         /** CreatedApiToken */
