@@ -23,6 +23,7 @@ import { BatchDispatcher, containerEnvironment, failureReason, startBatchDispatc
 import { createJob, getJobRow, requestCancel } from '../src/training/jobs.ts';
 import { claimById, finishJob } from '../src/training/queue.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
+import { spawnTrainyard } from './support/processes.ts';
 
 const JOB_QUEUE = 'arn:aws:batch:eu-west-1:123456789012:job-queue/trainyard-cpu';
 const JOB_DEFINITION = 'arn:aws:batch:eu-west-1:123456789012:job-definition/trainyard-trainer:7';
@@ -347,6 +348,26 @@ for (const store of METADATA_STORES) {
     });
   });
 }
+
+describe('trainyard server with TRAINYARD_EXECUTOR=aws-batch and no Batch configuration', () => {
+  it('exits with code 2 and says which variables are missing', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trainyard-batch-cli-'));
+    try {
+      const server = spawnTrainyard('server', ['server'], {
+        TRAINYARD_DATA_DIR: dir,
+        TRAINYARD_PORT: '0',
+        TRAINYARD_EXECUTOR: 'aws-batch',
+        TRAINYARD_BATCH_JOB_QUEUE: '',
+        TRAINYARD_BATCH_JOB_DEFINITION: '',
+      });
+      const exit = await server.exited;
+      expect(exit.code, server.tail()).toBe(2);
+      expect(server.output()).toContain('trainyard: TRAINYARD_EXECUTOR=aws-batch needs TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 describe('AWS Batch helpers', () => {
   it('containerEnvironment names the stores and settings, never the database URL', () => {
