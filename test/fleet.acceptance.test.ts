@@ -4,6 +4,7 @@
 //     through server A, train and predict through server B, SSE readable through either;
 //   - kill -9 a worker (and its job processes, as a lost machine) mid-training: the job finishes on
 //     another worker after its lease expires, attempts 2, one model version, no orphaned artifacts;
+//   - SIGTERM a worker mid-training: it hands the job back (attempt refunded) and exits 0;
 //   - S3 down or answering errors: uploads fail cleanly with 503 STORE_UNAVAILABLE, no dataset row,
 //     nothing half-written.
 // The database-outage acceptance lives in fleet.db-outage.test.ts (it stops MariaDB).
@@ -99,18 +100,19 @@ describe.skipIf(!MYSQL_URL)(`a fleet: 2 servers + 3 workers on MariaDB and S3${M
       TRAINYARD_LEASE_SECONDS: String(LEASE_SECONDS),
       TRAINYARD_MAX_ATTEMPTS: '3',
     };
-    // Server A migrates; B starts once the schema exists (both would race to create it otherwise).
+    // Server A migrates on start; B and the workers start together once the schema exists.
     a = await startServerProcess(env, { name: 'server A' });
-    b = await startServerProcess(env, { name: 'server B' });
     // Workers log at info: each "job started" line is checked below.
-    for (let i = 1; i <= 3; i++) workers.push(await startWorkerProcess({ ...env, TRAINYARD_LOG_LEVEL: 'info' }, { name: `worker ${i}` }));
-  });
+    const starting = [1, 2, 3].map((i) => startWorkerProcess({ ...env, TRAINYARD_LOG_LEVEL: 'info' }, { name: `worker ${i}` }));
+    b = await startServerProcess(env, { name: 'server B' });
+    workers.push(...(await Promise.all(starting)));
+  }, 180_000);
 
   afterAll(async () => {
     await Promise.allSettled([...workers, a, b].filter(Boolean).map((p) => p.stop(5000)));
     await s3?.stop();
     await database?.drop();
-  });
+  }, 180_000);
 
   it('30 queued jobs on 2 servers and 3 workers: each runs exactly once and succeeds; upload via A, train and predict via B, SSE via either', async () => {
     // Upload through server A …
@@ -287,6 +289,38 @@ describe.skipIf(!MYSQL_URL)(`a fleet: 2 servers + 3 workers on MariaDB and S3${M
     expect(new Set(keys.map((k) => k.split('/').slice(0, 3).join('/')))).toEqual(new Set([versions[0]!.blob_prefix]));
     expect(versions[0]!.blob_prefix).toMatch(/-a2$/);
     expect(await s3.pendingMultipartUploads()).toEqual([]);
+  });
+
+  it('SIGTERM drains a worker mid-training: the job is handed back without charging an attempt and finishes on another worker', async () => {
+    expect(workers.length).toBeGreaterThanOrEqual(2);
+    const res = await api<JobView>(a.url, 'POST', '/v1/training-jobs', { model: 'survivor', dataset: datasetId, hyperparameters: { epochs: 150, batch_size: 4, seed: 2 } });
+    expect(res.status, JSON.stringify(res.body)).toBe(202);
+    const jobId = res.body.id;
+    await waitFor(
+      'the job to be mid-training',
+      async () => {
+        const job = (await api<JobView>(b.url, 'GET', `/v1/training-jobs/${jobId}`)).body;
+        if (FINISHED.includes(job.status)) throw new Error(`the job ended before it could be interrupted: ${job.status}`);
+        return (job.progress?.epoch ?? 0) >= 1 && job.status === 'running';
+      },
+      90_000,
+      100,
+    );
+    const [row] = await query<{ lease_owner: string }>(`SELECT lease_owner FROM jobs WHERE id = ?`, [jobId]);
+    const draining = workers.find((w) => w.pid === Number(row!.lease_owner.split(':')[2]));
+    expect(draining, `lease owner ${row!.lease_owner} is none of the workers`).toBeDefined();
+
+    draining!.kill('SIGTERM');
+    const exit = await draining!.exited;
+    workers.splice(workers.indexOf(draining!), 1);
+    expect(exit, draining!.tail()).toEqual({ code: 0, signal: null });
+
+    const [job] = await waitForJobs(b.url, 'training', [jobId], 240_000);
+    expect(job!.status, `${job!.error}\n${fleetTail()}`).toBe('succeeded');
+    expect(job!.attempts).toBe(1); // the drained attempt was refunded
+    expect(await statusHistory(jobId)).toEqual(['queued', 'running', 'queued', 'running', 'succeeded']);
+    const versions = await query<{ training_job_id: string }>(`SELECT training_job_id FROM model_versions WHERE training_job_id = ?`, [jobId]);
+    expect(versions).toHaveLength(1);
   });
 
   it('S3 down or answering 500s: an upload fails with 503 STORE_UNAVAILABLE, no dataset row and nothing half-written', async () => {

@@ -133,7 +133,7 @@ describe.skipIf(!MYSQL_URL)(`a fleet survives a database outage (${MODE})${MYSQL
     datasetId = upload.body.id;
     const created = await api(servers[1]!.url, 'POST', '/v1/models', { name: 'outage', task: 'binary_classification', target: 'label', layers: mlp([16], 1) });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
-  });
+  }, 180_000);
 
   afterAll(async () => {
     // Whatever happened above, the shared database server must be running again.
@@ -146,7 +146,7 @@ describe.skipIf(!MYSQL_URL)(`a fleet survives a database outage (${MODE})${MYSQL
       await s3?.stop();
       await database?.drop();
     }
-  });
+  }, 180_000);
 
   it('jobs running across a few seconds without the database all succeed; /readyz is 503 meanwhile and 200 after', async () => {
     const [a, b] = servers as [ServerProcess, ServerProcess];

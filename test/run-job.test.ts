@@ -43,7 +43,7 @@ for (const store of METADATA_STORES) {
       datasetId = upload.body.id;
       const created = await api(server.url, 'POST', '/v1/models', { name: 'tiny-clf', task: 'binary_classification', target: 'label', layers: mlp([8], 1) });
       expect(created.status, JSON.stringify(created.body)).toBe(201);
-    });
+    }, 180_000);
 
     afterAll(async () => {
       for (const p of processes) p.kill('SIGKILL');
@@ -51,7 +51,7 @@ for (const store of METADATA_STORES) {
       await fixture?.cleanup();
       await blobs?.remove();
       await scratch?.remove();
-    });
+    }, 180_000);
 
     function runJob(id: string): TrainyardProcess {
       const p = spawnTrainyard(`run-job ${id}`, ['run-job', id], childEnv);
