@@ -223,6 +223,8 @@ describe.skipIf(!MYSQL_URL)(`a fleet: 2 servers + 3 workers on MariaDB and S3${M
       expect(stream.some((e) => e.event === 'epoch')).toBe(true);
       expect(stream.at(-1)).toMatchObject({ event: 'end', data: { status: 'succeeded' } });
     }
+    // The live stream got everything, down to the runner's last log line written after the final status.
+    expect(viaA.some((e) => e.event === 'log' && /recorded fleet-a version/.test(JSON.stringify(e.data)))).toBe(true);
     expect(viaB.filter((e) => e.id).map((e) => e.id)).toEqual(viaA.filter((e) => e.id).map((e) => e.id));
   });
 

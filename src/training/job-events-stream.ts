@@ -7,6 +7,8 @@ import { eventsSince, FINISHED_STATUSES, getJobRow, type JobKind, type JobStatus
 
 const POLL_MS = 250;
 const KEEPALIVE_MS = 15_000;
+/** How long after a job finished its stream keeps waiting for the runner's last events. */
+const SETTLE_MS = 2000;
 
 export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequest, reply: FastifyReply, jobId: string, kind: JobKind): Promise<void> {
   await getJobRow(db, jobId, kind); // 404 before any stream starts
@@ -28,6 +30,7 @@ export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequ
   let closed = false;
   request.raw.on('close', () => (closed = true));
   let lastWrite = Date.now();
+  let finishedSeenAt: number | undefined;
   while (!closed) {
     let events;
     try {
@@ -44,6 +47,19 @@ export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequ
     }
     if (events.length === 0) {
       const job = await getJobRow(db, jobId).catch(() => undefined);
+      // The runner writes its last buffered events (e.g. "recorded version 3") just after the final
+      // status: keep reading for a moment after the job finished so a live stream ends with them.
+      // (At most SETTLE_MS after this stream first saw it finished, whatever the runner's clock says.)
+      let settling = 0;
+      if (job && FINISHED_STATUSES.includes(job.status as JobStatus)) {
+        finishedSeenAt ??= Date.now();
+        const finishedAt = job.finished_at ? Date.parse(job.finished_at) : Number.NaN;
+        settling = Math.min(Number.isFinite(finishedAt) ? finishedAt + SETTLE_MS : 0, finishedSeenAt + SETTLE_MS) - Date.now();
+      }
+      if (settling > 0) {
+        await sleep(Math.min(POLL_MS, settling));
+        continue;
+      }
       if (!job || FINISHED_STATUSES.includes(job.status as JobStatus)) {
         // Re-read once: the final status event may have landed between the two queries.
         const tail = await eventsSince(db, jobId, lastSeq).catch(() => []);
