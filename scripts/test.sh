@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: typecheck, lint, the TypeScript tests (unit and end-to-end over real
 # HTTP), the trainer's Python tests and the infrastructure tests. MariaDB-backed runs happen when
-# TRAINYARD_TEST_MYSQL_URL is set (.ci/run sets it). Exits non-zero when anything fails.
+# TRAINYARD_TEST_MYSQL_URL is set (.ci/run sets it, and TRAINYARD_TEST_REAL_DB_OUTAGE=1 for the
+# outage test that stops MariaDB). Exits non-zero when anything fails.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 failed=""
@@ -13,6 +14,11 @@ step() {
 step typecheck npx tsc --noEmit
 step lint npx eslint .
 step vitest npx vitest run
+# The database-outage acceptance with MariaDB really stopped and restarted: alone, after the main
+# suite, since it takes down the server every MariaDB test shares (CI sets the variable).
+if [ -n "${TRAINYARD_TEST_MYSQL_URL:-}" ] && [ "${TRAINYARD_TEST_REAL_DB_OUTAGE:-}" = 1 ]; then
+  step fleet-db-outage npx vitest run --config test/fleet.vitest.config.ts
+fi
 step trainer sh -c 'cd trainer && /usr/bin/python3 -m pytest -q'
 if [ -f infra/package.json ]; then step infra npm test --prefix infra; fi
 if [ -n "$failed" ]; then

@@ -3,7 +3,6 @@ import { loadConfig } from '../config.ts';
 import { openPlatform } from '../platform.ts';
 import { claimById, newLeaseOwner } from '../training/queue.ts';
 import { getJobRow } from '../training/jobs.ts';
-import { runClaimedJob } from '../training/run-job.ts';
 
 export function runJobCommand(): Command {
   return new Command('run-job')
@@ -11,6 +10,8 @@ export function runJobCommand(): Command {
     .argument('<id>', 'job id')
     .option('--owner <owner>', 'lease owner that already claimed the job (set by a worker; omit to claim it here)')
     .action(async (id: string, options: { owner?: string }) => {
+      // Loaded on use so that other commands do not pay for the job code (and ONNX Runtime).
+      const { runClaimedJob } = await import('../training/run-job.ts');
       const config = loadConfig();
       const platform = await openPlatform(config);
       const stop = new AbortController();

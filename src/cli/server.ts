@@ -1,12 +1,16 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { openPlatform } from '../platform.ts';
-import { buildApp } from '../api/app.ts';
-import { ALL_ROUTES } from '../api/routes/index.ts';
-import { startExecutor } from '../training/executors/executor.ts';
 
 export function serverCommand(): Command {
   return new Command('server').description('Run the HTTP API (and, with the local executor, the job loop)').action(async () => {
+    // Loaded here, not at the top: every `trainyard` process (a job, a client command) imports
+    // this file, and only the server needs the HTTP app and ONNX Runtime.
+    const [{ buildApp }, { ALL_ROUTES }, { startExecutor }] = await Promise.all([
+      import('../api/app.ts'),
+      import('../api/routes/index.ts'),
+      import('../training/executors/executor.ts'),
+    ]);
     const config = loadConfig();
     const platform = await openPlatform(config, { migrate: config.autoMigrate });
     const executor = await startExecutor(platform);

@@ -2,7 +2,7 @@
 // predictions, as CSV, into the blob store (atomic: the output appears whole or not at all), so
 // memory stays flat whatever the file size. Cancellable between batches.
 import { Readable } from 'node:stream';
-import type { JobContext } from '../training/job-context.ts';
+import { durably, type JobContext } from '../training/job-context.ts';
 import { JobUserError } from '../training/job-errors.ts';
 import { finishJob } from '../training/queue.ts';
 import { LeaseLostError } from '../training/run-training.ts';
@@ -113,7 +113,7 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
       const result = { ...stats.result(), seconds, rows_per_second: seconds > 0 ? Math.round(done / seconds) : null };
       events.log(`predicted ${done} rows in ${seconds.toFixed(2)} s`);
       await db.updateTable('jobs').set({ progress_json: JSON.stringify({ rows_done: done, rows_total: dataset.row_count }) }).where('id', '=', job.id).execute();
-      const finished = await finishJob(db, job.id, ctx.owner, { status: 'succeeded', stats: result });
+      const finished = await durably(platform, job.id, 'record the inference result', () => finishJob(db, job.id, ctx.owner, { status: 'succeeded', stats: result }));
       if (!finished) {
         // Cancelled at the last moment, or another worker owns the job now (and rewrites the output).
         const current = await db.selectFrom('jobs').select('cancel_requested').where('id', '=', job.id).executeTakeFirst();

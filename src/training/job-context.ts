@@ -3,6 +3,8 @@
 import type { Platform } from '../platform.ts';
 import { appendEvents, type JobRow } from './jobs.ts';
 import { nowIso } from '../ids.ts';
+import { withRetry } from '../store/retry.ts';
+import { STORE_OUTAGE_RETRY } from './job-errors.ts';
 
 export interface JobContext {
   platform: Platform;
@@ -72,4 +74,16 @@ export class EventSink {
     clearInterval(this.timer);
     await this.flush();
   }
+}
+
+/**
+ * Runs one of the writes that end a job, waiting out a database blip (STORE_OUTAGE_RETRY): a single
+ * failed statement here would otherwise leave the job `running` until its lease expires and cost it
+ * an attempt, or lose a result that was already computed.
+ */
+export function durably<T>(platform: Platform, jobId: string, what: string, write: () => Promise<T>): Promise<T> {
+  return withRetry(write, {
+    ...STORE_OUTAGE_RETRY,
+    onRetry: (error, attempt, delayMs) => platform.logger.warn({ err: error, job: jobId, attempt, retryInMs: delayMs }, `could not ${what}; retrying`),
+  });
 }

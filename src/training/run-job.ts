@@ -2,10 +2,9 @@
 // shutdown into one AbortSignal, dispatches to the job kind, and records how it ended. User errors
 // fail the job at once; anything else is an infrastructure failure, retried while attempts remain.
 import type { Platform } from '../platform.ts';
-import { JobUserError, STORE_OUTAGE_RETRY, abortReason, type AbortReason } from './job-errors.ts';
-import { EventSink, type JobContext } from './job-context.ts';
+import { JobUserError, abortReason, type AbortReason } from './job-errors.ts';
+import { EventSink, durably, type JobContext } from './job-context.ts';
 import { finishJob, renewLease, requeue } from './queue.ts';
-import { withRetry } from '../store/retry.ts';
 import { getJobRow, type JobRow } from './jobs.ts';
 import { runTrainingJob, LeaseLostError } from './run-training.ts';
 import { runInferenceJob } from '../inference/run-inference.ts';
@@ -83,18 +82,6 @@ export async function runClaimedJob(platform: Platform, job: JobRow, owner: stri
     options.stop?.removeEventListener('abort', onStop);
     await events.stop().catch(() => undefined);
   }
-}
-
-/**
- * Runs one of the writes that end a job, waiting out a database blip (STORE_OUTAGE_RETRY): a single
- * failed statement here would otherwise leave the job `running` until its lease expires and cost it
- * an attempt, or lose a result that was already computed.
- */
-function durably<T>(platform: Platform, jobId: string, what: string, write: () => Promise<T>): Promise<T> {
-  return withRetry(write, {
-    ...STORE_OUTAGE_RETRY,
-    onRetry: (error, attempt, delayMs) => platform.logger.warn({ err: error, job: jobId, attempt, retryInMs: delayMs }, `could not ${what}; retrying`),
-  });
 }
 
 async function writeLog(platform: Platform, jobId: string, events: EventSink): Promise<void> {
