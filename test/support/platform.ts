@@ -5,6 +5,9 @@ import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { startTestServer, type TestServer, type TestServerOptions } from './server.ts';
 import { JobLoop } from '../../src/training/job-loop.ts';
+import { api } from './processes.ts';
+
+export { api, mlp } from './processes.ts';
 
 export interface TestPlatform extends TestServer {
   loop: JobLoop;
@@ -28,22 +31,6 @@ export async function startTestPlatform(options: TestServerOptions = {}): Promis
 }
 
 export const EXAMPLES = new URL('../../examples/', import.meta.url).pathname;
-
-export async function api<T = Record<string, unknown>>(base: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: T; headers: Headers }> {
-  const response = await fetch(`${base}${path}`, {
-    method,
-    headers: body === undefined ? {} : { 'content-type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await response.text();
-  let parsed: unknown = text;
-  try {
-    parsed = text ? JSON.parse(text) : null;
-  } catch {
-    // Not JSON (CSV, logs): keep the text.
-  }
-  return { status: response.status, body: parsed as T, headers: response.headers };
-}
 
 export async function uploadCsv(base: string, content: string | Buffer, name: string): Promise<{ id: string; name: string; version: number }> {
   const response = await fetch(`${base}/v1/datasets?name=${encodeURIComponent(name)}`, {
@@ -89,8 +76,3 @@ export async function train(base: string, model: string, dataset: string, hyperp
   if (created.status !== 202) throw new Error(`training job refused: ${created.status} ${JSON.stringify(created.body)}`);
   return waitForJob(base, created.body.id);
 }
-
-export const mlp = (hidden: number[], outputs: number) => [
-  ...hidden.flatMap((h) => [{ type: 'Linear', out_features: h }, { type: 'ReLU' }]),
-  { type: 'Linear', out_features: outputs },
-];
