@@ -1,10 +1,9 @@
 // End to end: the CLI client commands (src/cli/client) against a real `trainyard server` process
 // (local executor, so training and inference jobs really run). Commands run in-process with their
 // output captured; one check runs the real `trainyard` binary to prove the commands are registered.
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type Server } from 'node:http';
-import { createServer as createNetServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,60 +12,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientCommands, setClientIO } from '../src/cli/client/index.ts';
 import { parseSets } from '../src/cli/client/train.ts';
 import { parseSse } from '../src/client/sse.ts';
+import { freePort, startServerProcess, type ServerProcess } from './support/processes.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const EXAMPLES = join(ROOT, 'examples');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
-
-/** `trainyard server` as its own process on a fresh data dir; resolves once /healthz answers. */
-async function startServerProcess(env: Record<string, string> = {}): Promise<{ url: string; close(): Promise<void>; log(): string }> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'trainyard-cli-test-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  let output = '';
-  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin/trainyard.mjs'), 'server'], {
-    cwd: ROOT,
-    env: { ...process.env, TRAINYARD_DATA_DIR: dataDir, TRAINYARD_PORT: String(port), TRAINYARD_HOST: '127.0.0.1', TRAINYARD_LOG_LEVEL: 'warn', TRAINYARD_AUTH: 'off', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  const deadline = Date.now() + 45_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`trainyard server exited with ${child.exitCode}:\n${output}`);
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`trainyard server did not start within 45 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    url,
-    log: () => output,
-    async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 interface CliResult {
   stdout: string;
@@ -104,16 +54,16 @@ async function cli(url: string, args: string[], env: Record<string, string> = {}
 }
 
 describe('trainyard CLI client', () => {
-  let server: Awaited<ReturnType<typeof startServerProcess>>;
+  let server: ServerProcess;
   let tmp: string;
   const run = (...args: string[]) => cli(server.url, args);
 
   beforeAll(async () => {
-    server = await startServerProcess();
+    server = await startServerProcess({ TRAINYARD_AUTH: 'off' });
     tmp = await mkdtemp(join(tmpdir(), 'trainyard-cli-files-'));
   }, 60_000);
   afterAll(async () => {
-    await server?.close();
+    await server?.stop();
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
@@ -281,7 +231,7 @@ describe('trainyard CLI client', () => {
 
     it('trains with --follow: an epoch table, then exit code 0', async () => {
       const r = await run('train', '--model', 'cancer', '--dataset', 'cancer', '--set', 'epochs=3', '--set', 'optimizer.lr=0.01', '--follow');
-      expect(r.code, r.stderr + server.log()).toBe(0);
+      expect(r.code, r.stderr + server.output()).toBe(0);
       const lines = r.stdout.trim().split('\n');
       expect(lines[0]).toMatch(/EPOCH\s+TRAIN_LOSS\s+VAL_LOSS/);
       expect(lines.slice(1).map((l) => l.trim().split(/\s+/)[0])).toEqual(['1/3', '2/3', '3/3']);

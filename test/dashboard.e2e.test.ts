@@ -5,31 +5,19 @@
 // It runs `trainyard server` as its own process (local executor, so training really runs) with the
 // built dashboard (web/dist; built here when missing). With TRAINYARD_SCREENSHOTS=<dir> it also saves
 // screenshots of the main pages there (scripts/screenshots.ts → docs/screenshots/).
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer as createNetServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startServerProcess, type ServerProcess } from './support/processes.ts';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CHROMIUM = process.env.TRAINYARD_CHROMIUM ?? '/usr/bin/chromium';
 const SCREENSHOTS = process.env.TRAINYARD_SCREENSHOTS ? resolve(ROOT, process.env.TRAINYARD_SCREENSHOTS) : undefined;
 const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 
-async function freePort(): Promise<number> {
-  return new Promise((resolvePort, reject) => {
-    const server = createNetServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 
 /** Builds web/dist unless it is there (scripts/bootstrap.sh normally has). */
 function ensureDashboardBuilt(): void {
@@ -38,43 +26,6 @@ function ensureDashboardBuilt(): void {
   execFileSync('npm', ['run', '--prefix', 'web', 'build'], { cwd: ROOT, stdio: 'inherit' });
 }
 
-async function startServerProcess(): Promise<{ url: string; close(): Promise<void>; log(): string }> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'trainyard-dashboard-test-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
-  let output = '';
-  const child: ChildProcess = spawn(process.execPath, [join(ROOT, 'bin/trainyard.mjs'), 'server'], {
-    cwd: ROOT,
-    env: { ...process.env, TRAINYARD_DATA_DIR: dataDir, TRAINYARD_PORT: String(port), TRAINYARD_HOST: '127.0.0.1', TRAINYARD_LOG_LEVEL: 'warn', TRAINYARD_AUTH: 'off' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  child.stdout?.on('data', (d) => (output += d));
-  child.stderr?.on('data', (d) => (output += d));
-  const deadline = Date.now() + 45_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`trainyard server exited with ${child.exitCode}:\n${output}`);
-    try {
-      if ((await fetch(`${url}/healthz`)).ok) break;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() > deadline) throw new Error(`trainyard server did not start within 45 s:\n${output}`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  return {
-    url,
-    log: () => output,
-    async close() {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await Promise.race([exited, new Promise((r) => setTimeout(r, 5000))]);
-        if (child.exitCode === null) child.kill('SIGKILL');
-      }
-      await rm(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 async function shot(page: Page, name: string, options: { fullPage?: boolean } = {}): Promise<void> {
   if (!SCREENSHOTS) return;
@@ -84,7 +35,7 @@ async function shot(page: Page, name: string, options: { fullPage?: boolean } = 
 }
 
 describe('dashboard (headless chromium)', () => {
-  let server: Awaited<ReturnType<typeof startServerProcess>> | undefined;
+  let server: ServerProcess | undefined;
   let base = process.env.TRAINYARD_E2E_URL ?? '';
   let browser: Browser;
   let page: Page;
@@ -93,7 +44,7 @@ describe('dashboard (headless chromium)', () => {
   beforeAll(async () => {
     if (!base) {
       ensureDashboardBuilt();
-      server = await startServerProcess();
+      server = await startServerProcess({ TRAINYARD_AUTH: 'off' });
       base = server.url;
     }
     if (SCREENSHOTS) await mkdir(SCREENSHOTS, { recursive: true });
@@ -108,7 +59,7 @@ describe('dashboard (headless chromium)', () => {
 
   afterAll(async () => {
     await browser?.close();
-    await server?.close();
+    await server?.stop();
   });
 
   it('serves the app at / and its client-side paths, and keeps API 404s as problem+json', async () => {
