@@ -279,6 +279,20 @@ describe('trainyard CLI client', () => {
       expect(['0', '1']).toContain(answer.predictions[0].label);
     });
 
+    it('points an alias at a version, and refuses a malformed or unknown version', async () => {
+      const r = await run('models', 'alias', 'cancer', 'production', '1');
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain('cancer@production → version 1');
+      const shown = await run('models', 'show', 'cancer', '--json');
+      expect(JSON.stringify(JSON.parse(shown.stdout).versions)).toContain('production');
+      const bad = await run('models', 'alias', 'cancer', 'production', 'one');
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/positive integer/);
+      const missing = await run('models', 'alias', 'cancer', 'staging', '99');
+      expect(missing.code).toBe(1);
+      expect(missing.stderr).toMatch(/99/);
+    });
+
     it('names the missing column of a bad predict row', async () => {
       const r = await run('predict', '--model', 'cancer', '--json', '{"radius_mean": 14}');
       expect(r.code).toBe(1);

@@ -1,6 +1,6 @@
 // trainyard models create|ls|show
 import { readFile } from 'node:fs/promises';
-import { Command } from 'commander';
+import { Argument, Command } from 'commander';
 import type { Model, ModelVersion } from '../../client/index.ts';
 import { UsageError, action, fields, formatBytes, formatNumber, formatTime, makeClient, out, printJson, table } from './context.ts';
 import { positiveInt } from './datasets.ts';
@@ -89,6 +89,21 @@ export function modelsCommand(): Command {
         out();
         if (versions.length === 0) return out(`no versions yet: train one with \`trainyard train --model ${model.name} --dataset DATASET\``);
         out(versionsTable(versions));
+      }),
+    );
+
+  models
+    .command('alias')
+    .description('Point an alias (e.g. production, staging) at a version of a model, or move it there')
+    .argument('<name>', 'model name')
+    .argument('<alias>', 'alias name, e.g. production')
+    .addArgument(new Argument('<version>', 'version number').argParser((value: string) => positiveInt(value)))
+    .option('--json', 'print the version JSON')
+    .action(
+      action(async (name: string, alias: string, version: number, options: { json?: boolean }) => {
+        const updated = await makeClient().setAlias(name, alias, version);
+        if (options.json) return printJson(updated);
+        out(`${name}@${alias} → version ${version}`);
       }),
     );
 
