@@ -293,6 +293,19 @@ describe('trainyard CLI client', () => {
       expect(missing.stderr).toMatch(/99/);
     });
 
+    it('runs a batch inference job over a local CSV file', async () => {
+      const csv = join(tmp, 'batch.csv');
+      const lines = (await readFile(join(EXAMPLES, 'breast_cancer.csv'), 'utf8')).split('\n');
+      await writeFile(csv, lines.slice(0, 21).join('\n') + '\n');
+      const out = join(tmp, 'batch-out.csv');
+      const r = await run('infer', '--model', 'cancer', '--csv', csv, '-o', out);
+      expect(r.code, r.stderr).toBe(0);
+      expect((await readFile(out, 'utf8')).trim().split('\n')).toHaveLength(21);
+      const both = await run('infer', '--model', 'cancer', '--csv', csv, '--dataset', 'x');
+      expect(both.code).not.toBe(0);
+      expect(both.stderr).toContain('either --dataset or --csv');
+    });
+
     it('names the missing column of a bad predict row', async () => {
       const r = await run('predict', '--model', 'cancer', '--json', '{"radius_mean": 14}');
       expect(r.code).toBe(1);

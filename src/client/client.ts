@@ -224,6 +224,17 @@ export class TrainyardClient {
   createInferenceJob(body: InferenceJobRequest): Promise<InferenceJob> {
     return this.request('POST', '/v1/inference-jobs', { json: body });
   }
+  /** An inference job over a CSV sent with the request (the server stores it as a dataset first). */
+  createInferenceJobFromCsv(
+    model: string,
+    body: Body | ReadableStream<Uint8Array>,
+    options: { version?: number | string; name?: string; size?: number } = {},
+  ): Promise<InferenceJob> {
+    const headers: Record<string, string> = { 'content-type': 'text/csv' };
+    if (options.size !== undefined) headers['content-length'] = String(options.size);
+    const query = { model, version: options.version === undefined ? undefined : String(options.version), name: options.name };
+    return this.request('POST', '/v1/inference-jobs', { query, body, headers });
+  }
   listInferenceJobs(query: Query = {}): Promise<Page<InferenceJob>> {
     return this.request('GET', '/v1/inference-jobs', { query });
   }

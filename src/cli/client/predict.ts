@@ -1,6 +1,6 @@
 // trainyard predict, and trainyard infer (batch inference jobs)
-import { createWriteStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
@@ -8,6 +8,14 @@ import { FINISHED, type InferenceJob, type PredictResult } from '../../client/in
 import { UsageError, action, err, fields, formatBytes, formatNumber, makeClient, out, printJson, sleep, table } from './context.ts';
 import { readStdin } from './models.ts';
 import { JOB_EXIT_CODES } from './train.ts';
+
+/** A CSV file as a stream for an upload, with its size; a missing file is a usage error. */
+async function streamCsvFile(path: string): Promise<{ body: ReadableStream<Uint8Array>; size: number }> {
+  const info = await stat(path).catch((error: NodeJS.ErrnoException) => {
+    throw new UsageError(error.code === 'ENOENT' ? `no such file: ${path}` : `cannot read ${path}: ${error.message}`);
+  });
+  return { body: Readable.toWeb(createReadStream(path)) as ReadableStream<Uint8Array>, size: info.size };
+}
 
 async function readArgOrFile(value: string, what: string): Promise<string> {
   if (value === '-') return readStdin();
@@ -77,17 +85,22 @@ export function inferCommand(): Command {
   return new Command('infer')
     .description('Run a batch inference job over a dataset; with --follow, wait and print its stats')
     .requiredOption('--model <model>', 'model name')
-    .requiredOption('--dataset <dataset>', 'dataset id, name (its newest version) or name@version')
+    .option('--dataset <dataset>', 'dataset id, name (its newest version) or name@version')
+    .option('--csv <file>', 'a CSV file to predict instead of a dataset (uploaded with the job and kept as a dataset)')
     .option('--version <version>', 'model version number or alias (default: production, else the newest)')
     .option('-f, --follow', 'wait for the job to end and print its stats (exit 0 succeeded, 1 failed, 130 cancelled)')
     .option('-o, --output <file>', 'when it succeeds, download the predictions CSV here (implies --follow)')
     .option('--json', 'print the job as JSON')
     .action(
-      action(async (options: { model: string; dataset: string; version?: string; follow?: boolean; output?: string; json?: boolean }) => {
+      action(async (options: { model: string; dataset?: string; csv?: string; version?: string; follow?: boolean; output?: string; json?: boolean }) => {
+        if ((options.dataset === undefined) === (options.csv === undefined)) throw new UsageError('give either --dataset or --csv');
         const client = makeClient();
         let version: number | string | undefined;
         if (options.version !== undefined) version = /^\d+$/.test(options.version) ? Number(options.version) : options.version;
-        let job = await client.createInferenceJob({ model: options.model, dataset: options.dataset, ...(version !== undefined ? { version } : {}) });
+        const file = options.csv ? await streamCsvFile(options.csv) : undefined;
+        let job = file
+          ? await client.createInferenceJobFromCsv(options.model, file.body, { version, size: file.size })
+          : await client.createInferenceJob({ model: options.model, dataset: options.dataset!, ...(version !== undefined ? { version } : {}) });
         if (!options.follow && !options.output) {
           if (options.json) return printJson(job);
           out(`queued inference job ${job.id} (model ${job.model} version ${job.version}, dataset ${job.dataset})`);
