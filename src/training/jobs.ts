@@ -12,7 +12,6 @@ export type JobRow = Selectable<JobTable>;
 export type Db = Kysely<Database> | Transaction<Database>;
 
 export const FINISHED_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
-export const ACTIVE_STATUSES: readonly JobStatus[] = ['queued', 'running'];
 
 export function parseJson<T>(text: string | null | undefined): T | null {
   return text === null || text === undefined ? null : (JSON.parse(text) as T);

@@ -58,7 +58,7 @@ export function featureKinds(columns: DatasetColumnInfo[], features: string[]): 
 }
 
 /** Mulberry32: a small, fast, seedable PRNG; good enough to shuffle row indices reproducibly. */
-export function seededRandom(seed: number): () => number {
+function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
