@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { workerStats } from '../src/datasets/csv/worker-profiler.ts';
+import type { Dataset } from '../src/datasets/service.ts';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
 
@@ -21,19 +22,7 @@ interface Problem {
   errors: { field: string; message: string; line?: number; row?: number }[];
 }
 
-interface DatasetJson {
-  id: string;
-  name: string;
-  version: number;
-  status: string;
-  format: string;
-  delimiter: string;
-  size_bytes: number;
-  sha256: string;
-  row_count: number;
-  columns: { name: string; type: string; missing_count: number; distinct_count: number; distinct_exact: boolean; min: number | null; max: number | null; mean: number | null; std: number | null }[];
-  created_at: string;
-}
+type DatasetJson = Dataset;
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are checked field by field
 const json = async (response: Response): Promise<any> => response.json();

@@ -10,8 +10,7 @@
 // The database-outage acceptance lives in fleet.db-outage.test.ts (it stops MariaDB).
 // Sized for a 2-core machine: a 200-row CSV, 1-epoch jobs, an 8-unit MLP, one trainer thread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createConnection } from 'mysql2/promise';
-import { createTestDatabase, MYSQL_SKIP_NOTE, MYSQL_URL, type TestDatabase } from './support/mysql.ts';
+import { createTestDatabase, MYSQL_SKIP_NOTE, MYSQL_URL, queryDatabase, type TestDatabase } from './support/mysql.ts';
 import { startS3Server, type S3TestServer } from './support/s3.ts';
 import {
   api,
@@ -51,16 +50,7 @@ describe.skipIf(!MYSQL_URL)(`a fleet: 2 servers + 3 workers on MariaDB and S3${M
   const workers: WorkerProcess[] = [];
   let datasetId: string;
 
-  /** Runs one query against the test database (its own connection: the fleet owns the pools). */
-  async function query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-    const connection = await createConnection({ uri: database.url });
-    try {
-      const [rows] = await connection.query(text, params);
-      return rows as T[];
-    } finally {
-      await connection.end();
-    }
-  }
+  const query = <T = Record<string, unknown>>(text: string, params: unknown[] = []) => queryDatabase<T>(database.url, text, params);
 
   async function statusHistory(jobId: string): Promise<string[]> {
     const rows = await query<{ data_json: string }>(`SELECT data_json FROM job_events WHERE job_id = ? AND type = 'status' ORDER BY seq`, [jobId]);

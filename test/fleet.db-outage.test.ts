@@ -18,8 +18,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { createConnection } from 'mysql2/promise';
-import { createTestDatabase, MYSQL_SKIP_NOTE, MYSQL_URL, startTcpProxy, type TcpProxy, type TestDatabase } from './support/mysql.ts';
+import { createTestDatabase, MYSQL_SKIP_NOTE, MYSQL_URL, queryDatabase, startTcpProxy, type TcpProxy, type TestDatabase } from './support/mysql.ts';
 import { startS3Server, type S3TestServer } from './support/s3.ts';
 import { api, mlp, sleep, startServerProcess, startWorkerProcess, tinyCsv, uploadCsv, waitFor, type ServerProcess, type WorkerProcess } from './support/processes.ts';
 
@@ -83,15 +82,7 @@ describe.skipIf(!MYSQL_URL)(`a fleet survives a database outage (${MODE})${MYSQL
   const workers: WorkerProcess[] = [];
   let datasetId: string;
 
-  async function query<T = Record<string, unknown>>(text: string, params: unknown[] = []): Promise<T[]> {
-    const connection = await createConnection({ uri: database.url });
-    try {
-      const [rows] = await connection.query(text, params);
-      return rows as T[];
-    } finally {
-      await connection.end();
-    }
-  }
+  const query = <T = Record<string, unknown>>(text: string, params: unknown[] = []) => queryDatabase<T>(database.url, text, params);
 
   function fleetTail(): string {
     return [...servers, ...workers].map((p) => p.tail(30)).join('\n');

@@ -1,20 +1,9 @@
 // Jobs name their dataset by id (`ds_…`), by name (its newest version) or by `name@version`.
-import type { Kysely, Selectable } from 'kysely';
-import type { Database, DatasetTable } from '../store/metadata/schema.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../store/metadata/schema.ts';
 import { TrainyardError } from '../errors.ts';
-
-export type DatasetRow = Selectable<DatasetTable>;
-
-export interface DatasetColumn {
-  name: string;
-  type: string;
-  missing_count: number;
-  distinct_count: number;
-  min: number | null;
-  max: number | null;
-  mean: number | null;
-  std: number | null;
-}
+import type { DatasetRow } from './service.ts';
+import type { ColumnProfile } from './csv/profiler.ts';
 
 export async function resolveDataset(db: Kysely<Database>, reference: string, field = 'dataset'): Promise<DatasetRow> {
   const at = reference.lastIndexOf('@');
@@ -32,4 +21,4 @@ export async function resolveDataset(db: Kysely<Database>, reference: string, fi
   return row;
 }
 
-export const datasetColumns = (row: DatasetRow): DatasetColumn[] => JSON.parse(row.columns_json) as DatasetColumn[];
+export const datasetColumns = (row: DatasetRow): ColumnProfile[] => JSON.parse(row.columns_json) as ColumnProfile[];

@@ -5,7 +5,7 @@ import { TrainyardError, type FieldError } from '../errors.ts';
 import { LayersSchema, validateLayers, type DeepReadonly, type LayerSpec } from './layers.ts';
 
 export type { DeepReadonly } from './layers.ts';
-import { checkStructure } from './shapes.ts';
+import { checkStructure, type StructureReport } from './shapes.ts';
 
 export const TASKS = ['binary_classification', 'multiclass_classification', 'regression'] as const;
 export type Task = (typeof TASKS)[number];
@@ -256,6 +256,16 @@ export const ModelSchema = Type.Object(
     parameters: Type.Union([Type.Integer(), Type.Null()], {
       description: 'Trainable parameters, when they do not depend on the dataset (else known once trained).',
     }),
+    shapes: Type.Array(
+      Type.Object({
+        index: Type.Integer(),
+        type: Type.String(),
+        input: Type.Array(Type.Union([Type.Integer(), Type.Null()])),
+        output: Type.Array(Type.Union([Type.Integer(), Type.Null()])),
+        parameters: Type.Union([Type.Integer(), Type.Null()]),
+      }),
+      { description: 'Per-layer shapes without the batch axis; null where the dataset decides.' },
+    ),
     created_at: Type.String({ format: 'date-time' }),
   },
   { description: 'A model definition (trained artifacts are its versions).' },
@@ -265,11 +275,11 @@ export type Model = Static<typeof ModelSchema>;
 /** Builds the API's Model from a stored definition. */
 export function toModelResponse(record: { id: string; spec: ModelSpec; created_at: string }): Model {
   const { spec } = record;
-  let parameters: number | null = null;
+  let structure: Pick<StructureReport, 'parameters' | 'shapes'> = { parameters: null, shapes: [] };
   try {
-    parameters = checkStructure(spec.layers).parameters;
+    structure = checkStructure(spec.layers);
   } catch {
-    parameters = null;
+    // A stored spec was valid when created; if checks have since tightened, answer without shapes.
   }
   return {
     id: record.id,
@@ -280,7 +290,8 @@ export function toModelResponse(record: { id: string; spec: ModelSpec; created_a
     features: spec.features ? [...spec.features] : null,
     layers: JSON.parse(JSON.stringify(spec.layers)) as LayerSpec[],
     preprocessing: { max_categories: spec.preprocessing?.max_categories ?? DEFAULT_MAX_CATEGORIES, impute: 'mean' },
-    parameters,
+    parameters: structure.parameters,
+    shapes: structure.shapes,
     created_at: record.created_at,
   };
 }

@@ -14,7 +14,7 @@ import { isUniqueViolation } from '../store/metadata/errors.ts';
 import { withRetry } from '../store/retry.ts';
 import { STORE_OUTAGE_RETRY } from './job-errors.ts';
 import type { Hyperparameters } from './hyperparameters.ts';
-import { featureKinds, prepareTrainingData, type PreparedData } from './prepare.ts';
+import { featureKinds, prepareTrainingData, type DatasetColumnInfo, type PreparedData } from './prepare.ts';
 import { detectPython, runTrainer, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
 import { JobUserError, abortReason } from './job-errors.ts';
 import type { JobContext } from './job-context.ts';
@@ -26,11 +26,6 @@ export interface TrainingJobSpec {
   hyperparameters: Hyperparameters;
 }
 
-export interface DatasetColumnProfile {
-  name: string;
-  type: string;
-}
-
 const EXPORTED_ARTIFACTS = ['model.onnx', 'model.pt', 'model.pt2', 'state_dict.pt'];
 
 async function sha256File(path: string): Promise<string> {
@@ -39,7 +34,7 @@ async function sha256File(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function signatureOf(spec: ModelSpec, columns: DatasetColumnProfile[], pre: Preprocessing, target: TargetEncoding): Signature {
+function signatureOf(spec: ModelSpec, columns: DatasetColumnInfo[], pre: Preprocessing, target: TargetEncoding): Signature {
   const types = new Map(columns.map((c) => [c.name, c.type]));
   return {
     inputs: pre.features.map((f) => ({
@@ -68,7 +63,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
 
   const dataset = await metadata.db.selectFrom('datasets').selectAll().where('id', '=', job.dataset_id).executeTakeFirst();
   if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${job.dataset_id} no longer exists`);
-  const columns = JSON.parse(dataset.columns_json) as DatasetColumnProfile[];
+  const columns = JSON.parse(dataset.columns_json) as DatasetColumnInfo[];
   const features = spec.model.features ?? columns.map((c) => c.name).filter((n) => n !== spec.model.target);
 
   const jobDir = join(config.dataDir, 'scratch', `${job.id}-a${job.attempts}`);

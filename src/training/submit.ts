@@ -5,7 +5,8 @@ import { TrainyardError } from '../errors.ts';
 import { getModel } from '../models/registry.ts';
 import { inferShapes } from '../models/shapes.ts';
 import type { ModelSpec } from '../models/spec.ts';
-import { datasetColumns, resolveDataset, type DatasetColumn } from '../datasets/resolve-dataset.ts';
+import { datasetColumns, resolveDataset } from '../datasets/resolve-dataset.ts';
+import type { ColumnProfile } from '../datasets/csv/profiler.ts';
 import { resolveHyperparameters, type HyperparametersInput } from './hyperparameters.ts';
 import { createJob, type JobRow } from './jobs.ts';
 import { isNumericType } from './prepare.ts';
@@ -25,7 +26,7 @@ function incompatible(detail: string, field: string, message = detail): Trainyar
 }
 
 /** Checks that the model's task and columns fit the dataset; returns the encoded input width and output size. */
-export function checkModelAgainstDataset(spec: ModelSpec, columns: DatasetColumn[], datasetName: string): { width: number; outputs: number; features: string[] } {
+export function checkModelAgainstDataset(spec: ModelSpec, columns: ColumnProfile[], datasetName: string): { width: number; outputs: number; features: string[] } {
   const byName = new Map(columns.map((c) => [c.name, c]));
   const target = byName.get(spec.target);
   if (!target) {

@@ -11,6 +11,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createConnection, type Connection } from 'mysql2/promise';
+import { listenSwitchable } from './switchable-server.ts';
 
 /** The server to create test databases on, or undefined when MariaDB tests are off. */
 export const MYSQL_URL: string | undefined = process.env.TRAINYARD_TEST_MYSQL_URL || undefined;
@@ -116,24 +117,7 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
     client.on('close', () => upstream.destroy());
     upstream.on('close', () => client.destroy());
   });
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  await listen(0);
-  const port = (server.address() as { port: number }).port;
-  let listening = true;
-  const down = async () => {
-    if (!listening) return;
-    listening = false;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const socket of sockets) socket.destroy();
-    await closed;
-  };
+  const { port, down, up } = await listenSwitchable(server, sockets);
   return {
     host: '127.0.0.1',
     port,
@@ -144,11 +128,18 @@ export async function startTcpProxy(target: string): Promise<TcpProxy> {
       return u.toString();
     },
     down,
-    async up() {
-      if (listening) return;
-      await listen(port);
-      listening = true;
-    },
+    up,
     close: down,
   };
+}
+
+/** Runs one query against a database on its own connection (a fleet under test owns the pools). */
+export async function queryDatabase<T = Record<string, unknown>>(url: string, text: string, params: unknown[] = []): Promise<T[]> {
+  const connection = await createConnection({ uri: url });
+  try {
+    const [rows] = await connection.query(text, params);
+    return rows as T[];
+  } finally {
+    await connection.end();
+  }
 }

@@ -14,9 +14,9 @@ import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
-import type { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { listenSwitchable } from './switchable-server.ts';
 
 interface S3rverObject {
   key: string;
@@ -188,30 +188,7 @@ export async function startS3Server(options: { bucket?: string; prefix?: string 
     handle(req, res);
   });
 
-  const sockets = new Set<Socket>();
-  server.on('connection', (socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-  });
-  const listen = (port: number) =>
-    new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  await listen(0);
-  const port = (server.address() as { port: number }).port;
-  let listening = true;
-
-  const down = async () => {
-    if (!listening) return;
-    listening = false;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const socket of sockets) socket.destroy();
-    await closed;
-  };
+  const { port, down, up } = await listenSwitchable(server);
 
   const endpoint = `http://127.0.0.1:${port}`;
   const bucketUrl = `s3://${bucket}/${prefix}`;
@@ -241,11 +218,7 @@ export async function startS3Server(options: { bucket?: string; prefix?: string 
       fault = next;
     },
     down,
-    async up() {
-      if (listening) return;
-      await listen(port);
-      listening = true;
-    },
+    up,
     async stop() {
       await down();
       app.logger?.exceptions?.unhandle();

@@ -1,14 +1,9 @@
-export function formatBytes(bytes: number | null | undefined): string {
-  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '—';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
+import { formatBytes as bytes } from '../../src/client/format.ts';
+
+export { flatMetrics } from '../../src/client/format.ts';
+
+/** A byte count, or '—' when there is none. */
+export const formatBytes = (value: number | null | undefined): string => bytes(value) || '—';
 
 export function formatNumber(value: unknown, digits = 4): string {
   if (value === null || value === undefined || value === '') return '—';
@@ -35,17 +30,6 @@ export function duration(from: string | null | undefined, to: string | null | un
   return s < 60 ? `${s}s` : s < 3600 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
 }
 
-/** Flattens `{val: {accuracy: 0.9}}` to `{'val.accuracy': 0.9}`. */
-export function flatMetrics(metrics: unknown, prefix = ''): Record<string, number | string> {
-  const flat: Record<string, number | string> = {};
-  if (!metrics || typeof metrics !== 'object') return flat;
-  for (const [key, value] of Object.entries(metrics as Record<string, unknown>)) {
-    const name = prefix ? `${prefix}.${key}` : key;
-    if (typeof value === 'number' || typeof value === 'string') flat[name] = value;
-    else if (value && typeof value === 'object' && !Array.isArray(value)) Object.assign(flat, flatMetrics(value, name));
-  }
-  return flat;
-}
 
 export const STATUS_COLORS: Record<string, string> = {
   queued: 'gray',

@@ -17,7 +17,6 @@ import {
   type ModelVersionRecord,
 } from '../../models/registry.ts';
 import { TrainyardError, notFound } from '../../errors.ts';
-import { checkStructure } from '../../models/shapes.ts';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
 const VersionParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), version: Type.Integer({ minimum: 1 }) });
@@ -49,23 +48,6 @@ export const ModelVersionSchema = Type.Object(
   { $id: 'ModelVersion' },
 );
 
-const ModelWithShapes = Type.Object(
-  {
-    ...ModelSchema.properties,
-    shapes: Type.Array(
-      Type.Object({
-        index: Type.Integer(),
-        type: Type.String(),
-        input: Type.Array(Type.Union([Type.Integer(), Type.Null()])),
-        output: Type.Array(Type.Union([Type.Integer(), Type.Null()])),
-        parameters: Type.Union([Type.Integer(), Type.Null()]),
-      }),
-      { description: 'Per-layer shapes without the batch axis; null where the dataset decides.' },
-    ),
-  },
-  { $id: 'Model' },
-);
-
 export const toVersionResponse = (v: ModelVersionRecord) => {
   const { blob_prefix: _prefix, ...rest } = v;
   return rest;
@@ -75,21 +57,13 @@ export async function modelRoutes(app: Api, { platform }: RouteContext): Promise
   const { db } = platform.metadata;
   const tags = ['models'];
   app.addSchema(ModelVersionSchema);
-  app.addSchema(ModelWithShapes);
+  app.addSchema({ ...ModelSchema, $id: 'Model' });
   app.addSchema({ ...ModelSpecSchema, $id: 'ModelSpec' });
   const modelRef = Type.Ref('Model');
   const versionRef = Type.Ref('ModelVersion');
 
-  const present = async (name: string) => {
-    const record = await getModel(db, name);
-    let shapes: Array<{ index: number; type: string; input: (number | null)[]; output: (number | null)[]; parameters: number | null }> = [];
-    try {
-      shapes = checkStructure(record.spec.layers).shapes;
-    } catch {
-      shapes = [];
-    }
-    return { ...toModelResponse(record), shapes };
-  };
+  const present = async (name: string) => toModelResponse(await getModel(db, name));
+
 
   app.post(
     '/v1/models',
@@ -116,7 +90,7 @@ export async function modelRoutes(app: Api, { platform }: RouteContext): Promise
       const limit = request.query.limit ?? 50;
       const rows = await listModels(db, limit, decodeCursor(request.query.cursor));
       const page = pageOf(rows, limit, (r) => r.id);
-      return { items: await Promise.all(page.items.map((m) => present(m.name))), next_cursor: page.next_cursor };
+      return { items: page.items.map(toModelResponse), next_cursor: page.next_cursor };
     },
   );
 

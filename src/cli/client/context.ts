@@ -79,17 +79,8 @@ export function action<A extends unknown[]>(run: (...args: A) => Promise<number 
 
 // Formatting ---------------------------------------------------------------------------------
 
-export function formatBytes(bytes: number | null | undefined): string {
-  if (bytes === null || bytes === undefined || !Number.isFinite(bytes)) return '';
-  const units = ['B', 'KB', 'MB', 'GB', 'TB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${value} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
+export { formatBytes } from '../../client/format.ts';
+
 
 export function formatNumber(value: unknown): string {
   if (value === null || value === undefined) return '';

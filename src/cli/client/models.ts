@@ -4,6 +4,7 @@ import { Argument, Command } from 'commander';
 import type { Model, ModelVersion } from '../../client/index.ts';
 import { UsageError, action, fields, formatBytes, formatNumber, formatTime, makeClient, out, printJson, table } from './context.ts';
 import { positiveInt } from './datasets.ts';
+import { flatMetrics } from '../../client/format.ts';
 
 export function modelsCommand(): Command {
   const models = new Command('models').description('Define models and inspect their trained versions');
@@ -126,17 +127,6 @@ export function layersTable(model: Model): string {
   );
 }
 
-/** Flattens a version's metrics to `name → value` (`val.accuracy`, or `accuracy` when flat). */
-export function flatMetrics(metrics: unknown, prefix = ''): Record<string, number | string> {
-  const flat: Record<string, number | string> = {};
-  if (!metrics || typeof metrics !== 'object') return flat;
-  for (const [key, value] of Object.entries(metrics as Record<string, unknown>)) {
-    const name = prefix ? `${prefix}.${key}` : key;
-    if (typeof value === 'number' || typeof value === 'string') flat[name] = value;
-    else if (value && typeof value === 'object' && !Array.isArray(value)) Object.assign(flat, flatMetrics(value, name));
-  }
-  return flat;
-}
 
 /** The metrics worth a column, most telling first: validation loss and metrics, then training loss. */
 export function pickMetrics(names: string[], max: number): string[] {

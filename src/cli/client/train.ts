@@ -6,7 +6,8 @@ const JOB_STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', '
 import { ProgressBar, UsageError, action, duration, err, fields, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
 import { printInference } from './predict.ts';
 import { positiveInt } from './datasets.ts';
-import { flatMetrics, pickMetrics } from './models.ts';
+import { pickMetrics } from './models.ts';
+import { flatMetrics } from '../../client/format.ts';
 
 /** Exit codes of `train --follow` (and `jobs show --wait`): how the job ended. */
 export const JOB_EXIT_CODES: Record<string, number> = { succeeded: 0, failed: 1, cancelled: 130 };

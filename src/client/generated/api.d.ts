@@ -793,7 +793,7 @@ export type paths = {
                 };
             };
             responses: {
-                /** @description Default Response */
+                /** @description A model definition (trained artifacts are its versions). */
                 201: {
                     headers: {
                         [name: string]: unknown;
@@ -865,7 +865,7 @@ export type paths = {
             };
             requestBody?: never;
             responses: {
-                /** @description Default Response */
+                /** @description A model definition (trained artifacts are its versions). */
                 200: {
                     headers: {
                         [name: string]: unknown;
@@ -2943,7 +2943,10 @@ export type components = {
             /** Format: date-time */
             created_at: string;
         };
-        /** Model */
+        /**
+         * Model
+         * @description A model definition (trained artifacts are its versions).
+         */
         "def-3": {
             id: string;
             name: string;
@@ -3223,8 +3226,6 @@ export type components = {
             };
             /** @description Trainable parameters, when they do not depend on the dataset (else known once trained). */
             parameters: number | null;
-            /** Format: date-time */
-            created_at: string;
             /** @description Per-layer shapes without the batch axis; null where the dataset decides. */
             shapes: {
                 index: number;
@@ -3233,6 +3234,8 @@ export type components = {
                 output: (number | null)[];
                 parameters: number | null;
             }[];
+            /** Format: date-time */
+            created_at: string;
         };
         /** ModelSpec */
         "def-4": {
