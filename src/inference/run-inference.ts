@@ -9,8 +9,9 @@ import { LeaseLostError } from '../training/run-training.ts';
 import { getVersion } from '../models/registry.ts';
 import { readCsvBatches } from '../datasets/csv/reader.ts';
 import { TrainyardError } from '../errors.ts';
-import { ModelCache, type LoadedModel } from './model-cache.ts';
-import { StatsAccumulator, predictedClass } from './predictions.ts';
+import { ModelCache } from './model-cache.ts';
+import { StatsAccumulator } from './predictions.ts';
+import { PredictionsCsvWriter } from './predictions-csv.ts';
 
 export interface InferenceJobSpec {
   threshold: number;
@@ -19,39 +20,6 @@ export interface InferenceJobSpec {
 const BATCH_ROWS = 8192;
 
 export const outputKey = (jobId: string): string => `jobs/${jobId}/predictions.csv`;
-
-function csvField(text: string): string {
-  return /[",\r\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-}
-
-function outputHeader(model: LoadedModel): string {
-  const target = model.manifest.target;
-  if (target.kind === 'numeric') return 'row,value\n';
-  return ['row', 'label', 'probability', ...target.classes.map((c) => `p_${c}`)].map(csvField).join(',') + '\n';
-}
-
-function outputLines(model: LoadedModel, output: Float32Array, width: number, rows: number, firstRow: number, threshold: number): string {
-  const target = model.manifest.target;
-  let text = '';
-  for (let i = 0; i < rows; i++) {
-    const row = firstRow + i + 1;
-    if (target.kind === 'numeric') {
-      text += `${row},${output[i]}\n`;
-      continue;
-    }
-    const k = predictedClass(model.manifest, output, width, i, threshold);
-    const label = csvField(target.classes[k]);
-    if (model.manifest.task === 'binary_classification') {
-      const p = output[i];
-      text += `${row},${label},${k === 1 ? p : 1 - p},${1 - p},${p}\n`;
-    } else {
-      let probs = '';
-      for (let c = 0; c < width; c++) probs += `,${output[i * width + c]}`;
-      text += `${row},${label},${output[i * width + k]}${probs}\n`;
-    }
-  }
-  return text;
-}
 
 export async function runInferenceJob(ctx: JobContext): Promise<void> {
   const { platform, job, events, signal } = ctx;
@@ -69,13 +37,14 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
     await cache.use(version, async (model) => {
       events.log(`predicting ${dataset.row_count} rows of ${dataset.name} v${dataset.version} with ${version.model} version ${version.version}`);
       const stats = new StatsAccumulator(model.manifest, spec.threshold);
+      const csv = new PredictionsCsvWriter(model.manifest, spec.threshold);
       const features = model.manifest.features;
       let lastProgress = 0;
       let done = 0;
       const started = performance.now();
 
       async function* chunks(): AsyncGenerator<Buffer> {
-        yield Buffer.from(outputHeader(model));
+        yield csv.header();
         const source = await platform.blobs.get(dataset!.blob_key);
         const batches = readCsvBatches(source, {
           delimiter: dataset!.delimiter,
@@ -89,7 +58,7 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
           model.encoder.encode(batch.columns, 0, batch.length, input);
           const { output, width } = await model.run(input.subarray(0, batch.length * model.encoder.width), batch.length);
           stats.add(output, width, batch.length);
-          yield Buffer.from(outputLines(model, output, width, batch.length, batch.firstRow, spec.threshold));
+          yield csv.lines(output, width, batch.length, batch.firstRow);
           done = batch.firstRow + batch.length;
           if (Date.now() - lastProgress > 1000) {
             lastProgress = Date.now();
