@@ -15,7 +15,7 @@ import { withRetry } from '../store/retry.ts';
 import { STORE_OUTAGE_RETRY } from './job-errors.ts';
 import type { Hyperparameters } from './hyperparameters.ts';
 import { featureKinds, prepareTrainingData, type DatasetColumnInfo, type PreparedData } from './prepare.ts';
-import { detectPython, runTrainer, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
+import { detectPython, TrainerProcess, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
 import { JobUserError, abortReason } from './job-errors.ts';
 import type { JobContext } from './job-context.ts';
 import { finishJob } from './queue.ts';
@@ -69,6 +69,8 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
   const jobDir = join(config.dataDir, 'scratch', `${job.id}-a${job.attempts}`);
   await rm(jobDir, { recursive: true, force: true });
   await mkdir(join(jobDir, 'artifacts'), { recursive: true });
+  // Started now so that its `import torch` overlaps the data preparation; discarded if it is not needed.
+  const trainer = TrainerProcess.start({ python: detectPython(config.python), jobDir, threads: config.trainerThreads });
   try {
     events.log(`preparing ${dataset.row_count} rows of dataset ${dataset.name} v${dataset.version} (${features.length} features)`);
     let prepared: PreparedData;
@@ -78,6 +80,9 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         blobKey: dataset.blob_key,
         delimiter: dataset.delimiter,
         rowCount: dataset.row_count,
+        datasetId: dataset.id,
+        columnarJson: dataset.columnar_json,
+        logger: platform.logger,
         columns,
         task: spec.model.task,
         target: spec.model.target,
@@ -111,12 +116,8 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
     const trainStarted = performance.now();
     let latest: { epoch: number; metrics: Record<string, number> } | undefined;
     const epochWrites: Array<Promise<unknown>> = [];
-    const outcome = await runTrainer({
-      python: detectPython(config.python),
-      jobDir,
-      threads: config.trainerThreads,
+    const outcome = await trainer.run({
       signal: ctx.signal,
-      niceness: 0,
       onLog: (line) => events.log(line, 'info', 'trainer'),
       onEvent: (event: TrainerEvent) => {
         if (event.event === 'epoch') {
@@ -231,6 +232,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       await blobs.deletePrefix(`models/${spec.model.name}/${job.id}-a${earlier}`).catch((error: unknown) => platform.logger.warn({ err: error, job: job.id, attempt: earlier }, 'could not remove an earlier attempt’s artifacts'));
     }
   } finally {
+    trainer.discard();
     await rm(jobDir, { recursive: true, force: true });
   }
 }

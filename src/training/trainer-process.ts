@@ -1,7 +1,7 @@
 // Spawns the Python trainer for one job directory and turns its JSON-lines stdout into events.
 // Cancellation and timeouts arrive as one AbortSignal: SIGTERM first (the trainer stops at the next
 // batch and exports the best weights so far), SIGKILL if it has not exited after a grace period.
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
@@ -25,15 +25,18 @@ export interface TrainerOutcome {
   stderrTail: string;
 }
 
-export interface TrainerOptions {
+export interface TrainerStartOptions {
   python: string;
   jobDir: string;
   threads: number;
+  /** Extra niceness so the API on the same machine stays responsive. */
+  niceness?: number;
+}
+
+export interface TrainerRunOptions {
   signal: AbortSignal;
   onEvent: (event: TrainerEvent) => void;
   onLog: (line: string) => void;
-  /** Extra niceness so the API on the same machine stays responsive. */
-  niceness?: number;
   killGraceMs?: number;
 }
 
@@ -42,67 +45,115 @@ export function detectPython(configured: string | undefined): string {
   return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
 }
 
-export function runTrainer(options: TrainerOptions): Promise<TrainerOutcome> {
-  const threads = String(options.threads);
-  const child = spawn(options.python, ['-m', 'trainyard_trainer', 'train', '--job-dir', options.jobDir], {
-    cwd: TRAINER_PACKAGE_DIR,
-    env: {
-      ...process.env,
-      PYTHONPATH: TRAINER_PACKAGE_DIR,
-      PYTHONUNBUFFERED: '1',
-      // Debian's OpenBLAS spins a whole core per thread after each matmul unless told otherwise.
-      OMP_NUM_THREADS: threads,
-      OPENBLAS_NUM_THREADS: threads,
-      MKL_NUM_THREADS: threads,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  if (options.niceness && child.pid) {
+type Line = { stream: 'stdout' | 'stderr'; text: string };
+
+/**
+ * A trainer process started ahead of its job (`--wait`): it imports torch (~2 s) while the
+ * platform still prepares the data, then trains when `run()` tells it to go. `discard()` ends a
+ * trainer that will not be needed (preparation failed, the job was cancelled).
+ */
+export class TrainerProcess {
+  private readonly child: ChildProcess;
+  private readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  /** Lines printed before run() attached its handlers (start-up warnings, an import error). */
+  private early: Line[] | null = [];
+  private onLine: (line: Line) => void = (line) => this.early?.push(line);
+  private started = false;
+
+  static start(options: TrainerStartOptions): TrainerProcess {
+    return new TrainerProcess(options);
+  }
+
+  private constructor(options: TrainerStartOptions) {
+    const threads = String(options.threads);
+    this.child = spawn(options.python, ['-m', 'trainyard_trainer', 'train', '--job-dir', options.jobDir, '--wait'], {
+      cwd: TRAINER_PACKAGE_DIR,
+      env: {
+        ...process.env,
+        PYTHONPATH: TRAINER_PACKAGE_DIR,
+        PYTHONUNBUFFERED: '1',
+        // Debian's OpenBLAS spins a whole core per thread after each matmul unless told otherwise.
+        OMP_NUM_THREADS: threads,
+        OPENBLAS_NUM_THREADS: threads,
+        MKL_NUM_THREADS: threads,
+      },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    if (options.niceness && this.child.pid) {
+      try {
+        setPriority(this.child.pid, options.niceness);
+      } catch {
+        // Not permitted on some systems; the job still runs, only less politely.
+      }
+    }
+    // A trainer that died before `go` closes its stdin: the write fails, and 'close' reports why.
+    this.child.stdin?.on('error', () => {});
+    createInterface({ input: this.child.stdout! }).on('line', (text) => this.onLine({ stream: 'stdout', text }));
+    createInterface({ input: this.child.stderr! }).on('line', (text) => this.onLine({ stream: 'stderr', text }));
+    this.exited = new Promise((resolve, reject) => {
+      this.child.once('error', reject);
+      this.child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    this.exited.catch(() => {}); // observed by run(); a discarded trainer's failure is of no interest
+  }
+
+  get pid(): number | undefined {
+    return this.child.pid;
+  }
+
+  /** Lets the trainer go (job.json and the data must be in place) and collects its events until it exits. */
+  async run(options: TrainerRunOptions): Promise<TrainerOutcome> {
+    if (this.started) throw new Error('TrainerProcess.run called twice');
+    this.started = true;
+    const outcome: TrainerOutcome = { exitCode: null, signal: null, stderrTail: '' };
+    const handle = ({ stream, text }: Line) => {
+      if (stream === 'stderr') {
+        outcome.stderrTail = (outcome.stderrTail + text + '\n').slice(-4000);
+        options.onLog(text);
+        return;
+      }
+      let event: TrainerEvent;
+      try {
+        event = JSON.parse(text) as TrainerEvent;
+      } catch {
+        options.onLog(text);
+        return;
+      }
+      if (event.event === 'failed') outcome.failed = { code: String(event.code), message: String(event.message) };
+      if (event.event === 'completed') outcome.completed = event;
+      options.onEvent(event);
+    };
+    for (const line of this.early ?? []) handle(line);
+    this.early = null;
+    this.onLine = handle;
+
+    let killTimer: NodeJS.Timeout | undefined;
+    const onAbort = () => {
+      this.child.kill('SIGTERM');
+      killTimer = setTimeout(() => this.child.kill('SIGKILL'), options.killGraceMs ?? 5000);
+    };
+    if (options.signal.aborted) {
+      this.child.stdin?.end(); // never told to go: it exits at once
+      this.child.kill('SIGKILL');
+    } else {
+      options.signal.addEventListener('abort', onAbort, { once: true });
+      this.child.stdin?.end('go\n');
+    }
     try {
-      setPriority(child.pid, options.niceness);
-    } catch {
-      // Not permitted on some systems; the job still runs, only less politely.
+      const { code, signal } = await this.exited;
+      outcome.exitCode = code;
+      outcome.signal = signal;
+      return outcome;
+    } finally {
+      options.signal.removeEventListener('abort', onAbort);
+      clearTimeout(killTimer);
     }
   }
 
-  const outcome: TrainerOutcome = { exitCode: null, signal: null, stderrTail: '' };
-  let killTimer: NodeJS.Timeout | undefined;
-  const onAbort = () => {
-    child.kill('SIGTERM');
-    killTimer = setTimeout(() => child.kill('SIGKILL'), options.killGraceMs ?? 5000);
-  };
-  if (options.signal.aborted) onAbort();
-  else options.signal.addEventListener('abort', onAbort, { once: true });
-
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    let event: TrainerEvent;
-    try {
-      event = JSON.parse(line) as TrainerEvent;
-    } catch {
-      options.onLog(line);
-      return;
-    }
-    if (event.event === 'failed') outcome.failed = { code: String(event.code), message: String(event.message) };
-    if (event.event === 'completed') outcome.completed = event;
-    options.onEvent(event);
-  });
-  createInterface({ input: child.stderr }).on('line', (line) => {
-    outcome.stderrTail = (outcome.stderrTail + line + '\n').slice(-4000);
-    options.onLog(line);
-  });
-
-  return new Promise((resolve, reject) => {
-    child.once('error', (error) => {
-      options.signal.removeEventListener('abort', onAbort);
-      clearTimeout(killTimer);
-      reject(error);
-    });
-    child.once('close', (code, signal) => {
-      options.signal.removeEventListener('abort', onAbort);
-      clearTimeout(killTimer);
-      outcome.exitCode = code;
-      outcome.signal = signal;
-      resolve(outcome);
-    });
-  });
+  /** Ends a trainer that was never told to go: nothing of it is worth keeping. */
+  discard(): void {
+    if (this.started) return;
+    this.started = true;
+    this.child.kill('SIGKILL');
+  }
 }

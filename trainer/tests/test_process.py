@@ -72,3 +72,31 @@ def test_sigterm_before_the_first_epoch_is_a_timeout(tmp_path):
         proc.kill()
     assert code == 3
     assert events[-1]["code"] == "TIMEOUT" and "SIGTERM" in events[-1]["message"]
+
+
+def start_waiting(job_dir):
+    env = dict(os.environ, PYTHONPATH=jobs.TRAINER_ROOT, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    return subprocess.Popen([jobs.PYTHON, "-m", "trainyard_trainer", "train", "--job-dir", str(job_dir), "--wait"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd="/")
+
+
+def test_wait_mode_trains_once_told_to_go_with_job_json_written_after_start(tmp_path):
+    proc = start_waiting(tmp_path)  # started before the job folder holds anything
+    try:
+        time.sleep(0.5)
+        jobs.write_job(tmp_path, hyper={"epochs": 2})
+        out, err = proc.communicate("go\n", timeout=120)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0, err
+    assert [json.loads(line)["event"] for line in out.splitlines()] == ["started", "epoch", "epoch", "exported", "completed"]
+
+
+def test_wait_mode_exits_quietly_when_stdin_closes_without_go(tmp_path):
+    proc = start_waiting(tmp_path)
+    try:
+        out, _ = proc.communicate("", timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 0 and out == ""
+    assert not os.path.exists(tmp_path / "artifacts")

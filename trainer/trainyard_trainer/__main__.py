@@ -1,4 +1,10 @@
-"""python3 -m trainyard_trainer {train,check} --job-dir DIR"""
+"""python3 -m trainyard_trainer {train,check} --job-dir DIR [--wait]
+
+--wait: import torch and the trainer first, then wait for a line "go" on stdin before reading
+job.json. The platform starts the trainer this way while it still prepares the data, so the
+~2 s of `import torch` overlap the preparation instead of following it. Any other line, or stdin
+closing, exits quietly (the job ended before training began). Thread counts then come from the
+environment (OMP_NUM_THREADS etc.), which the platform sets."""
 
 import argparse
 import os
@@ -11,6 +17,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="trainyard_trainer", description=__doc__)
     parser.add_argument("command", choices=["train", "check"])
     parser.add_argument("--job-dir", required=True, help="folder holding job.json and the data files")
+    parser.add_argument("--wait", action="store_true", help="start up, then wait for 'go' on stdin before reading job.json")
     args = parser.parse_args(argv)
     t_begin = time.monotonic()
 
@@ -27,7 +34,12 @@ def main(argv=None) -> int:
         for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
             os.environ.setdefault(var, str(threads))
 
-    from .run import run_check, run_train
+    from .run import preload, run_check, run_train
+    if args.wait:
+        preload()
+        if sys.stdin.readline().strip() != "go":
+            return 0
+        t_begin = time.monotonic()
     if args.command == "check":
         return run_check(args.job_dir)
     return run_train(args.job_dir, t_begin=t_begin, early_signals=early_signals)

@@ -16,6 +16,11 @@ from .spec import Job, load_job
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
+def preload() -> None:
+    """Imports what a training run uses (the --wait start-up does it before the job is ready)."""
+    from . import data, export, network, train  # noqa: F401
+
+
 def _pick_device(job: Job, log) -> torch.device:
     if job.device in ("auto", "cuda") and torch.cuda.is_available():
         return torch.device("cuda")
