@@ -255,3 +255,26 @@ def test_every_layer_trains_and_exports(tmp_path, train_in_process, name):
     check_exports(tmp_path, job)
     if name != "image_8x8":  # these have BatchNorm1d
         assert any("single row" in e["message"] for e in run.of("log"))
+
+
+@pytest.mark.parametrize("specs", [
+    [{"type": "Linear", "in_features": 12, "out_features": 16}, {"type": "BatchNorm1d", "num_features": 16},
+     {"type": "GELU"}, {"type": "Dropout", "p": 0.3}, {"type": "Linear", "in_features": 16, "out_features": 3, "bias": False}],
+    [{"type": "Unflatten", "dim": 1, "unflattened_size": [3, 4]}, {"type": "Linear", "in_features": 4, "out_features": 5},
+     {"type": "LayerNorm", "normalized_shape": [5]}, {"type": "Flatten"}, {"type": "Linear", "in_features": 15, "out_features": 1}],
+    [{"type": "Unflatten", "dim": 1, "unflattened_size": [3, 2, 2]}, {"type": "Conv2d", "in_channels": 3, "out_channels": 4, "kernel_size": 2},
+     {"type": "ReLU"}, {"type": "Flatten"}, {"type": "Linear", "in_features": 4, "out_features": 2}],
+])
+def test_validation_network_matches_the_trained_network(specs):
+    from trainyard_trainer.train import _OneDnnLinear, evaluation_network, predict
+    torch.manual_seed(0)
+    model = build_layers(specs)
+    model.train()
+    x = torch.randn(64, 32)[:, :12].contiguous() * 3
+    model(x)  # a training step's forward: BatchNorm running statistics move off their defaults
+    net = evaluation_network(model, torch.device("cpu"), x[:16])
+    if torch.backends.mkldnn.is_available():
+        assert any(isinstance(m, _OneDnnLinear) for m in net.modules())  # the fast path was taken
+    assert not any(isinstance(m, _OneDnnLinear) for m in model.modules())  # the trained network is untouched
+    expected = predict(model, x, 7)
+    np.testing.assert_allclose(predict(net, x, 7).numpy(), expected.numpy(), rtol=1e-5, atol=1e-6)

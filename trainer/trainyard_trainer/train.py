@@ -106,6 +106,49 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         return torch.cat([model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 
+class _OneDnnLinear(nn.Module):
+    """An inference-only nn.Linear computed by oneDNN's inner product (dense in, dense out)."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        weight = linear.weight.detach()
+        bias = linear.bias.detach() if linear.bias is not None else torch.zeros(weight.shape[0])
+        self.weight = weight.contiguous().to_mkldnn()
+        self.bias = bias.contiguous().to_mkldnn()
+
+    def forward(self, x):
+        return torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(), self.weight, self.bias).to_dense()
+
+
+def _with_onednn_linears(model: nn.Module) -> nn.Module:
+    fast = copy.deepcopy(model).eval()
+    for parent in fast.modules():
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.Linear):
+                setattr(parent, name, _OneDnnLinear(child))
+    return fast
+
+
+def evaluation_network(model: nn.Module, device: torch.device, probe: torch.Tensor) -> nn.Module:
+    """The network to run the validation pass with. On CPU its Linear layers go through oneDNN:
+    Debian's PyTorch does Linear matmuls with the generic reference BLAS (BLAS_INFO=generic),
+    which makes the per-epoch validation pass cost ~8 % of a training epoch; oneDNN's inner
+    product is ~6x faster and matches to float32 rounding. Training keeps nn.Linear (autograd).
+    Checked against the network on `probe` rows each time; any doubt, and the network itself is used."""
+    model.eval()
+    if device.type != "cpu" or not torch.backends.mkldnn.is_available() or not any(isinstance(m, nn.Linear) for m in model.modules()):
+        return model
+    try:
+        fast = _with_onednn_linears(model)
+        with torch.no_grad():
+            expected, got = model(probe), fast(probe)
+        if got.shape == expected.shape and torch.allclose(got, expected, rtol=1e-4, atol=1e-5):
+            return fast
+    except RuntimeError:
+        pass
+    return model
+
+
 def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: StopRequest,
           emit: Callable[..., None], log: Callable[[str, str], None], skip_single_row_batch: bool) -> Result:
     """`model` takes standardised features (data.x already is). On return it holds the best
@@ -190,7 +233,7 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
 
         train_m = evaluate(torch.cat(outs), ys[:n_used])
         del outs, losses
-        val_out = predict(model, val_split.x, eval_bs)
+        val_out = predict(evaluation_network(model, device, val_split.x[:64]), val_split.x, eval_bs)
         val_m = evaluate(val_out, val_split.y)
         flat = {**{f"train_{k}": v for k, v in train_m.items()}, **{f"val_{k}": v for k, v in val_m.items()}}
         res.epochs_run = epoch
