@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
 import { api, mlp, spawnTrainyard, tempDir, tinyCsv, uploadCsv, type TrainyardProcess } from './support/processes.ts';
+import { claimNext } from '../src/training/queue.ts';
 
 interface JobView {
   id: string;
@@ -169,6 +170,31 @@ for (const store of METADATA_STORES) {
       } finally {
         await datasets.insertInto('datasets').values(row).execute();
       }
+    });
+
+    it('run-job --standby loads, waits, and runs the job a loop writes to its stdin (the warm start of the job loop)', async () => {
+      const queued = await queueTraining('tiny-clf', { epochs: 1, batch_size: 64 });
+      const standby = spawnTrainyard('run-job --standby', ['run-job', '--standby'], childEnv, { stdin: 'pipe' });
+      processes.push(standby);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(standby.child.exitCode, standby.tail()).toBeNull(); // waiting, not exited
+      const claimed = await claimNext(server.platform.metadata, 'test-loop', 60_000);
+      expect(claimed?.id).toBe(queued.id);
+      standby.child.stdin!.write(`${JSON.stringify({ id: queued.id, owner: 'test-loop' })}\n`); // stdin stays open, as a loop's does
+      expect(await standby.exited, standby.tail()).toEqual({ code: 0, signal: null });
+      const done = await job(queued.id);
+      expect(done.status, standby.tail()).toBe('succeeded');
+      expect(done.attempts).toBe(1);
+      expect(await statusHistory(queued.id)).toEqual(['queued', 'running', 'succeeded']);
+    });
+
+    it('run-job --standby whose stdin closes before any job exits 0 and touches nothing', async () => {
+      const before = await server.platform.metadata.db.selectFrom('jobs').select(['id', 'status', 'attempts']).orderBy('id').execute();
+      const standby = spawnTrainyard('run-job --standby', ['run-job', '--standby'], childEnv, { stdin: 'pipe' });
+      processes.push(standby);
+      standby.child.stdin!.end();
+      expect(await standby.exited, standby.tail()).toEqual({ code: 0, signal: null });
+      expect(await server.platform.metadata.db.selectFrom('jobs').select(['id', 'status', 'attempts']).orderBy('id').execute()).toEqual(before);
     });
 
     it('run-job on an unknown id exits non-zero with a message', async () => {

@@ -252,6 +252,25 @@ describe('failures a user can act on', () => {
     expect((await waitForJob(base, created.body.id)).status).toBe('cancelled');
   });
 
+  it('hands a claimed job to the loop\'s waiting `run-job --standby` process, and starts a new standby once it exits', async () => {
+    const alive = (pid: number) => processesMentioning('run-job --standby').some((line) => line.startsWith(`${pid} `));
+    const standbyAfter = async (other?: number) => {
+      for (let i = 0; i < 200 && (!platform.loop.standbyPid || platform.loop.standbyPid === other || !alive(platform.loop.standbyPid)); i++) await new Promise((r) => setTimeout(r, 100));
+      return platform.loop.standbyPid;
+    };
+    const first = await standbyAfter();
+    expect(first).toBeDefined();
+    const warmBefore = platform.loop.starts.warm;
+    expect((await api(base, 'POST', '/v1/models', { name: 'cancer-warm', task: 'binary_classification', target: 'diagnosis', layers: mlp([8], 1) })).status).toBe(201);
+    const job = await train(base, 'cancer-warm', datasets['breast_cancer.csv'], { epochs: 1 });
+    expect(job.status, JSON.stringify(job)).toBe('succeeded');
+    expect(platform.loop.starts.warm).toBe(warmBefore + 1);
+    expect(alive(first!)).toBe(false); // it ran the job and exited
+    const next = await standbyAfter(first);
+    expect(next).toBeDefined();
+    expect(next).not.toBe(first);
+  });
+
   it('answers 409 when deleting a dataset or model that a queued job uses', async () => {
     await platform.loop.stop();
     try {

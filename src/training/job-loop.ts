@@ -1,6 +1,11 @@
 // The job loop behind the `local` executor (inside `trainyard server`) and `trainyard worker`: it
 // claims queued jobs up to its concurrency and runs each in a `trainyard run-job` subprocess, niced
 // below the API so HTTP stays responsive. It also reaps jobs whose worker was lost.
+//
+// Loading the job code takes a new Node process ~2 s (tsx, the stores, ONNX Runtime), so the loop
+// keeps one `run-job --standby` process loaded and waiting (TRAINYARD_JOB_STANDBY): a claimed job
+// is written to its stdin and starts at once. A new standby is started when a job process exits,
+// not while one starts, so that it never competes with a job's own start-up for the CPU.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { setPriority } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -20,11 +25,16 @@ export interface JobLoopOptions {
   niceness: number;
   pollMs?: number;
   reapEveryMs?: number;
+  /** Keep a loaded `run-job --standby` process waiting for the next job (default: config.jobStandby). */
+  standby?: boolean;
 }
 
 export class JobLoop {
   readonly owner: string;
   private readonly running = new Map<string, ChildProcess>();
+  private standby: ChildProcess | null = null;
+  /** Jobs started in the waiting standby process (warm) and in a new process (cold). */
+  readonly starts = { warm: 0, cold: 0 };
   private timer: NodeJS.Timeout | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private stopping = false;
@@ -50,6 +60,47 @@ export class JobLoop {
     const leaseMs = this.platform.config.leaseSeconds * 1000;
     this.heartbeat = setInterval(() => void this.renewLeases(leaseMs), Math.max(200, Math.floor(leaseMs / 3)));
     void this.tick();
+    this.keepStandby();
+  }
+
+  /** The waiting `run-job --standby` process's pid, if there is one. */
+  get standbyPid(): number | undefined {
+    return this.standby?.pid;
+  }
+
+  private spawnJobProcess(args: string[]): ChildProcess {
+    const child = spawn(process.execPath, [CLI, 'run-job', ...args], {
+      env: { ...process.env, ...storeEnvironment(this.platform.config) },
+      // stdin stays open: when this process dies, the child sees EOF and abandons the job.
+      stdio: ['pipe', 'inherit', 'inherit'],
+    });
+    // Writing an assignment to a standby that just died fails here; its 'exit' handles the job.
+    child.stdin?.on('error', (error) => this.platform.logger.debug({ err: error }, 'job process stdin closed'));
+    if (child.pid && this.options.niceness > 0) {
+      try {
+        setPriority(child.pid, this.options.niceness);
+      } catch {
+        this.platform.logger.debug('could not lower job priority');
+      }
+    }
+    return child;
+  }
+
+  private keepStandby(): void {
+    if (this.stopping || this.standby || !(this.options.standby ?? this.platform.config.jobStandby)) return;
+    const child = this.spawnJobProcess(['--standby']);
+    this.standby = child;
+    child.once('exit', () => {
+      if (this.standby === child) this.standby = null;
+    });
+  }
+
+  /** The standby process, handed over to a job, or null when there is none alive. */
+  private takeStandby(): ChildProcess | null {
+    const child = this.standby;
+    this.standby = null;
+    if (!child || child.exitCode !== null || child.signalCode !== null || !child.stdin?.writable) return null;
+    return child;
   }
 
   /**
@@ -101,22 +152,16 @@ export class JobLoop {
 
   private launch(job: JobRow): void {
     const { platform } = this;
-    const child = spawn(process.execPath, [CLI, 'run-job', job.id, '--owner', this.owner], {
-      env: { ...process.env, ...storeEnvironment(platform.config) },
-      // stdin stays open: when this process dies, the child sees EOF and abandons the job.
-      stdio: ['pipe', 'inherit', 'inherit'],
-    });
-    if (child.pid && this.options.niceness > 0) {
-      try {
-        setPriority(child.pid, this.options.niceness);
-      } catch {
-        platform.logger.debug('could not lower job priority');
-      }
-    }
+    let child = this.takeStandby();
+    const warm = child !== null;
+    this.starts[warm ? 'warm' : 'cold']++;
+    if (child) child.stdin!.write(`${JSON.stringify({ id: job.id, owner: this.owner })}\n`);
+    else child = this.spawnJobProcess([job.id, '--owner', this.owner]);
     this.running.set(job.id, child);
-    platform.logger.info({ job: job.id, kind: job.kind, pid: child.pid, attempt: job.attempts }, 'job started');
+    platform.logger.info({ job: job.id, kind: job.kind, pid: child.pid, attempt: job.attempts, warm }, 'job started');
     child.once('exit', (code, signal) => {
       this.running.delete(job.id);
+      this.keepStandby();
       void this.afterExit(job, code, signal).finally(() => this.poke());
     });
   }
@@ -147,6 +192,8 @@ export class JobLoop {
     this.stopping = true;
     clearInterval(this.timer);
     clearInterval(this.heartbeat);
+    this.standby?.stdin?.end(); // a standby exits when its stdin closes
+    this.standby = null;
     const exits = [...this.running.values()].map(
       (child) =>
         new Promise<void>((resolve) => {
