@@ -41,6 +41,9 @@ const API_DESCRIPTION = `Trainyard: ingest tabular data, define PyTorch models, 
 
 Errors are RFC 9457 \`application/problem+json\` with \`errors[]\` naming each bad field; codes are listed in docs/errors.md.`;
 
+/** Ajv's options for request validation (route scopes that build their own validators use them too). */
+export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } as const;
+
 export async function buildApp(platform: Platform, options: AppOptions = {}): Promise<Api> {
   const app = Fastify({
     // pino's Logger is wider than Fastify's base logger type; Fastify only uses the base methods.
@@ -50,7 +53,7 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
       return typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
     },
     bodyLimit: 16 * 1024 * 1024,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    ajv: { customOptions: AJV_OPTIONS },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const metrics = createMetrics();

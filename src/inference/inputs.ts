@@ -6,6 +6,7 @@ import { TrainyardError, type FieldError } from '../errors.ts';
 import { isMissingToken, parseNumberToken } from '../datasets/csv/tokens.ts';
 import { readCsvBatches } from '../datasets/csv/reader.ts';
 import type { FeatureEncoding, RawColumn } from '../models/preprocessing.ts';
+import { ABSENT, NUMBER, OTHER, type JsonRows } from './json-rows.ts';
 
 const MAX_REPORTED_ERRORS = 20;
 
@@ -28,39 +29,87 @@ export function columnsFromJson(inputs: ReadonlyArray<Record<string, unknown>>, 
     if (errors.length < MAX_REPORTED_ERRORS) errors.push({ field, row, message });
   };
   const columns: RawColumn[] = features.map((f) => (f.kind === 'numeric' ? new Float64Array(inputs.length) : new Array<string | null>(inputs.length).fill(null)));
-  inputs.forEach((input, row) => {
+  const names = features.map((f) => f.name);
+  const numeric = features.map((f) => f.kind === 'numeric');
+  // Row by row, features in order: the errors come out in that order, as the docs show them.
+  for (let row = 0; row < inputs.length; row++) {
+    const input = inputs[row];
     if (typeof input !== 'object' || input === null || Array.isArray(input)) {
       report(row, 'inputs', 'must be an object of column → value');
-      return;
+      continue;
     }
-    features.forEach((feature, f) => {
-      const value = input[feature.name];
+    for (let f = 0; f < names.length; f++) {
+      const name = names[f];
+      const value = input[name];
       if (value === undefined) {
-        report(row, feature.name, 'is missing (send null for an unknown value)');
-        return;
+        report(row, name, 'is missing (send null for an unknown value)');
+        continue;
       }
-      if (feature.kind === 'numeric') {
+      if (numeric[f]) {
         const target = columns[f] as Float64Array;
-        if (value === null) target[row] = NaN;
-        else if (typeof value === 'number' && Number.isFinite(value)) target[row] = value;
+        if (typeof value === 'number' && Number.isFinite(value)) target[row] = value;
+        else if (value === null) target[row] = NaN;
         else if (typeof value === 'string') {
           if (isMissingToken(value)) target[row] = NaN;
           else {
             const parsed = parseNumberToken(value);
-            if (parsed === undefined) report(row, feature.name, `expected a number, got ${describe(value)}`);
+            if (parsed === undefined) report(row, name, `expected a number, got ${describe(value)}`);
             else target[row] = parsed;
           }
-        } else report(row, feature.name, `expected a number, got ${describe(value)}`);
+        } else report(row, name, `expected a number, got ${describe(value)}`);
       } else {
         const target = columns[f] as (string | null)[];
         if (value === null) target[row] = null;
         else if (typeof value === 'string') target[row] = isMissingToken(value) ? null : value;
         else if (typeof value === 'number' || typeof value === 'boolean') target[row] = String(value);
-        else report(row, feature.name, `expected text, a number or a boolean, got ${describe(value)}`);
+        else report(row, name, `expected text, a number or a boolean, got ${describe(value)}`);
       }
-    });
-  });
+    }
+  }
   if (total > 0) throw invalid(errors, total);
+  return columns;
+}
+
+/**
+ * The same as columnsFromJson for rows read by parseJsonRows (column by column, no row objects).
+ * Any problem is reported by columnsFromJson over the materialised rows, so errors read the same.
+ */
+export function columnsFromRows(rows: JsonRows, features: readonly FeatureEncoding[]): RawColumn[] {
+  const n = rows.length;
+  const columns: RawColumn[] = [];
+  for (const feature of features) {
+    const k = rows.column(feature.name);
+    if (k < 0) return columnsFromJson(rows.rows(), features);
+    const kinds = rows.kinds[k];
+    const numbers = rows.numbers[k];
+    const others = rows.others[k];
+    if (feature.kind === 'numeric') {
+      const column = new Float64Array(n);
+      for (let r = 0; r < n; r++) {
+        const kind = kinds[r];
+        if (kind === NUMBER && Number.isFinite(numbers[r])) column[r] = numbers[r];
+        else if (kind === OTHER && others[r] === null) column[r] = NaN;
+        else if (kind === OTHER && typeof others[r] === 'string') {
+          const text = others[r] as string;
+          const parsed = isMissingToken(text) ? NaN : parseNumberToken(text);
+          if (parsed === undefined) return columnsFromJson(rows.rows(), features);
+          column[r] = parsed;
+        } else return columnsFromJson(rows.rows(), features);
+      }
+      columns.push(column);
+    } else {
+      const column = new Array<string | null>(n);
+      for (let r = 0; r < n; r++) {
+        const kind = kinds[r];
+        const value = kind === NUMBER ? numbers[r] : others[r];
+        if (kind === ABSENT) return columnsFromJson(rows.rows(), features);
+        if (value === null) column[r] = null;
+        else if (typeof value === 'string') column[r] = isMissingToken(value) ? null : value;
+        else column[r] = String(value); // a number or a boolean
+      }
+      columns.push(column);
+    }
+  }
   return columns;
 }
 

@@ -5,17 +5,23 @@ import type { Database } from '../store/metadata/schema.ts';
 import { TrainyardError } from '../errors.ts';
 import { registryGeneration, resolveVersion, type ModelVersionRecord } from '../models/registry.ts';
 import type { ModelCache } from './model-cache.ts';
-import { columnsFromCsv, columnsFromJson } from './inputs.ts';
-import { formatPredictions, type Prediction } from './predictions.ts';
+import { columnsFromCsv, columnsFromJson, columnsFromRows } from './inputs.ts';
+import { predictionsJson } from './predictions.ts';
+import type { JsonRows } from './json-rows.ts';
 import type { RawColumn } from '../models/preprocessing.ts';
 
 export interface PredictResult {
   model: string;
   version: number;
-  predictions: Prediction[];
+  rows: number;
+  /** The predictions as JSON text: the array of PredictResponse.predictions (see predictionsJson). */
+  predictions: string;
 }
 
-export type PredictInput = { kind: 'json'; inputs: ReadonlyArray<Record<string, unknown>> } | { kind: 'csv'; body: AsyncIterable<Buffer | Uint8Array> };
+export type PredictInput =
+  | { kind: 'json'; inputs: ReadonlyArray<Record<string, unknown>> }
+  | { kind: 'rows'; rows: JsonRows } // a JSON body read by parseJsonRows
+  | { kind: 'csv'; body: AsyncIterable<Buffer | Uint8Array> };
 
 /**
  * Caches version lookups for a second: predict is the hot path. A change made through this process
@@ -51,15 +57,15 @@ export async function predict(
     const features = model.manifest.features;
     let columns: RawColumn[];
     let rows: number;
-    if (input.kind === 'json') {
-      rows = input.inputs.length;
+    if (input.kind !== 'csv') {
+      rows = input.kind === 'json' ? input.inputs.length : input.rows.length;
       if (rows === 0) throw new TrainyardError('INVALID_INPUT', 'inputs is empty: send at least one row', { errors: [{ field: 'inputs', message: 'is empty' }] });
       if (rows > options.maxRows) {
         throw new TrainyardError('TOO_MANY_ROWS', `${rows} rows in one request; the limit is ${options.maxRows} (TRAINYARD_MAX_PREDICT_ROWS). Use POST /v1/inference-jobs for larger inputs`, {
           errors: [{ field: 'inputs', message: `has ${rows} rows, more than ${options.maxRows}` }],
         });
       }
-      columns = columnsFromJson(input.inputs, features);
+      columns = input.kind === 'json' ? columnsFromJson(input.inputs, features) : columnsFromRows(input.rows, features);
     } else {
       ({ columns, rows } = await columnsFromCsv(input.body, features, options.maxRows));
       if (rows === 0) throw new TrainyardError('INVALID_INPUT', 'the CSV body has a header but no rows', { errors: [{ field: 'body', message: 'has no rows' }] });
@@ -67,6 +73,6 @@ export async function predict(
     const encoded = new Float32Array(rows * model.encoder.width);
     model.encoder.encode(columns, 0, rows, encoded);
     const { output, width } = await model.run(encoded, rows);
-    return { model: version.model, version: version.version, predictions: formatPredictions(model.manifest, output, width, rows, options.threshold) };
+    return { model: version.model, version: version.version, rows, predictions: predictionsJson(model.manifest, output, width, rows, options.threshold) };
   });
 }

@@ -36,6 +36,43 @@ export function formatPredictions(manifest: ServingManifest, output: Float32Arra
   return predictions;
 }
 
+/** A number as JSON.stringify writes it (non-finite numbers become null). */
+const jsonNumber = (x: number): string => (Number.isFinite(x) ? String(x) : 'null');
+
+/**
+ * The JSON text of formatPredictions(…) (byte for byte what JSON.stringify makes of it), written
+ * directly: no object per row, labels and keys escaped once per class.
+ */
+export function predictionsJson(manifest: ServingManifest, output: Float32Array, width: number, rows: number, threshold: number): string {
+  const target = manifest.target;
+  let text = '[';
+  if (target.kind === 'numeric') {
+    for (let i = 0; i < rows; i++) text += `${i ? ',' : ''}{"value":${jsonNumber(output[i])}}`;
+    return text + ']';
+  }
+  const classes = target.classes;
+  const heads = classes.map((c) => `{"label":${JSON.stringify(c)},"probability":`);
+  // The probabilities' keys in the order JSON.stringify lists an object's keys (integer-like first).
+  const byKey: Record<string, number> = {};
+  classes.forEach((c, k) => (byKey[c] = k));
+  const order = Object.keys(byKey).map((key) => byKey[key]);
+  const keys = classes.map((c) => `${JSON.stringify(c)}:`);
+  const probabilities = new Float64Array(classes.length);
+  for (let i = 0; i < rows; i++) {
+    if (manifest.task === 'binary_classification') {
+      probabilities[0] = 1 - output[i];
+      probabilities[1] = output[i];
+    } else {
+      for (let k = 0; k < width; k++) probabilities[k] = output[i * width + k];
+    }
+    const label = predictedClass(manifest, output, width, i, threshold);
+    text += `${i ? ',' : ''}${heads[label]}${jsonNumber(probabilities[label])},"probabilities":{`;
+    for (let o = 0; o < order.length; o++) text += `${o ? ',' : ''}${keys[order[o]]}${jsonNumber(probabilities[order[o]])}`;
+    text += '}}';
+  }
+  return text + ']';
+}
+
 export interface InferenceStats {
   rows: number;
   threshold?: number;
