@@ -193,7 +193,8 @@ describe('datasets API', () => {
       const dataset = await created(await uploadRaw('a,b\n1,2\n', '?name=doomed'));
       const got = await json(await fetch(`${server.url}/v1/datasets/${dataset.id}`));
       expect(got).toEqual(dataset);
-      expect((await filesUnder(join(blobDir, 'datasets', dataset.id))).length).toBe(1);
+      // The CSV and its columnar copy.
+      expect((await filesUnder(join(blobDir, 'datasets', dataset.id))).map((f) => f.slice(f.lastIndexOf('/') + 1)).sort()).toEqual(['columns.bin', 'data.csv']);
       const response = await fetch(`${server.url}/v1/datasets/${dataset.id}`, { method: 'DELETE' });
       expect(response.status).toBe(204);
       expect(await filesUnder(join(blobDir, 'datasets', dataset.id))).toEqual([]);

@@ -41,6 +41,7 @@ function rows(json: string) {
       row_count: 3_000_000_000,
       columns_json: json,
       blob_key: 'datasets/ds_1/data.csv',
+      columnar_json: json,
       created_at: NOW,
     },
     models: { id: 'mdl_1', name: 'churn-mlp', description: `Ünïcødé description 🚂 ${'x'.repeat(70_000)}`, spec_json: json, created_at: NOW },
@@ -134,7 +135,7 @@ for (const config of METADATA_STORES) {
 
     it('applies migrations, then re-applies them as a no-op', async () => {
       const first = await migrateToLatest(store);
-      expect(first.applied).toContain('0001_initial');
+      expect(first.applied).toEqual(['0001_initial', '0002_dataset_columnar']);
       expect(await migrateToLatest(store)).toEqual({ applied: [] });
       // A second process (another API server starting) sees nothing to do either.
       const other = await fixture.open();

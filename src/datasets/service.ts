@@ -1,6 +1,7 @@
 // Datasets: ingest (stream → blob store, hashing, counting and profiling in the same pass), list,
-// get, delete, preview and content. A dataset row is written only after its blob is complete, so
-// every row points at whole bytes; a failed or aborted upload leaves neither blob nor row.
+// get, delete, preview and content. The same pass writes the columnar copy (columnar/format.ts) as
+// a second blob next to the CSV. A dataset row is written only after both blobs are complete, so
+// every row points at whole bytes; a failed or aborted upload leaves neither blobs nor row.
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Selectable } from 'kysely';
@@ -11,6 +12,9 @@ import { newId, nowIso } from '../ids.ts';
 import { CsvProfiler, type ColumnProfile, type CsvProfile } from './csv/profiler.ts';
 import { readCsvRows, type CellValue } from './csv/reader.ts';
 import { acquireWorkerProfiler, type WorkerProfiler } from './csv/worker-profiler.ts';
+import { ColumnarWriter, type ColumnarSummary } from './columnar/writer.ts';
+import { ColumnarOutput } from './columnar/output.ts';
+import { COLUMNAR_FORMAT, columnarKeyOf, type ColumnarInfo } from './columnar/format.ts';
 
 export type DatasetRow = Selectable<DatasetTable>;
 
@@ -87,24 +91,33 @@ const WRITE_BATCH_BYTES = 1024 * 1024;
 /** Uploads at least this large (by Content-Length) are profiled on a worker thread. */
 export const OFF_THREAD_MIN_BYTES = 8 * 1024 * 1024;
 
-/** Hashes, counts, size-limits and profiles the bytes flowing through it, unchanged, to the store. */
+/**
+ * Hashes, counts, size-limits and profiles the bytes flowing through it, unchanged, to the store,
+ * and writes the columnar copy into `output` (waiting while the copy's store falls behind).
+ */
 class IngestTap extends Transform {
   private readonly hash = createHash('sha256');
   private readonly inline: CsvProfiler | null;
+  private readonly writer: ColumnarWriter | null;
   private readonly remote: WorkerProfiler | null;
   private readonly maxBytes: number;
+  private readonly output: ColumnarOutput;
   size = 0;
   profile: CsvProfile | null = null;
+  columnar: ColumnarSummary | null = null;
   digest = '';
   /** Bytes held back so the store gets ~1 MiB writes instead of one per 64 KiB socket read. */
   private batch: Buffer[] = [];
   private batchBytes = 0;
 
-  constructor(maxBytes: number, delimiter: string | undefined, offThread: boolean) {
+  constructor(maxBytes: number, delimiter: string | undefined, offThread: boolean, output: ColumnarOutput) {
     super({ readableHighWaterMark: 2 * WRITE_BATCH_BYTES, writableHighWaterMark: 256 * 1024 });
     this.maxBytes = maxBytes;
-    this.remote = offThread ? acquireWorkerProfiler({ delimiter }) : null;
-    this.inline = this.remote ? null : new CsvProfiler({ delimiter });
+    this.output = output;
+    const onColumns = (part: Uint8Array) => output.write(part);
+    this.remote = offThread ? acquireWorkerProfiler({ delimiter, onColumns }) : null;
+    this.writer = this.remote ? null : new ColumnarWriter(onColumns);
+    this.inline = this.remote ? null : new CsvProfiler({ delimiter, also: this.writer ?? undefined });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -113,27 +126,26 @@ class IngestTap extends Transform {
       callback(tooLarge(this.maxBytes));
       return;
     }
+    let wait: Promise<void> | undefined;
     try {
       this.hash.update(chunk);
-      if (this.remote) {
-        const wait = this.remote.feed(chunk);
-        if (wait) {
-          const remote = this.remote;
-          void wait.then(() => {
-            if (remote.error) {
-              callback(remote.error);
-              return;
-            }
-            this.forward(chunk);
-            callback();
-          });
-          return;
-        }
-      } else {
-        (this.inline as CsvProfiler).feed(chunk);
-      }
+      if (this.remote) wait = this.remote.feed(chunk);
+      else (this.inline as CsvProfiler).feed(chunk);
     } catch (error) {
       callback(error as Error);
+      return;
+    }
+    const room = this.output.room();
+    if (wait || room) {
+      const remote = this.remote;
+      void Promise.all([wait, room]).then(() => {
+        if (remote?.error) {
+          callback(remote.error);
+          return;
+        }
+        this.forward(chunk);
+        callback();
+      });
       return;
     }
     this.forward(chunk);
@@ -155,24 +167,29 @@ class IngestTap extends Transform {
   }
 
   override _flush(callback: TransformCallback): void {
-    const finished = (profile: CsvProfile) => {
+    const finished = (profile: CsvProfile, columnar: ColumnarSummary | null) => {
       this.profile = profile;
+      this.columnar = columnar;
+      this.output.end();
       this.digest = this.hash.digest('hex');
       this.release();
       callback();
     };
     if (this.remote) {
-      this.remote.finish().then(finished, (error: Error) => callback(error));
+      const remote = this.remote;
+      remote.finish().then((profile) => finished(profile, remote.columnar), (error: Error) => callback(error));
       return;
     }
     let profile: CsvProfile;
+    let columnar: ColumnarSummary;
     try {
       profile = (this.inline as CsvProfiler).finish();
+      columnar = (this.writer as ColumnarWriter).finish();
     } catch (error) {
       callback(error as Error);
       return;
     }
-    finished(profile);
+    finished(profile, columnar);
   }
 
   override _destroy(error: Error | null, callback: (error?: Error | null) => void): void {
@@ -194,6 +211,8 @@ export interface StagedUpload {
   size: number;
   sha256: string;
   profile: CsvProfile;
+  /** The columnar copy, stored at `columnar.key`. */
+  columnar: ColumnarInfo | null;
 }
 
 /**
@@ -240,17 +259,27 @@ function isAbort(error: unknown): boolean {
 }
 
 /**
- * Streams `source` into the blob store while hashing and profiling it. On any failure (bad CSV,
- * too large, client gone) the partial blob is removed and a TrainyardError is thrown.
+ * Streams `source` into the blob store while hashing and profiling it, and writes its columnar copy
+ * as a second blob. On any failure (bad CSV, too large, client gone, either write failing) both
+ * partial blobs are removed and a TrainyardError is thrown.
  */
 export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number } = {}): Promise<StagedUpload> {
   const id = newId('ds');
   const blobKey = blobKeyOf(id);
-  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES);
+  const columnarKey = columnarKeyOf(id);
+  const output = new ColumnarOutput();
+  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output);
+  tap.on('error', () => {}); // handled through the puts; stopping one put may error the tap late
   const pumping = pump(source, tap);
-  try {
-    await platform.blobs.put(blobKey, tap, { contentType: 'text/csv' });
-  } catch (error) {
+  // Either write failing stops the other: the copy's stream is destroyed, or the tap (and so the upload).
+  const csvPut = platform.blobs.put(blobKey, tap, { contentType: 'text/csv' });
+  const columnarPut = platform.blobs.put(columnarKey, output, { contentType: 'application/octet-stream' });
+  csvPut.catch(() => output.destroy());
+  columnarPut.catch((error: unknown) => tap.destroy(error instanceof Error ? error : new Error(String(error))));
+  const [csvResult, columnarResult] = await Promise.allSettled([csvPut, columnarPut]);
+  if (csvResult.status === 'rejected' || columnarResult.status === 'rejected') {
+    const reasons = [csvResult, columnarResult].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
+    const error = reasons.find((r) => r instanceof TrainyardError) ?? reasons[0];
     const sourceError = await pumping;
     await platform.blobs.deletePrefix(`datasets/${id}`).catch(() => {});
     if (error instanceof TrainyardError) throw error;
@@ -264,11 +293,25 @@ export async function stageUpload(platform: Platform, source: Readable, options:
     throw error;
   }
   await pumping;
-  if (!tap.profile) {
+  if (!tap.profile || !tap.columnar) {
     await platform.blobs.deletePrefix(`datasets/${id}`).catch(() => {});
     throw new TrainyardError('UPLOAD_ABORTED', 'the upload ended before the file was complete', { errors: [{ field: 'file', message: 'upload ended early' }] });
   }
-  return { id, blobKey, size: tap.size, sha256: tap.digest, profile: tap.profile };
+  let columnar: ColumnarInfo | null = {
+    format: COLUMNAR_FORMAT,
+    key: columnarKey,
+    size_bytes: columnarResult.value.size,
+    row_count: tap.columnar.row_count,
+    groups: tap.columnar.groups,
+    columns: tap.columnar.columns,
+  };
+  if (columnar.row_count !== tap.profile.row_count || columnar.size_bytes !== output.bytes) {
+    // Never expected; the CSV stays the dataset's source of truth, so record the dataset without the copy.
+    platform.logger.error({ dataset: id, columnar: { rows: columnar.row_count, bytes: columnar.size_bytes, written: output.bytes }, rows: tap.profile.row_count }, 'columnar copy does not match its CSV; not using it');
+    await platform.blobs.delete(columnarKey).catch(() => {});
+    columnar = null;
+  }
+  return { id, blobKey, size: tap.size, sha256: tap.digest, profile: tap.profile, columnar };
 }
 
 function isUniqueViolation(error: unknown): boolean {
@@ -294,6 +337,7 @@ export async function recordDataset(platform: Platform, staged: StagedUpload, na
         row_count: staged.profile.row_count,
         columns_json: JSON.stringify(staged.profile.columns),
         blob_key: staged.blobKey,
+        columnar_json: staged.columnar ? JSON.stringify(staged.columnar) : null,
         created_at: nowIso(),
       };
       try {

@@ -7,7 +7,7 @@ import { JobUserError } from '../training/job-errors.ts';
 import { finishJob } from '../training/queue.ts';
 import { LeaseLostError } from '../training/run-training.ts';
 import { getVersion } from '../models/registry.ts';
-import { readCsvBatches } from '../datasets/csv/reader.ts';
+import { readDatasetBatches } from '../datasets/read-dataset.ts';
 import { TrainyardError } from '../errors.ts';
 import { ModelCache } from './model-cache.ts';
 import { StatsAccumulator } from './predictions.ts';
@@ -45,11 +45,10 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
 
       async function* chunks(): AsyncGenerator<Buffer> {
         yield csv.header();
-        const source = await platform.blobs.get(dataset!.blob_key);
-        const batches = readCsvBatches(source, {
-          delimiter: dataset!.delimiter,
+        const batches = readDatasetBatches(platform.blobs, dataset!, {
           batchRows: BATCH_ROWS,
           columns: features.map((f) => ({ name: f.name, as: f.kind === 'numeric' ? 'number' : 'string' })),
+          logger: platform.logger,
         });
         let input = new Float32Array(BATCH_ROWS * model.encoder.width);
         for await (const batch of batches) {

@@ -4,7 +4,8 @@
 // encoder that serving uses.
 import { join } from 'node:path';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
-import { readCsvBatches, type CsvColumnRequest } from '../datasets/csv/reader.ts';
+import type { CsvColumnRequest } from '../datasets/csv/reader.ts';
+import { readDatasetBatches } from '../datasets/read-dataset.ts';
 import {
   createEncoder,
   fitPreprocessing,
@@ -28,6 +29,10 @@ export interface PrepareInput {
   blobKey: string;
   delimiter: string;
   rowCount: number;
+  /** The dataset's id and columnar copy (its `columnar_json`); without one the CSV is read. */
+  datasetId?: string;
+  columnarJson?: string | null;
+  logger?: { warn(object: object, message: string): void };
   columns: DatasetColumnInfo[];
   task: Task;
   target: string;
@@ -86,8 +91,8 @@ async function readColumns(input: PrepareInput, requests: CsvColumnRequest[]): P
   const n = input.rowCount;
   const columns: RawColumn[] = requests.map((r) => (r.as === 'number' ? new Float64Array(n) : new Array<string | null>(n).fill(null)));
   let rows = 0;
-  const source = await input.blobs.get(input.blobKey);
-  for await (const batch of readCsvBatches(source, { delimiter: input.delimiter, columns: requests })) {
+  const dataset = { id: input.datasetId ?? '', blob_key: input.blobKey, delimiter: input.delimiter, row_count: n, columnar_json: input.columnarJson ?? null };
+  for await (const batch of readDatasetBatches(input.blobs, dataset, { columns: requests, logger: input.logger })) {
     if (batch.firstRow + batch.length > n) throw new Error(`dataset has more rows than its recorded row_count ${n}`);
     for (let c = 0; c < requests.length; c++) {
       const from = batch.columns[c];

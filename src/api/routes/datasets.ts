@@ -304,6 +304,8 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
 }
 
 /** When an upload fails before its body was read, close the connection after the answer. */
-function closeIfUnread(request: FastifyRequest, reply: FastifyReply, error: unknown): void {
-  if (!request.raw.complete && (error as { code?: string }).code === 'UPLOAD_TOO_LARGE') reply.header('connection', 'close');
+function closeIfUnread(request: FastifyRequest, reply: FastifyReply, _error: unknown): void {
+  // Whatever the failure (too large, a store write failing early), a body left unread would hold the
+  // connection: the client is still sending it, and its next request on the connection waits behind it.
+  if (!request.raw.complete) reply.header('connection', 'close');
 }

@@ -1,14 +1,18 @@
 // Worker-thread side of off-thread profiling (see worker-profiler.ts): a CsvProfiler fed with the
-// chunks the main thread transfers. One job at a time: start → chunk* → end, answered
-// by acks, at most one error, and then `done` (with the profile) or `ended`.
+// chunks the main thread transfers, and (when asked) the columnar copy written in the same pass,
+// its parts transferred back as they are finished. One job at a time: start → chunk* → end,
+// answered by acks and `columns` parts, at most one error, and then `done` (with the profile and
+// the copy's summary) or `ended`.
 import { parentPort } from 'node:worker_threads';
 import { TrainyardError } from '../../errors.ts';
 import { CsvProfiler } from './profiler.ts';
+import { ColumnarWriter, type ColumnarSummary } from '../columnar/writer.ts';
 
-export type ToWorker = { type: 'start'; delimiter?: string } | { type: 'chunk'; buffer: ArrayBuffer; length: number } | { type: 'end' };
+export type ToWorker = { type: 'start'; delimiter?: string; columnar?: boolean } | { type: 'chunk'; buffer: ArrayBuffer; length: number } | { type: 'end' };
 export type FromWorker =
   | { type: 'ack'; length: number }
-  | { type: 'done'; profile: ReturnType<CsvProfiler['finish']> }
+  | { type: 'columns'; buffer: ArrayBuffer; offset: number; length: number }
+  | { type: 'done'; profile: ReturnType<CsvProfiler['finish']>; columnar: ColumnarSummary | null }
   | { type: 'ended' }
   | { type: 'error'; code: string | null; message: string; errors: TrainyardError['errors'] };
 
@@ -16,7 +20,13 @@ const port = parentPort;
 if (!port) throw new Error('profile-worker.ts runs in a worker thread');
 
 let profiler: CsvProfiler | null = null;
+let writer: ColumnarWriter | null = null;
 let failed = false;
+
+function sendPart(part: Uint8Array): void {
+  const buffer = part.buffer as ArrayBuffer;
+  port!.postMessage({ type: 'columns', buffer, offset: part.byteOffset, length: part.byteLength } satisfies FromWorker, [buffer]);
+}
 
 function fail(error: unknown): void {
   failed = true;
@@ -29,7 +39,8 @@ function fail(error: unknown): void {
 
 port.on('message', (message: ToWorker) => {
   if (message.type === 'start') {
-    profiler = new CsvProfiler({ delimiter: message.delimiter });
+    writer = message.columnar ? new ColumnarWriter(sendPart) : null;
+    profiler = new CsvProfiler({ delimiter: message.delimiter, also: writer ?? undefined });
     failed = false;
   } else if (message.type === 'chunk') {
     if (!failed && profiler) {
@@ -43,14 +54,18 @@ port.on('message', (message: ToWorker) => {
   } else if (message.type === 'end') {
     // Exactly one of `done` / `ended` answers each job's end; nothing of the job follows it.
     let profile: ReturnType<CsvProfiler['finish']> | null = null;
+    let columnar: ColumnarSummary | null = null;
     if (!failed && profiler) {
       try {
         profile = profiler.finish();
+        columnar = writer?.finish() ?? null;
       } catch (error) {
+        profile = null;
         fail(error);
       }
     }
     profiler = null;
-    port.postMessage(profile ? ({ type: 'done', profile } satisfies FromWorker) : ({ type: 'ended' } satisfies FromWorker));
+    writer = null;
+    port.postMessage(profile ? ({ type: 'done', profile, columnar } satisfies FromWorker) : ({ type: 'ended' } satisfies FromWorker));
   }
 });

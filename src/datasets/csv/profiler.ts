@@ -203,13 +203,30 @@ export class ProfileSink implements RecordSink {
   }
 }
 
-/** A parser and profile sink together: feed chunks, then `finish()` for the profile. */
+/**
+ * A parser and profile sink together: feed chunks, then `finish()` for the profile. `also` is a
+ * second sink fed the same blocks after the profiler (ingest's columnar copy writer).
+ */
 export class CsvProfiler {
   private readonly sink = new ProfileSink();
   private readonly parser: CsvParser;
 
-  constructor(options: CsvParserOptions = {}) {
-    this.parser = new CsvParser(this.sink, options);
+  constructor(options: CsvParserOptions & { also?: RecordSink } = {}) {
+    const { also, ...parserOptions } = options;
+    const profile = this.sink;
+    const sink: RecordSink = also
+      ? {
+          header(names, line) {
+            profile.header(names, line);
+            also.header(names, line);
+          },
+          records(buf, starts, ends, flags, fields, count, lines, values) {
+            profile.records(buf, starts, ends, flags, fields, count, lines, values);
+            also.records(buf, starts, ends, flags, fields, count, lines, values);
+          },
+        }
+      : profile;
+    this.parser = new CsvParser(sink, parserOptions);
   }
 
   feed(chunk: Uint8Array): void {

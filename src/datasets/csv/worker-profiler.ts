@@ -6,10 +6,13 @@
 // Flow control: at most MAX_IN_FLIGHT bytes may wait in the worker; beyond that feed() returns a
 // promise that resolves as the worker catches up, which backpressures the upload stream.
 // Workers are pooled (POOL_SIZE, idle ones unref'd); when all are busy the caller profiles inline.
+// With `onColumns`, the worker also writes the dataset's columnar copy in the same pass and
+// transfers each finished part (header, row group, end marker) back, without a copy.
 import { Worker } from 'node:worker_threads';
 import { cpus } from 'node:os';
 import { TrainyardError, type ErrorCode } from '../../errors.ts';
 import type { CsvProfile } from './profiler.ts';
+import type { ColumnarSummary } from '../columnar/writer.ts';
 import type { FromWorker, ToWorker } from './profile-worker.ts';
 
 const STAGING_BYTES = 1024 * 1024;
@@ -44,7 +47,7 @@ function spawnWorker(): PooledWorker {
 }
 
 /** A profiler on a pooled worker thread, or null when every worker is busy. */
-export function acquireWorkerProfiler(options: { delimiter?: string } = {}): WorkerProfiler | null {
+export function acquireWorkerProfiler(options: { delimiter?: string; onColumns?: (part: Uint8Array) => void } = {}): WorkerProfiler | null {
   let pooled = idle.pop();
   if (!pooled) {
     if (live >= POOL_SIZE) return null;
@@ -52,7 +55,7 @@ export function acquireWorkerProfiler(options: { delimiter?: string } = {}): Wor
   }
   pooled.worker.ref();
   workerStats.jobs++;
-  return new WorkerProfiler(pooled, options.delimiter);
+  return new WorkerProfiler(pooled, options.delimiter, options.onColumns);
 }
 
 function release(pooled: PooledWorker): void {
@@ -70,13 +73,17 @@ export class WorkerProfiler {
   private settle: { resolve: (profile: CsvProfile) => void; reject: (error: Error) => void } | null = null;
   private released = false;
   private endSent = false;
+  private readonly onColumns: ((part: Uint8Array) => void) | undefined;
   /** The first failure (a CSV error from the worker, or the worker lost); feed() throws it. */
   error: Error | null = null;
+  /** The columnar copy's summary, once finish() has resolved (null without onColumns). */
+  columnar: ColumnarSummary | null = null;
 
-  constructor(pooled: PooledWorker, delimiter: string | undefined) {
+  constructor(pooled: PooledWorker, delimiter: string | undefined, onColumns?: (part: Uint8Array) => void) {
     this.pooled = pooled;
+    this.onColumns = onColumns;
     pooled.job = this;
-    this.post({ type: 'start', delimiter });
+    this.post({ type: 'start', delimiter, columnar: onColumns !== undefined });
   }
 
   private post(message: ToWorker, transfer?: ArrayBuffer[]): void {
@@ -152,8 +159,11 @@ export class WorkerProfiler {
         this.drained = null;
         wake();
       }
+    } else if (message.type === 'columns') {
+      if (!this.error) this.onColumns?.(new Uint8Array(message.buffer, message.offset, message.length));
     } else if (message.type === 'done') {
       this.done();
+      this.columnar = message.columnar;
       this.settle?.resolve(message.profile);
     } else if (message.type === 'ended') {
       this.done();

@@ -3,9 +3,11 @@
 import { Migrator, sql, type Migration, type MigrationProvider, type MigrationResultSet } from 'kysely';
 import type { MetadataStore } from './metadata-store.ts';
 import * as initial from './migrations/0001_initial.ts';
+import * as datasetColumnar from './migrations/0002_dataset_columnar.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
+  '0002_dataset_columnar': datasetColumnar,
 };
 
 const provider: MigrationProvider = {

@@ -15,6 +15,8 @@ export interface DatasetTable {
   row_count: number;
   columns_json: string;
   blob_key: string;
+  /** The columnar copy (ColumnarInfo as JSON), or null: read the CSV. Migration 0002. */
+  columnar_json: string | null;
   created_at: string;
 }
 

@@ -1,0 +1,333 @@
+// Writes the columnar copy (format.ts) from the tokenizer's blocks, next to the profiler in the same
+// pass: column by column, like ProfileSink, into per-column group buffers that are reused from group
+// to group. Plain numbers (FIELD_INT / FIELD_DEC) were parsed by the tokenizer already, so a
+// numeric cell costs a copy and a few byte comparisons (is its text the JavaScript spelling?).
+//
+// A column starts each group as numbers and switches to text at its first cell that is neither a
+// number nor missing; the group's earlier cells are then rewritten as text: String(value) for
+// cells spelled that way, the saved original bytes for the others (kept, per group, only for
+// numbers spelled differently, such as `1.50`).
+//
+// Output goes to `emit` as whole parts (the header, one buffer per group, the end marker), each in
+// its own ArrayBuffer, so a worker thread can transfer them without a copy.
+import { crc32 } from 'node:zlib';
+import { FIELD_DEC, FIELD_INT, FIELD_RAW, unescapeField, type RecordSink } from '../csv/parser.ts';
+import { isMissingBytes, parseNumberBytes } from '../csv/tokens.ts';
+import {
+  GROUP_BYTES,
+  GROUP_HEADER_BYTES,
+  GROUP_TAG,
+  KIND_NUMBERS,
+  KIND_NUMBERS_EXACT,
+  KIND_TEXT,
+  encodeEnd,
+  encodeHeader,
+  groupRowsFor,
+  pad8,
+  type ColumnarColumn,
+} from './format.ts';
+
+/** The copy's shape, as recorded in the dataset row (less the key and size, which the store knows). */
+export interface ColumnarSummary {
+  row_count: number;
+  groups: number;
+  columns: ColumnarColumn[];
+}
+
+const MINUS = 45;
+const ZERO = 48;
+const DOT = 46;
+
+/** A byte buffer that grows by doubling. */
+class Bytes {
+  data = Buffer.allocUnsafe(1024);
+  length = 0;
+
+  reserve(extra: number): void {
+    if (this.length + extra <= this.data.length) return;
+    let size = this.data.length * 2;
+    while (size < this.length + extra) size *= 2;
+    const data = Buffer.allocUnsafe(size);
+    this.data.copy(data, 0, 0, this.length);
+    this.data = data;
+  }
+
+  append(src: Uint8Array, start: number, end: number): void {
+    const n = end - start;
+    this.reserve(n);
+    if (n < 16) {
+      const data = this.data;
+      let at = this.length;
+      for (let i = start; i < end; i++) data[at++] = src[i];
+    } else {
+      this.data.set(src.subarray(start, end), this.length);
+    }
+    this.length += n;
+  }
+
+  appendAscii(text: string): void {
+    this.reserve(text.length);
+    const data = this.data;
+    let at = this.length;
+    for (let i = 0; i < text.length; i++) data[at++] = text.charCodeAt(i);
+    this.length = at;
+  }
+}
+
+/** Whether `buf[start, end)` is exactly `text` (ASCII). */
+function spelled(text: string, buf: Uint8Array, start: number, end: number): boolean {
+  if (text.length !== end - start) return false;
+  for (let i = 0; i < text.length; i++) if (buf[start + i] !== text.charCodeAt(i)) return false;
+  return true;
+}
+
+class ColumnGroup {
+  readonly name: string;
+  text = false;
+  exact = true;
+  readonly values: Float64Array;
+  // Numbers whose text is not String(value), while the column is numeric in this group.
+  sideRows = new Int32Array(64);
+  sideEnds = new Int32Array(64);
+  sideCount = 0;
+  readonly side = new Bytes();
+  // Text, once the column has switched in this group.
+  offsets: Uint32Array;
+  missing: Uint8Array;
+  readonly bytes = new Bytes();
+  // Over all groups.
+  numberGroups = 0;
+  textGroups = 0;
+  inexactGroups = 0;
+
+  constructor(name: string, capacity: number) {
+    this.name = name;
+    this.values = new Float64Array(capacity);
+    this.offsets = new Uint32Array(0);
+    this.missing = new Uint8Array(0);
+  }
+
+  keepSide(row: number, buf: Uint8Array, start: number, end: number): void {
+    this.exact = false;
+    if (this.sideCount === this.sideRows.length) {
+      const rows = new Int32Array(this.sideCount * 2);
+      const ends = new Int32Array(this.sideCount * 2);
+      rows.set(this.sideRows);
+      ends.set(this.sideEnds);
+      this.sideRows = rows;
+      this.sideEnds = ends;
+    }
+    this.side.append(buf, start, end);
+    this.sideRows[this.sideCount] = row;
+    this.sideEnds[this.sideCount++] = this.side.length;
+  }
+
+  /** Rewrites the group's first `rows` cells (numbers so far) as text. */
+  switchToText(rows: number): void {
+    this.text = true;
+    if (this.offsets.length < this.values.length + 1) {
+      this.offsets = new Uint32Array(this.values.length + 1);
+      this.missing = new Uint8Array(this.values.length);
+    }
+    const bytes = this.bytes;
+    const offsets = this.offsets;
+    bytes.length = 0;
+    offsets[0] = 0;
+    let k = 0;
+    let sideStart = 0;
+    for (let j = 0; j < rows; j++) {
+      const v = this.values[j];
+      if (v !== v) {
+        this.missing[j] = 1;
+      } else {
+        this.missing[j] = 0;
+        if (k < this.sideCount && this.sideRows[k] === j) {
+          bytes.append(this.side.data, sideStart, this.sideEnds[k]);
+          sideStart = this.sideEnds[k++];
+        } else {
+          bytes.appendAscii(String(v));
+        }
+      }
+      offsets[j + 1] = bytes.length;
+    }
+  }
+
+  /** Starts the next group. */
+  reset(): void {
+    if (this.text) this.textGroups++;
+    else {
+      this.numberGroups++;
+      if (!this.exact) this.inexactGroups++;
+    }
+    this.text = false;
+    this.exact = true;
+    this.sideCount = 0;
+    this.side.length = 0;
+    this.bytes.length = 0;
+  }
+
+  payloadBytes(rows: number): number {
+    return this.text ? 4 * (rows + 1) + rows + this.bytes.length : 8 * rows;
+  }
+
+  summary(): ColumnarColumn {
+    const form = this.textGroups === 0 ? 'number' : this.numberGroups === 0 ? 'text' : 'mixed';
+    return { name: this.name, form, exact_text: this.inexactGroups === 0 };
+  }
+}
+
+export class ColumnarWriter implements RecordSink {
+  private columns: ColumnGroup[] = [];
+  private groupRows = 0;
+  /** Rows in the current group. */
+  private length = 0;
+  private rows = 0;
+  private groups = 0;
+  private finished = false;
+
+  /** `groupRows` overrides the rows per group (tests: many small groups). */
+  constructor(
+    private readonly emit: (part: Uint8Array) => void,
+    private readonly options: { groupRows?: number } = {},
+  ) {}
+
+  header(names: string[]): void {
+    this.groupRows = this.options.groupRows ?? groupRowsFor(names.length);
+    this.columns = names.map((name) => new ColumnGroup(name, this.groupRows));
+    this.emit(encodeHeader(names));
+  }
+
+  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, _lines: Int32Array, parsed: Float64Array): void {
+    let from = 0;
+    while (from < count) {
+      const take = Math.min(count - from, this.groupRows - this.length);
+      for (let c = 0; c < fields; c++) this.column(this.columns[c], buf, starts, ends, flags, parsed, from * fields + c, fields, take);
+      this.length += take;
+      from += take;
+      if (this.length === this.groupRows || this.textBytes() >= GROUP_BYTES) this.flushGroup();
+    }
+  }
+
+  private textBytes(): number {
+    let total = 0;
+    for (const col of this.columns) total += col.text ? col.bytes.length : col.side.length;
+    return total;
+  }
+
+  /** Cells `first, first + fields, …` (`take` of them) of one column, appended to its group. */
+  private column(col: ColumnGroup, buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, parsed: Float64Array, first: number, fields: number, take: number): void {
+    const values = col.values;
+    let row = this.length;
+    let i = first;
+    const last = first + take * fields;
+    if (!col.text) {
+      for (; i < last; i += fields, row++) {
+        const flag = flags[i];
+        if (flag === FIELD_INT || flag === FIELD_DEC) {
+          const v = parsed[i];
+          values[row] = v;
+          // Is the text String(v)? Integers: no leading zero, no `-0`. Decimals: no leading zero
+          // (but `0.x`), a digit on both sides of the point, no trailing zero, and not below 1e-6
+          // (JavaScript writes those with an exponent).
+          const e = ends[i];
+          let s = starts[i];
+          if (buf[s] === MINUS) s++;
+          let exact: boolean;
+          if (flag === FIELD_INT) {
+            exact = buf[s] !== ZERO || (e - s === 1 && s === starts[i]);
+          } else {
+            const tail = buf[e - 1];
+            exact = tail !== ZERO && tail !== DOT && buf[s] !== DOT && (buf[s] !== ZERO || buf[s + 1] === DOT) && (v >= 1e-6 || v <= -1e-6);
+          }
+          if (!exact) col.keepSide(row, buf, starts[i], e);
+          continue;
+        }
+        let b: Uint8Array = buf;
+        let s = starts[i];
+        let e = ends[i];
+        if (flag === FIELD_RAW) {
+          b = unescapeField(buf, s, e);
+          s = 0;
+          e = b.length;
+        }
+        if (isMissingBytes(b, s, e)) {
+          values[row] = NaN;
+          continue;
+        }
+        const v = parseNumberBytes(b, s, e);
+        if (v === v) {
+          values[row] = v;
+          if (!spelled(String(v), b, s, e)) col.keepSide(row, b, s, e);
+          continue;
+        }
+        col.switchToText(row);
+        break;
+      }
+      if (i >= last) return;
+    }
+    const offsets = col.offsets;
+    const missing = col.missing;
+    const bytes = col.bytes;
+    for (; i < last; i += fields, row++) {
+      const flag = flags[i];
+      let b: Uint8Array = buf;
+      let s = starts[i];
+      let e = ends[i];
+      if (flag === FIELD_RAW) {
+        b = unescapeField(buf, s, e);
+        s = 0;
+        e = b.length;
+      }
+      if (flag !== FIELD_INT && flag !== FIELD_DEC && isMissingBytes(b, s, e)) {
+        missing[row] = 1;
+      } else {
+        missing[row] = 0;
+        bytes.append(b, s, e);
+      }
+      offsets[row + 1] = bytes.length;
+    }
+  }
+
+  private flushGroup(): void {
+    const rows = this.length;
+    if (rows === 0) return;
+    const columns = this.columns;
+    let bodyBytes = 8 * columns.length;
+    for (const col of columns) bodyBytes += pad8(col.payloadBytes(rows));
+    const out = Buffer.alloc(GROUP_HEADER_BYTES + bodyBytes);
+    out.writeUInt32LE(GROUP_TAG, 0);
+    out.writeUInt32LE(rows, 4);
+    out.writeUInt32LE(bodyBytes, 8);
+    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
+    let at = GROUP_HEADER_BYTES + 8 * columns.length;
+    columns.forEach((col, c) => {
+      const length = col.payloadBytes(rows);
+      view.setUint32(GROUP_HEADER_BYTES + 8 * c, col.text ? KIND_TEXT : col.exact ? KIND_NUMBERS_EXACT : KIND_NUMBERS, true);
+      view.setUint32(GROUP_HEADER_BYTES + 8 * c + 4, length, true);
+      if (col.text) {
+        new Uint32Array(out.buffer, out.byteOffset + at, rows + 1).set(col.offsets.subarray(0, rows + 1));
+        out.set(col.missing.subarray(0, rows), at + 4 * (rows + 1));
+        out.set(col.bytes.data.subarray(0, col.bytes.length), at + 5 * rows + 4);
+      } else {
+        new Float64Array(out.buffer, out.byteOffset + at, rows).set(col.values.subarray(0, rows));
+      }
+      at += pad8(length);
+      col.reset();
+    });
+    out.writeUInt32LE(crc32(out.subarray(GROUP_HEADER_BYTES)), 12);
+    this.rows += rows;
+    this.groups++;
+    this.length = 0;
+    this.emit(out);
+  }
+
+  /** Writes the last group and the end marker; returns the copy's summary. */
+  finish(): ColumnarSummary {
+    if (!this.finished) {
+      this.finished = true;
+      this.flushGroup();
+      this.emit(encodeEnd(this.groups, this.rows));
+    }
+    return { row_count: this.rows, groups: this.groups, columns: this.columns.map((col) => col.summary()) };
+  }
+}
