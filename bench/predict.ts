@@ -1,11 +1,13 @@
 // bench/predict: serving throughput and latency with the breast-cancer MLP.
 //
-//   npx tsx bench/predict.ts [--rows 1000000] [--duration 10]
+//   npx tsx bench/predict.ts [--rows 1000000] [--duration 10] [--only single,thousand,job,training,floor]
 //
 // In one run: (a) single-row predict over HTTP at concurrency 1, 16 and 64 (requests/s, p50, p99);
-// (b) 1,000-row requests (rows/s); (c) a batch inference job over a rows-long file (rows/s and the
-// job process's peak RSS); (d) the in-process ONNX Runtime floor for the same shapes; and (e) the
-// single-row p99 while a training job runs on the same machine.
+// (b) 1,000-row requests, with a JSON body and with a CSV body (rows/s, and the server process's CPU
+// time per request); (c) a batch inference job over a rows-long file (rows/s and the job process's
+// peak RSS); (d) the in-process ONNX Runtime floor for the same shapes; and (e) the single-row p99
+// while a training job runs on the same machine. --only runs some of them (the model is trained
+// either way), e.g. --only thousand,job.
 // Targets (2 cores): single-row ≥ 5,000 req/s at concurrency 16 with p99 < 10 ms; ≥ 200,000 rows/s
 // for 1,000-row requests; batch job ≥ 300,000 rows/s with RSS under 500 MB.
 import { createReadStream, readFileSync } from 'node:fs';
@@ -17,9 +19,14 @@ import autocannon from 'autocannon';
 import * as ort from 'onnxruntime-node';
 import { ROOT, startServer, writeCsvOnce } from './support.ts';
 
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, duration: { type: 'string', default: '10' } } });
+const PARTS = ['single', 'thousand', 'job', 'training', 'floor'] as const;
+const { values: args } = parseArgs({
+  options: { rows: { type: 'string', default: '1000000' }, duration: { type: 'string', default: '10' }, only: { type: 'string', default: PARTS.join(',') } },
+});
 const ROWS = Number(args.rows);
 const DURATION = Number(args.duration);
+const only = new Set(args.only.split(','));
+for (const part of only) if (!(PARTS as readonly string[]).includes(part)) throw new Error(`--only takes ${PARTS.join(', ')}; got ${part}`);
 
 const source = readFileSync(join(ROOT, 'examples', 'breast_cancer.csv'), 'utf8').trim().split('\n');
 const header = source[0].split(',');
@@ -44,9 +51,26 @@ async function waitJob(base: string, kind: string, id: string, onTick?: () => Pr
   }
 }
 
-async function load(url: string, body: string, connections: number, seconds = DURATION) {
-  const result = await autocannon({ url, method: 'POST', headers: { 'content-type': 'application/json' }, body, connections, duration: seconds });
+async function load(url: string, body: string, connections: number, seconds = DURATION, type = 'application/json') {
+  const result = await autocannon({ url, method: 'POST', headers: { 'content-type': type }, body, connections, duration: seconds });
   return { connections, requests_per_second: Math.round(result.requests.average), p50_ms: result.latency.p50, p99_ms: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+/** CPU seconds (user + system, all threads) that process `pid` has used so far. */
+async function cpuSeconds(pid: number): Promise<number> {
+  const fields = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime (fields 14, 15) in 1/100 s
+}
+
+/** `load`, plus the server process's CPU milliseconds per request and rows/s for `rows`-row bodies. */
+async function loadRows(url: string, body: string, type: string, rows: number, pid: number) {
+  const before = await cpuSeconds(pid);
+  const started = performance.now();
+  const result = await load(url, body, 4, DURATION, type);
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = (await cpuSeconds(pid)) - before;
+  const requests = result.requests_per_second * seconds;
+  return { ...result, rows_per_second: result.requests_per_second * rows, server_cpu_ms_per_request: Number(((cpu * 1000) / requests).toFixed(2)) };
 }
 
 /** Peak resident memory of processes under `pid` whose command line mentions `needle` (VmHWM). */
@@ -64,11 +88,6 @@ async function peakRss(needle: string): Promise<number> {
 }
 
 const bigCsv = join(ROOT, 'bench', '.data', `predict-${ROWS}.csv`);
-console.log(`generating ${bigCsv} (once) …`);
-await writeCsvOnce(bigCsv, features.join(','), ROWS, (r, random) => {
-  const row = sampleRows[r % sampleRows.length];
-  return features.map((f) => (row[f] * (0.98 + random() * 0.04)).toPrecision(5)).join(',');
-});
 
 const server = await startServer();
 const { base } = server;
@@ -82,58 +101,74 @@ try {
   if (trainedJob.status !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(trainedJob)}`);
   const predictUrl = `${base}/v1/models/cancer/predict`;
   const oneRow = JSON.stringify({ inputs: [sampleRows[0]] });
-  const thousand = JSON.stringify({ inputs: Array.from({ length: 1000 }, (_, i) => sampleRows[i % sampleRows.length]) });
+  const thousandRows = Array.from({ length: 1000 }, (_, i) => sampleRows[i % sampleRows.length]);
+  const thousand = JSON.stringify({ inputs: thousandRows });
+  const thousandCsv = [features.join(','), ...thousandRows.map((row) => features.map((f) => row[f]).join(','))].join('\n') + '\n';
   await load(predictUrl, oneRow, 4, 2); // warm-up
+  const report: Record<string, unknown> = { machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`, date: new Date().toISOString() };
 
-  console.log('single-row predict …');
-  const single = [];
-  for (const c of [1, 16, 64]) single.push(await load(predictUrl, oneRow, c));
-  console.log('1,000-row predict …');
-  const batchRequests = await load(predictUrl, thousand, 4);
+  if (only.has('single')) {
+    console.log('single-row predict …');
+    const single = [];
+    for (const c of [1, 16, 64]) single.push(await load(predictUrl, oneRow, c));
+    report.single_row_http = single;
+  }
+  if (only.has('thousand')) {
+    console.log('1,000-row predict, JSON and CSV bodies …');
+    await load(predictUrl, thousand, 4, 2); // warm-up
+    report.thousand_row_http_json = await loadRows(predictUrl, thousand, 'application/json', 1000, server.child.pid!);
+    await load(predictUrl, thousandCsv, 4, 2, 'text/csv');
+    report.thousand_row_http_csv = await loadRows(predictUrl, thousandCsv, 'text/csv', 1000, server.child.pid!);
+  }
+  if (only.has('job')) await batchJob();
+  if (only.has('training')) {
+    console.log('predict while a training job runs …');
+    const busy = await json<{ id: string }>(await post('/v1/training-jobs', { model: 'cancer', dataset: cancer.id, hyperparameters: { epochs: 400, batch_size: 16 } }));
+    await new Promise((r) => setTimeout(r, 4000));
+    report.single_row_http_while_training = await load(predictUrl, oneRow, 16);
+    await post(`/v1/training-jobs/${busy.id}/cancel`, {});
+  }
+  if (only.has('floor')) await onnxFloor();
 
-  console.log(`batch inference job over ${ROWS} rows …`);
-  const upload = await json<{ id: string }>(
-    await fetch(`${base}/v1/datasets?name=big`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: createReadStream(bigCsv) as unknown as ReadableStream, duplex: 'half' } as RequestInit),
-  );
-  const inference = await json<{ id: string }>(await post('/v1/inference-jobs', { model: 'cancer', dataset: upload.id }));
-  let rss = 0;
-  const startedJob = performance.now();
-  const inferenceJob = await waitJob(base, 'inference', inference.id, async () => {
-    rss = Math.max(rss, await peakRss(inference.id));
-  });
-  const jobSeconds = (performance.now() - startedJob) / 1000;
-  const stats = inferenceJob.stats as { rows: number; rows_per_second: number; seconds: number };
-
-  console.log('predict while a training job runs …');
-  const busy = await json<{ id: string }>(await post('/v1/training-jobs', { model: 'cancer', dataset: cancer.id, hyperparameters: { epochs: 400, batch_size: 16 } }));
-  await new Promise((r) => setTimeout(r, 4000));
-  const whileTraining = await load(predictUrl, oneRow, 16);
-  await post(`/v1/training-jobs/${busy.id}/cancel`, {});
-
-  console.log('in-process ONNX Runtime floor …');
-  const onnx = Buffer.from(await (await fetch(`${base}/v1/models/cancer/versions/1/artifacts/model.onnx`)).arrayBuffer());
-  const session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
-  const floor = async (rows: number, iterations: number) => {
-    const input = new ort.Tensor('float32', new Float32Array(rows * features.length).fill(1), [rows, features.length]);
-    for (let i = 0; i < 100; i++) await session.run({ features: input });
-    const t = performance.now();
-    for (let i = 0; i < iterations; i++) await session.run({ features: input });
-    const seconds = (performance.now() - t) / 1000;
-    return { rows, runs_per_second: Math.round(iterations / seconds), rows_per_second: Math.round((iterations * rows) / seconds) };
-  };
-  const floors = [await floor(1, 20000), await floor(1000, 2000), await floor(8192, 300)];
-
-  const report = {
-    machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`,
-    date: new Date().toISOString(),
-    single_row_http: single,
-    thousand_row_http: { ...batchRequests, rows_per_second: batchRequests.requests_per_second * 1000 },
-    batch_job: { rows: stats.rows, job_seconds_submit_to_done: Number(jobSeconds.toFixed(2)), rows_per_second_in_job: stats.rows_per_second, peak_rss_mb: Math.round(rss / 2 ** 20) },
-    single_row_http_while_training: whileTraining,
-    onnx_runtime_floor: floors,
-  };
   console.log(JSON.stringify(report, null, 2));
-  console.log(`rerun: npx tsx bench/predict.ts --rows ${ROWS} --duration ${DURATION}`);
+  console.log(`rerun: npx tsx bench/predict.ts --rows ${ROWS} --duration ${DURATION} --only ${[...only].join(',')}`);
+
+  async function batchJob() {
+    console.log(`generating ${bigCsv} (once) …`);
+    await writeCsvOnce(bigCsv, features.join(','), ROWS, (r, random) => {
+      const row = sampleRows[r % sampleRows.length];
+      return features.map((f) => (row[f] * (0.98 + random() * 0.04)).toPrecision(5)).join(',');
+    });
+    console.log(`batch inference job over ${ROWS} rows …`);
+    const upload = await json<{ id: string }>(
+      await fetch(`${base}/v1/datasets?name=big`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: createReadStream(bigCsv) as unknown as ReadableStream, duplex: 'half' } as RequestInit),
+    );
+    const inference = await json<{ id: string }>(await post('/v1/inference-jobs', { model: 'cancer', dataset: upload.id }));
+    let rss = 0;
+    const startedJob = performance.now();
+    const inferenceJob = await waitJob(base, 'inference', inference.id, async () => {
+      rss = Math.max(rss, await peakRss(inference.id));
+    });
+    const jobSeconds = (performance.now() - startedJob) / 1000;
+    if (inferenceJob.status !== 'succeeded') throw new Error(`inference failed: ${JSON.stringify(inferenceJob)}`);
+    const stats = inferenceJob.stats as { rows: number; rows_per_second: number; seconds: number };
+    report.batch_job = { rows: stats.rows, job_seconds_submit_to_done: Number(jobSeconds.toFixed(2)), rows_per_second_in_job: stats.rows_per_second, peak_rss_mb: Math.round(rss / 2 ** 20) };
+  }
+
+  async function onnxFloor() {
+    console.log('in-process ONNX Runtime floor …');
+    const onnx = Buffer.from(await (await fetch(`${base}/v1/models/cancer/versions/1/artifacts/model.onnx`)).arrayBuffer());
+    const session = await ort.InferenceSession.create(onnx, { executionProviders: ['cpu'], intraOpNumThreads: 1, interOpNumThreads: 1 });
+    const floor = async (rows: number, iterations: number) => {
+      const input = new ort.Tensor('float32', new Float32Array(rows * features.length).fill(1), [rows, features.length]);
+      for (let i = 0; i < 100; i++) await session.run({ features: input });
+      const t = performance.now();
+      for (let i = 0; i < iterations; i++) await session.run({ features: input });
+      const seconds = (performance.now() - t) / 1000;
+      return { rows, runs_per_second: Math.round(iterations / seconds), rows_per_second: Math.round((iterations * rows) / seconds) };
+    };
+    report.onnx_runtime_floor = [await floor(1, 20000), await floor(1000, 2000), await floor(8192, 300)];
+  }
 } finally {
   await server.stop();
 }

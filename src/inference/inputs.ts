@@ -84,8 +84,16 @@ export function columnsFromRows(rows: JsonRows, features: readonly FeatureEncodi
     const numbers = rows.numbers[k];
     const others = rows.others[k];
     if (feature.kind === 'numeric') {
+      // All finite numbers (the usual case): the parser's column is the feature's column.
+      let r = 0;
+      while (r < n && kinds[r] === NUMBER && Number.isFinite(numbers[r])) r++;
+      if (r === n) {
+        columns.push(numbers.subarray(0, n));
+        continue;
+      }
       const column = new Float64Array(n);
-      for (let r = 0; r < n; r++) {
+      column.set(numbers.subarray(0, r));
+      for (; r < n; r++) {
         const kind = kinds[r];
         if (kind === NUMBER && Number.isFinite(numbers[r])) column[r] = numbers[r];
         else if (kind === OTHER && others[r] === null) column[r] = NaN;

@@ -49,15 +49,17 @@ let escaped = false;
 /** The end (index of the closing quote) of the string whose opening quote is at `at`; -1 if invalid. */
 function stringEnd(bytes: Buffer, at: number): number {
   escaped = false;
-  let end = at + 1;
-  for (let c = bytes[end]; c !== QUOTE; c = bytes[++end]) {
-    if (!(c >= 0x20)) return -1; // a control character, or the end of the body
+  const n = bytes.length;
+  for (let end = at + 1; end < n; end++) {
+    const c = bytes[end];
+    if (c === QUOTE) return end;
+    if (c < 0x20) return -1; // a control character
     if (c === BACKSLASH) {
       escaped = true;
       end++;
     }
   }
-  return end;
+  return -1;
 }
 
 /** The string value whose quotes are at `at` and `end` (just found by stringEnd); undefined if an escape is invalid. */
@@ -75,6 +77,7 @@ function isSpace(c: number): boolean {
 }
 
 function matches(bytes: Buffer, at: number, text: string): boolean {
+  if (at + text.length > bytes.length) return false;
   for (let i = 0; i < text.length; i++) if (bytes[at + i] !== text.charCodeAt(i)) return false;
   return true;
 }
@@ -86,10 +89,14 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
   const keyBytes: Buffer[] = [];
   const keyIndex = new Map<string, number>();
   const order: number[] = []; // the previous row's keys, compared with first
-  const n = bytes.length;
   let capacity = 0;
   let i = 0;
   let c = 0;
+  // Reads stay inside the body (an out-of-bounds read makes V8 slow down every later one): the
+  // body must end with "}" (and whitespace), at which every scan below stops at the latest.
+  let n = bytes.length;
+  while (n > 0 && isSpace(bytes[n - 1])) n--;
+  if (n === 0 || bytes[n - 1] !== 0x7d) return undefined;
 
   while (isSpace(bytes[i])) i++;
   if (bytes[i++] !== 0x7b) return undefined;
@@ -131,7 +138,7 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
             const known = keyBytes[k];
             const length = known.length;
             let j = 0;
-            while (j < length && bytes[i + 1 + j] === known[j]) j++;
+            if (i + length + 2 < n) while (j < length && bytes[i + 1 + j] === known[j]) j++;
             if (j === length && bytes[i + 1 + j] === QUOTE) i += length + 2;
             else k = -1;
           }
@@ -242,7 +249,5 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
     }
   }
   while (isSpace(bytes[i])) i++;
-  if (bytes[i++] !== 0x7d) return undefined;
-  while (isSpace(bytes[i])) i++;
-  return i === n ? rows : undefined;
+  return i === n - 1 ? rows : undefined; // at the closing brace checked first
 }

@@ -57,17 +57,18 @@ export function predictionsJson(manifest: ServingManifest, output: Float32Array,
   classes.forEach((c, k) => (byKey[c] = k));
   const order = Object.keys(byKey).map((key) => byKey[key]);
   const keys = classes.map((c) => `${JSON.stringify(c)}:`);
-  const probabilities = new Float64Array(classes.length);
+  // Each probability is formatted once (the label's is written twice).
+  const texts = new Array<string>(classes.length);
   for (let i = 0; i < rows; i++) {
     if (manifest.task === 'binary_classification') {
-      probabilities[0] = 1 - output[i];
-      probabilities[1] = output[i];
+      texts[0] = jsonNumber(1 - output[i]);
+      texts[1] = jsonNumber(output[i]);
     } else {
-      for (let k = 0; k < width; k++) probabilities[k] = output[i * width + k];
+      for (let k = 0; k < width; k++) texts[k] = jsonNumber(output[i * width + k]);
     }
     const label = predictedClass(manifest, output, width, i, threshold);
-    text += `${i ? ',' : ''}${heads[label]}${jsonNumber(probabilities[label])},"probabilities":{`;
-    for (let o = 0; o < order.length; o++) text += `${o ? ',' : ''}${keys[order[o]]}${jsonNumber(probabilities[order[o]])}`;
+    text += `${i ? ',' : ''}${heads[label]}${texts[label]},"probabilities":{`;
+    for (let o = 0; o < order.length; o++) text += `${o ? ',' : ''}${keys[order[o]]}${texts[order[o]]}`;
     text += '}}';
   }
   return text + ']';
