@@ -67,7 +67,7 @@ describe('columnar copy', () => {
     }
     const { summary } = writeCopy(TRICKY, 100);
     expect(forms(summary)).toEqual({
-      n: ['number', true], // every number as JavaScript spells it (`1e-7` too)
+      n: ['number', false], // decimal literals are not checked against String(value): numbers only
       t: ['text', true],
       mixed: ['text', true], // numbers then `x` in one group: rewritten as text, exactly
       spelled: ['number', false],
@@ -76,11 +76,20 @@ describe('columnar copy', () => {
   });
 
   it('rewrites a group as text from the saved spellings when text follows odd-looking numbers', async () => {
-    const csv = ['a', '1.50', '007', '-0', ' 2', '"3"', '4', 'NA', 'word', '5.0'].join('\n');
+    const csv = ['a', '007', '-0', ' 2', '"3"', '4', 'NA', '+5', '1e3', '0012', 'word', '5.0'].join('\n');
     const { bytes, summary } = writeCopy(csv, 100, 3);
     expect(forms(summary)).toEqual({ a: ['text', true] });
     const request: CsvColumnRequest[] = [{ name: 'a', as: 'string' }];
     expect(await fromCopy(bytes, request, 4)).toEqual(await fromCsv(csv, request, 4));
+  });
+
+  it('leaves a column out of a group where text follows decimals, and only that column goes to the CSV', async () => {
+    const csv = ['a,b', '1.25,x', '2,y', 'word,z', '3,w', '4,v'].join('\n');
+    const { bytes, summary } = writeCopy(csv, 3);
+    expect(forms(summary)).toEqual({ a: ['mixed', false], b: ['text', true] });
+    const b: CsvColumnRequest[] = [{ name: 'b', as: 'string' }];
+    expect(await fromCopy(bytes, b, 2)).toEqual(await fromCsv(csv, b, 2));
+    await expect(fromCopy(bytes, [{ name: 'a', as: 'string' }], 2)).rejects.toBeInstanceOf(ColumnarCorruptError);
   });
 
   it('marks a column mixed when it switches from numbers to text in a later group, and the read goes to the CSV', () => {
@@ -114,11 +123,11 @@ describe('columnar copy', () => {
     const numbers: CsvColumnRequest[] = [{ name: 'y', as: 'number' }, { name: 'x', as: 'number' }];
     expect(await fromCopy(bytes, numbers, 1000)).toEqual(await fromCsv(csv, numbers, 1000));
     // Only numbers spelled as JavaScript spells them answer string requests.
-    const exact = ['a', '0', '-1', '0.5', '-12.25', '123456789012345', '0.000001', '99.125'].join('\n');
+    const exact = ['a', '0', '-1', '42', '123456789012345', '1e-7', '"7"', '', '-99'].join('\n');
     const copy = writeCopy(exact, 3);
     expect(forms(copy.summary)).toEqual({ a: ['number', true] });
     expect(await fromCopy(copy.bytes, [{ name: 'a', as: 'string' }], 2)).toEqual(await fromCsv(exact, [{ name: 'a', as: 'string' }], 2));
-    for (const odd of ['0.50', '-0', '00', '1.', '.5', '1e3', '+1', '0.0000001']) expect(forms(writeCopy(`a\n1\n${odd}`).summary)).toEqual({ a: ['number', false] });
+    for (const odd of ['0.50', '0.5', '-0', '00', '1.', '.5', '1e3', '+1', '0.0000001']) expect(forms(writeCopy(`a\n1\n${odd}`).summary)).toEqual({ a: ['number', false] });
   });
 
   it('handles a header-only file and an all-missing column', async () => {

@@ -19,6 +19,10 @@
 //   TEXT: (rows + 1) × u32 byte offsets | rows × u8 (1 = missing) | UTF-8 bytes: exactly the text
 //     readCsvBatches returns for an `as: 'string'` request (quotes removed and `""` unescaped;
 //     null for a missing token).
+//   NONE: no payload: the group does not store the column (text came after decimal literals,
+//     whose spelling the writer does not keep); requests for it read the CSV.
+//   The writer marks decimal literals (`1.5`) inexact without checking them, so in practice
+//   NUMBERS_EXACT groups hold integers (and numbers the tokenizer did not parse itself).
 //
 // A group holds up to 65,536 rows and about 16 MiB. The CRC of each body and the end marker's
 // counts let a reader detect a corrupt or truncated copy before it hands out a wrong row.
@@ -32,6 +36,7 @@ export const END_BYTES = 16;
 export const KIND_NUMBERS_EXACT = 0;
 export const KIND_NUMBERS = 1;
 export const KIND_TEXT = 2;
+export const KIND_NONE = 3;
 
 /** Rows per group at most. */
 export const MAX_GROUP_ROWS = 65_536;

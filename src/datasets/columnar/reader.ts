@@ -11,6 +11,7 @@ import {
   END_TAG,
   GROUP_HEADER_BYTES,
   GROUP_TAG,
+  KIND_NONE,
   KIND_NUMBERS,
   KIND_NUMBERS_EXACT,
   KIND_TEXT,
@@ -179,7 +180,8 @@ function directory(body: Buffer, rows: number, width: number, indices: number[])
   for (let c = 0; c < width; c++) {
     const kind = body.readUInt32LE(8 * c);
     const length = body.readUInt32LE(8 * c + 4);
-    const ok = kind === KIND_TEXT ? length >= 5 * rows + 4 : (kind === KIND_NUMBERS || kind === KIND_NUMBERS_EXACT) && length === 8 * rows;
+    const ok =
+      kind === KIND_TEXT ? length >= 5 * rows + 4 : kind === KIND_NONE ? length === 0 : (kind === KIND_NUMBERS || kind === KIND_NUMBERS_EXACT) && length === 8 * rows;
     if (!ok || at + length > body.length) throw new ColumnarCorruptError('the columnar copy is corrupt (group directory)');
     all.push({ kind, offset: at, length });
     at += pad8(length);
@@ -189,6 +191,7 @@ function directory(body: Buffer, rows: number, width: number, indices: number[])
 }
 
 function decode(body: Buffer, view: ColumnView, rows: number, from: number, take: number, out: Float64Array | (string | null)[], at: number, request: CsvColumnRequest): void {
+  if (view.kind === KIND_NONE) throw new ColumnarCorruptError(`the columnar copy does not store "${request.name}" in every group`);
   if (request.as === 'number') {
     if (view.kind === KIND_TEXT) throw new ColumnarCorruptError(`the columnar copy stores "${request.name}" as text`);
     const values = new Float64Array(body.buffer, body.byteOffset + view.offset, rows);

@@ -5,8 +5,10 @@
 //
 // A column starts each group as numbers and switches to text at its first cell that is neither a
 // number nor missing; the group's earlier cells are then rewritten as text: String(value) for
-// cells spelled that way, the saved original bytes for the others (kept, per group, only for
-// numbers spelled differently, such as `1.50`).
+// cells spelled that way, the saved original bytes for integers spelled differently (`007`).
+// Decimal literals (FIELD_DEC) are not checked or kept (a byte-level check per cell cost more than
+// the rest of the copy): a group with one is KIND_NUMBERS (answers number requests only), and a
+// group where text follows one leaves the column out (KIND_NONE: those requests read the CSV).
 //
 // Output goes to `emit` as whole parts (the header, one buffer per group, the end marker), each in
 // its own ArrayBuffer, so a worker thread can transfer them without a copy.
@@ -17,6 +19,7 @@ import {
   GROUP_BYTES,
   GROUP_HEADER_BYTES,
   GROUP_TAG,
+  KIND_NONE,
   KIND_NUMBERS,
   KIND_NUMBERS_EXACT,
   KIND_TEXT,
@@ -36,7 +39,6 @@ export interface ColumnarSummary {
 
 const MINUS = 45;
 const ZERO = 48;
-const DOT = 46;
 
 /** A byte buffer that grows by doubling. */
 class Bytes {
@@ -85,6 +87,10 @@ class ColumnGroup {
   readonly name: string;
   text = false;
   exact = true;
+  /** The group has decimal cells (FIELD_DEC), whose text is not kept. */
+  decimals = false;
+  /** Text followed decimals in this group: the column is not stored in it (KIND_NONE). */
+  lost = false;
   readonly values: Float64Array;
   // Numbers whose text is not String(value), while the column is numeric in this group.
   sideRows = new Int32Array(64);
@@ -98,6 +104,7 @@ class ColumnGroup {
   // Over all groups.
   numberGroups = 0;
   textGroups = 0;
+  lostGroups = 0;
   inexactGroups = 0;
 
   constructor(name: string, capacity: number) {
@@ -122,8 +129,15 @@ class ColumnGroup {
     this.sideEnds[this.sideCount++] = this.side.length;
   }
 
-  /** Rewrites the group's first `rows` cells (numbers so far) as text. */
+  /**
+   * Rewrites the group's first `rows` cells (numbers so far) as text: String(value), or the kept
+   * spelling. When some were decimals (spelling not kept), the column is left out of this group.
+   */
   switchToText(rows: number): void {
+    if (this.decimals) {
+      this.lost = true;
+      return;
+    }
     this.text = true;
     if (this.offsets.length < this.values.length + 1) {
       this.offsets = new Uint32Array(this.values.length + 1);
@@ -152,26 +166,32 @@ class ColumnGroup {
     }
   }
 
+  get kind(): number {
+    return this.lost ? KIND_NONE : this.text ? KIND_TEXT : this.exact && !this.decimals ? KIND_NUMBERS_EXACT : KIND_NUMBERS;
+  }
+
   /** Starts the next group. */
   reset(): void {
-    if (this.text) this.textGroups++;
-    else {
-      this.numberGroups++;
-      if (!this.exact) this.inexactGroups++;
-    }
+    const kind = this.kind;
+    if (kind === KIND_TEXT) this.textGroups++;
+    else if (kind === KIND_NONE) this.lostGroups++;
+    else this.numberGroups++;
+    if (kind === KIND_NUMBERS || kind === KIND_NONE) this.inexactGroups++;
     this.text = false;
     this.exact = true;
+    this.decimals = false;
+    this.lost = false;
     this.sideCount = 0;
     this.side.length = 0;
     this.bytes.length = 0;
   }
 
   payloadBytes(rows: number): number {
-    return this.text ? 4 * (rows + 1) + rows + this.bytes.length : 8 * rows;
+    return this.lost ? 0 : this.text ? 4 * (rows + 1) + rows + this.bytes.length : 8 * rows;
   }
 
   summary(): ColumnarColumn {
-    const form = this.textGroups === 0 ? 'number' : this.numberGroups === 0 ? 'text' : 'mixed';
+    const form = this.lostGroups > 0 || (this.textGroups > 0 && this.numberGroups > 0) ? 'mixed' : this.textGroups > 0 ? 'text' : 'number';
     return { name: this.name, form, exact_text: this.inexactGroups === 0 };
   }
 }
@@ -223,23 +243,19 @@ export class ColumnarWriter implements RecordSink {
     if (!col.text) {
       for (; i < last; i += fields, row++) {
         const flag = flags[i];
-        if (flag === FIELD_INT || flag === FIELD_DEC) {
-          const v = parsed[i];
-          values[row] = v;
-          // Is the text String(v)? Integers: no leading zero, no `-0`. Decimals: no leading zero
-          // (but `0.x`), a digit on both sides of the point, no trailing zero, and not below 1e-6
-          // (JavaScript writes those with an exponent).
-          const e = ends[i];
+        if (flag === FIELD_DEC) {
+          // Decimals are not checked against String(value) (that costs more than the rest of the
+          // copy), so a group with one answers only number requests; see switchToText.
+          values[row] = parsed[i];
+          col.decimals = true;
+          continue;
+        }
+        if (flag === FIELD_INT) {
+          values[row] = parsed[i];
+          // Spelled as String(value) unless it has a leading zero (`007`) or is `-0`.
           let s = starts[i];
           if (buf[s] === MINUS) s++;
-          let exact: boolean;
-          if (flag === FIELD_INT) {
-            exact = buf[s] !== ZERO || (e - s === 1 && s === starts[i]);
-          } else {
-            const tail = buf[e - 1];
-            exact = tail !== ZERO && tail !== DOT && buf[s] !== DOT && (buf[s] !== ZERO || buf[s + 1] === DOT) && (v >= 1e-6 || v <= -1e-6);
-          }
-          if (!exact) col.keepSide(row, buf, starts[i], e);
+          if (buf[s] === ZERO && (ends[i] - s !== 1 || s !== starts[i])) col.keepSide(row, buf, starts[i], ends[i]);
           continue;
         }
         let b: Uint8Array = buf;
@@ -263,8 +279,9 @@ export class ColumnarWriter implements RecordSink {
         col.switchToText(row);
         break;
       }
-      if (i >= last) return;
+      if (i >= last || col.lost) return;
     }
+    if (col.lost) return;
     const offsets = col.offsets;
     const missing = col.missing;
     const bytes = col.bytes;
@@ -294,7 +311,8 @@ export class ColumnarWriter implements RecordSink {
     const columns = this.columns;
     let bodyBytes = 8 * columns.length;
     for (const col of columns) bodyBytes += pad8(col.payloadBytes(rows));
-    const out = Buffer.alloc(GROUP_HEADER_BYTES + bodyBytes);
+    // Not zero-filled: every byte is written below (payloads, then their padding).
+    const out = Buffer.allocUnsafeSlow(GROUP_HEADER_BYTES + bodyBytes);
     out.writeUInt32LE(GROUP_TAG, 0);
     out.writeUInt32LE(rows, 4);
     out.writeUInt32LE(bodyBytes, 8);
@@ -302,15 +320,17 @@ export class ColumnarWriter implements RecordSink {
     let at = GROUP_HEADER_BYTES + 8 * columns.length;
     columns.forEach((col, c) => {
       const length = col.payloadBytes(rows);
-      view.setUint32(GROUP_HEADER_BYTES + 8 * c, col.text ? KIND_TEXT : col.exact ? KIND_NUMBERS_EXACT : KIND_NUMBERS, true);
+      const kind = col.kind;
+      view.setUint32(GROUP_HEADER_BYTES + 8 * c, kind, true);
       view.setUint32(GROUP_HEADER_BYTES + 8 * c + 4, length, true);
-      if (col.text) {
+      if (kind === KIND_TEXT) {
         new Uint32Array(out.buffer, out.byteOffset + at, rows + 1).set(col.offsets.subarray(0, rows + 1));
         out.set(col.missing.subarray(0, rows), at + 4 * (rows + 1));
         out.set(col.bytes.data.subarray(0, col.bytes.length), at + 5 * rows + 4);
-      } else {
+      } else if (kind !== KIND_NONE) {
         new Float64Array(out.buffer, out.byteOffset + at, rows).set(col.values.subarray(0, rows));
       }
+      out.fill(0, at + length, at + pad8(length));
       at += pad8(length);
       col.reset();
     });
