@@ -31,9 +31,12 @@ class ByteReader {
     this.iterator = source[Symbol.asyncIterator]();
   }
 
-  /** Exactly n bytes; a stream that ends first is a truncated copy. */
-  async read(n: number): Promise<Buffer> {
-    const out = Buffer.allocUnsafeSlow(n);
+  /**
+   * Exactly n bytes; a stream that ends first is a truncated copy. With `into` (8-byte aligned, at
+   * least n bytes) the bytes go there: the group buffer is reused from group to group.
+   */
+  async read(n: number, into?: Buffer): Promise<Buffer> {
+    const out = into ? into.subarray(0, n) : Buffer.allocUnsafeSlow(n);
     let filled = 0;
     while (filled < n) {
       if (this.offset === this.chunk.length) {
@@ -118,6 +121,7 @@ export async function* readColumnarBatches(
     const width = names.length;
     let rowsSeen = 0;
     let groups = 0;
+    let scratch = Buffer.alloc(0);
     let batch: CsvBatch | null = null;
     const newBatch = (firstRow: number): CsvBatch => ({
       firstRow,
@@ -144,7 +148,8 @@ export async function* readColumnarBatches(
       const bodyBytes = head.readUInt32LE(8);
       const crc = head.readUInt32LE(12);
       if (rows === 0 || bodyBytes < 8 * width) throw new ColumnarCorruptError(`the columnar copy is corrupt (group at row ${rowsSeen})`);
-      const body = await reader.read(bodyBytes);
+      if (scratch.length < bodyBytes) scratch = Buffer.allocUnsafeSlow(bodyBytes);
+      const body = await reader.read(bodyBytes, scratch);
       if (crc32(body) !== crc) throw new ColumnarCorruptError(`the columnar copy is corrupt (checksum of the group at row ${rowsSeen})`);
       const views = directory(body, rows, width, indices);
       groups++;
