@@ -25,13 +25,14 @@ const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 const MAX_NUMBER_BYTES = 16;
 const DIGITS = new Uint8Array(12);
 
-/** Shortest float32 round-trip digits by trying 1…9 significant digits (slow, exact, for edge ranges). */
+/**
+ * The same digits through toPrecision, for magnitudes outside the fast path's exact powers of ten:
+ * from 9 significant digits down while the text still reads back (see writeFloat32).
+ */
 function slowShortest(value: number): string {
-  for (let p = 1; p < 9; p++) {
-    const text = value.toPrecision(p);
-    if (Math.fround(Number(text)) === value) return String(Number(text));
-  }
-  return String(Number(value.toPrecision(9)));
+  let digits = 9;
+  while (digits > 1 && Math.fround(Number(value.toPrecision(digits - 1))) === value) digits--;
+  return String(Number(value.toPrecision(digits)));
 }
 
 /** magnitude × 10^scale rounded half up (as toPrecision rounds); |scale| <= 22. */
