@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, mlp, startTestPlatform, train, uploadCsv, waitForJob, type JobView, type TestPlatform } from './support/platform.ts';
 import { BLOB_STORES, type BlobFixture } from './support/stores.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { createTestDatabase, MYSQL_URL, type TestDatabase } from './support/mysql.ts';
 import { workerStats } from '../src/datasets/csv/worker-profiler.ts';
 import { columnarInfo, datasetReadPath, readDatasetBatches } from '../src/datasets/read-dataset.ts';
 import { readCsvBatches, type CsvBatch, type CsvColumnRequest } from '../src/datasets/csv/reader.ts';
@@ -57,15 +58,20 @@ function sampleCsv(rows: number): string {
 }
 
 for (const config of BLOB_STORES) {
-  describe(`columnar copy at ingest on the ${config.name} blob store`, () => {
+  // The S3 variant keeps its metadata on MariaDB when TRAINYARD_TEST_MYSQL_URL is set (migration 0002 there).
+  const mysql = config.name === 's3' && MYSQL_URL !== undefined;
+  describe(`columnar copy at ingest on the ${config.name} blob store${mysql ? ' and MariaDB' : ''}`, () => {
     let fixture: BlobFixture;
+    let database: TestDatabase | null = null;
     let platform: TestServer;
     beforeAll(async () => {
       fixture = await config.create();
-      platform = await startTestServer({ env: fixture.env });
+      database = mysql ? await createTestDatabase() : null;
+      platform = await startTestServer({ env: { ...fixture.env, ...(database ? { TRAINYARD_DATABASE_URL: database.url } : {}) } });
     });
     afterAll(async () => {
       await platform?.close();
+      await database?.drop();
       await fixture?.cleanup();
     });
 
