@@ -64,7 +64,7 @@ export async function* readDatasetBatches(blobs: BlobStore, dataset: DatasetSour
     let source: Readable | null = null;
     try {
       source = await blobs.get(info.key);
-      for await (const batch of readColumnarBatches(source, { columns: options.columns, batchRows, expectedRows: Number(dataset.row_count) })) {
+      for await (const batch of readColumnarBatches(source, { columns: options.columns, batchRows, expectedRows: Number(dataset.row_count), expectedBytes: Number(info.size_bytes) })) {
         yield batch;
         done = batch.firstRow + batch.length;
       }

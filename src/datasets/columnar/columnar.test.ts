@@ -161,7 +161,7 @@ describe('columnar copy', () => {
       corrupt[at] ^= 0x5a;
       const got: CsvBatch[] = [];
       try {
-        for await (const batch of readColumnarBatches((async function* () { yield corrupt; })(), { columns: request, batchRows: 2 })) got.push(batch);
+        for await (const batch of readColumnarBatches((async function* () { yield corrupt; })(), { columns: request, batchRows: 2, expectedBytes: bytes.length })) got.push(batch);
       } catch (e) {
         expect(e).toBeInstanceOf(ColumnarCorruptError);
       }

@@ -16,6 +16,7 @@ import {
   KIND_NUMBERS_EXACT,
   KIND_TEXT,
   MAGIC,
+  MAX_GROUP_ROWS,
   pad8,
 } from './format.ts';
 
@@ -71,11 +72,12 @@ class ByteReader {
 }
 
 /** The header's column names. */
-async function readHeader(reader: ByteReader): Promise<string[]> {
+async function readHeader(reader: ByteReader, maxBytes: number): Promise<string[]> {
   const head = await reader.read(16);
   if (!head.subarray(0, 8).equals(MAGIC)) throw new ColumnarCorruptError('not a columnar copy (bad magic)');
   const count = head.readUInt32LE(8);
   const jsonBytes = head.readUInt32LE(12);
+  if (jsonBytes > maxBytes) throw new ColumnarCorruptError('the columnar copy has a corrupt header');
   const rest = await reader.read(pad8(16 + jsonBytes) - 16);
   let names: unknown;
   try {
@@ -106,13 +108,16 @@ interface ColumnView {
  */
 export async function* readColumnarBatches(
   source: Source,
-  options: { columns: CsvColumnRequest[]; batchRows?: number; expectedRows?: number },
+  options: { columns: CsvColumnRequest[]; batchRows?: number; expectedRows?: number; expectedBytes?: number },
 ): AsyncIterable<CsvBatch> {
   const batchRows = Math.max(1, options.batchRows ?? 8192);
   const requests = options.columns;
   const reader = new ByteReader(source);
   try {
-    const names = await readHeader(reader);
+    // Lengths in headers are not checksummed: none may exceed the copy's size (or 1 GiB) before its
+    // bytes are allocated.
+    const maxBytes = options.expectedBytes ?? 2 ** 30;
+    const names = await readHeader(reader, maxBytes);
     const indices = requests.map((r) => {
       const index = names.indexOf(r.name);
       if (index < 0) throw new ColumnarCorruptError(`the columnar copy has no column "${r.name}"`);
@@ -147,7 +152,7 @@ export async function* readColumnarBatches(
       const rows = head.readUInt32LE(4);
       const bodyBytes = head.readUInt32LE(8);
       const crc = head.readUInt32LE(12);
-      if (rows === 0 || bodyBytes < 8 * width) throw new ColumnarCorruptError(`the columnar copy is corrupt (group at row ${rowsSeen})`);
+      if (rows === 0 || rows > MAX_GROUP_ROWS || bodyBytes < 8 * width || bodyBytes > maxBytes) throw new ColumnarCorruptError(`the columnar copy is corrupt (group at row ${rowsSeen})`);
       if (scratch.length < bodyBytes) scratch = Buffer.allocUnsafeSlow(bodyBytes);
       const body = await reader.read(bodyBytes, scratch);
       if (crc32(body) !== crc) throw new ColumnarCorruptError(`the columnar copy is corrupt (checksum of the group at row ${rowsSeen})`);
