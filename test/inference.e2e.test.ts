@@ -148,25 +148,30 @@ describe('real-time predictions', () => {
   });
 
   it('reads a JSON body the same in any layout, and answers bodies of another shape as the schema and JSON parser do (400)', async () => {
-    const rows = await cancerRows(3);
+    // 30 rows (over 16 KiB): large bodies are read from their bytes into columns, small ones by JSON.parse.
+    const rows = await cancerRows(30);
     const post = async (body: string) => {
       const response = await fetch(`${base}/v1/models/cancer/versions/1/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
       return { status: response.status, body: (await response.json()) as Predictions & Problem };
     };
     const compact = await post(JSON.stringify({ inputs: rows }));
     expect(compact.status).toBe(200);
+    const small = await post(JSON.stringify({ inputs: rows.slice(0, 3) }));
+    expect(compact.body.predictions.slice(0, 3)).toEqual(small.body.predictions);
     const pretty = await post(JSON.stringify({ inputs: rows }, null, 2).replace('"radius_mean"', '"radius\\u005fmean"'));
     expect(pretty.body).toEqual(compact.body);
     const other = await post(JSON.stringify({ inputs: rows, other: 1 }));
     expect(other.status).toBe(400);
     expect(other.body.errors).toEqual([{ field: 'body.other', message: 'is not a known property' }]);
-    const notRow = await post(JSON.stringify({ inputs: [rows[0], 5] }));
+    const notRow = await post(JSON.stringify({ inputs: [...rows, 5] }));
     expect(notRow.status).toBe(400);
-    expect(notRow.body.errors[0].field).toBe('body.inputs.1');
-    const poisoned = await post(`{"inputs":[{"__proto__":{"x":1},${JSON.stringify(rows[0]).slice(1)}]}`);
+    expect(notRow.body.errors[0].field).toBe('body.inputs.30');
+    const poisoned = await post(`{"inputs":[${rows.map((r) => JSON.stringify(r)).join(',')},{"__proto__":{"x":1},${JSON.stringify(rows[0]).slice(1)}]}`);
     expect(poisoned.status).toBe(400);
     expect(poisoned.body.code).toBe('VALIDATION_FAILED');
-    expect((await post('{"inputs":[{"radius_mean":01}]}')).body.code).toBe('VALIDATION_FAILED');
+    const mistyped = await post(JSON.stringify({ inputs: [...rows.slice(0, 29), { ...rows[29], area_mean: 'large' }] }));
+    expect(mistyped.body.errors).toEqual([{ field: 'area_mean', row: 29, message: expect.stringContaining('large') }]);
+    expect((await post(`{"inputs":[${rows.map((r) => JSON.stringify(r)).join(',')},{"radius_mean":01}]}`)).body.code).toBe('VALIDATION_FAILED');
   });
 
   it('rejects empty inputs (400) and too many rows for one request (413)', async () => {

@@ -11,6 +11,7 @@ export const ABSENT = 0;
 export const NUMBER = 1;
 export const OTHER = 2;
 
+const SLAB = 32;
 const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -89,7 +90,31 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
   const keyBytes: Buffer[] = [];
   const keyIndex = new Map<string, number>();
   const order: number[] = []; // the previous row's keys, compared with first
+  // Columns are views of shared slabs (SLAB columns each): one allocation per slab, not per column.
   let capacity = 0;
+  let estimated = false;
+  let slabNumbers = new Float64Array(0);
+  let slabKinds = new Uint8Array(0);
+  let slabUsed = SLAB;
+  const addColumn = (from?: number) => {
+    if (slabUsed === SLAB) {
+      slabNumbers = new Float64Array(SLAB * capacity);
+      slabKinds = new Uint8Array(SLAB * capacity);
+      slabUsed = 0;
+    }
+    const columnNumbers = slabNumbers.subarray(slabUsed * capacity, (slabUsed + 1) * capacity);
+    const columnKinds = slabKinds.subarray(slabUsed * capacity, (slabUsed + 1) * capacity);
+    slabUsed++;
+    if (from === undefined) {
+      numbers.push(columnNumbers);
+      kinds.push(columnKinds);
+    } else {
+      columnNumbers.set(numbers[from]);
+      columnKinds.set(kinds[from]);
+      numbers[from] = columnNumbers;
+      kinds[from] = columnKinds;
+    }
+  };
   let i = 0;
   let c = 0;
   // Reads stay inside the body (an out-of-bounds read makes V8 slow down every later one): the
@@ -116,16 +141,14 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
       if (bytes[i++] !== 0x7b) return undefined;
       const r = rows.length++;
       if (r === capacity) {
-        // 64 rows, then room for as many as their size suggests the body holds; doubling beyond.
-        capacity = r === 0 ? 64 : r === 64 ? Math.max(128, Math.ceil(((n * r) / rowStart) * 1.05)) : capacity * 2;
-        for (let k = 0; k < keys.length; k++) {
-          const grownKinds = new Uint8Array(capacity);
-          grownKinds.set(kinds[k]);
-          kinds[k] = grownKinds;
-          const grownNumbers = new Float64Array(capacity);
-          grownNumbers.set(numbers[k]);
-          numbers[k] = grownNumbers;
-        }
+        // A few rows, then room for as many as their size suggests the body holds; doubling beyond.
+        if (r === 0) capacity = Math.min(16, 1 + (n >> 10));
+        else if (!estimated) {
+          estimated = true;
+          capacity = Math.max(2 * r, Math.ceil(((n * r) / rowStart) * 1.05));
+        } else capacity *= 2;
+        slabUsed = SLAB;
+        for (let k = 0; k < keys.length; k++) addColumn(k);
       }
       while (isSpace(bytes[i])) i++;
       if (bytes[i] === 0x7d) i++;
@@ -152,8 +175,7 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
               if (name === '__proto__') return undefined; // the general parser refuses it
               k = keys.length;
               keys.push(name);
-              kinds.push(new Uint8Array(capacity));
-              numbers.push(new Float64Array(capacity));
+              addColumn();
               others.push([]);
               keyIndex.set(name, k);
               keyBytes.push(Buffer.from(name));

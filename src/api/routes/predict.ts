@@ -45,6 +45,9 @@ const PredictQuery = Type.Object({
 const send = (reply: FastifyReply, result: PredictResult) =>
   reply.type('application/json; charset=utf-8').send(`{"model":${JSON.stringify(result.model)},"version":${result.version},"predictions":${result.predictions}}`);
 
+// The body size from which parseJsonRows beats JSON.parse (≈ 20 rows of 30 numbers).
+const COLUMNS_FROM_BYTES = 16 * 1024;
+
 function toInput(body: unknown): PredictInput {
   if (body instanceof JsonRows) return { kind: 'rows', rows: body };
   if (typeof body === 'string') return { kind: 'csv', body: Readable.from([Buffer.from(body)]) };
@@ -59,13 +62,14 @@ export async function predictRoutes(root: Api, context: RouteContext): Promise<v
   await root.register(async (app) => {
     app.removeContentTypeParser(['text/csv']);
     app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 64 * 1024 * 1024 }, (_request, body, done) => done(null, body));
-    // JSON bodies of the usual form are read from their bytes into columns (parseJsonRows), which
-    // costs a fraction of JSON.parse and makes no object per row; any other body goes to Fastify's
-    // own parser (prototype-poisoning checks included) and on as before.
+    // Large JSON bodies of the usual form are read from their bytes into columns (parseJsonRows),
+    // which costs half of JSON.parse and makes no object per row; small ones (a few rows, where
+    // JSON.parse is quicker than setting up columns) and any other body go to Fastify's own parser
+    // (prototype-poisoning checks included) and on as before.
     const generalJson = app.getDefaultJsonParser('error', 'error');
     app.removeContentTypeParser(['application/json']);
     app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-      const rows = parseJsonRows(body as Buffer);
+      const rows = (body as Buffer).length >= COLUMNS_FROM_BYTES ? parseJsonRows(body as Buffer) : undefined;
       if (rows) done(null, rows);
       else generalJson(request, (body as Buffer).toString('utf8'), done);
     });
