@@ -1,13 +1,12 @@
 import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import AjvCompiler from '@fastify/ajv-compiler';
-import type { FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { AJV_OPTIONS, type Api, type RouteContext } from '../app.ts';
 import { problems } from '../schemas.ts';
 import { ModelCache } from '../../inference/model-cache.ts';
 import { VersionResolver, predict, type PredictInput, type PredictResult } from '../../inference/predict.ts';
 import { JsonRows, parseJsonRows } from '../../inference/json-rows.ts';
-import type { FastifyReply } from 'fastify';
+import type { FastifyReply, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { TrainyardError } from '../../errors.ts';
 
 const Prediction = Type.Union([
