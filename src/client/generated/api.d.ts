@@ -2446,7 +2446,10 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** The predictions as CSV (row, label, probability, p_<class>… | row, value) */
+        /**
+         * The predictions as CSV (row, label, probability, p_<class>… | row, value)
+         * @description One line per input row, in order; `row` counts from 1. Labels are quoted when they contain a comma, quote or line break (RFC 4180). Probabilities and values are the network’s float32 outputs, each printed with the shortest decimal text that reads back to the same float32 (at most 9 significant digits, JavaScript number notation: `0.8682207`, `1.5e-7`; `NaN` where the network gave NaN).
+         */
         get: {
             parameters: {
                 query?: never;
