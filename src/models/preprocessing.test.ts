@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEncoder, fitPreprocessing, normalizationVectors, sortLabels, type FeatureColumn } from './preprocessing.ts';
+import { createEncoder, fitPreprocessing, normalizationVectors, sortLabels, type FeatureColumn, type RawColumn } from './preprocessing.ts';
 
 const numbers = (...values: number[]) => Float64Array.from(values);
 
@@ -43,6 +43,22 @@ describe('createEncoder', () => {
     );
     // categories sorted by count then name: blue, red
     expect(Array.from(out)).toEqual([1, 0, 1, 2, 1, 0, 7, 0, 0, 2, 0, 0]);
+  });
+
+  it('encodes listed rows (in list order) and ranges at an output offset the same as row by row', () => {
+    const encoder = createEncoder(pre);
+    const raw: RawColumn[] = [numbers(1, NaN, 7, 2), ['red', 'blue', 'purple', null]];
+    const expected = (row: number) => {
+      const one = new Float32Array(encoder.width);
+      encoder.encode(raw, row, row + 1, one);
+      return Array.from(one);
+    };
+    const gathered = new Float32Array(3 * encoder.width).fill(9);
+    encoder.encodeRows(raw, Int32Array.from([3, 0, 2]), gathered);
+    expect(Array.from(gathered)).toEqual([...expected(3), ...expected(0), ...expected(2)]);
+    const shifted = new Float32Array(4 * encoder.width).fill(9);
+    encoder.encode(raw, 1, 3, shifted, 2);
+    expect(Array.from(shifted)).toEqual([9, 9, 9, 9, 9, 9, ...expected(1), ...expected(2)]);
   });
 
   it('passes one-hot inputs through the folded normalisation unchanged', () => {

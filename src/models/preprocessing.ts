@@ -49,6 +49,7 @@ export interface FeatureColumn {
 
 /** Normalises a categorical cell so "TRUE", "true" and a JSON true meet as one category. */
 export function categoryOf(value: string): string {
+  if (value.length !== 4 && value.length !== 5) return value; // only true/false are folded
   const lower = value.toLowerCase();
   return lower === 'true' || lower === 'false' ? lower : value;
 }
@@ -121,8 +122,15 @@ export interface Encoder {
   width: number;
   /** Encodes rows [start, end) of `columns` (in feature order) into `out`, starting at row `outRow`. */
   encode(columns: RawColumn[], start: number, end: number, out: Float32Array, outRow?: number): void;
-  /** Encodes one row into `out` at the given row index. */
-  encodeRow(columns: RawColumn[], row: number, out: Float32Array, outRow: number): void;
+  /** Encodes rows `rows[0]`, `rows[1]`, … of `columns` into rows 0, 1, … of `out`. */
+  encodeRows(columns: RawColumn[], rows: Int32Array, out: Float32Array): void;
+}
+
+/** 0, 1, 2, …: the row list of a contiguous range (shared, grown on demand, never written after). */
+let identity = new Int32Array(0);
+function firstIndices(count: number): Int32Array {
+  if (identity.length < count) identity = Int32Array.from({ length: Math.max(count, 2 * identity.length) }, (_, i) => i);
+  return identity;
 }
 
 export function createEncoder(pre: Preprocessing): Encoder {
@@ -135,21 +143,31 @@ export function createEncoder(pre: Preprocessing): Encoder {
   }
   const lookups = pre.features.map((f) => (f.kind === 'categorical' ? new Map(f.categories.map((c, i) => [c, i])) : undefined));
 
-  const encodeRow = (columns: RawColumn[], row: number, out: Float32Array, outRow: number): void => {
-    const base = outRow * width;
+  // Column by column: each loop reads one column and writes one strided output slot, so every loop
+  // is monomorphic (a Float64Array or a string array) and the feature's settings stay in registers.
+  // Row i of the output is source row rows[i] + shift.
+  const encodeInto = (columns: RawColumn[], rows: Int32Array, shift: number, count: number, out: Float32Array, outRow: number): void => {
     for (let f = 0; f < pre.features.length; f++) {
       const feature = pre.features[f];
-      const at = base + offsets[f];
+      let at = outRow * width + offsets[f];
       if (feature.kind === 'numeric') {
-        const v = (columns[f] as Float64Array)[row];
-        out[at] = Number.isNaN(v) ? feature.impute : v;
+        const column = columns[f] as Float64Array;
+        const impute = feature.impute;
+        for (let i = 0; i < count; i++, at += width) {
+          const v = column[rows[i] + shift];
+          out[at] = v === v ? v : impute;
+        }
       } else {
+        const column = columns[f] as (string | null)[];
+        const lookup = lookups[f]!;
         const n = feature.categories.length;
-        for (let k = 0; k < n; k++) out[at + k] = 0;
-        const v = (columns[f] as (string | null)[])[row];
-        if (v !== null) {
-          const index = lookups[f]!.get(categoryOf(v));
-          if (index !== undefined) out[at + index] = 1;
+        for (let i = 0; i < count; i++, at += width) {
+          out.fill(0, at, at + n);
+          const v = column[rows[i] + shift];
+          if (v !== null) {
+            const index = lookup.get(categoryOf(v));
+            if (index !== undefined) out[at + index] = 1;
+          }
         }
       }
     }
@@ -157,9 +175,11 @@ export function createEncoder(pre: Preprocessing): Encoder {
 
   return {
     width,
-    encodeRow,
     encode(columns, start, end, out, outRow = 0) {
-      for (let row = start; row < end; row++) encodeRow(columns, row, out, outRow + row - start);
+      encodeInto(columns, firstIndices(end - start), start, end - start, out, outRow);
+    },
+    encodeRows(columns, rows, out) {
+      encodeInto(columns, rows, 0, rows.length, out, 0);
     },
   };
 }

@@ -172,7 +172,7 @@ export async function prepareTrainingData(input: PrepareInput): Promise<Prepared
 
   const writeSplit = async (rows: number[], name: 'train' | 'val') => {
     const x = new Float32Array(rows.length * encoder.width);
-    rows.forEach((row, i) => encoder.encodeRow(rawFeatures, row, x, i));
+    encoder.encodeRows(rawFeatures, Int32Array.from(rows), x);
     await writeNpy(join(input.jobDir, `${name}_x.npy`), '<f4', [rows.length, encoder.width], x);
     if (classIndex && input.task === 'multiclass_classification') {
       const y = new BigInt64Array(rows.length);
