@@ -7,8 +7,8 @@
 //    32-64-64-1 and runs a job (batch 256, Adam) — timing submit → succeeded with data
 //    preparation, training, export and upload — while polling GET /v1/training-jobs for latency.
 // 3. Prepares the very same tensors (same code, same seed) and times bench/train_plain.py on them
-//    with the same thread count, once before and once after the platform job; the ratios use the
-//    mean of the two runs (the VM's speed drifts within minutes).
+//    with the same thread count and niceness, once before and once after the platform job; the
+//    ratios use the mean of the two runs (the VM's speed drifts within minutes).
 // Prints every figure and the ratios (targets: whole job ≤ 1.15 × the plain script; per-epoch
 // training ≤ 1.03 ×; API p99 < 50 ms while training).
 import { execFileSync } from 'node:child_process';
@@ -24,6 +24,7 @@ import { trainerJob } from '../src/training/run-training.ts';
 import { resolveHyperparameters } from '../src/training/hyperparameters.ts';
 import { inferShapes } from '../src/models/shapes.ts';
 import { validateLayers } from '../src/models/layers.ts';
+import { LOCAL_JOB_NICENESS } from '../src/training/executors/executor.ts';
 import { ROOT, percentile, startServer, writeCsvOnce } from './support.ts';
 
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, epochs: { type: 'string', default: '5' }, threads: { type: 'string', default: '1' } } });
@@ -102,7 +103,9 @@ try {
   const runPlain = () => {
     const started = performance.now();
     const result = JSON.parse(
-      execFileSync('/usr/bin/python3', [join(ROOT, 'bench', 'train_plain.py'), '--job-dir', jobDir], {
+      // At the niceness the local executor gives the platform's trainer: on a machine where
+      // anything else runs, a niced process gets less CPU, and the comparison would measure that.
+      execFileSync('nice', ['-n', String(LOCAL_JOB_NICENESS), '/usr/bin/python3', join(ROOT, 'bench', 'train_plain.py'), '--job-dir', jobDir], {
         env: { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) },
         encoding: 'utf8',
       }),

@@ -5,6 +5,9 @@
 import type { Platform } from '../../platform.ts';
 import { JobLoop } from '../job-loop.ts';
 
+/** Niceness of the local executor's job processes (and so of their trainers): below the API. */
+export const LOCAL_JOB_NICENESS = 10;
+
 export interface Executor {
   /** Called when this server queued a job, to start it without waiting for the next poll. */
   poke(): void;
@@ -15,7 +18,7 @@ export async function startExecutor(platform: Platform): Promise<Executor> {
   const { config } = platform;
   switch (config.executor) {
     case 'local': {
-      const loop = new JobLoop(platform, { role: 'local', concurrency: config.maxConcurrentJobs, niceness: 10 });
+      const loop = new JobLoop(platform, { role: 'local', concurrency: config.maxConcurrentJobs, niceness: LOCAL_JOB_NICENESS });
       loop.start();
       return { poke: () => loop.poke(), stop: () => loop.stop() };
     }
