@@ -43,7 +43,7 @@ async function cpu<T>(what: string, run: () => Promise<T>): Promise<{ value: T; 
 async function profile(withCopy: boolean): Promise<{ profile: CsvProfile; summary: ColumnarSummary | null; parts: Uint8Array[] }> {
   const parts: Uint8Array[] = [];
   const writer = withCopy ? new ColumnarWriter((part) => parts.push(part)) : null;
-  const profiler = new CsvProfiler({ delimiter: ',', also: writer ?? undefined });
+  const profiler = new CsvProfiler({ delimiter: ',', copy: writer ?? undefined });
   for await (const chunk of createReadStream(csvPath, { highWaterMark: 1024 * 1024 })) profiler.feed(chunk as Buffer);
   return { profile: profiler.finish(), summary: writer?.finish() ?? null, parts };
 }

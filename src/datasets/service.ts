@@ -117,7 +117,7 @@ class IngestTap extends Transform {
     const onColumns = (part: Uint8Array) => output.write(part);
     this.remote = offThread ? acquireWorkerProfiler({ delimiter, onColumns }) : null;
     this.writer = this.remote ? null : new ColumnarWriter(onColumns);
-    this.inline = this.remote ? null : new CsvProfiler({ delimiter, also: this.writer ?? undefined });
+    this.inline = this.remote ? null : new CsvProfiler({ delimiter, copy: this.writer ?? undefined });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -273,7 +273,9 @@ export async function stageUpload(platform: Platform, source: Readable, options:
   const pumping = pump(source, tap);
   // Either write failing stops the other: the copy's stream is destroyed, or the tap (and so the upload).
   const csvPut = platform.blobs.put(blobKey, tap, { contentType: 'text/csv' });
-  const columnarPut = platform.blobs.put(columnarKey, output, { contentType: 'application/octet-stream' });
+  // Not fsynced (durable: false): the copy is derived data, every group is CRC-checked when read and
+  // a missing or torn copy is read from the CSV instead, so a crash can cost only its speed-up.
+  const columnarPut = platform.blobs.put(columnarKey, output, { contentType: 'application/octet-stream', durable: false });
   csvPut.catch(() => output.destroy());
   columnarPut.catch((error: unknown) => tap.destroy(error instanceof Error ? error : new Error(String(error))));
   const [csvResult, columnarResult] = await Promise.allSettled([csvPut, columnarPut]);

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CsvParser } from '../csv/parser.ts';
+import { CsvProfiler } from '../csv/profiler.ts';
 import { readCsvBatches, type CsvBatch, type CsvColumnRequest } from '../csv/reader.ts';
 import { FileBlobStore } from '../../store/blobs/file-blob-store.ts';
 import { ColumnarWriter, type ColumnarSummary } from './writer.ts';
@@ -72,6 +73,51 @@ describe('columnar copy', () => {
       mixed: ['text', true], // numbers then `x` in one group: rewritten as text, exactly
       spelled: ['number', false],
       flag: ['text', true], // booleans are text: a number request reads them through the CSV
+    });
+  });
+
+  it('writes the same bytes when the profiler drives it (one walk per column) as on its own, and the profile is the same', () => {
+    let seed = 11;
+    const random = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296;
+    const cell = (kind: number, row: number): string => {
+      const r = random();
+      if (r < 0.03) return ['', 'NA', 'null', ' nan '][Math.floor(r * 133) % 4];
+      if (kind === 0) return ((random() - 0.5) * 100).toFixed(3); // decimals, some missing
+      if (kind === 1) return String(Math.floor(random() * 20) - 5); // integers
+      if (kind === 2) return r < 0.05 ? ['007', '-0', '"12"', '1e3', ' 4 '][row % 5] : String(row);
+      if (kind === 3) return row > 1500 && r < 0.1 ? 'text' : String(row % 7); // numbers, then text in later groups
+      if (kind === 4) return r < 0.5 ? 'true' : 'false';
+      if (kind === 5) return row === 3000 ? 'x' : ((random() - 0.5) * 10).toFixed(2); // decimals, then text: left out
+      return `"w${Math.floor(random() * 50)}, ""q"""`;
+    };
+    const make = (names: string[], kinds: number[]) => {
+      const rows = [names.join(',')];
+      for (let row = 0; row < 6000; row++) rows.push(kinds.map((kind) => cell(kind, row)).join(','));
+      return Buffer.from(rows.join('\n') + '\n');
+    };
+    const csv = make(['d', 'i', 'odd', 'later', 'flag', 'lost', 'text'], [0, 1, 2, 3, 4, 5, 6]);
+    const numeric = make(['d', 'i', 'odd'], [0, 1, 2]); // every group all numbers: emitted in place
+    for (const [groupRows, chunk, data] of [[1000, 4096, csv], [4096, 65536, csv], [65536, 1 << 20, csv], [7, 50_000, csv], [1000, 4096, numeric], [4096, 1 << 20, numeric]] as const) {
+      const plainProfile = new CsvProfiler(); // the same chunks, so the same blocks (mean/std are merged per block)
+      for (let i = 0; i < data.length; i += chunk) plainProfile.feed(data.subarray(i, i + chunk));
+      const expected = plainProfile.finish();
+      const alone = writeCopy(data.toString(), groupRows, chunk);
+      const parts: Uint8Array[] = [];
+      const writer = new ColumnarWriter((part) => parts.push(part), { groupRows });
+      const profiler = new CsvProfiler({ copy: writer });
+      for (let i = 0; i < data.length; i += chunk) profiler.feed(data.subarray(i, i + chunk));
+      expect(profiler.finish()).toEqual(expected);
+      expect(writer.finish()).toEqual(alone.summary);
+      expect(Buffer.concat(parts).equals(alone.bytes)).toBe(true);
+    }
+    expect(forms(writeCopy(csv.toString(), 1000, 4096).summary)).toEqual({
+      d: ['number', false],
+      i: ['number', true],
+      odd: ['number', false], // 007, "12", 1e3, ' 4 ': numbers, not spelled as JavaScript spells them
+      later: ['mixed', true],
+      flag: ['text', true],
+      lost: ['mixed', false],
+      text: ['text', true],
     });
   });
 

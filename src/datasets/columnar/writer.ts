@@ -1,7 +1,15 @@
 // Writes the columnar copy (format.ts) from the tokenizer's blocks, next to the profiler in the same
-// pass: column by column, like ProfileSink, into per-column group buffers that are reused from group
-// to group. Plain numbers (FIELD_INT / FIELD_DEC) were parsed by the tokenizer already, so a
-// numeric cell costs a copy and a few byte comparisons (is its text the JavaScript spelling?).
+// pass: column by column, like ProfileSink, into per-column group buffers. Plain numbers
+// (FIELD_INT / FIELD_DEC) were parsed by the tokenizer already, so a numeric cell costs a copy (a
+// FIELD_INT's text is its JavaScript spelling: the tokenizer leaves `007` and `-0` to the general
+// path).
+//
+// At ingest the profiler drives the writer (ProfileSink with a `copy`): for each column of a block
+// that fits in the current group it calls numbersColumn, which walks the column's cells once, writes
+// the numbers straight into the group's array and returns the counts the profile needs, and the
+// profiler takes its statistics from that array (no second walk over the block). Anything else
+// (text, booleans, a block that spans two groups) goes through the general path, `records` /
+// `column`, which also serves the writer on its own (tests).
 //
 // A column starts each group as numbers and switches to text at its first cell that is neither a
 // number nor missing; the group's earlier cells are then rewritten as text: String(value) for
@@ -10,11 +18,16 @@
 // the rest of the copy): a group with one is KIND_NUMBERS (answers number requests only), and a
 // group where text follows one leaves the column out (KIND_NONE: those requests read the CSV).
 //
+// The numeric arrays of a group are views into the buffer the group is emitted in (at column c's
+// place for a full group of numbers), so a group where every column is numbers is emitted without
+// copying its payloads; the next group gets a fresh buffer. Other groups are assembled into a new
+// buffer and the working one is kept.
+//
 // Output goes to `emit` as whole parts (the header, one buffer per group, the end marker), each in
 // its own ArrayBuffer, so a worker thread can transfer them without a copy.
 import { crc32 } from 'node:zlib';
 import { FIELD_DEC, FIELD_INT, FIELD_RAW, unescapeField, type RecordSink } from '../csv/parser.ts';
-import { isMissingBytes, parseNumberBytes } from '../csv/tokens.ts';
+import { isMissingBytes, numberState, parseNumberBytes } from '../csv/tokens.ts';
 import {
   GROUP_BYTES,
   GROUP_HEADER_BYTES,
@@ -37,8 +50,12 @@ export interface ColumnarSummary {
   columns: ColumnarColumn[];
 }
 
-const MINUS = 45;
-const ZERO = 48;
+/** What numbersColumn saw, in the profiler's terms (tokens.ts): integer and decimal numbers, missing cells. */
+export interface CellCounts {
+  integers: number;
+  decimals: number;
+  missing: number;
+}
 
 /** A byte buffer that grows by doubling. */
 class Bytes {
@@ -91,7 +108,8 @@ class ColumnGroup {
   decimals = false;
   /** Text followed decimals in this group: the column is not stored in it (KIND_NONE). */
   lost = false;
-  readonly values: Float64Array;
+  /** The group's numbers: a view into the writer's group buffer (replaced with it). */
+  values: Float64Array;
   // Numbers whose text is not String(value), while the column is numeric in this group.
   sideRows = new Int32Array(64);
   sideEnds = new Int32Array(64);
@@ -107,9 +125,9 @@ class ColumnGroup {
   lostGroups = 0;
   inexactGroups = 0;
 
-  constructor(name: string, capacity: number) {
+  constructor(name: string, values: Float64Array) {
     this.name = name;
-    this.values = new Float64Array(capacity);
+    this.values = values;
     this.offsets = new Uint32Array(0);
     this.missing = new Uint8Array(0);
   }
@@ -199,6 +217,8 @@ class ColumnGroup {
 export class ColumnarWriter implements RecordSink {
   private columns: ColumnGroup[] = [];
   private groupRows = 0;
+  /** The buffer the current group's numbers live in. */
+  private buffer = Buffer.alloc(0);
   /** Rows in the current group. */
   private length = 0;
   private rows = 0;
@@ -213,19 +233,123 @@ export class ColumnarWriter implements RecordSink {
 
   header(names: string[]): void {
     this.groupRows = this.options.groupRows ?? groupRowsFor(names.length);
-    this.columns = names.map((name) => new ColumnGroup(name, this.groupRows));
+    this.columns = names.map((name) => new ColumnGroup(name, new Float64Array(0)));
+    this.newBuffer();
     this.emit(encodeHeader(names));
+  }
+
+  /** Where the payloads start in a group buffer (after its header and directory). */
+  private payloadStart(): number {
+    return GROUP_HEADER_BYTES + 8 * this.columns.length;
+  }
+
+  /** A fresh group buffer (header, directory, a full group's numbers) and the columns' views into it. */
+  private newBuffer(): void {
+    const start = this.payloadStart();
+    const slot = 8 * this.groupRows;
+    // Not zero-filled: flushGroup writes every byte it emits.
+    const buffer = Buffer.allocUnsafeSlow(start + slot * this.columns.length);
+    this.columns.forEach((col, c) => {
+      col.values = new Float64Array(buffer.buffer, buffer.byteOffset + start + c * slot, this.groupRows);
+    });
+    this.buffer = buffer;
   }
 
   records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, _lines: Int32Array, parsed: Float64Array): void {
     let from = 0;
     while (from < count) {
       const take = Math.min(count - from, this.groupRows - this.length);
-      for (let c = 0; c < fields; c++) this.column(this.columns[c], buf, starts, ends, flags, parsed, from * fields + c, fields, take);
-      this.length += take;
+      for (let c = 0; c < fields; c++) this.column(c, buf, starts, ends, flags, parsed, from * fields + c, fields, take, 0);
+      this.advance(take);
       from += take;
-      if (this.length === this.groupRows || this.textBytes() >= GROUP_BYTES) this.flushGroup();
     }
+  }
+
+  /**
+   * Whether a block of `count` rows goes into the current group whole, so that a caller may feed
+   * it column by column (numbersColumn, column) and then advance(count).
+   */
+  fits(count: number): boolean {
+    return this.length + count <= this.groupRows;
+  }
+
+  /**
+   * Appends the cells `first, first + fields, …` (`count` of them) of column `c` to its group while
+   * they are numbers or missing, and the column is numbers in this group: the fast path. Returns
+   * how many it took (0 when the column is text in this group); `counts` gets, over those, what the
+   * profiler counts (integers, decimals, missing). The group's array holds them from row `at()` on
+   * (NaN for a missing cell). The caller passes the rest to `column`.
+   */
+  numbersColumn(c: number, buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, parsed: Float64Array, first: number, fields: number, count: number, counts: CellCounts): number {
+    const col = this.columns[c];
+    counts.integers = 0;
+    counts.decimals = 0;
+    counts.missing = 0;
+    if (col.text || col.lost) return 0;
+    const values = col.values;
+    const start = this.length;
+    let row = start;
+    let integers = 0;
+    let decimals = 0;
+    let missing = 0;
+    let literals = 0;
+    for (let i = first, last = first + count * fields; i < last; i += fields, row++) {
+      const flag = flags[i];
+      if (flag === FIELD_DEC) {
+        values[row] = parsed[i];
+        literals++;
+        continue;
+      }
+      if (flag === FIELD_INT) {
+        // Spelled as String(value): the tokenizer leaves `007` and `-0` unflagged.
+        values[row] = parsed[i];
+        integers++;
+        continue;
+      }
+      let b: Uint8Array = buf;
+      let s = starts[i];
+      let e = ends[i];
+      if (flag === FIELD_RAW) {
+        b = unescapeField(buf, s, e);
+        s = 0;
+        e = b.length;
+      }
+      const v = parseNumberBytes(b, s, e);
+      if (v === v) {
+        if (numberState.integer) integers++;
+        else decimals++;
+        values[row] = v;
+        if (!spelled(String(v), b, s, e)) col.keepSide(row, b, s, e);
+        continue;
+      }
+      if (isMissingBytes(b, s, e)) {
+        values[row] = NaN;
+        missing++;
+        continue;
+      }
+      break;
+    }
+    if (literals > 0) col.decimals = true;
+    counts.integers = integers;
+    counts.decimals = decimals + literals;
+    counts.missing = missing;
+    return row - start;
+  }
+
+  /** Column c's numbers in the current group, from its first row (valid until the next advance). */
+  numbersOf(c: number): Float64Array {
+    return this.columns[c].values;
+  }
+
+  /** Rows already in the current group: where the block being fed starts in it. */
+  at(): number {
+    return this.length;
+  }
+
+  /** The block's `count` rows are in: closes the group when it is full. */
+  advance(count: number): void {
+    this.length += count;
+    if (this.length === this.groupRows || this.textBytes() >= GROUP_BYTES) this.flushGroup();
   }
 
   private textBytes(): number {
@@ -234,13 +358,17 @@ export class ColumnarWriter implements RecordSink {
     return total;
   }
 
-  /** Cells `first, first + fields, …` (`take` of them) of one column, appended to its group. */
-  private column(col: ColumnGroup, buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, parsed: Float64Array, first: number, fields: number, take: number): void {
+  /**
+   * Cells `first, first + fields, …` (`take` of them) of column c, appended to its group from the
+   * block's row `skip` on (cells before it were taken by numbersColumn; `first` is the block's first).
+   */
+  column(c: number, buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, parsed: Float64Array, first: number, fields: number, take: number, skip: number): void {
+    const col = this.columns[c];
     const values = col.values;
-    let row = this.length;
-    let i = first;
+    let row = this.length + skip;
+    let i = first + skip * fields;
     const last = first + take * fields;
-    if (!col.text) {
+    if (!col.text && !col.lost) {
       for (; i < last; i += fields, row++) {
         const flag = flags[i];
         if (flag === FIELD_DEC) {
@@ -251,11 +379,8 @@ export class ColumnarWriter implements RecordSink {
           continue;
         }
         if (flag === FIELD_INT) {
+          // Spelled as String(value): the tokenizer leaves `007` and `-0` unflagged.
           values[row] = parsed[i];
-          // Spelled as String(value) unless it has a leading zero (`007`) or is `-0`.
-          let s = starts[i];
-          if (buf[s] === MINUS) s++;
-          if (buf[s] === ZERO && (ends[i] - s !== 1 || s !== starts[i])) col.keepSide(row, buf, starts[i], ends[i]);
           continue;
         }
         let b: Uint8Array = buf;
@@ -309,31 +434,51 @@ export class ColumnarWriter implements RecordSink {
     const rows = this.length;
     if (rows === 0) return;
     const columns = this.columns;
-    let bodyBytes = 8 * columns.length;
-    for (const col of columns) bodyBytes += pad8(col.payloadBytes(rows));
-    // Not zero-filled: every byte is written below (payloads, then their padding).
-    const out = Buffer.allocUnsafeSlow(GROUP_HEADER_BYTES + bodyBytes);
+    const start = this.payloadStart();
+    let out: Buffer;
+    let bodyBytes: number;
+    if (columns.every((col) => !col.text && !col.lost)) {
+      // Every column is numbers: the payloads are already in place (a short group's are moved down).
+      out = this.buffer;
+      bodyBytes = start - GROUP_HEADER_BYTES + 8 * rows * columns.length;
+      if (rows < this.groupRows) {
+        for (let c = 1; c < columns.length; c++) out.copyWithin(start + 8 * rows * c, start + 8 * this.groupRows * c, start + 8 * this.groupRows * c + 8 * rows);
+      }
+      out = out.subarray(0, GROUP_HEADER_BYTES + bodyBytes);
+      columns.forEach((col, c) => {
+        out.writeUInt32LE(col.kind, GROUP_HEADER_BYTES + 8 * c);
+        out.writeUInt32LE(8 * rows, GROUP_HEADER_BYTES + 8 * c + 4);
+        col.reset();
+      });
+      // The emitted buffer is the consumer's now (a worker transfers it): the next group gets a
+      // fresh one (its pages are touched only as rows arrive).
+      this.newBuffer();
+    } else {
+      bodyBytes = start - GROUP_HEADER_BYTES;
+      for (const col of columns) bodyBytes += pad8(col.payloadBytes(rows));
+      // Not zero-filled: every byte is written below (payloads, then their padding).
+      out = Buffer.allocUnsafeSlow(GROUP_HEADER_BYTES + bodyBytes);
+      let at = start;
+      columns.forEach((col, c) => {
+        const length = col.payloadBytes(rows);
+        const kind = col.kind;
+        out.writeUInt32LE(kind, GROUP_HEADER_BYTES + 8 * c);
+        out.writeUInt32LE(length, GROUP_HEADER_BYTES + 8 * c + 4);
+        if (kind === KIND_TEXT) {
+          new Uint32Array(out.buffer, out.byteOffset + at, rows + 1).set(col.offsets.subarray(0, rows + 1));
+          out.set(col.missing.subarray(0, rows), at + 4 * (rows + 1));
+          out.set(col.bytes.data.subarray(0, col.bytes.length), at + 5 * rows + 4);
+        } else if (kind !== KIND_NONE) {
+          out.set(new Uint8Array(col.values.buffer, col.values.byteOffset, 8 * rows), at);
+        }
+        out.fill(0, at + length, at + pad8(length));
+        at += pad8(length);
+        col.reset();
+      });
+    }
     out.writeUInt32LE(GROUP_TAG, 0);
     out.writeUInt32LE(rows, 4);
     out.writeUInt32LE(bodyBytes, 8);
-    const view = new DataView(out.buffer, out.byteOffset, out.byteLength);
-    let at = GROUP_HEADER_BYTES + 8 * columns.length;
-    columns.forEach((col, c) => {
-      const length = col.payloadBytes(rows);
-      const kind = col.kind;
-      view.setUint32(GROUP_HEADER_BYTES + 8 * c, kind, true);
-      view.setUint32(GROUP_HEADER_BYTES + 8 * c + 4, length, true);
-      if (kind === KIND_TEXT) {
-        new Uint32Array(out.buffer, out.byteOffset + at, rows + 1).set(col.offsets.subarray(0, rows + 1));
-        out.set(col.missing.subarray(0, rows), at + 4 * (rows + 1));
-        out.set(col.bytes.data.subarray(0, col.bytes.length), at + 5 * rows + 4);
-      } else if (kind !== KIND_NONE) {
-        new Float64Array(out.buffer, out.byteOffset + at, rows).set(col.values.subarray(0, rows));
-      }
-      out.fill(0, at + length, at + pad8(length));
-      at += pad8(length);
-      col.reset();
-    });
     out.writeUInt32LE(crc32(out.subarray(GROUP_HEADER_BYTES)), 12);
     this.rows += rows;
     this.groups++;
@@ -346,6 +491,7 @@ export class ColumnarWriter implements RecordSink {
     if (!this.finished) {
       this.finished = true;
       this.flushGroup();
+      this.buffer = Buffer.alloc(0);
       this.emit(encodeEnd(this.groups, this.rows));
     }
     return { row_count: this.rows, groups: this.groups, columns: this.columns.map((col) => col.summary()) };

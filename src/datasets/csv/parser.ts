@@ -21,7 +21,10 @@ import { sniffDelimiter } from './sniff.ts';
 export const FIELD_QUOTED = 1;
 /** The field's range is raw text with quotes (`""` escapes or text after a closing quote); see unescapeField. */
 export const FIELD_RAW = 2;
-/** An unquoted integer literal (-?digits, ≤ 15 digits) whose value is in `values`. */
+/**
+ * An unquoted integer literal (-?digits, ≤ 15 digits) whose value is in `values`, spelled as
+ * JavaScript spells it: no leading zero (`007`) and not `-0`; those are left unflagged.
+ */
 export const FIELD_INT = 4;
 /** An unquoted decimal literal (-?digits.digits, ≤ 15 digits) whose value is in `values`. */
 export const FIELD_DEC = 8;
@@ -38,7 +41,8 @@ export interface RecordSink {
    * file line where record r starts. Records come in file order, blocks of up to ~64k fields, so
    * a sink may work column by column. The arrays and `buf` are reused after the call returns.
    * Plain unquoted numbers are parsed while tokenizing: flags FIELD_INT / FIELD_DEC, value in
-   * `values[i]` (equal to Number(text)); other numbers are left to parseNumberBytes.
+   * `values[i]` (equal to Number(text)); other numbers (and integers with a leading zero) are left
+   * to parseNumberBytes.
    */
   records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, lines: Int32Array, values: Float64Array): void;
 }
@@ -364,7 +368,8 @@ export class CsvParser {
           starts[nf] = i;
           ends[nf] = j;
           const digits = j - digitsFrom - (dot < 0 ? 0 : 1);
-          if (simple && digits > 0 && digits <= 15) {
+          // An integer with a leading zero (`007`, `-0`) stays unflagged, so FIELD_INT's text is String(value).
+          if (simple && digits > 0 && digits <= 15 && (dot >= 0 || buf[digitsFrom] !== 48 || (digits === 1 && digitsFrom === i))) {
             const value = dot < 0 ? mantissa : mantissa / POW10[j - dot - 1];
             values[nf] = digitsFrom > i ? -value : value;
             flags[nf] = dot < 0 ? FIELD_INT : FIELD_DEC;

@@ -40,7 +40,7 @@ function fail(error: unknown): void {
 port.on('message', (message: ToWorker) => {
   if (message.type === 'start') {
     writer = message.columnar ? new ColumnarWriter(sendPart) : null;
-    profiler = new CsvProfiler({ delimiter: message.delimiter, also: writer ?? undefined });
+    profiler = new CsvProfiler({ delimiter: message.delimiter, copy: writer ?? undefined });
     failed = false;
   } else if (message.type === 'chunk') {
     if (!failed && profiler) {

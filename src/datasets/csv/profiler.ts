@@ -7,10 +7,17 @@
 // numbers, some with a point or exponent → `number`; all `true`/`false` (any case) → `boolean`;
 // anything else (including a mix of numbers and booleans) → `string`. A column with no values at
 // all is `string`. Once a column has seen text it stops parsing numbers (the fast path for text).
+//
+// At ingest the same pass writes the columnar copy (columnar/writer.ts). The profiler then walks
+// each column of a block once for both: the writer's numbersColumn stores the column's numbers in
+// the copy's group and counts them, and the statistics are taken from those stored numbers; a
+// column that is not all numbers and missing cells in the block is profiled here on its own and
+// handed to the writer's general path. The profile is the same with or without the copy.
 import { CsvParser, FIELD_INT, FIELD_RAW, unescapeField, type CsvParserOptions, type RecordSink } from './parser.ts';
 import { isMissingBytes, numberState, parseBooleanBytes, parseNumberBytes } from './tokens.ts';
 import { DistinctCounter, hashBytes, hashOut } from './distinct.ts';
 import { TrainyardError } from '../../errors.ts';
+import type { CellCounts, ColumnarWriter } from '../columnar/writer.ts';
 
 export type ColumnType = 'integer' | 'number' | 'boolean' | 'string';
 
@@ -136,66 +143,108 @@ export function checkHeader(names: string[], line: number): void {
 export class ProfileSink implements RecordSink {
   private columns: ColumnState[] = [];
   private values = new Float64Array(0);
+  private readonly counts: CellCounts = { integers: 0, decimals: 0, missing: 0 };
+
+  /** `copy`: the columnar writer fed in the same walk (ingest). */
+  constructor(private readonly copy: ColumnarWriter | null = null) {}
 
   header(names: string[], line: number): void {
     checkHeader(names, line);
     const bound = Math.max(MIN_EXACT_PER_COLUMN, Math.min(MAX_EXACT_PER_COLUMN, Math.floor(EXACT_BUDGET / names.length)));
     const precision = names.length <= 1024 ? 14 : 12;
     this.columns = names.map((name) => new ColumnState(name, bound, precision));
+    this.copy?.header(names);
   }
 
-  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, _lines: Int32Array, parsed: Float64Array): void {
+  records(buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, fields: number, count: number, lines: Int32Array, parsed: Float64Array): void {
     // Column by column: one column's state (statistics, distinct table or sketch) stays hot in cache.
     const columns = this.columns;
     if (this.values.length < count) this.values = new Float64Array(count);
-    const values = this.values;
+    const copy = this.copy;
+    if (copy === null || !copy.fits(count)) {
+      // No copy, or the block spans two of its groups (once per group): two separate walks.
+      for (let c = 0; c < fields; c++) this.column(columns[c], buf, starts, ends, flags, parsed, c, fields, count);
+      copy?.records(buf, starts, ends, flags, fields, count, lines, parsed);
+      return;
+    }
+    const counts = this.counts;
+    const at = copy.at();
     for (let c = 0; c < fields; c++) {
       const col = columns[c];
-      let k = 0;
-      for (let i = c, last = c + count * fields; i < last; i += fields) {
-        const flag = flags[i];
-        if (flag >= FIELD_INT && !col.text) {
-          if (flag === FIELD_INT) col.integers++;
+      const taken = col.text ? -1 : copy.numbersColumn(c, buf, starts, ends, flags, parsed, c, fields, count, counts);
+      if (taken === count) {
+        // Every cell was a number or missing: the statistics come from the copy's numbers.
+        col.integers += counts.integers;
+        col.decimals += counts.decimals;
+        col.missing += counts.missing;
+        const numbers = copy.numbersOf(c).subarray(at, at + count);
+        if (counts.missing === 0) {
+          col.addValues(numbers, count);
+        } else if (counts.missing < count) {
+          // NaN marks exactly the missing cells here (a number never parses to NaN).
+          const values = this.values;
+          let k = 0;
+          for (let j = 0; j < count; j++) {
+            const v = numbers[j];
+            if (v === v) values[k++] = v;
+          }
+          col.addValues(values, k);
+        }
+        continue;
+      }
+      copy.column(c, buf, starts, ends, flags, parsed, c, fields, count, Math.max(0, taken));
+      this.column(col, buf, starts, ends, flags, parsed, c, fields, count);
+    }
+    copy.advance(count);
+  }
+
+  /** Profiles cells `first, first + fields, …` (`count` of them) of one column. */
+  private column(col: ColumnState, buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, parsed: Float64Array, first: number, fields: number, count: number): void {
+    const values = this.values;
+    let k = 0;
+    for (let i = first, last = first + count * fields; i < last; i += fields) {
+      const flag = flags[i];
+      if (flag >= FIELD_INT && !col.text) {
+        if (flag === FIELD_INT) col.integers++;
+        else col.decimals++;
+        values[k++] = parsed[i];
+        continue;
+      }
+      let b: Uint8Array = buf;
+      let s = starts[i];
+      let e = ends[i];
+      if (flag === FIELD_RAW) {
+        b = unescapeField(buf, s, e);
+        s = 0;
+        e = b.length;
+      }
+      if (!col.text) {
+        const value = parseNumberBytes(b, s, e);
+        if (value === value) {
+          if (numberState.integer) col.integers++;
           else col.decimals++;
-          values[k++] = parsed[i];
+          values[k++] = value;
           continue;
         }
-        let b: Uint8Array = buf;
-        let s = starts[i];
-        let e = ends[i];
-        if (flag === FIELD_RAW) {
-          b = unescapeField(buf, s, e);
-          s = 0;
-          e = b.length;
-        }
-        if (!col.text) {
-          const value = parseNumberBytes(b, s, e);
-          if (value === value) {
-            if (numberState.integer) col.integers++;
-            else col.decimals++;
-            values[k++] = value;
-            continue;
-          }
-          if (isMissingBytes(b, s, e)) {
-            col.missing++;
-            continue;
-          }
-          const bool = parseBooleanBytes(b, s, e);
-          if (bool >= 0) {
-            col.booleans++;
-            const key = bool === 1 ? TRUE_KEY : FALSE_KEY;
-            col.distinct.add(key.lo, key.hi);
-            continue;
-          }
-          col.text = true;
-        } else if (isMissingBytes(b, s, e)) {
+        if (isMissingBytes(b, s, e)) {
           col.missing++;
           continue;
         }
-        col.distinct.addBytes(b, s, e);
+        const bool = parseBooleanBytes(b, s, e);
+        if (bool >= 0) {
+          col.booleans++;
+          const key = bool === 1 ? TRUE_KEY : FALSE_KEY;
+          col.distinct.add(key.lo, key.hi);
+          continue;
+        }
+        col.text = true;
+      } else if (isMissingBytes(b, s, e)) {
+        col.missing++;
+        continue;
       }
-      if (k > 0) col.addValues(values, k);
+      col.distinct.addBytes(b, s, e);
     }
+    if (k > 0) col.addValues(values, k);
   }
 
   profiles(): ColumnProfile[] {
@@ -204,29 +253,17 @@ export class ProfileSink implements RecordSink {
 }
 
 /**
- * A parser and profile sink together: feed chunks, then `finish()` for the profile. `also` is a
- * second sink fed the same blocks after the profiler (ingest's columnar copy writer).
+ * A parser and profile sink together: feed chunks, then `finish()` for the profile. `copy`: the
+ * columnar copy's writer, fed in the same walk (ingest); call its finish() after this one's.
  */
 export class CsvProfiler {
-  private readonly sink = new ProfileSink();
+  private readonly sink: ProfileSink;
   private readonly parser: CsvParser;
 
-  constructor(options: CsvParserOptions & { also?: RecordSink } = {}) {
-    const { also, ...parserOptions } = options;
-    const profile = this.sink;
-    const sink: RecordSink = also
-      ? {
-          header(names, line) {
-            profile.header(names, line);
-            also.header(names, line);
-          },
-          records(buf, starts, ends, flags, fields, count, lines, values) {
-            profile.records(buf, starts, ends, flags, fields, count, lines, values);
-            also.records(buf, starts, ends, flags, fields, count, lines, values);
-          },
-        }
-      : profile;
-    this.parser = new CsvParser(sink, parserOptions);
+  constructor(options: CsvParserOptions & { copy?: ColumnarWriter } = {}) {
+    const { copy, ...parserOptions } = options;
+    this.sink = new ProfileSink(copy ?? null);
+    this.parser = new CsvParser(this.sink, parserOptions);
   }
 
   feed(chunk: Uint8Array): void {
