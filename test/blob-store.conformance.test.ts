@@ -115,6 +115,19 @@ for (const config of BLOB_STORES) {
       expect(await store.stat('roundtrip/empty-stream')).toEqual({ size: 0 });
     });
 
+    it('a put with durable: false (derived data) is atomic the same way: whole object, or none and no leftovers', async () => {
+      const streamed = randomBytes(300_000);
+      expect(await store.put('derived/copy.bin', Readable.from([streamed.subarray(0, 1000), streamed.subarray(1000)]), { durable: false })).toEqual({ size: streamed.length });
+      expect((await bytesOf(await store.get('derived/copy.bin'))).equals(streamed)).toBe(true);
+      expect(await store.put('derived/text', 'x,y\n', { durable: false })).toEqual({ size: 4 });
+      const broken = generated(3 * 1024 * 1024, { failAfter: 2 * 1024 * 1024 });
+      await expect(store.put('derived/broken.bin', broken.stream, { durable: false })).rejects.toThrow('source stream broke');
+      expect(await store.stat('derived/broken.bin')).toBeNull();
+      expect(await store.list('derived')).toEqual(['derived/copy.bin', 'derived/text']);
+      await store.deletePrefix('derived');
+      await expectNoLeftovers(fixture);
+    });
+
     it('streams a 20 MB object in and out intact (multipart on S3)', async () => {
       const total = 20 * 1024 * 1024 + 12345;
       const source = generated(total);

@@ -82,12 +82,27 @@ for (const config of BLOB_STORES) {
       let text = sampleCsv(1000);
       while (text.length < 9 * 1024 * 1024) text += sampleCsv(20_000).slice(text.indexOf('\n') + 1);
       const jobsBefore = workerStats.jobs;
-      const offThread = await uploadCsv(platform.url, text, 'big');
-      expect(workerStats.jobs).toBe(jobsBefore + 1);
-      const inline = (await (
-        await fetch(`${platform.url}/v1/datasets?name=big`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: new Blob([text]).stream(), duplex: 'half' } as RequestInit)
-      ).json()) as { id: string };
-      expect(workerStats.jobs).toBe(jobsBefore + 1);
+      // The copy is put as derived data (durable: false: not fsynced on the file store), the CSV as durable.
+      const blobs = platform.platform.blobs;
+      const put = blobs.put.bind(blobs);
+      const puts: [string, boolean | undefined][] = [];
+      blobs.put = (key, body, options) => {
+        puts.push([key.slice(key.lastIndexOf('/') + 1), options?.durable]);
+        return put(key, body, options);
+      };
+      let offThread: { id: string };
+      let inline: { id: string };
+      try {
+        offThread = await uploadCsv(platform.url, text, 'big');
+        expect(workerStats.jobs).toBe(jobsBefore + 1);
+        inline = (await (
+          await fetch(`${platform.url}/v1/datasets?name=big`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: new Blob([text]).stream(), duplex: 'half' } as RequestInit)
+        ).json()) as { id: string };
+        expect(workerStats.jobs).toBe(jobsBefore + 1);
+      } finally {
+        blobs.put = put;
+      }
+      expect(puts.sort()).toEqual([['columns.bin', false], ['columns.bin', false], ['data.csv', undefined], ['data.csv', undefined]]);
 
       for (const id of [offThread.id, inline.id]) {
         const info = columnarInfo(await row(id));

@@ -9,6 +9,16 @@ export interface BlobStat {
   size: number;
 }
 
+export interface BlobPutOptions {
+  contentType?: string;
+  /**
+   * false: the object is derived data that its readers can do without (the columnar copy), so the
+   * store need not make it survive a crash before answering; it stays atomic (whole or absent).
+   * The file store then skips the fsync; S3 is durable either way. Default true.
+   */
+  durable?: boolean;
+}
+
 /**
  * Prefix semantics, the same in every store: `list(p)` returns the keys under `p/` (all keys for
  * `''`), sorted; `deletePrefix(p)` deletes the key `p` and every key under `p/`, never `p2/…`.
@@ -17,7 +27,7 @@ export interface BlobStat {
 export interface BlobStore {
   /** Human-readable location, e.g. `file:///data/blobs` or `s3://bucket/prefix`. */
   readonly url: string;
-  put(key: string, body: BlobBody, options?: { contentType?: string }): Promise<BlobStat>;
+  put(key: string, body: BlobBody, options?: BlobPutOptions): Promise<BlobStat>;
   /** A stream of the object's bytes. Rejects with NOT_FOUND when absent. */
   get(key: string): Promise<Readable>;
   stat(key: string): Promise<BlobStat | null>;

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { TrainyardError, notFound } from '../../errors.ts';
-import { assertSafeKey, type BlobBody, type BlobStat, type BlobStore } from './blob-store.ts';
+import { assertSafeKey, type BlobBody, type BlobPutOptions, type BlobStat, type BlobStore } from './blob-store.ts';
 
 /** Filesystem errors that mean the storage itself failed (full, read-only, a broken mount). */
 const STORAGE_FAILURES = new Set(['ENOSPC', 'EDQUOT', 'EIO', 'EROFS', 'ESTALE']);
@@ -33,17 +33,20 @@ export class FileBlobStore implements BlobStore {
     return join(this.root, key);
   }
 
-  async put(key: string, body: BlobBody): Promise<BlobStat> {
+  async put(key: string, body: BlobBody, options: BlobPutOptions = {}): Promise<BlobStat> {
     const target = this.path(key);
     const tmpDir = join(this.root, '.tmp');
     await mkdir(tmpDir, { recursive: true });
     const tmp = join(tmpDir, randomUUID());
+    // flush: fsync before the rename, so a crash cannot leave a renamed but empty file. Not for
+    // `durable: false` (derived data whose readers check it and can do without it): still written
+    // to a temp file and renamed, so it is never seen half-written while the machine runs.
+    const flush = options.durable !== false;
     try {
-      // flush: fsync before the rename, so a crash cannot leave a renamed but empty file.
       if (body instanceof Readable) {
-        await pipeline(body, createWriteStream(tmp, { flush: true }));
+        await pipeline(body, createWriteStream(tmp, { flush }));
       } else {
-        await writeFile(tmp, body, { flush: true });
+        await writeFile(tmp, body, { flush });
       }
       await mkdir(dirname(target), { recursive: true });
       await rename(tmp, target);

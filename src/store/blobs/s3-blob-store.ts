@@ -25,7 +25,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage';
 import { notFound } from '../../errors.ts';
 import { toStoreUnavailable, withRetry } from '../retry.ts';
-import { assertSafeKey, type BlobBody, type BlobStat, type BlobStore } from './blob-store.ts';
+import { assertSafeKey, type BlobBody, type BlobPutOptions, type BlobStat, type BlobStore } from './blob-store.ts';
 
 /** Size of one multipart part; S3 wants ≥ 5 MiB (except the last). 10,000 parts → objects up to ~78 GiB. */
 export const PART_SIZE = 8 * 1024 * 1024;
@@ -131,7 +131,8 @@ export class S3BlobStore implements BlobStore {
     return toStoreUnavailable(error, `blob store (${this.url})`);
   }
 
-  async put(key: string, body: BlobBody, options: { contentType?: string } = {}): Promise<BlobStat> {
+  /** `durable` changes nothing here: an object is durable once S3 has accepted it. */
+  async put(key: string, body: BlobBody, options: BlobPutOptions = {}): Promise<BlobStat> {
     const Key = this.objectKey(key);
     const ContentType = options.contentType ?? 'application/octet-stream';
     if (!(body instanceof Readable)) {
