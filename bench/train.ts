@@ -11,12 +11,12 @@
 //    ratios use the mean of the two runs (the VM's speed drifts within minutes).
 // Prints every figure and the ratios (targets: whole job ≤ 1.15 × the plain script; per-epoch
 // training ≤ 1.03 ×; API p99 < 50 ms while training).
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { createReadStream, statSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { parseArgs, promisify } from 'node:util';
 import { FileBlobStore } from '../src/store/blobs/file-blob-store.ts';
 import { openMetadataStore } from '../src/store/metadata/metadata-store.ts';
 import { prepareTrainingData } from '../src/training/prepare.ts';
@@ -27,6 +27,7 @@ import { validateLayers } from '../src/models/layers.ts';
 import { LOCAL_JOB_NICENESS } from '../src/training/executors/executor.ts';
 import { ROOT, percentile, startServer, writeCsvOnce } from './support.ts';
 
+const execFileAsync = promisify(execFile);
 const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, epochs: { type: 'string', default: '5' }, threads: { type: 'string', default: '1' } } });
 const ROWS = Number(args.rows);
 const EPOCHS = Number(args.epochs);
@@ -100,20 +101,22 @@ try {
   });
   const resolved = inferShapes(LAYERS, [prepared.inputDim], { expectedOutput: 1 });
   await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob('binary_classification', resolveHyperparameters(HYPERPARAMETERS, 'binary_classification'), prepared, resolved.layers, THREADS)));
-  const runPlain = () => {
+  // Asynchronous, so this process's event loop keeps running meanwhile: blocked for a minute in a
+  // synchronous call, its HTTP client would miss the server closing idle keep-alive connections and
+  // then send the next request on a dead one.
+  const runPlain = async () => {
     const started = performance.now();
-    const result = JSON.parse(
-      // At the niceness the local executor gives the platform's trainer: on a machine where
-      // anything else runs, a niced process gets less CPU, and the comparison would measure that.
-      execFileSync('nice', ['-n', String(LOCAL_JOB_NICENESS), '/usr/bin/python3', join(ROOT, 'bench', 'train_plain.py'), '--job-dir', jobDir], {
-        env: { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) },
-        encoding: 'utf8',
-      }),
-    ) as { epoch_seconds: number[]; train_seconds: number; total_seconds: number; load_seconds: number };
+    // At the niceness the local executor gives the platform's trainer: on a machine where
+    // anything else runs, a niced process gets less CPU, and the comparison would measure that.
+    const { stdout } = await execFileAsync('nice', ['-n', String(LOCAL_JOB_NICENESS), '/usr/bin/python3', join(ROOT, 'bench', 'train_plain.py'), '--job-dir', jobDir], {
+      env: { ...process.env, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) },
+      encoding: 'utf8',
+    });
+    const result = JSON.parse(stdout) as { epoch_seconds: number[]; train_seconds: number; total_seconds: number; load_seconds: number };
     return { ...result, seconds: (performance.now() - started) / 1000 };
   };
   console.log('plain script, run 1 of 2 …');
-  const plainBefore = runPlain();
+  const plainBefore = await runPlain();
 
   // API latency while the job runs: one GET /v1/training-jobs every 50 ms.
   const latencies: number[] = [];
@@ -144,7 +147,7 @@ try {
   const platformEpochs = [...events.matchAll(/^event: epoch\ndata: (.*)$/gm)].map((m) => JSON.parse(m[1]) as { train_seconds: number; seconds: number });
 
   console.log('plain script, run 2 of 2 …');
-  const plainAfter = runPlain();
+  const plainAfter = await runPlain();
   await rm(jobDir, { recursive: true, force: true });
 
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
