@@ -9,6 +9,8 @@
 // 3. Prepares the very same tensors (same code, same seed) and times bench/train_plain.py on them
 //    with the same thread count and niceness, once before and once after the platform job; the
 //    ratios use the mean of the two runs (the VM's speed drifts within minutes).
+// 4. Per-epoch training alone: --pairs alternating runs (default 3) of the platform's trainer
+//    process and the plain script on the same tensors, --pair-epochs epochs each (default 2).
 // Prints every figure and the ratios (targets: whole job ≤ 1.15 × the plain script; per-epoch
 // training ≤ 1.03 ×; API p99 < 50 ms while training).
 import { execFile } from 'node:child_process';
@@ -21,6 +23,7 @@ import { FileBlobStore } from '../src/store/blobs/file-blob-store.ts';
 import { openMetadataStore } from '../src/store/metadata/metadata-store.ts';
 import { prepareTrainingData } from '../src/training/prepare.ts';
 import { trainerJob } from '../src/training/run-training.ts';
+import { TRAINER_PACKAGE_DIR } from '../src/training/trainer-process.ts';
 import { resolveHyperparameters } from '../src/training/hyperparameters.ts';
 import { inferShapes } from '../src/models/shapes.ts';
 import { validateLayers } from '../src/models/layers.ts';
@@ -28,10 +31,20 @@ import { LOCAL_JOB_NICENESS } from '../src/training/executors/executor.ts';
 import { ROOT, percentile, startServer, writeCsvOnce } from './support.ts';
 
 const execFileAsync = promisify(execFile);
-const { values: args } = parseArgs({ options: { rows: { type: 'string', default: '1000000' }, epochs: { type: 'string', default: '5' }, threads: { type: 'string', default: '1' } } });
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    epochs: { type: 'string', default: '5' },
+    threads: { type: 'string', default: '1' },
+    pairs: { type: 'string', default: '3' },
+    'pair-epochs': { type: 'string', default: '2' },
+  },
+});
 const ROWS = Number(args.rows);
 const EPOCHS = Number(args.epochs);
 const THREADS = Number(args.threads);
+const PAIRS = Number(args.pairs);
+const PAIR_EPOCHS = Number(args['pair-epochs']);
 const FEATURES = 32;
 const LAYERS = validateLayers([
   { type: 'Linear', out_features: 64 },
@@ -148,9 +161,36 @@ try {
 
   console.log('plain script, run 2 of 2 …');
   const plainAfter = await runPlain();
-  await rm(jobDir, { recursive: true, force: true });
 
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  // Per-epoch training alone, with the VM's drift averaged out: PAIRS alternating runs of the
+  // platform's trainer process (as the job runs it, on the same job folder) and the plain script,
+  // PAIR_EPOCHS epochs each, at the same niceness and threads. The ratio of each pair's summed
+  // batch-loop seconds, and their median.
+  await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob('binary_classification', resolveHyperparameters({ ...HYPERPARAMETERS, epochs: PAIR_EPOCHS }, 'binary_classification'), prepared, resolved.layers, THREADS)));
+  const runTrainer = async () => {
+    const { stdout } = await execFileAsync('nice', ['-n', String(LOCAL_JOB_NICENESS), '/usr/bin/python3', '-m', 'trainyard_trainer', 'train', '--job-dir', jobDir], {
+      cwd: TRAINER_PACKAGE_DIR,
+      env: { ...process.env, PYTHONPATH: TRAINER_PACKAGE_DIR, OMP_NUM_THREADS: String(THREADS), OPENBLAS_NUM_THREADS: String(THREADS), MKL_NUM_THREADS: String(THREADS) },
+      encoding: 'utf8',
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    return stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { event: string; train_seconds?: number })
+      .filter((e) => e.event === 'epoch')
+      .map((e) => e.train_seconds!);
+  };
+  const pairs: Array<{ trainer: number[]; plain: number[]; ratio: number }> = [];
+  for (let p = 0; p < PAIRS; p++) {
+    console.log(`per-epoch pair ${p + 1} of ${PAIRS} …`);
+    const trainer = await runTrainer();
+    const plain = (await runPlain()).epoch_seconds;
+    pairs.push({ trainer, plain, ratio: Number((sum(trainer) / sum(plain)).toFixed(3)) });
+  }
+  await rm(jobDir, { recursive: true, force: true });
+
   const platformTrain = sum(platformEpochs.map((e) => e.train_seconds));
   const platformEpochWall = sum(platformEpochs.map((e) => e.seconds));
   // The ratios use the mean of the two plain runs (before and after the job).
@@ -177,10 +217,12 @@ try {
     ratio_epoch_training: Number((platformTrain / plainTrain).toFixed(3)),
     ratio_epoch_training_vs_each_plain_run: [plainBefore.train_seconds, plainAfter.train_seconds].map((x) => Number((platformTrain / x).toFixed(3))),
     ratio_epoch_with_validation: Number((platformEpochWall / plainTrain).toFixed(3)),
+    per_epoch_pairs: { epochs_each: PAIR_EPOCHS, pairs: pairs.map((p) => ({ trainer_epoch_seconds: p.trainer, plain_epoch_seconds: p.plain, ratio: p.ratio })) },
+    ratio_epoch_training_paired_median: pairs.length ? [...pairs.map((p) => p.ratio)].sort((a, b) => a - b)[Math.floor(pairs.length / 2)] : null,
     api_latency_ms_during_job: { requests: sorted.length, p50: Number(percentile(sorted, 50).toFixed(2)), p99: Number(percentile(sorted, 99).toFixed(2)), max: Number((sorted.at(-1) ?? NaN).toFixed(2)) },
   };
   console.log(JSON.stringify(report, null, 2));
-  console.log(`rerun: npx tsx bench/train.ts --rows ${ROWS} --epochs ${EPOCHS} --threads ${THREADS}`);
+  console.log(`rerun: npx tsx bench/train.ts --rows ${ROWS} --epochs ${EPOCHS} --threads ${THREADS} --pairs ${PAIRS} --pair-epochs ${PAIR_EPOCHS}`);
 } finally {
   await server.stop();
 }
