@@ -10,7 +10,8 @@
 //    with the same thread count and niceness, once before and once after the platform job; the
 //    ratios use the mean of the two runs (the VM's speed drifts within minutes).
 // 4. Per-epoch training alone: --pairs alternating runs (default 3) of the platform's trainer
-//    process and the plain script on the same tensors, --pair-epochs epochs each (default 2).
+//    process and the plain script on the same tensors, --pair-epochs epochs each (default 2); then
+//    --pairs runs of both side by side (started together, one core each).
 // Prints every figure and the ratios (targets: whole job ≤ 1.15 × the plain script; per-epoch
 // training ≤ 1.03 ×; API p99 < 50 ms while training).
 import { execFile } from 'node:child_process';
@@ -163,6 +164,7 @@ try {
   const plainAfter = await runPlain();
 
   const sum = (xs: number[]) => xs.reduce((a, b) => a + b, 0);
+  const median = (xs: number[]) => (xs.length ? [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] : null);
   // Per-epoch training alone, with the VM's drift averaged out: PAIRS alternating runs of the
   // platform's trainer process (as the job runs it, on the same job folder) and the plain script,
   // PAIR_EPOCHS epochs each, at the same niceness and threads. The ratio of each pair's summed
@@ -188,6 +190,14 @@ try {
     const trainer = await runTrainer();
     const plain = (await runPlain()).epoch_seconds;
     pairs.push({ trainer, plain, ratio: Number((sum(trainer) / sum(plain)).toFixed(3)) });
+  }
+  // The same, side by side: both started at once, one core each, so both see the same moment of
+  // the machine (the drift between two runs cancels within a pair).
+  const concurrent: Array<{ trainer: number[]; plain: number[]; ratio: number }> = [];
+  for (let p = 0; p < PAIRS; p++) {
+    console.log(`per-epoch side-by-side pair ${p + 1} of ${PAIRS} …`);
+    const [trainer, plainRun] = await Promise.all([runTrainer(), runPlain()]);
+    concurrent.push({ trainer, plain: plainRun.epoch_seconds, ratio: Number((sum(trainer) / sum(plainRun.epoch_seconds)).toFixed(3)) });
   }
   await rm(jobDir, { recursive: true, force: true });
 
@@ -218,7 +228,9 @@ try {
     ratio_epoch_training_vs_each_plain_run: [plainBefore.train_seconds, plainAfter.train_seconds].map((x) => Number((platformTrain / x).toFixed(3))),
     ratio_epoch_with_validation: Number((platformEpochWall / plainTrain).toFixed(3)),
     per_epoch_pairs: { epochs_each: PAIR_EPOCHS, pairs: pairs.map((p) => ({ trainer_epoch_seconds: p.trainer, plain_epoch_seconds: p.plain, ratio: p.ratio })) },
-    ratio_epoch_training_paired_median: pairs.length ? [...pairs.map((p) => p.ratio)].sort((a, b) => a - b)[Math.floor(pairs.length / 2)] : null,
+    ratio_epoch_training_paired_median: median(pairs.map((p) => p.ratio)),
+    per_epoch_side_by_side: concurrent.map((p) => ({ trainer_epoch_seconds: p.trainer, plain_epoch_seconds: p.plain, ratio: p.ratio })),
+    ratio_epoch_training_side_by_side_median: median(concurrent.map((p) => p.ratio)),
     api_latency_ms_during_job: { requests: sorted.length, p50: Number(percentile(sorted, 50).toFixed(2)), p99: Number(percentile(sorted, 99).toFixed(2)), max: Number((sorted.at(-1) ?? NaN).toFixed(2)) },
   };
   console.log(JSON.stringify(report, null, 2));
