@@ -224,6 +224,8 @@ export class ColumnarWriter implements RecordSink {
   private rows = 0;
   private groups = 0;
   private finished = false;
+  /** Counts `column` has no use for (only the profiler's numbersColumn reads them). */
+  private readonly unused: CellCounts = { integers: 0, decimals: 0, missing: 0 };
 
   /** `groupRows` overrides the rows per group (tests: many small groups). */
   constructor(
@@ -282,20 +284,31 @@ export class ColumnarWriter implements RecordSink {
    */
   numbersColumn(c: number, buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, parsed: Float64Array, first: number, fields: number, count: number, counts: CellCounts): number {
     const col = this.columns[c];
-    counts.integers = 0;
-    counts.decimals = 0;
-    counts.missing = 0;
-    if (col.text || col.lost) return 0;
+    if (col.text || col.lost) {
+      counts.integers = 0;
+      counts.decimals = 0;
+      counts.missing = 0;
+      return 0;
+    }
+    return this.appendNumbers(col, buf, starts, ends, flags, parsed, first, first + count * fields, fields, this.length, counts);
+  }
+
+  /**
+   * Stores cells `i, i + fields, …` (before `last`) at rows `row, row + 1, …` of the column's numbers
+   * while they are numbers or missing; returns how many it took and counts them into `counts`.
+   */
+  private appendNumbers(col: ColumnGroup, buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, parsed: Float64Array, i: number, last: number, fields: number, row: number, counts: CellCounts): number {
     const values = col.values;
-    const start = this.length;
-    let row = start;
+    const start = row;
     let integers = 0;
     let decimals = 0;
     let missing = 0;
     let literals = 0;
-    for (let i = first, last = first + count * fields; i < last; i += fields, row++) {
+    for (; i < last; i += fields, row++) {
       const flag = flags[i];
       if (flag === FIELD_DEC) {
+        // Decimals are not checked against String(value) (that costs more than the rest of the
+        // copy), so a group with one answers only number requests; see switchToText.
         values[row] = parsed[i];
         literals++;
         continue;
@@ -364,47 +377,15 @@ export class ColumnarWriter implements RecordSink {
    */
   column(c: number, buf: Buffer, starts: Int32Array, ends: Int32Array, flags: Uint8Array, parsed: Float64Array, first: number, fields: number, take: number, skip: number): void {
     const col = this.columns[c];
-    const values = col.values;
     let row = this.length + skip;
     let i = first + skip * fields;
     const last = first + take * fields;
     if (!col.text && !col.lost) {
-      for (; i < last; i += fields, row++) {
-        const flag = flags[i];
-        if (flag === FIELD_DEC) {
-          // Decimals are not checked against String(value) (that costs more than the rest of the
-          // copy), so a group with one answers only number requests; see switchToText.
-          values[row] = parsed[i];
-          col.decimals = true;
-          continue;
-        }
-        if (flag === FIELD_INT) {
-          // Spelled as String(value): the tokenizer leaves `007` and `-0` unflagged.
-          values[row] = parsed[i];
-          continue;
-        }
-        let b: Uint8Array = buf;
-        let s = starts[i];
-        let e = ends[i];
-        if (flag === FIELD_RAW) {
-          b = unescapeField(buf, s, e);
-          s = 0;
-          e = b.length;
-        }
-        if (isMissingBytes(b, s, e)) {
-          values[row] = NaN;
-          continue;
-        }
-        const v = parseNumberBytes(b, s, e);
-        if (v === v) {
-          values[row] = v;
-          if (!spelled(String(v), b, s, e)) col.keepSide(row, b, s, e);
-          continue;
-        }
-        col.switchToText(row);
-        break;
-      }
-      if (i >= last || col.lost) return;
+      const taken = this.appendNumbers(col, buf, starts, ends, flags, parsed, i, last, fields, row, this.unused);
+      i += taken * fields;
+      row += taken;
+      if (i >= last) return;
+      col.switchToText(row);
     }
     if (col.lost) return;
     const offsets = col.offsets;
