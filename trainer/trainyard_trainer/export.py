@@ -2,6 +2,7 @@
 TorchScript model is checked against the eager export wrapper before anything is reported."""
 
 import copy
+import inspect
 import io
 import os
 import warnings
@@ -17,6 +18,9 @@ from .spec import Job
 
 ONNX_OPSET = 14
 TOLERANCE = 1e-5
+# PyTorch >= 2.9 defaults to its torch.export-based ONNX exporter, which needs onnxscript and maps
+# dynamic_axes only in part; asking for the TorchScript exporter keeps one graph on every version.
+_EXPORTER = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 def export_wrapper(job: Job, layers: nn.Sequential) -> ExportModel:
@@ -31,7 +35,7 @@ def _onnx_export(model: nn.Module, example: torch.Tensor, target) -> None:
         warnings.simplefilter("ignore")
         torch.onnx.export(model, (example,), target, input_names=["features"], output_names=["output"],
                           dynamic_axes={"features": {0: "batch"}, "output": {0: "batch"}},
-                          opset_version=ONNX_OPSET, do_constant_folding=True)
+                          opset_version=ONNX_OPSET, do_constant_folding=True, **_EXPORTER)
 
 
 def check_onnx_exportable(job: Job, layers: nn.Sequential) -> None:
