@@ -25,6 +25,7 @@ def main():
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--batch-size", type=int)
     ap.add_argument("--threads", type=int)
+    ap.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     args = ap.parse_args()
     t_start = time.monotonic()
 
@@ -55,7 +56,9 @@ def main():
             layers.append(nn.ReLU())
         else:
             sys.exit(f"train_plain.py handles Linear/ReLU stacks only, not {spec['type']}")
-    model = nn.Sequential(*layers)
+    device = torch.device(args.device)
+    on_cuda = device.type == "cuda"
+    model = nn.Sequential(*layers).to(device)
 
     t0 = time.monotonic()
     data = job["data"]
@@ -63,6 +66,7 @@ def main():
     y = torch.from_numpy(np.array(np.load(os.path.join(args.job_dir, data["train_y"]), mmap_mode="r"), dtype=np.float32)).reshape(-1, 1)
     norm = job["normalization"]
     x.sub_(torch.tensor(norm["mean"])).div_(torch.tensor(norm["std"]))
+    x, y = x.to(device), y.to(device)
     load_seconds = time.monotonic() - t0
 
     loss_fn = nn.BCEWithLogitsLoss()
@@ -75,22 +79,25 @@ def main():
     for _ in range(epochs):
         t0 = time.monotonic()
         model.train()
-        perm = torch.randperm(n, generator=gen)
+        perm = torch.randperm(n, generator=gen).to(device)
         xs, ys = x[perm], y[perm]
-        total = 0.0
+        total = torch.zeros((), device=device) if on_cuda else 0.0
         for i in range(0, n, batch_size):
             xb, yb = xs[i:i + batch_size], ys[i:i + batch_size]
             loss = loss_fn(model(xb), yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            total += loss.item() * xb.shape[0]
+            if on_cuda:
+                total += loss.detach() * xb.shape[0]  # summed on the GPU: no sync per batch
+            else:
+                total += loss.item() * xb.shape[0]
+        epoch_losses.append(float(total) / n)  # (on CUDA, waits for the epoch's kernels)
         epoch_seconds.append(round(time.monotonic() - t0, 4))
-        epoch_losses.append(total / n)
     train_seconds = time.monotonic() - t_train
 
     print(json.dumps({
-        "script": "bench/train_plain.py", "torch_version": torch.__version__, "threads": torch.get_num_threads(),
+        "script": "bench/train_plain.py", "torch_version": torch.__version__, "device": str(device), "threads": torch.get_num_threads(),
         "thread_env": {k: os.environ.get(k) for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")},
         "rows": n, "features": x.shape[1], "batch_size": batch_size, "epochs": epochs, "lr": lr,
         "epoch_seconds": epoch_seconds, "epoch_losses": epoch_losses,
