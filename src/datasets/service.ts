@@ -86,8 +86,6 @@ export function nameFromFilename(filename: string | undefined): string | undefin
 
 // ---- ingest ----
 
-const WRITE_BATCH_BYTES = 1024 * 1024;
-
 /** Uploads at least this large (by Content-Length) are profiled on a worker thread. */
 export const OFF_THREAD_MIN_BYTES = 8 * 1024 * 1024;
 
@@ -106,12 +104,9 @@ class IngestTap extends Transform {
   profile: CsvProfile | null = null;
   columnar: ColumnarSummary | null = null;
   digest = '';
-  /** Bytes held back so the store gets ~1 MiB writes instead of one per 64 KiB socket read. */
-  private batch: Buffer[] = [];
-  private batchBytes = 0;
 
   constructor(maxBytes: number, delimiter: string | undefined, offThread: boolean, output: ColumnarOutput) {
-    super({ readableHighWaterMark: 2 * WRITE_BATCH_BYTES, writableHighWaterMark: 256 * 1024 });
+    super({ readableHighWaterMark: 2 * 1024 * 1024, writableHighWaterMark: 256 * 1024 });
     this.maxBytes = maxBytes;
     this.output = output;
     const onColumns = (part: Uint8Array) => output.write(part);
@@ -143,27 +138,17 @@ class IngestTap extends Transform {
           callback(remote.error);
           return;
         }
-        this.forward(chunk);
+        this.push(chunk);
         callback();
       });
       return;
     }
-    this.forward(chunk);
+    // Each socket read goes on as it came: the file store's stream gathers what queues up during a
+    // write into one writev. Gathering here into 1 MiB copies cost more than it saved: every copy is
+    // new off-heap memory, and V8 answered that external-memory growth with ~25 full GCs per 244 MB
+    // upload (docs/benchmarks.md, ingest, 2026-11-27).
+    this.push(chunk);
     callback();
-  }
-
-  private forward(chunk: Buffer): void {
-    this.batch.push(chunk);
-    this.batchBytes += chunk.length;
-    if (this.batchBytes >= WRITE_BATCH_BYTES) this.release();
-  }
-
-  private release(): void {
-    if (this.batchBytes === 0) return;
-    const out = this.batch.length === 1 ? this.batch[0] : Buffer.concat(this.batch, this.batchBytes);
-    this.batch = [];
-    this.batchBytes = 0;
-    this.push(out);
   }
 
   override _flush(callback: TransformCallback): void {
@@ -172,7 +157,6 @@ class IngestTap extends Transform {
       this.columnar = columnar;
       this.output.end();
       this.digest = this.hash.digest('hex');
-      this.release();
       callback();
     };
     if (this.remote) {
