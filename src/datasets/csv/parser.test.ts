@@ -174,6 +174,34 @@ describe('CsvParser', () => {
       expect(parsed.lines[4999]).toBe(5001);
     }
   });
+
+  it('lets the caller overwrite a chunk as soon as feed() returns', () => {
+    // The off-thread profiler and HTTP streams reuse buffers: nothing of a chunk may be read later.
+    let text = '\uFEFFid,note,value\n';
+    for (let i = 0; i < 3000; i++) text += `${i},${i % 5 === 0 ? `"line\nbreak, ${i}"` : `é${i}`},${i / 4}\n`;
+    const bytes = Buffer.from(text);
+    const whole = collect([bytes]);
+    for (const size of [1, 7, 100, 4096, 70_000]) {
+      const scratch = Buffer.alloc(size);
+      const out: Parsed = { header: [], rows: [], lines: [], delimiter: undefined };
+      const parser = new CsvParser({
+        header: (names) => (out.header = names),
+        records(buf, starts, ends, flags, fields, count, lines) {
+          for (let r = 0; r < count; r++) {
+            out.rows.push(Array.from({ length: fields }, (_, f) => fieldText(buf, starts[r * fields + f], ends[r * fields + f], flags[r * fields + f])));
+            out.lines.push(lines[r]);
+          }
+        },
+      });
+      for (let at = 0; at < bytes.length; at += size) {
+        const n = bytes.copy(scratch, 0, at, at + size);
+        parser.feed(scratch.subarray(0, n));
+        scratch.fill(0x41); // what a reused buffer would hold next
+      }
+      parser.finish();
+      expect({ ...out, delimiter: parser.delimiter }).toEqual(whole);
+    }
+  });
 });
 
 describe('numbers parsed while tokenizing', () => {

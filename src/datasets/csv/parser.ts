@@ -86,7 +86,8 @@ export class CsvParser {
   private readonly allowHeaderOnly: boolean;
   private readonly stop = new Uint8Array(256);
 
-  private pending: Buffer[] = [];
+  /** Bytes fed and not yet parsed (an incomplete record, or less than waitFor), at work[0, pendingBytes). */
+  private work: Buffer = Buffer.alloc(0);
   private pendingBytes = 0;
   private waitFor = 0;
   private started = false;
@@ -133,8 +134,7 @@ export class CsvParser {
     const chunk = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.length);
     this.validate(chunk);
     this.bytes += chunk.length;
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
+    this.keep(chunk);
     if (!this.started) {
       if (this.pendingBytes < SNIFF_BYTES) return;
       this.start();
@@ -195,21 +195,37 @@ export class CsvParser {
     });
   }
 
-  /** The 1-based line of byte `at` of `chunk`, which is not yet in `pending`. */
+  /** The 1-based line of byte `at` of `chunk`, which is not yet pending. */
   private lineOf(chunk: Buffer, at: number): number {
-    let line = this.line;
-    for (const buf of this.pending) line += countLineBreaks(buf, 0, buf.length);
-    return line + countLineBreaks(chunk, 0, at);
+    return this.line + countLineBreaks(this.work, 0, this.pendingBytes) + countLineBreaks(chunk, 0, at);
+  }
+
+  /**
+   * Appends `chunk` to the pending bytes. They are copied into one reused buffer, so the caller may
+   * reuse `chunk` at once, and a steady upload allocates nothing here: a fresh buffer per chunk
+   * was off-heap garbage that V8 answered with full GCs.
+   */
+  private keep(chunk: Buffer): void {
+    const need = this.pendingBytes + chunk.length;
+    if (need > this.work.length) {
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, 2 * this.work.length, SNIFF_BYTES));
+      this.work.copy(grown, 0, 0, this.pendingBytes);
+      this.work = grown;
+    }
+    chunk.copy(this.work, this.pendingBytes);
+    this.pendingBytes = need;
   }
 
   // ---- start: BOM and delimiter sniffing on the first 64 KiB ----
 
   private start(): void {
     this.started = true;
-    let head = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending);
-    if (head.length >= 3 && head[0] === 0xef && head[1] === 0xbb && head[2] === 0xbf) head = head.subarray(3);
-    this.pending = head.length > 0 ? [head] : [];
-    this.pendingBytes = head.length;
+    const work = this.work;
+    if (this.pendingBytes >= 3 && work[0] === 0xef && work[1] === 0xbb && work[2] === 0xbf) {
+      work.copyWithin(0, 3, this.pendingBytes);
+      this.pendingBytes -= 3;
+    }
+    const head = work.subarray(0, this.pendingBytes);
     if (this.delimiterByte < 0) this.delimiterByte = sniffDelimiter(head, this.pendingBytes < SNIFF_BYTES || this.finished).charCodeAt(0);
     this.stop[this.delimiterByte] = 1;
     this.stop[LF] = 1;
@@ -217,19 +233,17 @@ export class CsvParser {
   }
 
   private drain(final: boolean): void {
-    const buf = this.pending.length === 1 ? this.pending[0] : Buffer.concat(this.pending, this.pendingBytes);
-    this.pending = [];
-    this.pendingBytes = 0;
+    const buf = this.work.subarray(0, this.pendingBytes);
     const consumed = this.parse(buf, final);
-    if (consumed < buf.length) {
-      const rest = buf.subarray(consumed);
-      if (rest.length > this.maxRecordBytes) this.failLongRecord();
-      this.pending = [rest];
-      this.pendingBytes = rest.length;
-      this.waitFor = rest.length * 2;
+    const rest = buf.length - consumed;
+    if (rest > 0) {
+      if (rest > this.maxRecordBytes) this.failLongRecord();
+      this.work.copyWithin(0, consumed, buf.length);
+      this.waitFor = rest * 2;
     } else {
       this.waitFor = 0;
     }
+    this.pendingBytes = rest;
   }
 
   private failLongRecord(): never {
