@@ -85,7 +85,7 @@ for (const store of METADATA_STORES) {
     }
 
     async function queueJob(p: Platform) {
-      return createJob(p.metadata.db, { kind: 'training', model: 'churn', datasetId: 'ds_batch', spec: { hyperparameters: { epochs: 1 } }, maxAttempts: 2 });
+      return createJob(p.metadata, { kind: 'training', model: 'churn', datasetId: 'ds_batch', spec: { hyperparameters: { epochs: 1 } }, maxAttempts: 2 });
     }
 
     beforeAll(async () => {

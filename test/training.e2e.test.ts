@@ -265,7 +265,9 @@ describe('failures a user can act on', () => {
     const job = await train(base, 'cancer-warm', datasets['breast_cancer.csv'], { epochs: 1 });
     expect(job.status, JSON.stringify(job)).toBe('succeeded');
     expect(platform.loop.starts.warm).toBe(warmBefore + 1);
-    expect(alive(first!)).toBe(false); // it ran the job and exited
+    // It ran the job and exits (the job is recorded as succeeded a moment before the process ends).
+    for (let i = 0; i < 100 && alive(first!); i++) await new Promise((r) => setTimeout(r, 100));
+    expect(alive(first!)).toBe(false);
     const next = await standbyAfter(first);
     expect(next).toBeDefined();
     expect(next).not.toBe(first);

@@ -130,7 +130,7 @@ export class JobLoop {
     try {
       if (Date.now() - this.lastReap > (this.options.reapEveryMs ?? 5000)) {
         this.lastReap = Date.now();
-        const reaped = await reapLostJobs(this.platform.metadata.db, { deadOwners: isDeadLocalOwner });
+        const reaped = await reapLostJobs(this.platform.metadata, { deadOwners: isDeadLocalOwner });
         if (reaped > 0) this.platform.logger.warn({ reaped }, 're-queued or failed jobs whose worker was lost');
       }
       while (!this.stopping && this.running.size < this.options.concurrency) {
@@ -176,7 +176,7 @@ export class JobLoop {
         if (!row || row.status !== 'running' || row.lease_owner !== this.owner) return;
         const how = signal ? `was killed by ${signal}` : `exited with code ${code}`;
         if (row.attempts < row.max_attempts) {
-          await requeue(db, job.id, this.owner, `job process ${how}`);
+          await requeue(this.platform.metadata, job.id, this.owner, `job process ${how}`);
         } else {
           await finishJob(db, job.id, this.owner, { status: 'failed', error: `the job process ${how} on each of ${row.attempts} attempts`, errorCode: 'WORKER_LOST' });
         }

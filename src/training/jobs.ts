@@ -3,6 +3,7 @@
 // stream them over SSE, whichever process runs the job.
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database, JobTable } from '../store/metadata/schema.ts';
+import { together, type MetadataStore } from '../store/metadata/metadata-store.ts';
 import { TrainyardError, notFound } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 
@@ -18,7 +19,7 @@ export function parseJson<T>(text: string | null | undefined): T | null {
 }
 
 export async function createJob(
-  db: Db,
+  store: MetadataStore,
   input: { kind: JobKind; model: string; datasetId: string; modelVersion?: number | null; spec: unknown; maxAttempts: number },
 ): Promise<JobRow> {
   const now = nowIso();
@@ -46,8 +47,11 @@ export async function createJob(
     finished_at: null,
     updated_at: now,
   };
-  await db.insertInto('jobs').values(row).execute();
-  await appendEvent(db, row.id, 'status', { status: 'queued' });
+  // Together, so no worker claims the job (and records `running`) before its `queued` event.
+  await together(store, async (q) => {
+    await q.insertInto('jobs').values(row).execute();
+    await appendEvent(q, row.id, 'status', { status: 'queued' });
+  });
   return row;
 }
 

@@ -1,6 +1,7 @@
 // The jobs table as a queue, on every metadata store: claims are exactly-once under contention,
 // leases are renewed and lost, and a lost job is re-queued or failed, never left running.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { hostname } from 'node:os';
 import { METADATA_STORES, type MetadataFixture } from '../../test/support/stores.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
@@ -22,7 +23,7 @@ for (const config of METADATA_STORES) {
 
     const queueJobs = async (count: number, maxAttempts = 3) => {
       const ids: string[] = [];
-      for (let i = 0; i < count; i++) ids.push((await createJob(stores[0].db, { kind: 'training', model: 'm', datasetId: 'ds_x', spec: {}, maxAttempts })).id);
+      for (let i = 0; i < count; i++) ids.push((await createJob(stores[0], { kind: 'training', model: 'm', datasetId: 'ds_x', spec: {}, maxAttempts })).id);
       return ids;
     };
 
@@ -49,6 +50,39 @@ for (const config of METADATA_STORES) {
       for (const id of ids) await finishJob(stores[0].db, id, (await getJobRow(stores[0].db, id)).lease_owner!, { status: 'succeeded' });
     });
 
+    it.skipIf(config.name !== 'mysql')('never shows another server a queued job without its queued event, nor a re-queued one without its event', async () => {
+      // Another connection holds job_events locked, so each status change stalls at its event: what a
+      // claimer could see in that moment must not be a job whose history is missing a step.
+      const visible = () => stores[1].db.selectFrom('jobs').select(['id', 'status']).where('model_name', '=', 'atomic').execute();
+      const stalled = async <T>(change: () => Promise<T>, whileStalled: () => Promise<void>): Promise<T> =>
+        stores[3].db.connection().execute(async (locker) => {
+          await sql`LOCK TABLES job_events WRITE`.execute(locker);
+          let pending: Promise<T>;
+          try {
+            pending = change();
+            await new Promise((r) => setTimeout(r, 300)); // the change is now waiting for the lock
+            await whileStalled();
+          } finally {
+            await sql`UNLOCK TABLES`.execute(locker);
+          }
+          return pending;
+        });
+      const job = await stalled(
+        () => createJob(stores[0], { kind: 'training', model: 'atomic', datasetId: 'ds_x', spec: {}, maxAttempts: 3 }),
+        async () => expect(await visible()).toEqual([]),
+      );
+      expect(await visible()).toEqual([{ id: job.id, status: 'queued' }]);
+      expect(await claimNext(stores[1], 'first', 30_000)).toMatchObject({ id: job.id });
+      await stalled(
+        () => requeue(stores[0], job.id, 'first', 'again'),
+        async () => expect(await visible()).toEqual([{ id: job.id, status: 'running' }]),
+      );
+      const events = await stores[0].db.selectFrom('job_events').select('data_json').where('job_id', '=', job.id).where('type', '=', 'status').orderBy('seq').execute();
+      expect(events.map((e) => (JSON.parse(e.data_json) as { status: string }).status)).toEqual(['queued', 'running', 'queued']);
+      const again = await claimNext(stores[1], 'second', 30_000);
+      await finishJob(stores[1].db, again!.id, 'second', { status: 'succeeded' });
+    });
+
     it('renews a lease while held, reports a cancel request, and refuses a finish from an owner that lost it', async () => {
       const [id] = await queueJobs(1);
       const job = await claimNext(stores[0], 'a', 30_000);
@@ -70,7 +104,7 @@ for (const config of METADATA_STORES) {
         const job = await claimById(stores[0], id, `worker-${attempt}`, 1);
         expect(job?.attempts).toBe(attempt);
         await new Promise((resolve) => setTimeout(resolve, 10));
-        expect(await reapLostJobs(stores[1].db)).toBeGreaterThanOrEqual(1);
+        expect(await reapLostJobs(stores[1])).toBeGreaterThanOrEqual(1);
       }
       const row = await getJobRow(stores[0].db, id);
       expect(row.status).toBe('failed');
@@ -82,10 +116,10 @@ for (const config of METADATA_STORES) {
     it('reaps at once a job whose owner is known dead, and hands back a drained job without charging an attempt', async () => {
       const [id] = await queueJobs(1);
       await claimNext(stores[0], 'dead-one', 60_000);
-      expect(await reapLostJobs(stores[0].db, { deadOwners: (owner) => owner === 'dead-one' })).toBe(1);
+      expect(await reapLostJobs(stores[0], { deadOwners: (owner) => owner === 'dead-one' })).toBe(1);
       expect((await getJobRow(stores[0].db, id)).status).toBe('queued');
       await claimNext(stores[0], 'draining', 60_000);
-      expect(await requeue(stores[0].db, id, 'draining', 'worker shut down', { refundAttempt: true })).toBe(true);
+      expect(await requeue(stores[0], id, 'draining', 'worker shut down', { refundAttempt: true })).toBe(true);
       const row = await getJobRow(stores[0].db, id);
       expect(row.status).toBe('queued');
       expect(row.attempts).toBe(1);

@@ -2,11 +2,12 @@
 // SQLite serialises; MySQL: SELECT … FOR UPDATE SKIP LOCKED inside a transaction), giving the job a
 // lease owner and an expiry that the runner renews by heartbeat. A job whose lease runs out (its
 // worker died) is re-queued while attempts remain and failed after that: never `running` forever.
-import { sql } from 'kysely';
+import { sql, type Updateable } from 'kysely';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import type { MetadataStore } from '../store/metadata/metadata-store.ts';
+import { together, type MetadataStore } from '../store/metadata/metadata-store.ts';
 import { nowIso } from '../ids.ts';
+import type { JobTable } from '../store/metadata/schema.ts';
 import { appendEvent, type Db, type JobRow } from './jobs.ts';
 
 /** A lease owner id: host, pid and a random suffix, so a restarted process never matches its predecessor. */
@@ -80,16 +81,13 @@ export async function claimNext(store: MetadataStore, owner: string, leaseMs: nu
 
 /** Claims one specific queued job (`trainyard run-job <id>`, the AWS Batch entrypoint). */
 export async function claimById(store: MetadataStore, id: string, owner: string, leaseMs: number): Promise<JobRow | undefined> {
-  const { db } = store;
-  const claim = async (q: Db) => {
+  return together(store, async (q) => {
     const result = await q.updateTable('jobs').set(claimedFields(owner, leaseMs)).where('id', '=', id).where('status', '=', 'queued').executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return undefined;
     const job = await q.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     await appendEvent(q, id, 'status', { status: 'running', attempt: job.attempts });
     return job;
-  };
-  // One transaction on MySQL (the claim and its event commit together); see claimNext for SQLite.
-  return store.dialect === 'sqlite' ? claim(db) : db.transaction().execute(claim);
+  });
 }
 
 export interface LeaseState {
@@ -152,24 +150,27 @@ export async function finishJob(db: Db, id: string, owner: string, finish: Finis
 }
 
 /** Hands a running job back to the queue (a draining worker, or a lost process with attempts left). */
-export async function requeue(db: Db, id: string, owner: string | null, reason: string, options: { refundAttempt?: boolean } = {}): Promise<boolean> {
-  let query = db
-    .updateTable('jobs')
-    .set({
-      status: 'queued',
-      lease_owner: null,
-      lease_expires_at: null,
-      external_id: null,
-      updated_at: nowIso(),
-      ...(options.refundAttempt ? { attempts: sql<number>`attempts - 1` } : {}),
-    })
-    .where('id', '=', id)
-    .where('status', '=', 'running');
-  query = owner === null ? query.where('lease_owner', 'is', null) : query.where('lease_owner', '=', owner);
-  const result = await query.executeTakeFirst();
-  if (Number(result.numUpdatedRows) === 0) return false;
-  await appendEvent(db, id, 'status', { status: 'queued', reason });
-  return true;
+export async function requeue(store: MetadataStore, id: string, owner: string | null, reason: string, options: { refundAttempt?: boolean } = {}): Promise<boolean> {
+  // Together, so the next claim's `running` event cannot come before this `queued` one.
+  return together(store, async (q) => {
+    let query = q
+      .updateTable('jobs')
+      .set({
+        status: 'queued',
+        lease_owner: null,
+        lease_expires_at: null,
+        external_id: null,
+        updated_at: nowIso(),
+        ...(options.refundAttempt ? { attempts: sql<number>`attempts - 1` } : {}),
+      })
+      .where('id', '=', id)
+      .where('status', '=', 'running');
+    query = owner === null ? query.where('lease_owner', 'is', null) : query.where('lease_owner', '=', owner);
+    const result = await query.executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 0) return false;
+    await appendEvent(q, id, 'status', { status: 'queued', reason });
+    return true;
+  });
 }
 
 /**
@@ -177,9 +178,9 @@ export async function requeue(db: Db, id: string, owner: string | null, reason: 
  * once their attempts are used up. Safe to run from every server and worker at once: each update
  * re-checks the lease it saw.
  */
-export async function reapLostJobs(db: Db, options: { deadOwners?: (owner: string) => boolean } = {}): Promise<number> {
+export async function reapLostJobs(store: MetadataStore, options: { deadOwners?: (owner: string) => boolean } = {}): Promise<number> {
   const now = Date.now();
-  const running = await db
+  const running = await store.db
     .selectFrom('jobs')
     .select(['id', 'lease_owner', 'lease_expires_at', 'attempts', 'max_attempts', 'cancel_requested'])
     .where('status', '=', 'running')
@@ -189,38 +190,35 @@ export async function reapLostJobs(db: Db, options: { deadOwners?: (owner: strin
     const expired = job.lease_expires_at !== null && job.lease_expires_at < now;
     const dead = job.lease_owner !== null && options.deadOwners?.(job.lease_owner) === true;
     if (!expired && !dead) continue;
-    // Re-check the lease exactly as seen: an owner that renewed it since (a heartbeat that was only
-    // late, e.g. after a database blip) keeps its job.
-    const guard = (q: ReturnType<typeof updateRunning>) => {
-      const owned = job.lease_owner === null ? q.where('lease_owner', 'is', null) : q.where('lease_owner', '=', job.lease_owner);
-      return job.lease_expires_at === null ? owned.where('lease_expires_at', 'is', null) : owned.where('lease_expires_at', '=', job.lease_expires_at);
-    };
-    const updateRunning = () => db.updateTable('jobs').where('id', '=', job.id).where('status', '=', 'running');
     const stamp = nowIso();
+    let change: { fields: Updateable<JobTable>; event: Record<string, unknown> };
     if (job.cancel_requested) {
-      const r = await guard(updateRunning()).set({ status: 'cancelled', finished_at: stamp, updated_at: stamp, lease_owner: null, lease_expires_at: null }).executeTakeFirst();
-      if (Number(r.numUpdatedRows) > 0) {
-        reaped++;
-        await appendEvent(db, job.id, 'status', { status: 'cancelled' });
-      }
+      change = { fields: { status: 'cancelled', finished_at: stamp }, event: { status: 'cancelled' } };
     } else if (job.attempts < job.max_attempts) {
-      const r = await guard(updateRunning())
-        .set({ status: 'queued', lease_owner: null, lease_expires_at: null, external_id: null, updated_at: stamp })
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) > 0) {
-        reaped++;
-        await appendEvent(db, job.id, 'status', { status: 'queued', reason: `worker ${job.lease_owner ?? '?'} was lost; retrying (attempt ${job.attempts + 1} of ${job.max_attempts})` });
-      }
+      const reason = `worker ${job.lease_owner ?? '?'} was lost; retrying (attempt ${job.attempts + 1} of ${job.max_attempts})`;
+      change = { fields: { status: 'queued', external_id: null }, event: { status: 'queued', reason } };
     } else {
       const error = `the process running this job was lost ${job.attempts} time(s) (last worker ${job.lease_owner ?? 'unknown'}); giving up after ${job.max_attempts} attempts`;
-      const r = await guard(updateRunning())
-        .set({ status: 'failed', error, error_code: 'WORKER_LOST', finished_at: stamp, updated_at: stamp, lease_owner: null, lease_expires_at: null })
-        .executeTakeFirst();
-      if (Number(r.numUpdatedRows) > 0) {
-        reaped++;
-        await appendEvent(db, job.id, 'status', { status: 'failed', error });
-      }
+      change = { fields: { status: 'failed', error, error_code: 'WORKER_LOST', finished_at: stamp }, event: { status: 'failed', error } };
     }
+    // The status and its event commit together, so a worker that claims the re-queued job cannot
+    // record `running` before this `queued`.
+    const changed = await together(store, async (q) => {
+      // Re-check the lease exactly as seen: an owner that renewed it since (a heartbeat that was only
+      // late, e.g. after a database blip) keeps its job.
+      let update = q
+        .updateTable('jobs')
+        .set({ ...change.fields, updated_at: stamp, lease_owner: null, lease_expires_at: null })
+        .where('id', '=', job.id)
+        .where('status', '=', 'running');
+      update = job.lease_owner === null ? update.where('lease_owner', 'is', null) : update.where('lease_owner', '=', job.lease_owner);
+      update = job.lease_expires_at === null ? update.where('lease_expires_at', 'is', null) : update.where('lease_expires_at', '=', job.lease_expires_at);
+      const result = await update.executeTakeFirst();
+      if (Number(result.numUpdatedRows) === 0) return false;
+      await appendEvent(q, job.id, 'status', change.event);
+      return true;
+    });
+    if (changed) reaped++;
   }
   return reaped;
 }

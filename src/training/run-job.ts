@@ -116,7 +116,7 @@ async function endAborted(platform: Platform, job: JobRow, owner: string, abort:
       // Draining: hand the job back without charging it an attempt.
       events.log('worker shutting down; job handed back to the queue');
       await events.flush().catch(() => undefined);
-      await durably(platform, job.id, 'hand the job back', () => requeue(db, job.id, owner, 'worker shut down', { refundAttempt: true }));
+      await durably(platform, job.id, 'hand the job back', () => requeue(platform.metadata, job.id, owner, 'worker shut down', { refundAttempt: true }));
       return 'requeued';
     case 'lease-lost':
     case 'parent-gone':
@@ -128,7 +128,7 @@ async function retryOrFail(platform: Platform, job: JobRow, owner: string, error
   const { db } = platform.metadata;
   const message = error instanceof Error ? error.message : String(error);
   if (job.attempts < job.max_attempts) {
-    await durably(platform, job.id, 'requeue the job', () => requeue(db, job.id, owner, `attempt ${job.attempts} failed: ${message}`));
+    await durably(platform, job.id, 'requeue the job', () => requeue(platform.metadata, job.id, owner, `attempt ${job.attempts} failed: ${message}`));
     return 'requeued';
   }
   await writeLog(platform, job.id, events);

@@ -92,5 +92,5 @@ export async function submitTrainingJob(platform: Platform, request: TrainingJob
     throw error;
   }
   const spec: TrainingJobSpec = { model: model.spec, hyperparameters: resolveHyperparameters(request.hyperparameters, model.spec.task) };
-  return createJob(db, { kind: 'training', model: model.name, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
+  return createJob(platform.metadata, { kind: 'training', model: model.name, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
 }

@@ -112,7 +112,7 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
       });
     }
     const spec: InferenceJobSpec = { threshold: threshold ?? 0.5 };
-    const job = await createJob(db, { kind: 'inference', model: version.model, modelVersion: version.version, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
+    const job = await createJob(platform.metadata, { kind: 'inference', model: version.model, modelVersion: version.version, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
     executor?.poke();
     return job;
   };

@@ -78,7 +78,7 @@ export class BatchDispatcher {
     await this.submitQueued();
     await this.terminateCancelled();
     await this.reconcile();
-    await reapLostJobs(this.platform.metadata.db);
+    await reapLostJobs(this.platform.metadata);
   }
 
   private get db(): Db {
