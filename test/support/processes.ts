@@ -260,10 +260,9 @@ export async function readSse(url: string, timeoutMs = 60_000): Promise<Array<{ 
           /* keep text */
         }
         events.push({ id, event, data: parsed });
-        if (event === 'end') {
-          controller.abort();
-          return events;
-        }
+        // Leaving the loop cancels the body (closing the connection). Aborting first raced that
+        // cancel: the loop's exit could then throw the AbortError.
+        if (event === 'end') return events;
       }
     }
     return events;
