@@ -53,7 +53,9 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'trainyard.mjs'), 'server'], {
-    env: { ...process.env, TRAINYARD_DATA_DIR: dataDir, TRAINYARD_PORT: String(port), TRAINYARD_LOG_LEVEL: 'warn', ...env },
+    // warn by default: the figures are the server's, not the terminal's. TRAINYARD_LOG_LEVEL=info in
+    // the environment measures the server as it starts by default (two log lines per request).
+    env: { ...process.env, TRAINYARD_DATA_DIR: dataDir, TRAINYARD_PORT: String(port), TRAINYARD_LOG_LEVEL: process.env.TRAINYARD_LOG_LEVEL ?? 'warn', ...env },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const stop = async () => {
