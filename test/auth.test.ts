@@ -315,7 +315,7 @@ describe('access control over HTTP (TRAINYARD_AUTH=on)', () => {
     const text = server.logs.join('');
     expect(text).toContain('headers logged by mistake');
     expect(text).toContain('[Redacted]');
-    expect(text).toContain('incoming request'); // trace level: the request logs are in here
+    expect(text).toContain('request completed'); // the access log lines are in here
     expect(text).toContain('request rejected');
     for (const token of Object.values(tokens)) {
       expect(token).not.toBe('');

@@ -1,7 +1,7 @@
 // Builds the Fastify app: OpenAPI from the route schemas, problem+json errors, request ids in the
 // logs, Prometheus request histograms, and one route module per resource.
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
@@ -44,6 +44,22 @@ Errors are RFC 9457 \`application/problem+json\` with \`errors[]\` naming each b
 /** Ajv's options for request validation (route scopes that build their own validators use them too). */
 export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } as const;
 
+/**
+ * Fastify's request log lines as one access-log line per request: `incoming request` moves to debug
+ * (at the default info level, two lines per request cost a quarter of the single-row predict
+ * throughput), and the line at the end names the method and URL as well as the status and time.
+ */
+class AccessLog extends LogController {
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ req: request }, 'incoming request');
+  }
+
+  override requestCompleted(error: Error | null | undefined, request: FastifyRequest, reply: FastifyReply): void {
+    if (error) reply.log.error({ req: request, res: reply, err: error, responseTime: reply.elapsedTime }, 'request errored');
+    else reply.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed');
+  }
+}
+
 export async function buildApp(platform: Platform, options: AppOptions = {}): Promise<Api> {
   const app = Fastify({
     // pino's Logger is wider than Fastify's base logger type; Fastify only uses the base methods.
@@ -54,6 +70,7 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
     },
     bodyLimit: 16 * 1024 * 1024,
     ajv: { customOptions: AJV_OPTIONS },
+    logController: new AccessLog(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const metrics = createMetrics();
