@@ -6,10 +6,11 @@ export function serverCommand(): Command {
   return new Command('server').description('Run the HTTP API (and, with the local executor, the job loop)').action(async () => {
     // Loaded here, not at the top: every `trainyard` process (a job, a client command) imports
     // this file, and only the server needs the HTTP app and ONNX Runtime.
-    const [{ buildApp }, { ALL_ROUTES }, { startExecutor }] = await Promise.all([
+    const [{ buildApp }, { ALL_ROUTES }, { startExecutor }, { warmProfilingWorker }] = await Promise.all([
       import('../api/app.ts'),
       import('../api/routes/index.ts'),
       import('../training/executors/executor.ts'),
+      import('../datasets/csv/worker-profiler.ts'),
     ]);
     const config = loadConfig();
     const platform = await openPlatform(config, { migrate: config.autoMigrate });
@@ -27,6 +28,7 @@ export function serverCommand(): Command {
     process.once('SIGTERM', () => void stop('SIGTERM'));
     process.once('SIGINT', () => void stop('SIGINT'));
     await app.listen({ host: config.host, port: config.port });
+    warmProfilingWorker();
     platform.logger.info({ executor: config.executor, url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs` }, 'trainyard is ready');
   });
 }
