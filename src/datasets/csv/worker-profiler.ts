@@ -26,13 +26,14 @@ interface PooledWorker {
 }
 
 const idle: PooledWorker[] = [];
-/** Jobs handed to workers so far (tests check the off-thread path ran). */
-export const workerStats = { jobs: 0 };
+/** Jobs handed to workers and threads started so far (tests check the off-thread path ran). */
+export const workerStats = { jobs: 0, spawned: 0 };
 let live = 0;
 
 function spawnWorker(): PooledWorker {
   const pooled: PooledWorker = { worker: new Worker(ENTRY), job: null };
   live++;
+  workerStats.spawned++;
   pooled.worker.on('message', (message: FromWorker) => pooled.job?.receive(message));
   const lost = (error: Error) => {
     const index = idle.indexOf(pooled);
