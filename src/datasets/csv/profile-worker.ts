@@ -3,14 +3,17 @@
 // its parts transferred back as they are finished. One job at a time: start → chunk* → end,
 // answered by acks and `columns` parts, at most one error, and then `done` (with the profile and
 // the copy's summary) or `ended`.
-import { parentPort } from 'node:worker_threads';
+import { parentPort, workerData } from 'node:worker_threads';
 import { TrainyardError } from '../../errors.ts';
 import { CsvProfiler } from './profiler.ts';
 import { ColumnarWriter, type ColumnarSummary } from '../columnar/writer.ts';
 
-export type ToWorker = { type: 'start'; delimiter?: string; columnar?: boolean } | { type: 'chunk'; buffer: ArrayBuffer; length: number } | { type: 'end' };
+export type ToWorker =
+  | { type: 'start'; delimiter?: string; columnar?: boolean }
+  | { type: 'chunk'; slot: number; length: number; buffer?: ArrayBuffer } // slot -1: a one-off transferred buffer
+  | { type: 'end' };
 export type FromWorker =
-  | { type: 'ack'; length: number }
+  | { type: 'ack'; slot: number; length: number }
   | { type: 'columns'; buffer: ArrayBuffer; offset: number; length: number }
   | { type: 'done'; profile: ReturnType<CsvProfiler['finish']>; columnar: ColumnarSummary | null }
   | { type: 'ended' }
@@ -18,6 +21,7 @@ export type FromWorker =
 
 const port = parentPort;
 if (!port) throw new Error('profile-worker.ts runs in a worker thread');
+const { shared, slotBytes } = workerData as { shared: SharedArrayBuffer; slotBytes: number };
 
 let profiler: CsvProfiler | null = null;
 let writer: ColumnarWriter | null = null;
@@ -45,12 +49,14 @@ port.on('message', (message: ToWorker) => {
   } else if (message.type === 'chunk') {
     if (!failed && profiler) {
       try {
-        profiler.feed(new Uint8Array(message.buffer, 0, message.length));
+        const bytes = message.slot >= 0 ? new Uint8Array(shared, message.slot * slotBytes, message.length) : new Uint8Array(message.buffer!, 0, message.length);
+        profiler.feed(bytes);
       } catch (error) {
         fail(error);
       }
     }
-    port.postMessage({ type: 'ack', length: message.length } satisfies FromWorker);
+    // The profiler copied what it keeps, so the slot may be filled again.
+    port.postMessage({ type: 'ack', slot: message.slot, length: message.length } satisfies FromWorker);
   } else if (message.type === 'end') {
     // Exactly one of `done` / `ended` answers each job's end; nothing of the job follows it.
     let profile: ReturnType<CsvProfiler['finish']> | null = null;

@@ -1,5 +1,7 @@
 // Off-thread profiling for large uploads. The HTTP thread only copies each chunk into a 1 MiB
-// staging buffer and transfers full ones to a worker thread that runs the CsvProfiler; it keeps
+// staging slot of memory it shares with a worker thread, which runs the CsvProfiler on full slots
+// and hands each back with its ack (a slot is never allocated again, so an upload does not churn
+// off-heap memory, which V8 answers with full GCs); it keeps
 // hashing and writing the bytes itself. So the event loop stays free for other requests, and
 // parsing runs on a second core in parallel with receiving, hashing and writing.
 //
@@ -17,12 +19,16 @@ import type { FromWorker, ToWorker } from './profile-worker.ts';
 
 const STAGING_BYTES = 1024 * 1024;
 const MAX_IN_FLIGHT = 8 * 1024 * 1024;
+/** Shared slots per worker: what may be in flight, plus the one being filled, plus one to spare. */
+const SLOTS = MAX_IN_FLIGHT / STAGING_BYTES + 2;
 const POOL_SIZE = Math.max(1, Math.min(4, cpus().length - 1));
 const ENTRY = new URL('./profile-worker-entry.mjs', import.meta.url);
 
 interface PooledWorker {
   worker: Worker;
   job: WorkerProfiler | null;
+  /** SLOTS staging slots of STAGING_BYTES, shared with the worker. */
+  slots: Buffer[];
 }
 
 const idle: PooledWorker[] = [];
@@ -31,7 +37,9 @@ export const workerStats = { jobs: 0, spawned: 0 };
 let live = 0;
 
 function spawnWorker(): PooledWorker {
-  const pooled: PooledWorker = { worker: new Worker(ENTRY), job: null };
+  const shared = new SharedArrayBuffer(SLOTS * STAGING_BYTES);
+  const slots = Array.from({ length: SLOTS }, (_, i) => Buffer.from(shared, i * STAGING_BYTES, STAGING_BYTES));
+  const pooled: PooledWorker = { worker: new Worker(ENTRY, { workerData: { shared, slotBytes: STAGING_BYTES } }), job: null, slots };
   live++;
   workerStats.spawned++;
   pooled.worker.on('message', (message: FromWorker) => pooled.job?.receive(message));
@@ -78,7 +86,11 @@ function release(pooled: PooledWorker): void {
 
 export class WorkerProfiler {
   private readonly pooled: PooledWorker;
-  private staging: Buffer = Buffer.allocUnsafeSlow(STAGING_BYTES);
+  /** Shared slots not in the worker's hands; the last one is being filled. */
+  private free: number[];
+  /** The slot being filled (its index in pooled.slots, or -1 for a one-off buffer when all are out). */
+  private slot: number;
+  private staging: Buffer;
   private used = 0;
   private inFlight = 0;
   private drained: (() => void) | null = null;
@@ -94,6 +106,9 @@ export class WorkerProfiler {
   constructor(pooled: PooledWorker, delimiter: string | undefined, onColumns?: (part: Uint8Array) => void) {
     this.pooled = pooled;
     this.onColumns = onColumns;
+    this.free = pooled.slots.map((_, i) => i);
+    this.slot = this.free.pop()!;
+    this.staging = pooled.slots[this.slot];
     pooled.job = this;
     this.post({ type: 'start', delimiter, columnar: onColumns !== undefined });
   }
@@ -121,10 +136,16 @@ export class WorkerProfiler {
 
   private flush(): void {
     if (this.used === 0) return;
-    const buffer = this.staging.buffer as ArrayBuffer;
     this.inFlight += this.used;
-    this.post({ type: 'chunk', buffer, length: this.used }, [buffer]);
-    this.staging = Buffer.allocUnsafeSlow(STAGING_BYTES);
+    if (this.slot >= 0) {
+      this.post({ type: 'chunk', slot: this.slot, length: this.used });
+    } else {
+      const buffer = this.staging.buffer as ArrayBuffer;
+      this.post({ type: 'chunk', slot: -1, buffer, length: this.used }, [buffer]);
+    }
+    // Every slot is out only when one feed() brings more than MAX_IN_FLIGHT at once.
+    this.slot = this.free.pop() ?? -1;
+    this.staging = this.slot >= 0 ? this.pooled.slots[this.slot] : Buffer.allocUnsafeSlow(STAGING_BYTES);
     this.used = 0;
   }
 
@@ -166,6 +187,7 @@ export class WorkerProfiler {
   receive(message: FromWorker): void {
     if (message.type === 'ack') {
       this.inFlight -= message.length;
+      if (message.slot >= 0) this.free.push(message.slot);
       if (this.drained && this.inFlight <= MAX_IN_FLIGHT) {
         const wake = this.drained;
         this.drained = null;
