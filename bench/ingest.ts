@@ -7,13 +7,13 @@
 //
 // The file is cached in bench/.data/ (gitignored); delete it to regenerate.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createReadStream, readFileSync, readdirSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest, Agent } from 'node:http';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ensureBenchCsv, DEFAULT_ROWS } from './ingest-data.ts';
-import { ROOT, freePort } from './support.ts';
+import { ROOT, freePort, upload } from './support.ts';
 
 const args = process.argv.slice(2);
 const option = (name: string, fallback: string): string => {
@@ -70,25 +70,6 @@ async function waitHealthy(url: string, child: ChildProcess): Promise<void> {
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error('server did not become healthy');
-}
-
-function upload(url: string, path: string, name: string): Promise<{ status: number; body: string; seconds: number }> {
-  const size = statSync(path).size;
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      `${url}/v1/datasets?name=${encodeURIComponent(name)}`,
-      { method: 'POST', headers: { 'content-type': 'text/csv', 'content-length': String(size) } },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (d) => (body += d));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, seconds: (performance.now() - started) / 1000 }));
-      },
-    );
-    req.on('error', reject);
-    createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(req);
-  });
 }
 
 /** GET /v1/datasets back to back from `clients` connections until `stop` resolves; latencies in ms. */

@@ -1,6 +1,7 @@
 // What the benchmarks share: generated input files, a free port, and the real server as a child.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, statSync } from 'node:fs';
+import { createReadStream, createWriteStream, existsSync, statSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
@@ -77,4 +78,24 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
 
 export function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
+}
+
+/** POSTs the file at `path` to `${url}/v1/datasets` as a raw text/csv body, streamed in 1 MiB reads. */
+export function upload(url: string, path: string, name: string): Promise<{ status: number; body: string; seconds: number }> {
+  const size = statSync(path).size;
+  const started = performance.now();
+  return new Promise((resolve, reject) => {
+    const req = httpRequest(
+      `${url}/v1/datasets?name=${encodeURIComponent(name)}`,
+      { method: 'POST', headers: { 'content-type': 'text/csv', 'content-length': String(size) } },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, seconds: (performance.now() - started) / 1000 }));
+      },
+    );
+    req.on('error', reject);
+    createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(req);
+  });
 }
