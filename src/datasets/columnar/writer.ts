@@ -26,7 +26,7 @@
 // Output goes to `emit` as whole parts (the header, one buffer per group, the end marker), each in
 // its own ArrayBuffer, so a worker thread can transfer them without a copy.
 import { crc32 } from 'node:zlib';
-import { FIELD_DEC, FIELD_INT, FIELD_RAW, unescapeField, type RecordSink } from '../csv/parser.ts';
+import { FIELD_DEC, FIELD_INT, cell, cellAt, type RecordSink } from '../csv/parser.ts';
 import { isMissingBytes, numberState, parseNumberBytes } from '../csv/tokens.ts';
 import {
   GROUP_BYTES,
@@ -319,14 +319,8 @@ export class ColumnarWriter implements RecordSink {
         integers++;
         continue;
       }
-      let b: Uint8Array = buf;
-      let s = starts[i];
-      let e = ends[i];
-      if (flag === FIELD_RAW) {
-        b = unescapeField(buf, s, e);
-        s = 0;
-        e = b.length;
-      }
+      cellAt(buf, starts[i], ends[i], flag);
+      const { bytes: b, start: s, end: e } = cell;
       const v = parseNumberBytes(b, s, e);
       if (v === v) {
         if (numberState.integer) integers++;
@@ -393,14 +387,8 @@ export class ColumnarWriter implements RecordSink {
     const bytes = col.bytes;
     for (; i < last; i += fields, row++) {
       const flag = flags[i];
-      let b: Uint8Array = buf;
-      let s = starts[i];
-      let e = ends[i];
-      if (flag === FIELD_RAW) {
-        b = unescapeField(buf, s, e);
-        s = 0;
-        e = b.length;
-      }
+      cellAt(buf, starts[i], ends[i], flag);
+      const { bytes: b, start: s, end: e } = cell;
       if (flag !== FIELD_INT && flag !== FIELD_DEC && isMissingBytes(b, s, e)) {
         missing[row] = 1;
       } else {

@@ -484,6 +484,23 @@ export function countLineBreaks(buf: Uint8Array, start: number, end: number): nu
   return count;
 }
 
+/** Where the last cellAt() call found a field's text: `bytes[start, end)`. Read it before the next call. */
+export const cell: { bytes: Uint8Array; start: number; end: number } = { bytes: new Uint8Array(0), start: 0, end: 0 };
+
+/** Points `cell` at a field's text: its range of `buf`, or, for a FIELD_RAW field, an unescaped copy. */
+export function cellAt(buf: Uint8Array, start: number, end: number, flag: number): void {
+  if (flag === FIELD_RAW) {
+    const text = unescapeField(buf, start, end);
+    cell.bytes = text;
+    cell.start = 0;
+    cell.end = text.length;
+  } else {
+    cell.bytes = buf;
+    cell.start = start;
+    cell.end = end;
+  }
+}
+
 /** The text of a FIELD_RAW range: quotes toggle quoting, `""` inside quotes is one quote. */
 export function unescapeField(buf: Uint8Array, start: number, end: number): Buffer {
   const out = Buffer.allocUnsafe(end - start);

@@ -13,7 +13,7 @@
 // the copy's group and counts them, and the statistics are taken from those stored numbers; a
 // column that is not all numbers and missing cells in the block is profiled here on its own and
 // handed to the writer's general path. The profile is the same with or without the copy.
-import { CsvParser, FIELD_INT, FIELD_RAW, unescapeField, type CsvParserOptions, type RecordSink } from './parser.ts';
+import { CsvParser, FIELD_INT, cell, cellAt, type CsvParserOptions, type RecordSink } from './parser.ts';
 import { isMissingBytes, numberState, parseBooleanBytes, parseNumberBytes } from './tokens.ts';
 import { DistinctCounter, hashBytes, hashOut } from './distinct.ts';
 import { TrainyardError } from '../../errors.ts';
@@ -210,14 +210,8 @@ export class ProfileSink implements RecordSink {
         values[k++] = parsed[i];
         continue;
       }
-      let b: Uint8Array = buf;
-      let s = starts[i];
-      let e = ends[i];
-      if (flag === FIELD_RAW) {
-        b = unescapeField(buf, s, e);
-        s = 0;
-        e = b.length;
-      }
+      cellAt(buf, starts[i], ends[i], flag);
+      const { bytes: b, start: s, end: e } = cell;
       if (!col.text) {
         const value = parseNumberBytes(b, s, e);
         if (value === value) {

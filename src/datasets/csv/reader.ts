@@ -2,7 +2,7 @@
 // batches (numbers as Float64Array with NaN for missing, text as string | null), the header, and
 // typed rows. Same tokenizer and cell rules as ingest, so what was profiled is what is read.
 import { TrainyardError, type FieldError } from '../../errors.ts';
-import { CsvParser, fieldText, FIELD_INT, FIELD_RAW, unescapeField, type RecordSink } from './parser.ts';
+import { CsvParser, cell, cellAt, fieldText, FIELD_INT, type RecordSink } from './parser.ts';
 import { isMissingBytes, parseBooleanBytes, parseNumberBytes } from './tokens.ts';
 import type { ColumnType } from './profiler.ts';
 
@@ -76,14 +76,8 @@ class BatchSink implements RecordSink {
         (batch.columns[k] as Float64Array)[at] = parsed[f];
         continue;
       }
-      let b: Uint8Array = buf;
-      let s = starts[f];
-      let e = ends[f];
-      if (flags[f] === FIELD_RAW) {
-        b = unescapeField(buf, s, e);
-        s = 0;
-        e = b.length;
-      }
+      cellAt(buf, starts[f], ends[f], flags[f]);
+      const { bytes: b, start: s, end: e } = cell;
       const missing = isMissingBytes(b, s, e);
       if (this.requests[k].as === 'number') {
         let value = NaN;
@@ -194,14 +188,8 @@ export async function readCsvRows(
       const row: CellValue[] = new Array(fields);
       for (let k = 0; k < fields; k++) {
         const f = base + k;
-        let b: Uint8Array = buf;
-        let s = starts[f];
-        let e = ends[f];
-        if (flags[f] === FIELD_RAW) {
-          b = unescapeField(buf, s, e);
-          s = 0;
-          e = b.length;
-        }
+        cellAt(buf, starts[f], ends[f], flags[f]);
+        const { bytes: b, start: s, end: e } = cell;
         const type = types?.[k] ?? 'string';
         if (isMissingBytes(b, s, e)) row[k] = null;
         else if (type === 'integer' || type === 'number') row[k] = parseNumberBytes(b, s, e);
