@@ -50,6 +50,8 @@ for (const config of METADATA_STORES) {
       for (const id of ids) await finishJob(stores[0].db, id, (await getJobRow(stores[0].db, id)).lease_owner!, { status: 'succeeded' });
     });
 
+    // MySQL only: there the change and its event are one transaction. SQLite has one writer at a time
+    // (and no LOCK TABLES), and the platform runs it in one process.
     it.skipIf(config.name !== 'mysql')('never shows another server a queued job without its queued event, nor a re-queued one without its event', async () => {
       // Another connection holds job_events locked, so each status change stalls at its event: what a
       // claimer could see in that moment must not be a job whose history is missing a step.
