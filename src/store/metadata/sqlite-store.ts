@@ -1,17 +1,19 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import SQLite from 'better-sqlite3';
 import { Kysely, SqliteDialect, sql } from 'kysely';
 import type { MetadataStore } from './metadata-store.ts';
 import type { Database } from './schema.ts';
 
-export function openSqliteStore(path: string): MetadataStore {
+const BUSY_TIMEOUT_MS = 10_000;
+
+export async function openSqliteStore(path: string): Promise<MetadataStore> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const connection = new SQLite(path);
-  // The server and its job subprocesses share the file: WAL lets readers run beside one writer,
-  // and the busy timeout turns a brief write lock into a wait rather than an error.
-  connection.pragma('journal_mode = WAL');
-  connection.pragma('busy_timeout = 10000');
+  // The server and its job subprocesses share the file: the busy timeout turns a brief write lock
+  // into a wait rather than an error, and WAL lets readers run beside one writer.
+  const connection = new SQLite(path, { timeout: BUSY_TIMEOUT_MS });
+  await enterWalMode(connection);
   connection.pragma('synchronous = NORMAL');
   connection.pragma('foreign_keys = ON');
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: connection }) });
@@ -25,4 +27,22 @@ export function openSqliteStore(path: string): MetadataStore {
       await db.destroy();
     },
   };
+}
+
+/**
+ * Switching a fresh file to WAL takes an exclusive lock. When two processes open a new database at
+ * once (a server and `trainyard migrate`, two API servers), SQLite answers one of them SQLITE_BUSY
+ * at once instead of waiting, because waiting could deadlock; so retry until the busy timeout.
+ */
+async function enterWalMode(connection: SQLite.Database): Promise<void> {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      connection.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
+      await sleep(10);
+    }
+  }
 }
