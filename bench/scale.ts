@@ -27,10 +27,10 @@ import { loadConfig } from '../src/config.ts';
 import { openPlatform, type Platform } from '../src/platform.ts';
 import { buildApp } from '../src/api/app.ts';
 import { ALL_ROUTES } from '../src/api/routes/index.ts';
-import { startExecutor } from '../src/training/executors/executor.ts';
+import { startExecutor } from '../src/jobs/executors/executor.ts';
 import { openMetadataStore, type MetadataStore } from '../src/store/metadata/metadata-store.ts';
 import { migrateToLatest } from '../src/store/metadata/migrate.ts';
-import { claimNext, newLeaseOwner } from '../src/training/queue.ts';
+import { claimNext, newLeaseOwner } from '../src/jobs/queue.ts';
 import { newId } from '../src/ids.ts';
 import { startS3Server } from '../test/support/s3.ts';
 

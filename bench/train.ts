@@ -28,7 +28,7 @@ import { TRAINER_PACKAGE_DIR } from '../src/training/trainer-process.ts';
 import { resolveHyperparameters } from '../src/training/hyperparameters.ts';
 import { inferShapes } from '../src/models/shapes.ts';
 import { validateLayers } from '../src/models/layers.ts';
-import { LOCAL_JOB_NICENESS } from '../src/training/executors/executor.ts';
+import { LOCAL_JOB_NICENESS } from '../src/jobs/executors/executor.ts';
 import { ROOT, percentile, startServer, writeCsvOnce } from './support.ts';
 
 const execFileAsync = promisify(execFile);

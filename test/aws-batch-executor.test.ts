@@ -19,9 +19,9 @@ import {
 import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { openPlatform, type Platform } from '../src/platform.ts';
-import { BatchDispatcher, containerEnvironment, failureReason, startBatchDispatcher } from '../src/training/executors/aws-batch-executor.ts';
-import { createJob, getJobRow, requestCancel } from '../src/training/jobs.ts';
-import { claimById, finishJob } from '../src/training/queue.ts';
+import { BatchDispatcher, containerEnvironment, failureReason, startBatchDispatcher } from '../src/jobs/executors/aws-batch.ts';
+import { createJob, getJobRow, requestCancel } from '../src/jobs/jobs.ts';
+import { claimById, finishJob } from '../src/jobs/queue.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
 import { spawnTrainyard } from './support/processes.ts';
 

@@ -288,7 +288,7 @@ describe('batch inference jobs', () => {
       const list = await api<{ items: JobView[] }>(base, 'GET', '/v1/inference-jobs?status=cancelled');
       expect(list.body.items.map((j) => j.id)).toContain(created.body.id);
     } finally {
-      const { JobLoop } = await import('../src/training/job-loop.ts');
+      const { JobLoop } = await import('../src/jobs/loop.ts');
       platform.loop = new JobLoop(platform.platform, { role: 'local', concurrency: 1, niceness: 0, pollMs: 200 });
       platform.loop.start();
     }

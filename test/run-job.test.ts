@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
 import { api, mlp, spawnTrainyard, tempDir, tinyCsv, uploadCsv, type TrainyardProcess } from './support/processes.ts';
-import { claimNext } from '../src/training/queue.ts';
+import { claimNext } from '../src/jobs/queue.ts';
 
 interface JobView {
   id: string;

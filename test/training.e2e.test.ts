@@ -285,7 +285,7 @@ describe('failures a user can act on', () => {
       expect(dataset.status).toBe(409);
       await api(base, 'POST', `/v1/training-jobs/${created.body.id}/cancel`);
     } finally {
-      const { JobLoop } = await import('../src/training/job-loop.ts');
+      const { JobLoop } = await import('../src/jobs/loop.ts');
       platform.loop = new JobLoop(platform.platform, { role: 'local', concurrency: 1, niceness: 0, pollMs: 200 });
       platform.loop.start();
     }

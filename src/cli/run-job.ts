@@ -2,8 +2,8 @@ import { createInterface } from 'node:readline';
 import { Command, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config.ts';
 import { openPlatform } from '../platform.ts';
-import { claimById, newLeaseOwner } from '../training/queue.ts';
-import { getJobRow } from '../training/jobs.ts';
+import { claimById, newLeaseOwner } from '../jobs/queue.ts';
+import { getJobRow } from '../jobs/jobs.ts';
 
 /** What a job loop writes to a standby process's stdin: the job it claimed, and its lease owner. */
 export interface StandbyAssignment {
@@ -34,7 +34,7 @@ export function runJobCommand(): Command {
         throw new InvalidArgumentError('give a job id, or --standby alone');
       }
       // Loaded on use so that other commands do not pay for the job code (and ONNX Runtime).
-      const { runClaimedJob } = await import('../training/run-job.ts');
+      const { runClaimedJob } = await import('../jobs/run-job.ts');
       const config = loadConfig();
       const platform = await openPlatform(config);
       let exitCode = 0;

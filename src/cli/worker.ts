@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config.ts';
 import { openPlatform } from '../platform.ts';
-import { JobLoop } from '../training/job-loop.ts';
+import { JobLoop } from '../jobs/loop.ts';
 
 export function workerCommand(): Command {
   return new Command('worker')

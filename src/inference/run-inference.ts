@@ -2,9 +2,9 @@
 // predictions, as CSV, into the blob store (atomic: the output appears whole or not at all), so
 // memory stays flat whatever the file size. Cancellable between batches.
 import { Readable } from 'node:stream';
-import { durably, type JobContext } from '../training/job-context.ts';
-import { JobUserError } from '../training/job-errors.ts';
-import { finishJob } from '../training/queue.ts';
+import { durably, type JobContext } from '../jobs/context.ts';
+import { JobUserError } from '../jobs/errors.ts';
+import { finishJob } from '../jobs/queue.ts';
 import { LeaseLostError } from '../training/run-training.ts';
 import { getVersion } from '../models/registry.ts';
 import { readDatasetBatches } from '../datasets/read-dataset.ts';

@@ -5,7 +5,7 @@ import type { BlobStore } from '../store/blobs/blob-store.ts';
 import { TrainyardError, notFound } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 import { isUniqueViolation } from '../store/metadata/errors.ts';
-import { hasActiveJobs } from '../training/jobs.ts';
+import { hasActiveJobs } from '../jobs/jobs.ts';
 import { deepFreeze, type ModelSpec, type ModelSpecInput } from './spec.ts';
 
 export interface ArtifactInfo {

@@ -16,7 +16,7 @@ import {
   type TargetEncoding,
 } from '../models/preprocessing.ts';
 import { writeNpy } from './npy.ts';
-import { JobUserError } from './job-errors.ts';
+import { JobUserError } from '../jobs/errors.ts';
 import type { Task } from '../models/spec.ts';
 
 export interface DatasetColumnInfo {

@@ -12,14 +12,14 @@ import { normalizationVectors, type Preprocessing, type TargetEncoding } from '.
 import { insertVersion, type ArtifactInfo, type Signature } from '../models/registry.ts';
 import { isUniqueViolation } from '../store/metadata/errors.ts';
 import { withRetry } from '../store/retry.ts';
-import { STORE_OUTAGE_RETRY } from './job-errors.ts';
+import { STORE_OUTAGE_RETRY } from '../jobs/errors.ts';
 import type { Hyperparameters } from './hyperparameters.ts';
 import { featureKinds, prepareTrainingData, type DatasetColumnInfo, type PreparedData } from './prepare.ts';
 import { detectPython, TrainerProcess, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
-import { JobUserError, abortReason } from './job-errors.ts';
-import type { JobContext } from './job-context.ts';
-import { finishJob } from './queue.ts';
-import { parseJson } from './jobs.ts';
+import { JobUserError, abortReason } from '../jobs/errors.ts';
+import type { JobContext } from '../jobs/context.ts';
+import { finishJob } from '../jobs/queue.ts';
+import { parseJson } from '../jobs/jobs.ts';
 
 export interface TrainingJobSpec {
   model: ModelSpec;

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../models/spec.ts';
 import { datasetColumns, resolveDataset } from '../datasets/resolve-dataset.ts';
 import type { ColumnProfile } from '../datasets/csv/profiler.ts';
 import { resolveHyperparameters, type HyperparametersInput } from './hyperparameters.ts';
-import { createJob, type JobRow } from './jobs.ts';
+import { createJob, type JobRow } from '../jobs/jobs.ts';
 import { isNumericType } from './prepare.ts';
 import type { TrainingJobSpec } from './run-training.ts';
 

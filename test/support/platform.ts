@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { startTestServer, type TestServer, type TestServerOptions } from './server.ts';
-import { JobLoop } from '../../src/training/job-loop.ts';
+import { JobLoop } from '../../src/jobs/loop.ts';
 import { api } from './processes.ts';
 
 export { api, mlp } from './processes.ts';

@@ -4,8 +4,8 @@ import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { HyperparametersSchema } from '../../training/hyperparameters.ts';
 import { submitTrainingJob } from '../../training/submit.ts';
-import { getJobRow, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../training/jobs.ts';
-import { streamJobEvents } from '../../training/job-events-stream.ts';
+import { getJobRow, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { TrainyardError } from '../../errors.ts';
 
 export const JobStatusSchema = Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]);

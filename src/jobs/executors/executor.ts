@@ -3,7 +3,7 @@
 //   queue      the server only enqueues; `trainyard worker` processes run jobs
 //   aws-batch  a dispatcher submits each queued job to AWS Batch as `run-job <id>`
 import type { Platform } from '../../platform.ts';
-import { JobLoop } from '../job-loop.ts';
+import { JobLoop } from '../loop.ts';
 
 /** Niceness of the local executor's job processes (and so of their trainers): below the API. */
 export const LOCAL_JOB_NICENESS = 10;
@@ -25,7 +25,7 @@ export async function startExecutor(platform: Platform): Promise<Executor> {
     case 'queue':
       return { poke: () => undefined, stop: async () => undefined };
     case 'aws-batch': {
-      const { startBatchDispatcher } = await import('./aws-batch-executor.ts');
+      const { startBatchDispatcher } = await import('./aws-batch.ts');
       return startBatchDispatcher(platform);
     }
   }

@@ -13,7 +13,7 @@ import type { Platform } from '../platform.ts';
 import { storeEnvironment } from '../config.ts';
 import { claimNext, finishJob, isDeadLocalOwner, newLeaseOwner, reapLostJobs, renewLease, requeue } from './queue.ts';
 import type { JobRow } from './jobs.ts';
-import { STORE_OUTAGE_RETRY } from './job-errors.ts';
+import { STORE_OUTAGE_RETRY } from './errors.ts';
 import { withRetry } from '../store/retry.ts';
 
 const CLI = fileURLToPath(new URL('../../bin/trainyard.mjs', import.meta.url));

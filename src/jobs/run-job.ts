@@ -2,11 +2,11 @@
 // shutdown into one AbortSignal, dispatches to the job kind, and records how it ended. User errors
 // fail the job at once; anything else is an infrastructure failure, retried while attempts remain.
 import type { Platform } from '../platform.ts';
-import { JobUserError, abortReason, type AbortReason } from './job-errors.ts';
-import { EventSink, durably, type JobContext } from './job-context.ts';
+import { JobUserError, abortReason, type AbortReason } from './errors.ts';
+import { EventSink, durably, type JobContext } from './context.ts';
 import { finishJob, renewLease, requeue } from './queue.ts';
 import { getJobRow, type JobRow } from './jobs.ts';
-import { runTrainingJob, LeaseLostError } from './run-training.ts';
+import { runTrainingJob, LeaseLostError } from '../training/run-training.ts';
 import { runInferenceJob } from '../inference/run-inference.ts';
 
 export type JobEnd = 'succeeded' | 'failed' | 'cancelled' | 'requeued' | 'abandoned';

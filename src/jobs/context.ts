@@ -4,7 +4,7 @@ import type { Platform } from '../platform.ts';
 import { appendEvents, type JobRow } from './jobs.ts';
 import { nowIso } from '../ids.ts';
 import { withRetry } from '../store/retry.ts';
-import { STORE_OUTAGE_RETRY } from './job-errors.ts';
+import { STORE_OUTAGE_RETRY } from './errors.ts';
 
 export interface JobContext {
   platform: Platform;
