@@ -34,7 +34,8 @@ export function runJobCommand(): Command {
         throw new InvalidArgumentError('give a job id, or --standby alone');
       }
       // Loaded on use so that other commands do not pay for the job code (and ONNX Runtime).
-      const { runClaimedJob } = await import('../jobs/run-job.ts');
+      const [{ runClaimedJob }, { jobRunners }] = await Promise.all([import('../jobs/run-job.ts'), import('./job-kinds.ts')]);
+      const runners = jobRunners();
       const config = loadConfig();
       const platform = await openPlatform(config);
       let exitCode = 0;
@@ -65,7 +66,7 @@ export function runJobCommand(): Command {
           process.stderr.write(`trainyard run-job: job ${id} is ${current.status}${current.lease_owner ? ` (held by ${current.lease_owner})` : ''}; nothing to do\n`);
           return 0;
         }
-        const end = await runClaimedJob(platform, job, owner, { stop: stop.signal });
+        const end = await runClaimedJob(platform, runners, job, owner, { stop: stop.signal });
         platform.logger.info({ job: id, end }, 'run-job finished');
         return end === 'failed' ? 1 : 0;
       }

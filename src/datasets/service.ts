@@ -8,6 +8,7 @@ import type { Selectable } from 'kysely';
 import type { Platform } from '../platform.ts';
 import type { DatasetTable } from '../store/metadata/schema.ts';
 import { TrainyardError, notFound } from '../errors.ts';
+import { assertNotInUse } from '../jobs/jobs.ts';
 import { newId, nowIso } from '../ids.ts';
 import { CsvProfiler, type ColumnProfile, type CsvProfile } from './csv/profiler.ts';
 import { readCsvRows, type CellValue } from './csv/reader.ts';
@@ -365,18 +366,7 @@ export async function listDatasets(platform: Platform, options: { limit: number;
  */
 export async function deleteDataset(platform: Platform, id: string): Promise<void> {
   const row = await getDatasetRow(platform, id);
-  const users = await platform.metadata.db
-    .selectFrom('jobs')
-    .select(['id'])
-    .where('dataset_id', '=', id)
-    .where('status', 'in', ['queued', 'running'])
-    .limit(5)
-    .execute();
-  if (users.length > 0) {
-    throw new TrainyardError('IN_USE', `dataset "${id}" is used by ${users.length === 5 ? 'at least 5' : users.length} queued or running job(s): ${users.map((u) => u.id).join(', ')}`, {
-      errors: users.map((u) => ({ field: 'id', message: `used by job ${u.id}` })),
-    });
-  }
+  await assertNotInUse(platform.metadata.db, { datasetId: id });
   await platform.metadata.db.deleteFrom('datasets').where('id', '=', id).execute();
   await platform.blobs.deletePrefix(`datasets/${row.id}`).catch((error: unknown) => {
     platform.logger.warn({ err: error, dataset: id }, 'dataset deleted but its blobs could not be removed');

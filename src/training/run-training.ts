@@ -16,10 +16,11 @@ import { STORE_OUTAGE_RETRY } from '../jobs/errors.ts';
 import type { Hyperparameters } from './hyperparameters.ts';
 import { featureKinds, prepareTrainingData, type DatasetColumnInfo, type PreparedData } from './prepare.ts';
 import { detectPython, TrainerProcess, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
-import { JobUserError, abortReason } from '../jobs/errors.ts';
+import { JobUserError, LeaseLostError, abortReason } from '../jobs/errors.ts';
 import type { JobContext } from '../jobs/context.ts';
 import { finishJob } from '../jobs/queue.ts';
-import { parseJson } from '../jobs/jobs.ts';
+import { jobDataset, parseJson } from '../jobs/jobs.ts';
+import type { JobRunner } from '../jobs/runner.ts';
 
 export interface TrainingJobSpec {
   model: ModelSpec;
@@ -61,8 +62,9 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
   const timings: Record<string, number> = {};
   const started = performance.now();
 
-  const dataset = await metadata.db.selectFrom('datasets').selectAll().where('id', '=', job.dataset_id).executeTakeFirst();
-  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${job.dataset_id} no longer exists`);
+  const datasetId = jobDataset(job);
+  const dataset = await metadata.db.selectFrom('datasets').selectAll().where('id', '=', datasetId).executeTakeFirst();
+  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${datasetId} no longer exists`);
   const columns = JSON.parse(dataset.columns_json) as DatasetColumnInfo[];
   const features = spec.model.features ?? columns.map((c) => c.name).filter((n) => n !== spec.model.target);
 
@@ -304,7 +306,7 @@ async function recordVersion(
       const v = await insertVersion(trx, {
         model: spec.model.name,
         training_job_id: job.id,
-        dataset_id: job.dataset_id,
+        dataset_id: jobDataset(job),
         metrics: input.metrics,
         signature: input.signature,
         artifacts: input.artifacts,
@@ -330,9 +332,14 @@ async function recordVersion(
   }
 }
 
-export class LeaseLostError extends Error {
-  override name = 'LeaseLostError';
-  constructor() {
-    super('this worker lost the job’s lease before recording the result; another worker owns it now');
-  }
-}
+/** The `training` kind, registered with the engine at the composition root (src/cli/job-kinds.ts). */
+export const trainingJobRunner: JobRunner = {
+  kind: 'training',
+  run: runTrainingJob,
+  // The trainer enforces max_runtime_seconds itself (stopping gracefully with the best weights);
+  // the engine's deadline, 30 s later, is the backstop.
+  deadlineSeconds: (job) => {
+    const limit = (JSON.parse(job.spec_json) as TrainingJobSpec).hyperparameters.max_runtime_seconds;
+    return limit ? limit + 30 : null;
+  },
+};

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import type { Api, RouteContext } from '../app.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
-import { createJob, getJobRow, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { createJob, getJobRow, jobDataset, jobModel, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { resolveVersion } from '../../models/registry.ts';
 import { datasetColumns, resolveDataset } from '../../datasets/resolve-dataset.ts';
@@ -59,9 +59,9 @@ function toInferenceJob(row: JobRow): InferenceJob {
   return {
     id: row.id,
     status: row.status as JobStatus,
-    model: row.model_name,
+    model: jobModel(row),
     version: row.model_version ?? 0,
-    dataset: row.dataset_id,
+    dataset: jobDataset(row),
     threshold: spec.threshold,
     progress: parseJson(row.progress_json),
     stats: parseJson(row.stats_json),
