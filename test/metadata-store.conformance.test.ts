@@ -8,7 +8,8 @@ import { promisify } from 'node:util';
 import { Migrator, sql, type Insertable, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isConnectionError, isUniqueViolation } from '../src/store/metadata/errors.ts';
-import { openMetadataStore, type MetadataStore } from '../src/store/metadata/metadata-store.ts';
+import { type MetadataStore } from '../src/store/metadata/metadata-store.ts';
+import { openMetadataStore } from '../src/store/metadata/open-metadata-store.ts';
 import { MIGRATIONS, migrateToLatest } from '../src/store/metadata/migrate.ts';
 import type { Database } from '../src/store/metadata/schema.ts';
 import { withRetry } from '../src/store/retry.ts';
@@ -91,7 +92,7 @@ function rows(json: string) {
 /** Runs migrateToLatest in a separate Node process (as a second server would) and returns its report. */
 async function migrateInChild(url: string, startAt: number): Promise<{ applied: string[] }> {
   const script = `
-    import { openMetadataStore } from ${JSON.stringify(new URL('../src/store/metadata/metadata-store.ts', import.meta.url).href)};
+    import { openMetadataStore } from ${JSON.stringify(new URL('../src/store/metadata/open-metadata-store.ts', import.meta.url).href)};
     import { migrateToLatest } from ${JSON.stringify(new URL('../src/store/metadata/migrate.ts', import.meta.url).href)};
     const store = await openMetadataStore(process.env.DB_URL);
     await new Promise((resolve) => setTimeout(resolve, Number(process.env.START_AT) - Date.now()));

@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { Api, RouteContext } from '../app.ts';
+import type { Api, RouteContext } from '../route-context.ts';
 import { problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { ModelSchema, ModelSpecBodySchema, ModelSpecSchema, parseModelSpec, toModelResponse } from '../../models/spec.ts';

@@ -1,5 +1,5 @@
 import { Type, type Static } from 'typebox';
-import type { Api, RouteContext } from '../app.ts';
+import type { Api, RouteContext } from '../route-context.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { HyperparametersSchema } from '../../training/hyperparameters.ts';
