@@ -13,14 +13,13 @@ import { TrainyardError } from '../errors.ts';
 import { ModelCache } from './model-cache.ts';
 import { StatsAccumulator } from './predictions.ts';
 import { PredictionsCsvWriter } from './predictions-csv.ts';
+import { predictionsKey } from '../store/blobs/keys.ts';
 
 export interface InferenceJobSpec {
   threshold: number;
 }
 
 const BATCH_ROWS = 8192;
-
-export const outputKey = (jobId: string): string => `jobs/${jobId}/predictions.csv`;
 
 export async function runInferenceJob(ctx: JobContext): Promise<void> {
   const { platform, job, events, signal } = ctx;
@@ -74,7 +73,7 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
       }
 
       try {
-        await platform.blobs.put(outputKey(job.id), Readable.from(chunks()), { contentType: 'text/csv' });
+        await platform.blobs.put(predictionsKey(job.id), Readable.from(chunks()), { contentType: 'text/csv' });
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof TrainyardError && error.status < 500) throw new JobUserError('BAD_DATA', error.message);
@@ -88,7 +87,7 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
       if (!finished) {
         // Cancelled at the last moment, or another worker owns the job now (and rewrites the output).
         const current = await db.selectFrom('jobs').select('cancel_requested').where('id', '=', job.id).executeTakeFirst();
-        if (current?.cancel_requested) await platform.blobs.delete(outputKey(job.id));
+        if (current?.cancel_requested) await platform.blobs.delete(predictionsKey(job.id));
         throw new LeaseLostError();
       }
     });

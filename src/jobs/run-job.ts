@@ -8,6 +8,7 @@ import { EventSink, durably, type JobContext } from './context.ts';
 import { finishJob, renewLease, requeue } from './queue.ts';
 import { getJobRow, type JobRow } from './jobs.ts';
 import type { JobRunners } from './runner.ts';
+import { jobLogKey } from '../store/blobs/keys.ts';
 
 export type JobEnd = 'succeeded' | 'failed' | 'cancelled' | 'requeued' | 'abandoned';
 
@@ -86,7 +87,7 @@ export async function runClaimedJob(platform: Platform, runners: JobRunners, job
 }
 
 async function writeLog(platform: Platform, jobId: string, events: EventSink): Promise<void> {
-  await platform.blobs.put(`jobs/${jobId}/log.txt`, events.logText()).catch((error) => platform.logger.warn({ err: error }, 'could not store job log'));
+  await platform.blobs.put(jobLogKey(jobId), events.logText()).catch((error) => platform.logger.warn({ err: error }, 'could not store job log'));
 }
 
 async function endAborted(platform: Platform, job: JobRow, owner: string, abort: AbortReason, events: EventSink): Promise<JobEnd> {

@@ -21,6 +21,7 @@ import type { JobContext } from '../jobs/context.ts';
 import { finishJob } from '../jobs/queue.ts';
 import { jobDataset, parseJson } from '../jobs/jobs.ts';
 import type { JobRunner } from '../jobs/runner.ts';
+import { artifactKey, jobLogKey, trainingAttemptPrefix } from '../store/blobs/keys.ts';
 
 export interface TrainingJobSpec {
   model: ModelSpec;
@@ -163,7 +164,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
     const summary = parseJson<Record<string, unknown>>(await readFile(join(jobDir, 'artifacts', 'trainer.json'), 'utf8').catch(() => null)) ?? {};
     const completed = outcome.completed;
     const finalMetrics = (completed.metrics ?? latest?.metrics ?? {}) as Record<string, number>;
-    const prefix = `models/${spec.model.name}/${job.id}-a${job.attempts}`;
+    const prefix = trainingAttemptPrefix(spec.model.name, job.id, job.attempts);
     // How the run went: recorded both in the manifest and on the job.
     const outcomeSummary = {
       rows_train: prepared.trainRows,
@@ -181,7 +182,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         const info = await stat(path).catch(() => null);
         if (!info) continue;
         const sha256 = await sha256File(path);
-        await blobs.put(`${prefix}/${name}`, createReadStream(path));
+        await blobs.put(artifactKey(prefix, name), createReadStream(path));
         artifacts.push({ name, size_bytes: info.size, sha256 });
       }
       if (!artifacts.some((a) => a.name === 'model.onnx')) throw new Error('the trainer finished without writing model.onnx');
@@ -206,11 +207,11 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         artifacts,
       };
       const manifestText = JSON.stringify(manifest, null, 2);
-      await blobs.put(`${prefix}/manifest.json`, manifestText);
+      await blobs.put(artifactKey(prefix, 'manifest.json'), manifestText);
       artifacts.push({ name: 'manifest.json', size_bytes: Buffer.byteLength(manifestText), sha256: createHash('sha256').update(manifestText).digest('hex') });
       const reference = join(jobDir, 'artifacts', 'reference_outputs.npy');
-      if (await stat(reference).catch(() => null)) await blobs.put(`${prefix}/reference_outputs.npy`, createReadStream(reference));
-      await blobs.put(`jobs/${job.id}/log.txt`, events.logText());
+      if (await stat(reference).catch(() => null)) await blobs.put(artifactKey(prefix, 'reference_outputs.npy'), createReadStream(reference));
+      await blobs.put(jobLogKey(job.id), events.logText());
       timings.upload_seconds = (performance.now() - uploadStarted) / 1000;
       timings.total_seconds = (performance.now() - started) / 1000;
       const trainerTimings = (summary.timings ?? {}) as Record<string, number>;
@@ -231,7 +232,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
     // An earlier attempt whose machine died while uploading left a partial prefix that nothing
     // points at; this attempt recorded the version, so those are orphans now.
     for (let earlier = 1; earlier < job.attempts; earlier++) {
-      await blobs.deletePrefix(`models/${spec.model.name}/${job.id}-a${earlier}`).catch((error: unknown) => platform.logger.warn({ err: error, job: job.id, attempt: earlier }, 'could not remove an earlier attempt’s artifacts'));
+      await blobs.deletePrefix(trainingAttemptPrefix(spec.model.name, job.id, earlier)).catch((error: unknown) => platform.logger.warn({ err: error, job: job.id, attempt: earlier }, 'could not remove an earlier attempt’s artifacts'));
     }
   } finally {
     trainer.discard();

@@ -6,7 +6,8 @@ import { createJob, getJobRow, jobDataset, jobModel, listJobRows, parseJson, req
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { resolveVersion } from '../../models/registry.ts';
 import { datasetColumns, resolveDataset } from '../../datasets/resolve-dataset.ts';
-import { outputKey, type InferenceJobSpec } from '../../inference/run-inference.ts';
+import type { InferenceJobSpec } from '../../inference/run-inference.ts';
+import { predictionsKey } from '../../store/blobs/keys.ts';
 import { TrainyardError } from '../../errors.ts';
 import { Readable } from 'node:stream';
 import { recordDataset, stageUpload, validateName } from '../../datasets/service.ts';
@@ -202,7 +203,7 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
     async (request, reply) => {
       const job = await getJobRow(db, request.params.id, 'inference');
       if (job.status !== 'succeeded') throw new TrainyardError('OUTPUT_NOT_READY', `job ${job.id} is ${job.status}; its output exists once it has succeeded`);
-      const stream = await platform.blobs.get(outputKey(job.id));
+      const stream = await platform.blobs.get(predictionsKey(job.id));
       return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${job.id}-predictions.csv"`).send(stream);
     },
   );

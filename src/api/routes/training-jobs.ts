@@ -7,6 +7,7 @@ import { submitTrainingJob } from '../../training/submit.ts';
 import { getJobRow, jobDataset, jobModel, listJobRows, parseJson, requestCancel, type JobKind, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { TrainyardError } from '../../errors.ts';
+import { jobLogKey } from '../../store/blobs/keys.ts';
 
 export const JobStatusSchema = Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]);
 const Status = JobStatusSchema;
@@ -164,7 +165,7 @@ export async function trainingJobRoutes(app: Api, { platform, executor }: RouteC
 export async function jobLogText(platform: RouteContext['platform'], id: string, kind: JobKind): Promise<string> {
   const { db } = platform.metadata;
   await getJobRow(db, id, kind);
-  const stored = await platform.blobs.get(`jobs/${id}/log.txt`).catch((error: unknown) => {
+  const stored = await platform.blobs.get(jobLogKey(id)).catch((error: unknown) => {
     if (error instanceof TrainyardError && error.code === 'NOT_FOUND') return null;
     throw error;
   });
