@@ -19,7 +19,9 @@ import { detectPython, TrainerProcess, TRAINER_USER_ERROR_EXIT, type TrainerEven
 import { JobUserError, LeaseLostError, abortReason } from '../jobs/errors.ts';
 import type { JobContext } from '../jobs/context.ts';
 import { finishJob } from '../jobs/queue.ts';
-import { jobDataset, parseJson } from '../jobs/jobs.ts';
+import { jobDataset, jobSpec, parseJson } from '../jobs/jobs.ts';
+import { datasetColumns } from '../datasets/rows.ts';
+import { recordEpochMetrics } from './epoch-metrics.ts';
 import type { JobRunner } from '../jobs/runner.ts';
 import { artifactKey, jobLogKey, trainingAttemptPrefix } from '../store/blobs/keys.ts';
 
@@ -58,7 +60,7 @@ function outputDescription(spec: ModelSpec, target: TargetEncoding): string {
 export async function runTrainingJob(ctx: JobContext): Promise<void> {
   const { platform, job, events } = ctx;
   const { config, metadata, blobs } = platform;
-  const spec = JSON.parse(job.spec_json) as TrainingJobSpec;
+  const spec = jobSpec<TrainingJobSpec>(job);
   const h = spec.hyperparameters;
   const timings: Record<string, number> = {};
   const started = performance.now();
@@ -66,7 +68,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
   const datasetId = jobDataset(job);
   const dataset = await metadata.db.selectFrom('datasets').selectAll().where('id', '=', datasetId).executeTakeFirst();
   if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${datasetId} no longer exists`);
-  const columns = JSON.parse(dataset.columns_json) as DatasetColumnInfo[];
+  const columns: DatasetColumnInfo[] = datasetColumns(dataset);
   const features = spec.model.features ?? columns.map((c) => c.name).filter((n) => n !== spec.model.target);
 
   const jobDir = join(config.dataDir, 'scratch', `${job.id}-a${job.attempts}`);
@@ -271,8 +273,7 @@ function flattenMetrics(event: TrainerEvent): Record<string, number> {
 async function recordEpoch(ctx: JobContext, epoch: number, epochs: number, metrics: Record<string, number>): Promise<void> {
   const { db } = ctx.platform.metadata;
   const now = new Date().toISOString();
-  await db.deleteFrom('job_metrics').where('job_id', '=', ctx.job.id).where('epoch', '=', epoch).execute();
-  await db.insertInto('job_metrics').values({ job_id: ctx.job.id, epoch, metrics_json: JSON.stringify(metrics), created_at: now }).execute();
+  await recordEpochMetrics(db, ctx.job.id, epoch, metrics, now);
   await db
     .updateTable('jobs')
     .set({ progress_json: JSON.stringify({ epoch, epochs }), metrics_json: JSON.stringify(metrics), updated_at: now })
@@ -287,7 +288,7 @@ async function recordVersion(
 ): Promise<void> {
   const { job, owner, events } = ctx;
   const { db } = ctx.platform.metadata;
-  const spec = JSON.parse(job.spec_json) as TrainingJobSpec;
+  const spec = jobSpec<TrainingJobSpec>(job);
   // The one write that turns a finished training into a result. A database blip here must not
   // throw the trained model away: the transaction is retried with backoff (it is all-or-nothing,
   // and guarded by our lease). When a commit's answer was lost, the retry finds the version it
@@ -340,7 +341,7 @@ export const trainingJobRunner: JobRunner = {
   // The trainer enforces max_runtime_seconds itself (stopping gracefully with the best weights);
   // the engine's deadline, 30 s later, is the backstop.
   deadlineSeconds: (job) => {
-    const limit = (JSON.parse(job.spec_json) as TrainingJobSpec).hyperparameters.max_runtime_seconds;
+    const limit = jobSpec<TrainingJobSpec>(job).hyperparameters.max_runtime_seconds;
     return limit ? limit + 30 : null;
   },
 };
