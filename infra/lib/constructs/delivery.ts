@@ -70,6 +70,9 @@ export class Delivery extends StackPart {
     deployRole.addToPolicy(new iam.PolicyStatement({ sid: 'EcrLogin', actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }));
     data.apiRepository.grantPullPush(deployRole);
     data.trainerRepository.grantPullPush(deployRole);
+    // deploy.yml pushes a tag only when it is not there yet (tags are immutable: a re-run would fail).
+    data.apiRepository.grant(deployRole, 'ecr:DescribeImages');
+    data.trainerRepository.grant(deployRole, 'ecr:DescribeImages');
     deployRole.addToPolicy(
       new iam.PolicyStatement({ sid: 'UploadReleases', actions: ['s3:PutObject', 's3:GetObject', 's3:GetObjectVersion'], resources: [data.bucket.arnForObjects(`${RELEASES_PREFIX}/*`)] }),
     );
