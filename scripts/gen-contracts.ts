@@ -5,6 +5,7 @@
 //   contracts/trainer-job.schema.json       DIR/job.json, the Python trainer's input
 //   contracts/trainer-events.schema.json    one line of the trainer's stdout
 //   contracts/serving-manifest.schema.json  manifest.json of a model version
+//   contracts/job-errors.json               the job-error registry (codes, retryable, which the trainer reports) and the trainer's exit codes
 // The Python trainer reads them at run time (trainer/trainyard_trainer/contracts.py) and its tests
 // validate job.json and its events against them; the dashboard takes its layer list from the catalogue.
 //
@@ -13,6 +14,7 @@
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { JOB_ERROR_CODES, TRAINER_EXIT_CODES } from '../src/jobs/errors.ts';
 import { LAYER_TYPES, layerJsonSchema } from '../src/models/layers.ts';
 import { ServingManifestSchema } from '../src/models/manifest.ts';
 import { HyperparametersSchema, ResolvedHyperparametersSchema } from '../src/training/hyperparameters.ts';
@@ -48,6 +50,12 @@ export function generateContractFiles(): Record<string, string> {
     'trainer-job.schema.json': document('trainer-job', plain(TrainerJobSchema)),
     'trainer-events.schema.json': document('trainer-events', plain(TrainerEventSchema)),
     'serving-manifest.schema.json': document('serving-manifest', plain(ServingManifestSchema)),
+  };
+  documents['job-errors.json'] = {
+    $comment: NOTE,
+    description: 'The job-error registry (src/jobs/errors.ts): the codes a failed job carries in error_code, and the trainer\u2019s exit codes.',
+    codes: JOB_ERROR_CODES,
+    trainer_exit_codes: TRAINER_EXIT_CODES,
   };
   return Object.fromEntries(Object.entries(documents).map(([name, doc]) => [name, `${JSON.stringify(doc, null, 2)}\n`]));
 }

@@ -16,10 +16,10 @@ import { withRetry } from '../store/retry.ts';
 import { STORE_OUTAGE_RETRY } from '../jobs/errors.ts';
 import type { Hyperparameters } from './hyperparameters.ts';
 import { featureKinds, prepareTrainingData, type DatasetColumnInfo, type PreparedData } from './prepare.ts';
-import { detectPython, TrainerProcess, TRAINER_USER_ERROR_EXIT } from './trainer-process.ts';
+import { detectPython, TrainerProcess } from './trainer-process.ts';
 import type { TrainerEvent, TrainerEventOf } from './trainer-events.ts';
 import { trainerJob } from './trainer-job.ts';
-import { JobUserError, LeaseLostError, abortReason } from '../jobs/errors.ts';
+import { JobError, JobUserError, LeaseLostError, TRAINER_EXIT_CODES, abortReason } from '../jobs/errors.ts';
 import type { JobContext } from '../jobs/context.ts';
 import { finishJob } from '../jobs/queue.ts';
 import { jobDataset, parseJson } from '../jobs/jobs.ts';
@@ -153,8 +153,8 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       // The runner decides what these mean for the job; nothing of this attempt is kept.
       return;
     }
-    if (outcome.exitCode === TRAINER_USER_ERROR_EXIT && outcome.failed) {
-      throw new JobUserError(outcome.failed.code, outcome.failed.message);
+    if (outcome.exitCode === TRAINER_EXIT_CODES.USER_ERROR && outcome.failed) {
+      throw new JobError(outcome.failed.code, outcome.failed.message);
     }
     if (outcome.exitCode !== 0 || !outcome.completed) {
       throw new Error(

@@ -3,6 +3,7 @@
 // the generated contracts/trainer-events.schema.json, and the platform checks each line it reads.
 import { Type, type Static } from 'typebox';
 import { Compile } from 'typebox/compile';
+import { JOB_ERROR_CODES, TRAINER_ERROR_CODES, type TrainerErrorCode } from '../jobs/errors.ts';
 
 const Count = Type.Integer({ minimum: 0 });
 const Seconds = Type.Number({ minimum: 0 });
@@ -66,7 +67,14 @@ export const TrainerCompletedEvent = event(
 
 export const TrainerFailedEvent = event(
   'failed',
-  { code: Type.String({ minLength: 1 }), message: Type.String() },
+  {
+    code: Type.Unsafe<TrainerErrorCode>(
+      Type.Union(TRAINER_ERROR_CODES.map((code) => Type.Literal(code, { description: JOB_ERROR_CODES[code].title })), {
+        description: 'A code of the job-error registry that the trainer reports (contracts/job-errors.json).',
+      }),
+    ),
+    message: Type.String(),
+  },
   'A failure the user can act on; the trainer exits with the user-error code.',
 );
 

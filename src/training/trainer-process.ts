@@ -6,17 +6,15 @@ import { existsSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { TrainerErrorCode } from '../jobs/errors.ts';
 import { parseTrainerEvent, type TrainerEvent, type TrainerEventOf } from './trainer-events.ts';
 
 export const TRAINER_PACKAGE_DIR = fileURLToPath(new URL('../../trainer', import.meta.url));
 
-/** Exit status the trainer uses for a user error (bad spec, NaN loss …): never retried. */
-export const TRAINER_USER_ERROR_EXIT = 3;
-
 export interface TrainerOutcome {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
-  failed?: { code: string; message: string };
+  failed?: { code: TrainerErrorCode; message: string };
   completed?: TrainerEventOf<'completed'>;
   stderrTail: string;
 }

@@ -120,3 +120,29 @@ def test_every_event_follows_the_contract(tmp_path, train_in_process):
 
 def test_the_contracts_folder_is_found():
     assert os.path.isfile(os.path.join(contracts.CONTRACTS_DIR, "trainer-job.schema.json"))
+
+
+def test_the_trainer_codes_are_the_registry_s():
+    """Every code the trainer can report, and its exit statuses, are the platform's job-error registry."""
+    import re
+    from trainyard_trainer import errors
+    registry = contracts.job_errors()
+    trainer_codes = {code for code, info in registry["codes"].items() if info["trainer"]}
+    declared = {v for k, v in vars(errors).items() if re.fullmatch(r"[A-Z_]+", k) and isinstance(v, str)}
+    assert declared == trainer_codes
+    # every `TrainerError(CODE, …)` in the package names a declared constant, never a bare string
+    package = os.path.dirname(errors.__file__)
+    for name in os.listdir(package):
+        if name.endswith(".py"):
+            with open(os.path.join(package, name), encoding="utf-8") as f:
+                source = f.read()
+            assert not re.search(r"TrainerError\(\s*['\"]", source), name
+    assert registry["trainer_exit_codes"] == {"OK": errors.EXIT_OK, "INTERNAL": errors.EXIT_INTERNAL,
+                                              "USER_ERROR": errors.EXIT_USER_ERROR,
+                                              "INTERRUPTED": errors.EXIT_INTERRUPTED}
+    assert errors.EXIT_INTERRUPTED == 75  # EX_TEMPFAIL
+    # the `failed` event's code is one of the registry's trainer codes
+    failed = contracts.variants(contracts.load("trainer-events"), "event")["failed"]
+    assert {b["const"] for b in failed["properties"]["code"]["anyOf"]} == trainer_codes
+    for code in trainer_codes:
+        assert not registry["codes"][code]["retryable"] or code == "INTERRUPTED"

@@ -20,10 +20,19 @@ CONTRACTS_DIR = os.environ.get("TRAINYARD_CONTRACTS_DIR") or os.path.normpath(
     os.path.join(PACKAGE_DIR, os.pardir, os.pardir, "contracts"))
 
 
-@functools.lru_cache(maxsize=None)
 def load(name: str) -> Dict[str, Any]:
-    """One contract document, e.g. load("trainer-job") reads contracts/trainer-job.schema.json."""
-    path = os.path.join(CONTRACTS_DIR, f"{name}.schema.json")
+    """One contract schema, e.g. load("trainer-job") reads contracts/trainer-job.schema.json."""
+    return read(f"{name}.schema.json")
+
+
+def job_errors() -> Dict[str, Any]:
+    """The job-error registry: {"codes": {CODE: {status, title, retryable, trainer}}, "trainer_exit_codes": {...}}."""
+    return read("job-errors.json")
+
+
+@functools.lru_cache(maxsize=None)
+def read(filename: str) -> Dict[str, Any]:
+    path = os.path.join(CONTRACTS_DIR, filename)
     try:
         with open(path, encoding="utf-8") as f:
             return json.load(f)
