@@ -10,13 +10,16 @@ import { inferShapes } from '../models/shapes.ts';
 import type { ModelSpec } from '../models/spec.ts';
 import { normalizationVectors, type Preprocessing, type TargetEncoding } from '../models/preprocessing.ts';
 import { insertVersion, type ArtifactInfo, type Signature } from '../models/registry.ts';
+import type { ServingManifest } from '../models/manifest.ts';
 import { isUniqueViolation } from '../store/metadata/errors.ts';
 import { withRetry } from '../store/retry.ts';
 import { STORE_OUTAGE_RETRY } from '../jobs/errors.ts';
 import type { Hyperparameters } from './hyperparameters.ts';
 import { featureKinds, prepareTrainingData, type DatasetColumnInfo, type PreparedData } from './prepare.ts';
-import { detectPython, TrainerProcess, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
-import { JobUserError, LeaseLostError, abortReason } from '../jobs/errors.ts';
+import { detectPython, TrainerProcess } from './trainer-process.ts';
+import type { TrainerEvent, TrainerEventOf } from './trainer-events.ts';
+import { trainerJob } from './trainer-job.ts';
+import { JobError, JobUserError, LeaseLostError, TRAINER_EXIT_CODES, abortReason } from '../jobs/errors.ts';
 import type { JobContext } from '../jobs/context.ts';
 import { finishJob } from '../jobs/queue.ts';
 import { jobDataset, jobSpec, parseJson } from '../jobs/jobs.ts';
@@ -126,21 +129,21 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       onLog: (line) => events.log(line, 'info', 'trainer'),
       onEvent: (event: TrainerEvent) => {
         if (event.event === 'epoch') {
-          const epoch = Number(event.epoch);
+          const epoch = event.epoch;
           const metrics = flattenMetrics(event);
           latest = { epoch, metrics };
           events.emit('epoch', { epoch, epochs: event.epochs, train: event.train, val: event.val, lr: event.lr, seconds: event.seconds, train_seconds: event.train_seconds });
           // Handled here, not only by the allSettled below: a write that fails while the trainer
           // still runs (a database blip) would otherwise be an unhandled rejection and kill the process.
           epochWrites.push(
-            recordEpoch(ctx, epoch, Number(event.epochs), metrics).catch((error: unknown) =>
+            recordEpoch(ctx, epoch, event.epochs, metrics).catch((error: unknown) =>
               platform.logger.warn({ err: error, job: job.id, epoch }, 'could not record epoch metrics; the final metrics are kept with the version'),
             ),
           );
         } else if (event.event === 'started') {
-          events.log(`trainer started: torch ${String(event.torch_version)}, device ${String(event.device)}, ${String(event.threads)} thread(s), ${String(event.parameters)} parameters`);
+          events.log(`trainer started: torch ${event.torch_version}, device ${event.device}, ${event.threads} thread(s), ${event.parameters} parameters`);
         } else if (event.event === 'failed') {
-          events.log(`trainer failed: ${String(event.message)}`, 'error', 'trainer');
+          events.log(`trainer failed: ${event.message}`, 'error', 'trainer');
         }
       },
     });
@@ -152,8 +155,8 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       // The runner decides what these mean for the job; nothing of this attempt is kept.
       return;
     }
-    if (outcome.exitCode === TRAINER_USER_ERROR_EXIT && outcome.failed) {
-      throw new JobUserError(outcome.failed.code, outcome.failed.message);
+    if (outcome.exitCode === TRAINER_EXIT_CODES.USER_ERROR && outcome.failed) {
+      throw new JobError(outcome.failed.code, outcome.failed.message);
     }
     if (outcome.exitCode !== 0 || !outcome.completed) {
       throw new Error(
@@ -188,7 +191,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         artifacts.push({ name, size_bytes: info.size, sha256 });
       }
       if (!artifacts.some((a) => a.name === 'model.onnx')) throw new Error('the trainer finished without writing model.onnx');
-      const manifest = {
+      const manifest: ServingManifest = {
         format_version: 1,
         model: spec.model.name,
         training_job_id: job.id,
@@ -242,30 +245,10 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
   }
 }
 
-/** The trainer's job.json (trainer/README.md documents it). */
-export function trainerJob(task: ModelSpec['task'], h: Hyperparameters, prepared: PreparedData, layers: unknown[], threads: number) {
-  return {
-    task,
-    layers,
-    input_dim: prepared.inputDim,
-    output_dim: prepared.outputDim,
-    normalization: normalizationVectors(prepared.preprocessing),
-    target_normalization: prepared.target.kind === 'numeric' ? { mean: prepared.target.mean, std: prepared.target.std } : null,
-    classes: prepared.target.kind === 'label' ? prepared.target.classes : null,
-    hyperparameters: { ...h, device: undefined },
-    threads,
-    device: h.device,
-    data: prepared.files,
-    output_dir: 'artifacts',
-    reference_rows: 256,
-  };
-}
-
-function flattenMetrics(event: TrainerEvent): Record<string, number> {
+function flattenMetrics(event: TrainerEventOf<'epoch'>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const split of ['train', 'val'] as const) {
-    const values = (event[split] ?? {}) as Record<string, number>;
-    for (const [k, v] of Object.entries(values)) if (typeof v === 'number') out[`${split}_${k}`] = v;
+    for (const [k, v] of Object.entries(event[split])) if (typeof v === 'number') out[`${split}_${k}`] = v;
   }
   return out;
 }
