@@ -60,6 +60,7 @@ for (const workers of COUNTS) {
       total_without_standby: { rss_mb: serving.reduce((a, p) => a + p.rss_mb, 0), anon_mb: serving.reduce((a, p) => a + p.anon_mb, 0) },
       processes: measured.map(({ role, rss_mb, anon_mb }) => ({ role, rss_mb, anon_mb })),
     });
+    console.log(JSON.stringify(results.at(-1)));
   } finally {
     await server.stop();
   }

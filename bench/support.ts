@@ -70,9 +70,9 @@ export async function startServer(env: Record<string, string> = {}, options: { d
     if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
   };
   for (let i = 0; !(await fetch(`${base}/healthz`).catch(() => null))?.ok; i++) {
-    if (i > 600 || child.exitCode !== null) {
+    if (i > 1800 || child.exitCode !== null) {
       await stop();
-      throw new Error('the server did not start');
+      throw new Error('the server did not start within 3 minutes');
     }
     await new Promise((r) => setTimeout(r, 100));
   }
@@ -81,9 +81,9 @@ export async function startServer(env: Record<string, string> = {}, options: { d
   for (let i = 0; processes > 1; i++) {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     if (new RegExp(`^trainyard_http_processes ${processes}$`, 'm').test(metrics)) break;
-    if (i > 600 || child.exitCode !== null) {
+    if (i > 1800 || child.exitCode !== null) {
       await stop();
-      throw new Error('the server did not start all its HTTP processes');
+      throw new Error('the server did not start all its HTTP processes within 3 minutes');
     }
     await new Promise((r) => setTimeout(r, 100));
   }

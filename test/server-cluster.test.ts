@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { request as httpRequest } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { api, descendants, mlp, readSse, startServerProcess, tempDir, tinyCsv, uploadCsv, waitFor, type ServerProcess } from './support/processes.ts';
+import { alive, api, descendants, mlp, readSse, startServerProcess, tempDir, tinyCsv, uploadCsv, waitFor, type ServerProcess } from './support/processes.ts';
 import { openMetadataStore } from '../src/store/metadata/metadata-store.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -65,15 +65,6 @@ function metric(text: string, name: string): number {
 /** /healthz answers once one HTTP process listens; the primary says when all of them do. */
 async function allListening(server: ServerProcess): Promise<void> {
   await waitFor('every HTTP process to listen', () => server.output().includes('"trainyard is ready"'), 90_000);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 describe('trainyard server with two HTTP processes', () => {

@@ -179,6 +179,16 @@ export async function startWorkerProcess(env: Record<string, string>, options: {
   };
 }
 
+/** Whether process `pid` exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** All processes a run-job spawned beneath `pid` (the job subprocess and its trainer), from /proc. */
 export async function descendants(pid: number): Promise<number[]> {
   const { readdir, readFile } = await import('node:fs/promises');
