@@ -8,7 +8,7 @@ import { request as httpRequest } from 'node:http';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { alive, api, descendants, mlp, readSse, startServerProcess, tempDir, tinyCsv, uploadCsv, waitFor, type ServerProcess } from './support/processes.ts';
-import { openMetadataStore } from '../src/store/metadata/metadata-store.ts';
+import { openMetadataStore } from '../src/store/metadata/open-metadata-store.ts';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterAll(async () => {

@@ -86,7 +86,8 @@ async function httpProcess(config: Config): Promise<void> {
   const platform = await openPlatform(config, { migrate: false });
   const metrics = createMetrics();
   link.serveMetrics(metrics.registry);
-  let app: Awaited<ReturnType<typeof buildApp>> | undefined;
+  // Set once built; a shutdown that comes earlier has no app to drain.
+  let app: Awaited<ReturnType<typeof buildApp>> | undefined = undefined;
   let stopping = false;
   const stop = async (reason: string) => {
     if (stopping) return;
