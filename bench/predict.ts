@@ -102,7 +102,7 @@ async function wrk(url: string, body: string, connections: number, seconds: numb
   try {
     const { stdout } = await promisify(execFile)('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], { maxBuffer: 1 << 20 });
     const ms = (percent: number) => {
-      const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s)$`, 'm').exec(stdout);
+      const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(stdout);
       if (!match) throw new Error(`no ${percent}% latency in wrk's output:\n${stdout}`);
       return Number((Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2] as 'us' | 'ms' | 's']).toFixed(2));
     };
@@ -209,7 +209,10 @@ try {
   /** Runs `measure` against each server in turn: `{ "1": …, "2": … }` by HTTP process count. */
   const each = async <T>(measure: (s: BenchServer) => Promise<T>): Promise<Record<string, T>> => {
     const out: Record<string, T> = {};
-    for (const { workers, server: s } of servers) out[workers] = await measure(s);
+    for (const { workers, server: s } of servers) {
+      out[workers] = await measure(s);
+      console.log(`  ${workers} HTTP process(es): ${JSON.stringify(out[workers])}`);
+    }
     return out;
   };
 
