@@ -32,6 +32,9 @@ export interface PrepareInput {
   /** The dataset's id and columnar copy (its `columnar_json`); without one the CSV is read. */
   datasetId?: string;
   columnarJson?: string | null;
+  /** The dataset's format and column profiles (its `format`, `columns_json`): a Parquet or JSON Lines original is read by its own reader. */
+  format?: string;
+  columnsJson?: string;
   logger?: { warn(object: object, message: string): void };
   columns: DatasetColumnInfo[];
   task: Task;
@@ -91,7 +94,7 @@ async function readColumns(input: PrepareInput, requests: CsvColumnRequest[]): P
   const n = input.rowCount;
   const columns: RawColumn[] = requests.map((r) => (r.as === 'number' ? new Float64Array(n) : new Array<string | null>(n).fill(null)));
   let rows = 0;
-  const dataset = { id: input.datasetId ?? '', blob_key: input.blobKey, delimiter: input.delimiter, row_count: n, columnar_json: input.columnarJson ?? null };
+  const dataset = { id: input.datasetId ?? '', blob_key: input.blobKey, delimiter: input.delimiter, row_count: n, columnar_json: input.columnarJson ?? null, format: input.format, columns_json: input.columnsJson };
   for await (const batch of readDatasetBatches(input.blobs, dataset, { columns: requests, logger: input.logger })) {
     if (batch.firstRow + batch.length > n) throw new Error(`dataset has more rows than its recorded row_count ${n}`);
     for (let c = 0; c < requests.length; c++) {

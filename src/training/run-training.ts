@@ -85,6 +85,8 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         rowCount: dataset.row_count,
         datasetId: dataset.id,
         columnarJson: dataset.columnar_json,
+        format: dataset.format,
+        columnsJson: dataset.columns_json,
         logger: platform.logger,
         columns,
         task: spec.model.task,

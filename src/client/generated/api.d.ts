@@ -227,8 +227,8 @@ export type paths = {
         };
         put?: never;
         /**
-         * Upload a CSV dataset
-         * @description Multipart with a `file` field (and optional `name`, `delimiter` fields), or the raw CSV as a `text/csv` or `application/octet-stream` body with `?name=`. The upload streams to the blob store while it is hashed and profiled; the same name again makes the next version. Bad CSV (empty, header only, bad header, ragged rows, unclosed quote, binary, not UTF-8) is a 400 naming the line; nothing is stored.
+         * Upload a dataset (CSV, Parquet or JSON Lines)
+         * @description Multipart with a `file` field (and optional `name`, `delimiter` fields), or the raw file as the body with `?name=`: `text/csv`, `application/vnd.apache.parquet`, `application/x-ndjson` or `application/octet-stream` (CSV unless `?format=` says otherwise). Parquet column types come from its schema (nested columns are a 400 naming the column); JSON Lines keys may vary between lines (absent = missing) and values must be scalars. The upload streams to the blob store while it is hashed and profiled; the same name again makes the next version. Bad CSV (empty, header only, bad header, ragged rows, unclosed quote, binary, not UTF-8) is a 400 naming the line; nothing is stored.
          */
         post: {
             parameters: {
@@ -237,6 +237,8 @@ export type paths = {
                     name?: string;
                     /** @description Field delimiter: one character (`,` `;` `|`, tab, …) or comma|semicolon|tab|pipe. Sniffed when absent. */
                     delimiter?: string;
+                    /** @description What the file is, where its content type or file name does not say (an application/octet-stream body). Default: from the content type (application/vnd.apache.parquet, application/x-ndjson) or the file name (.parquet, .jsonl, .ndjson), else csv. */
+                    format?: "csv" | "parquet" | "jsonl";
                 };
                 header?: never;
                 path?: never;
@@ -247,7 +249,7 @@ export type paths = {
                     "multipart/form-data": {
                         /**
                          * Format: binary
-                         * @description The CSV file.
+                         * @description The file: CSV, Parquet (.parquet, or part content type application/vnd.apache.parquet) or JSON Lines (.jsonl, .ndjson, or application/x-ndjson).
                          */
                         file: string;
                         /** @description Dataset name (default: the file name without .csv). */
@@ -256,6 +258,8 @@ export type paths = {
                         delimiter?: string;
                     };
                     "text/csv": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/x-ndjson": string;
                     "application/octet-stream": string;
                 };
             };
@@ -2888,9 +2892,9 @@ export type components = {
             version: number;
             /** @enum {string} */
             status: "ready";
-            /** @enum {string} */
-            format: "csv";
-            /** @description The field delimiter (given or sniffed). */
+            /** @description What the original bytes are (GET …/content returns them). */
+            format: "csv" | "parquet" | "jsonl";
+            /** @description The field delimiter (given or sniffed); empty for Parquet and JSON Lines. */
             delimiter: string;
             size_bytes: number;
             /** @description SHA-256 of the uploaded bytes, hex. */
@@ -2899,7 +2903,8 @@ export type components = {
             row_count: number;
             columns: {
                 name: string;
-                type: "integer" | "number" | "boolean" | "string";
+                /** @description Inferred from a CSV or JSON Lines file's values; a Parquet file's schema declares it. `datetime`: ISO 8601 dates and timestamps. */
+                type: "integer" | "number" | "boolean" | "string" | "datetime";
                 /** @description Empty cells and NA, N/A, null, NaN (any case). */
                 missing_count: number;
                 /** @description Distinct non-missing values: exact up to 16,384 per column, then a HyperLogLog estimate (about 1 % error). */

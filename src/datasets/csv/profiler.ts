@@ -19,7 +19,8 @@ import { DistinctCounter, hashBytes, hashOut } from './distinct.ts';
 import { TrainyardError } from '../../errors.ts';
 import type { CellCounts, ColumnarWriter } from '../columnar/writer.ts';
 
-export type ColumnType = 'integer' | 'number' | 'boolean' | 'string';
+/** `datetime`: ISO 8601 dates and timestamps (see datetime.ts). */
+export type ColumnType = 'integer' | 'number' | 'boolean' | 'string' | 'datetime';
 
 export interface ColumnProfile {
   name: string;
@@ -48,11 +49,12 @@ const MIN_EXACT_PER_COLUMN = 256;
 const TRUE = Buffer.from('true');
 const FALSE = Buffer.from('false');
 hashBytes(TRUE, 0, 4);
-const TRUE_KEY = { lo: hashOut.lo, hi: hashOut.hi };
+export const TRUE_KEY = { lo: hashOut.lo, hi: hashOut.hi };
 hashBytes(FALSE, 0, 5);
-const FALSE_KEY = { lo: hashOut.lo, hi: hashOut.hi };
+export const FALSE_KEY = { lo: hashOut.lo, hi: hashOut.hi };
 
-class ColumnState {
+/** One column's running profile (also fed by the Parquet and JSON Lines ingest: table/profile.ts). */
+export class ColumnState {
   readonly name: string;
   missing = 0;
   integers = 0;
@@ -109,9 +111,9 @@ class ColumnState {
     return 'string';
   }
 
-  profile(): ColumnProfile {
-    const type = this.type();
-    const numeric = type === 'integer' || type === 'number';
+  /** `type`: the column's declared type (a Parquet schema's), instead of the one inferred from the values. */
+  profile(type: ColumnType = this.type()): ColumnProfile {
+    const numeric = (type === 'integer' || type === 'number') && this.n > 0;
     return {
       name: this.name,
       type,
