@@ -251,11 +251,12 @@ for (const config of BLOB_STORES) {
       expect(ds.columns.map((c) => [c.name, c.type, c.missing_count])).toEqual([
         ['a', 'number', 1],
         ['b', 'string', 2],
-        ['when', 'string', 2],
+        ['when', 'datetime', 2],
         ['c', 'boolean', 1],
         ['d', 'string', 3],
       ]);
-      const preview = await (await fetch(`${server.url}/v1/datasets/${ds.id}/preview`)).json();
+      expect(ds.columns[2]).toMatchObject({ min: '2026-01-01T00:00:00.000Z', max: '2026-01-01T00:00:00.000Z', mean: null });
+      const preview = (await (await fetch(`${server.url}/v1/datasets/${ds.id}/preview`)).json()) as { rows: unknown[][] };
       expect(preview.rows).toEqual([
         [1, 'x', '2026-01-01', null, null],
         [2.5, null, null, true, null],

@@ -8,7 +8,9 @@ import type { CsvColumnRequest } from '../datasets/csv/reader.ts';
 import { readDatasetBatches } from '../datasets/read-dataset.ts';
 import {
   createEncoder,
+  datetimeColumn,
   fitPreprocessing,
+  readAs,
   sortLabels,
   type FeatureColumn,
   type Preprocessing,
@@ -59,10 +61,13 @@ export interface PreparedData {
 
 export const isNumericType = (type: string): boolean => type === 'integer' || type === 'number';
 
-/** Which feature columns are numeric and which categorical, from the dataset's inferred types. */
-export function featureKinds(columns: DatasetColumnInfo[], features: string[]): Array<{ name: string; kind: 'numeric' | 'categorical' }> {
+/** Which feature columns are numeric, datetime or categorical, from the dataset's column types. */
+export function featureKinds(columns: DatasetColumnInfo[], features: string[]): Array<{ name: string; kind: FeatureColumn['kind'] }> {
   const types = new Map(columns.map((c) => [c.name, c.type]));
-  return features.map((name) => ({ name, kind: isNumericType(types.get(name) ?? 'string') ? 'numeric' : 'categorical' }));
+  return features.map((name) => {
+    const type = types.get(name) ?? 'string';
+    return { name, kind: isNumericType(type) ? 'numeric' : type === 'datetime' ? 'datetime' : 'categorical' };
+  });
 }
 
 /** Mulberry32: a small, fast, seedable PRNG; good enough to shuffle row indices reproducibly. */
@@ -112,12 +117,14 @@ export async function prepareTrainingData(input: PrepareInput): Promise<Prepared
   const kinds = featureKinds(input.columns, input.features);
   const classification = input.task !== 'regression';
   const requests: CsvColumnRequest[] = [
-    ...kinds.map((k): CsvColumnRequest => ({ name: k.name, as: k.kind === 'numeric' ? 'number' : 'string' })),
+    ...kinds.map((k): CsvColumnRequest => ({ name: k.name, as: readAs(k.kind) })),
     { name: input.target, as: classification ? 'string' : 'number' },
   ];
   const { columns, rows: n } = await readColumns(input, requests);
   const targetColumn = columns[columns.length - 1];
-  const featureColumns: FeatureColumn[] = kinds.map((k, i) => ({ ...k, values: columns[i] }));
+  // A datetime column is read as text and encoded from its time (text that is not a datetime, which
+  // ingest would have typed `string`, reads as missing).
+  const featureColumns: FeatureColumn[] = kinds.map((k, i) => ({ ...k, values: k.kind === 'datetime' ? datetimeColumn(columns[i] as (string | null)[], () => {}) : columns[i] }));
 
   const hasTarget = (row: number) =>
     classification ? (targetColumn as (string | null)[])[row] !== null : !Number.isNaN((targetColumn as Float64Array)[row]);

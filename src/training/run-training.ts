@@ -194,7 +194,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         training_job_id: job.id,
         dataset_id: dataset.id,
         task: spec.model.task,
-        input: { name: 'features', dtype: 'float32', shape: [null, prepared.inputDim], encoding: 'the features below, in order: numeric columns with missing values imputed, categorical columns one-hot' },
+        input: { name: 'features', dtype: 'float32', shape: [null, prepared.inputDim], encoding: 'the features below, in order: a numeric column as its value (missing: impute); a categorical column one-hot over categories; a datetime column as days since 1970-01-01T00:00Z (missing: impute), then sin and cos of 2π·part for each part in cycles (month/12, day_of_week/7, (hour + minute/60)/24, UTC; missing: 0, 0)' },
         output: { name: 'output', dtype: 'float32', description: outputDescription(spec.model, prepared.target) },
         features: prepared.preprocessing.features,
         feature_kinds: featureKinds(columns, features),

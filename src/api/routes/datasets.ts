@@ -39,8 +39,8 @@ export const DatasetColumnSchema = Type.Object({
   missing_count: Type.Integer({ description: 'Empty cells and NA, N/A, null, NaN (any case).' }),
   distinct_count: Type.Integer({ description: 'Distinct non-missing values: exact up to 16,384 per column, then a HyperLogLog estimate (about 1 % error).' }),
   distinct_exact: Type.Boolean({ description: 'Whether distinct_count is exact.' }),
-  min: Nullable(Type.Number()),
-  max: Nullable(Type.Number()),
+  min: Type.Union([Type.Number(), Type.String(), Type.Null()], { description: 'Numeric columns: the smallest value; datetime columns: the earliest, as ISO 8601 UTC text; else null.' }),
+  max: Type.Union([Type.Number(), Type.String(), Type.Null()], { description: 'Numeric columns: the largest value; datetime columns: the latest, as ISO 8601 UTC text; else null.' }),
   mean: Nullable(Type.Number()),
   std: Nullable(Type.Number({ description: 'Sample standard deviation (n − 1); null for fewer than two values.' })),
 });

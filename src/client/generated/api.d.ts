@@ -2911,8 +2911,10 @@ export type components = {
                 distinct_count: number;
                 /** @description Whether distinct_count is exact. */
                 distinct_exact: boolean;
-                min: number | null;
-                max: number | null;
+                /** @description Numeric columns: the smallest value; datetime columns: the earliest, as ISO 8601 UTC text; else null. */
+                min: number | string | null;
+                /** @description Numeric columns: the largest value; datetime columns: the latest, as ISO 8601 UTC text; else null. */
+                max: number | string | null;
                 mean: number | null;
                 std: number | null;
             }[];
@@ -2931,9 +2933,10 @@ export type components = {
             signature: {
                 inputs: {
                     name: string;
-                    /** @description integer, number, boolean or string (as inferred at ingest) */
+                    /** @description integer, number, boolean, string or datetime (the dataset column's type) */
                     type: string;
-                    kind: "numeric" | "categorical";
+                    /** @description How the input is encoded: numeric (a number), categorical (any scalar, as text), datetime (ISO 8601 text: a date, or a timestamp taken as UTC without an offset). */
+                    kind: "numeric" | "categorical" | "datetime";
                     categories?: string[];
                 }[];
                 output: {

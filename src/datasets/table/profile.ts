@@ -64,7 +64,7 @@ export class TableProfiler {
         } else {
           col.text = true;
           const bytes = Buffer.from(v, 'utf8');
-          col.distinct.addBytes(bytes, 0, bytes.length);
+          col.addText(bytes, 0, bytes.length);
         }
       }
       if (k > 0) col.addValues(values, k);
