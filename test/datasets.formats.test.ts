@@ -96,6 +96,10 @@ async function filesUnder(dir: string): Promise<string[]> {
   }
 }
 
+/** Profiles with mean and std to 12 significant digits (blocks of a different size sum in another order). */
+const rounded = (columns: Dataset['columns']) =>
+  columns.map((c) => ({ ...c, mean: c.mean === null ? null : Number(c.mean.toPrecision(12)), std: c.std === null ? null : Number(c.std.toPrecision(12)) }));
+
 const sha256 = (bytes: Uint8Array | string) => createHash('sha256').update(bytes).digest('hex');
 
 for (const config of BLOB_STORES) {
@@ -152,14 +156,7 @@ for (const config of BLOB_STORES) {
         ['label', 'integer'],
       ]);
       // The same statistics as the CSV (whose types are inferred: the same here).
-      pq.columns.forEach((column, c) => {
-        const other = csv.columns[c];
-        expect({ ...column, mean: column.mean === null ? null : Number(column.mean.toPrecision(12)), std: column.std === null ? null : Number(column.std.toPrecision(12)) }).toEqual({
-          ...other,
-          mean: other.mean === null ? null : Number(other.mean.toPrecision(12)),
-          std: other.std === null ? null : Number(other.std.toPrecision(12)),
-        });
-      });
+      expect(rounded(pq.columns)).toEqual(rounded(csv.columns));
 
       // The original bytes come back, as Parquet.
       const content = await fetch(`${server.url}/v1/datasets/${pq.id}/content`);
@@ -262,6 +259,34 @@ for (const config of BLOB_STORES) {
         [2.5, null, null, true, null],
         [null, null, null, false, null],
       ]);
+    });
+
+    it('downloads any dataset as Parquet with ?format=parquet: the same rows and types, a Parquet upload its own bytes', async () => {
+      const t = table(2500);
+      const csvText = csvOf(t).replace('id,n,x,city,flag,label\n', 'id,n,x,city,flag,label,when\n').split('\n');
+      // A datetime column too: dates for every row but the missing ones.
+      const lines = csvText.filter((l) => l !== '').map((line, i) => (i === 0 ? line : `${line},${i % 9 === 0 ? '' : `2026-01-${String((i % 28) + 1).padStart(2, '0')}T0${i % 10}:30:00Z`}`));
+      const csv = await created(await post(lines.join('\n') + '\n', '?name=to-parquet', 'text/csv'));
+      expect(csv.columns.map((c) => c.type)).toEqual(['integer', 'integer', 'number', 'string', 'boolean', 'integer', 'datetime']);
+      const response = await fetch(`${server.url}/v1/datasets/${csv.id}/content?format=parquet`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('application/vnd.apache.parquet');
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      // Uploaded again, the Parquet profiles as the CSV did.
+      const back = await created(await post(bytes, '?name=from-parquet', 'application/vnd.apache.parquet'));
+      expect(back.row_count).toBe(csv.row_count);
+      expect(rounded(back.columns)).toEqual(rounded(csv.columns));
+      const a = await (await fetch(`${server.url}/v1/datasets/${csv.id}/preview?limit=50`)).json();
+      const b = await (await fetch(`${server.url}/v1/datasets/${back.id}/preview?limit=50`)).json();
+      // Datetimes come back as ISO text of the same instants.
+      const when = (rows: unknown[][]) => rows.map((r) => (r[6] === null ? null : Date.parse(r[6] as string)));
+      expect(when((b as { rows: unknown[][] }).rows)).toEqual(when((a as { rows: unknown[][] }).rows));
+      expect((b as { rows: unknown[][] }).rows.map((r) => r.slice(0, 6))).toEqual((a as { rows: unknown[][] }).rows.map((r) => r.slice(0, 6)));
+
+      const pq = parquetOf(table(10));
+      const original = await created(await post(pq, '?name=pq-again', 'application/vnd.apache.parquet'));
+      const same = new Uint8Array(await (await fetch(`${server.url}/v1/datasets/${original.id}/content?format=parquet`)).arrayBuffer());
+      expect(sha256(same)).toBe(sha256(pq));
     });
 
     it('refuses nested, truncated and non-Parquet files naming the cause, keeping nothing', async () => {

@@ -28,6 +28,8 @@ import {
   type StagedUpload,
 } from '../../datasets/service.ts';
 import { stageTableUpload } from '../../datasets/table/ingest.ts';
+import { datasetAsParquet } from '../../datasets/parquet/writer.ts';
+import { datasetColumns } from '../../datasets/resolve-dataset.ts';
 
 const Nullable = <T extends import('typebox').TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
@@ -75,6 +77,10 @@ const UploadQuery = Type.Object({
 const ListQuery = Type.Object({
   ...PageQuery.properties,
   name: Type.Optional(Type.String({ description: 'Only versions of this dataset name.' })),
+});
+
+const ContentQuery = Type.Object({
+  format: Type.Optional(Type.Literal('parquet', { description: 'parquet: the dataset as a Parquet file, whatever it was uploaded as.' })),
 });
 
 const PreviewQuery = Type.Object({
@@ -326,18 +332,34 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
     {
       schema: {
         tags,
-        summary: 'Download the original bytes',
-        description: 'Exactly the uploaded bytes (their SHA-256 is the dataset’s `sha256`, also sent as the ETag).',
+        summary: 'Download the original bytes, or the dataset as Parquet',
+        description:
+          'Without `format`: exactly the uploaded bytes (their SHA-256 is the dataset’s `sha256`, also sent as the ETag), with the content type of their format. ' +
+          'With `format=parquet`: the dataset as a Parquet file whatever it was uploaded as (a Parquet upload returns its original bytes), streamed as it is written: ' +
+          'integer → INT64, number → DOUBLE, boolean → BOOLEAN, string → UTF-8, datetime → TIMESTAMP_MILLIS (UTC); missing values are nulls.',
         params: IdParams,
-        produces: ['text/csv'],
+        querystring: ContentQuery,
+        produces: ['text/csv', 'application/vnd.apache.parquet', 'application/x-ndjson'],
         response: {
-          200: { description: 'The CSV file', content: { 'text/csv': { schema: { type: 'string', format: 'binary' } } } },
-          ...problems(401, 403, 404, 500, 503),
+          200: {
+            description: 'The file',
+            content: {
+              'text/csv': { schema: { type: 'string', format: 'binary' } },
+              'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary' } },
+              'application/x-ndjson': { schema: { type: 'string', format: 'binary' } },
+            },
+          },
+          ...problems(400, 401, 403, 404, 500, 503),
         },
       },
     },
     async (request, reply) => {
       const row = await getDatasetRow(platform, request.params.id);
+      if (request.query.format === 'parquet' && row.format !== 'parquet') {
+        const filename = `${row.name}-v${row.version}.parquet`.replace(/[^A-Za-z0-9._-]+/g, '_');
+        reply.type(CONTENT_TYPES.parquet.type).header('content-disposition', `attachment; filename="${filename}"`);
+        return reply.send(datasetAsParquet(platform.blobs, row, datasetColumns(row), request.log));
+      }
       const stream = await platform.blobs.get(row.blob_key);
       const kind = CONTENT_TYPES[row.format as DatasetFormat] ?? CONTENT_TYPES.csv;
       const filename = `${row.name}-v${row.version}.${kind.extension}`.replace(/[^A-Za-z0-9._-]+/g, '_');

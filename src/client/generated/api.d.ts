@@ -611,12 +611,15 @@ export type paths = {
             cookie?: never;
         };
         /**
-         * Download the original bytes
-         * @description Exactly the uploaded bytes (their SHA-256 is the dataset’s `sha256`, also sent as the ETag).
+         * Download the original bytes, or the dataset as Parquet
+         * @description Without `format`: exactly the uploaded bytes (their SHA-256 is the dataset’s `sha256`, also sent as the ETag), with the content type of their format. With `format=parquet`: the dataset as a Parquet file whatever it was uploaded as (a Parquet upload returns its original bytes), streamed as it is written: integer → INT64, number → DOUBLE, boolean → BOOLEAN, string → UTF-8, datetime → TIMESTAMP_MILLIS (UTC); missing values are nulls.
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description parquet: the dataset as a Parquet file, whatever it was uploaded as. */
+                    format?: "parquet";
+                };
                 header?: never;
                 path: {
                     id: string;
@@ -625,13 +628,26 @@ export type paths = {
             };
             requestBody?: never;
             responses: {
-                /** @description The CSV file */
+                /** @description The file */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "text/csv": string;
+                        "application/vnd.apache.parquet": string;
+                        "application/x-ndjson": string;
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -641,6 +657,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description The token’s scope does not allow this route */
@@ -650,6 +668,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description Not found */
@@ -659,6 +679,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description Internal error */
@@ -668,6 +690,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description A backing store is unavailable */
@@ -677,6 +701,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
             };
