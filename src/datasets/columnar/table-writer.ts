@@ -4,9 +4,8 @@
 // spelling, so the group also answers string requests. Any other column is stored as text (numbers
 // spelled by String(), booleans as `true`/`false`, missing tokens as missing). Parts go to `emit`
 // whole (header, one buffer per group, end marker), as ColumnarWriter's do.
-import { crc32 } from 'node:zlib';
 import { Buffer } from 'node:buffer';
-import { GROUP_BYTES, GROUP_HEADER_BYTES, GROUP_TAG, KIND_NUMBERS_EXACT, KIND_TEXT, encodeEnd, encodeHeader, groupRowsFor, pad8, type ColumnarColumn } from './format.ts';
+import { GROUP_BYTES, GROUP_HEADER_BYTES, KIND_NUMBERS_EXACT, KIND_TEXT, encodeEnd, encodeHeader, groupRowsFor, pad8, sealGroup, type ColumnarColumn } from './format.ts';
 import type { ColumnarSummary } from './writer.ts';
 import { textOf, type Scalar, type TableBatch } from '../table/batch.ts';
 
@@ -145,10 +144,7 @@ export class TableColumnarWriter {
       col.texts = null;
       col.textBytes = 0;
     });
-    out.writeUInt32LE(GROUP_TAG, 0);
-    out.writeUInt32LE(rows, 4);
-    out.writeUInt32LE(bodyBytes, 8);
-    out.writeUInt32LE(crc32(out.subarray(GROUP_HEADER_BYTES)), 12);
+    sealGroup(out, rows, bodyBytes);
     this.rows += rows;
     this.groups++;
     this.length = 0;

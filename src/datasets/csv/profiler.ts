@@ -137,28 +137,15 @@ export class ColumnState {
   /** `type`: the column's declared type (a Parquet schema's), instead of the one inferred from the values. */
   profile(type: ColumnType = this.type()): ColumnProfile {
     const numeric = (type === 'integer' || type === 'number') && this.n > 0;
-    if (type === 'datetime') {
-      const dated = this.dates > 0 && this.dates === this.texts;
-      return {
-        name: this.name,
-        type,
-        missing_count: this.missing,
-        distinct_count: this.distinct.count(),
-        distinct_exact: this.distinct.exact,
-        min: dated ? isoOf(this.minTime) : null,
-        max: dated ? isoOf(this.maxTime) : null,
-        mean: null,
-        std: null,
-      };
-    }
+    const dated = type === 'datetime' && this.dates > 0 && this.dates === this.texts;
     return {
       name: this.name,
       type,
       missing_count: this.missing,
       distinct_count: this.distinct.count(),
       distinct_exact: this.distinct.exact,
-      min: numeric ? this.min : null,
-      max: numeric ? this.max : null,
+      min: numeric ? this.min : dated ? isoOf(this.minTime) : null,
+      max: numeric ? this.max : dated ? isoOf(this.maxTime) : null,
       mean: numeric ? this.mean : null,
       std: numeric && this.n > 1 ? Math.sqrt(this.m2 / (this.n - 1)) : null,
     };
