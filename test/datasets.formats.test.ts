@@ -5,6 +5,7 @@
 // input a 400 naming the column or line with nothing left behind (no row, no blob, no staging file).
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
@@ -316,6 +317,37 @@ for (const config of BLOB_STORES) {
       const corrupt = Uint8Array.from(whole);
       corrupt.fill(0xff, 200, 400);
       await rejected(await post(corrupt, '?name=bad', 'application/vnd.apache.parquet'), 'INVALID_PARQUET', before);
+    });
+
+    it('keeps nothing when a Parquet upload is cut off mid-stream, or is larger than the limit', async () => {
+      const before = await state();
+      const whole = parquetOf(table(3000));
+      await new Promise<void>((resolve, reject) => {
+        const socket = connect(server.port, '127.0.0.1', () => {
+          socket.write(`POST /v1/datasets?name=cut HTTP/1.1\r\nHost: x\r\nContent-Type: application/vnd.apache.parquet\r\nContent-Length: ${whole.length}\r\n\r\n`);
+          socket.write(whole.subarray(0, whole.length >> 1));
+          // Cut once the upload is visibly streaming into its staging file.
+          void (async () => {
+            for (let k = 0; k < 200 && (await state()).staging.length === 0; k++) await new Promise((r) => setTimeout(r, 10));
+            socket.destroy();
+          })();
+        });
+        socket.on('close', () => resolve());
+        socket.on('error', reject);
+      });
+      for (let k = 0; k < 100 && JSON.stringify(await state()) !== JSON.stringify(before); k++) await new Promise((r) => setTimeout(r, 50));
+      expect(await state()).toEqual(before);
+
+      const small = await startTestServer({ env: { ...fixture.env, ...(database ? { TRAINYARD_DATABASE_URL: database.url } : {}), TRAINYARD_MAX_UPLOAD_BYTES: String(whole.length - 1) } });
+      try {
+        const response = await fetch(`${small.url}/v1/datasets?name=big`, { method: 'POST', headers: { 'content-type': 'application/vnd.apache.parquet' }, body: new Blob([whole]).stream(), duplex: 'half' } as RequestInit);
+        expect(response.status).toBe(413);
+        expect(((await response.json()) as { code: string }).code).toBe('UPLOAD_TOO_LARGE');
+        expect(await filesUnder(join(small.dataDir, 'tmp'))).toEqual([]);
+      } finally {
+        await small.close();
+      }
+      expect(await state()).toEqual(before);
     });
 
     it('refuses malformed JSON Lines naming the line and key, keeping nothing', async () => {
