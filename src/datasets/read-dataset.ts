@@ -13,9 +13,12 @@ import type { BlobStore } from '../store/blobs/blob-store.ts';
 import { readCsvBatches, type CsvBatch, type CsvColumnRequest } from './csv/reader.ts';
 import { readColumnarBatches } from './columnar/reader.ts';
 import { COLUMNAR_FORMAT, type ColumnarInfo } from './columnar/format.ts';
-import type { DatasetRow } from './service.ts';
+import type { Selectable } from 'kysely';
+import type { DatasetTable } from '../store/metadata/schema.ts';
 import { readTableSourceBatches } from './table/source.ts';
 import type { ColumnProfile } from './csv/profiler.ts';
+
+type DatasetRow = Selectable<DatasetTable>;
 
 export type DatasetSource = Pick<DatasetRow, 'id' | 'blob_key' | 'delimiter' | 'row_count' | 'columnar_json'> & Partial<Pick<DatasetRow, 'format' | 'columns_json'>>;
 

@@ -17,8 +17,8 @@ import { ColumnarWriter, type ColumnarSummary } from './columnar/writer.ts';
 import { ColumnarOutput } from './columnar/output.ts';
 import { COLUMNAR_FORMAT, type ColumnarInfo } from './columnar/format.ts';
 import { datasetColumnarKey, datasetCsvKey, datasetPrefix } from '../store/blobs/keys.ts';
-import { readTableBatches } from './table/source.ts';
-import { typedRow } from './table/batch.ts';
+import { readDatasetBatches } from './read-dataset.ts';
+import { parseBooleanToken } from './csv/tokens.ts';
 
 export type DatasetRow = Selectable<DatasetTable>;
 
@@ -385,12 +385,22 @@ export async function previewDataset(platform: Platform, id: string, limit: numb
   const row = await getDatasetRow(platform, id);
   const dataset = toDataset(row);
   if (dataset.format !== 'csv') {
-    const types = dataset.columns.map((c) => c.type);
+    // From the columnar copy (read front to back, stopping after `limit` rows), else the original.
+    const numeric = dataset.columns.map((c) => c.type === 'integer' || c.type === 'number');
+    const requests = dataset.columns.map((c, k) => ({ name: c.name, as: numeric[k] ? ('number' as const) : ('string' as const) }));
     const rows: CellValue[][] = [];
-    const batches = readTableBatches(platform.blobs, { id, format: dataset.format, blob_key: row.blob_key, names: dataset.columns.map((c) => c.name) });
-    for await (const batch of batches) {
-      for (let i = 0; i < batch.length && rows.length < limit; i++) rows.push(typedRow(batch, i, types));
-      if (rows.length >= limit) break;
+    for await (const batch of readDatasetBatches(platform.blobs, row, { columns: requests, batchRows: limit, logger: platform.logger })) {
+      for (let i = 0; i < batch.length; i++) {
+        rows.push(
+          batch.columns.map((column, k): CellValue => {
+            const value = column[i];
+            if (numeric[k]) return value === value ? (value as number) : null;
+            if (value === null) return null;
+            return dataset.columns[k].type === 'boolean' ? parseBooleanToken(value as string) ?? null : (value as string);
+          }),
+        );
+      }
+      break;
     }
     return { columns: dataset.columns.map((c) => c.name), rows };
   }
