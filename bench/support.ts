@@ -94,14 +94,14 @@ export function percentile(sorted: number[], p: number): number {
   return sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] : NaN;
 }
 
-/** POSTs the file at `path` to `${url}/v1/datasets` as a raw text/csv body, streamed in 1 MiB reads. */
-export function upload(url: string, path: string, name: string): Promise<{ status: number; body: string; seconds: number }> {
+/** POSTs the file at `path` to `${url}/v1/datasets` as a raw body (text/csv unless told), streamed in 1 MiB reads. */
+export function upload(url: string, path: string, name: string, contentType = 'text/csv'): Promise<{ status: number; body: string; seconds: number }> {
   const size = statSync(path).size;
   const started = performance.now();
   return new Promise((resolve, reject) => {
     const req = httpRequest(
       `${url}/v1/datasets?name=${encodeURIComponent(name)}`,
-      { method: 'POST', headers: { 'content-type': 'text/csv', 'content-length': String(size) } },
+      { method: 'POST', headers: { 'content-type': contentType, 'content-length': String(size) } },
       (res) => {
         let body = '';
         res.setEncoding('utf8');

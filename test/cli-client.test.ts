@@ -122,6 +122,28 @@ describe('trainyard CLI client', () => {
       expect(r.stderr).toContain('no such file');
     });
 
+    it('uploads Parquet and JSON Lines by their extension, and names the line of a bad JSON Lines file', async () => {
+      const { parquetWriteBuffer } = await import('hyparquet-writer');
+      const parquet = join(tmp, 'events.parquet');
+      await writeFile(parquet, new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'x', data: [1.5, 2.5, null], type: 'DOUBLE' }, { name: 'k', data: ['a', 'b', 'a'], type: 'STRING' }] })));
+      let r = await run('datasets', 'upload', parquet, '--json');
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ name: 'events', format: 'parquet', row_count: 3 });
+      const lines = join(tmp, 'clicks.jsonl');
+      await writeFile(lines, '{"x": 1, "k": "a"}\n{"x": 2}\n');
+      r = await run('datasets', 'upload', lines, '--json');
+      expect(r.code, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toMatchObject({ name: 'clicks', format: 'jsonl', row_count: 2 });
+      await writeFile(lines, '{"x": 1}\n{"x": {"y": 2}}\n');
+      r = await run('datasets', 'upload', lines);
+      expect(r.code).toBe(1);
+      expect(r.stderr).toContain('line 2, key "x"');
+      for (const name of ['events', 'clicks']) {
+        const id = JSON.parse((await run('datasets', 'show', name, '--json')).stdout).id as string;
+        expect((await run('datasets', 'rm', id)).code).toBe(0);
+      }
+    });
+
     it('deletes a dataset, after which show is a 404 with a clear message', async () => {
       const rm1 = await run('datasets', 'rm', irisId);
       expect(rm1.code).toBe(0);

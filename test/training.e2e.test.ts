@@ -172,6 +172,102 @@ describe('training the shipped datasets', () => {
 
 const EXAMPLES_DIR = new URL('../examples/', import.meta.url).pathname;
 
+describe('datetime features: train/serve parity', () => {
+  // A Parquet upload with a TIMESTAMP column (typed `datetime` by its schema), a number and a category;
+  // the label depends on the month and the hour, so the cyclic parts matter.
+  const ROWS = 400;
+  const start = Date.UTC(2024, 0, 1);
+  const whens = Array.from({ length: ROWS }, (_, i) => start + ((i * 7_919_993) % 366) * 86_400_000 + ((i * 37) % 24) * 3_600_000 + (i % 4) * 900_000);
+  const xs = Array.from({ length: ROWS }, (_, i) => ((i * 7919) % 1000) / 100 - 5);
+  const colors = Array.from({ length: ROWS }, (_, i) => ['red', 'green', 'blue'][i % 3]);
+  const labels = whens.map((w, i) => {
+    const d = new Date(w);
+    return (d.getUTCHours() >= 12 ? 1 : 0) ^ (d.getUTCMonth() >= 6 ? 1 : 0) ^ (xs[i] > 4 ? 1 : 0);
+  });
+  const iso = (ms: number) => new Date(ms).toISOString();
+
+  it('trains on a Parquet datetime column, and ONNX, JSON predict and CSV predict reproduce the trainer on the validation rows', async () => {
+    const { parquetWriteBuffer } = await import('hyparquet-writer');
+    const bytes = new Uint8Array(
+      parquetWriteBuffer({
+        columnData: [
+          { name: 'when', data: whens.map((w) => new Date(w)), type: 'TIMESTAMP' },
+          { name: 'x', data: xs, type: 'DOUBLE' },
+          { name: 'color', data: colors, type: 'STRING' },
+          { name: 'label', data: labels, type: 'INT32' },
+        ],
+      }),
+    );
+    const uploaded = await fetch(`${base}/v1/datasets?name=events`, { method: 'POST', headers: { 'content-type': 'application/vnd.apache.parquet' }, body: bytes });
+    const dataset = (await uploaded.json()) as { id: string; columns: Array<{ name: string; type: string; min: unknown; max: unknown }> };
+    expect(uploaded.status, JSON.stringify(dataset)).toBe(201);
+    expect(dataset.columns[0]).toMatchObject({ name: 'when', type: 'datetime', min: iso(Math.min(...whens)), max: iso(Math.max(...whens)) });
+
+    expect((await api(base, 'POST', '/v1/models', { name: 'events', task: 'binary_classification', target: 'label', layers: mlp([16], 1) })).status).toBe(201);
+    const job = await train(base, 'events', dataset.id, { epochs: 5, batch_size: 32, seed: 7 });
+    expect(job.status, JSON.stringify(job)).toBe('succeeded');
+    const version = await api<{ signature: { inputs: Array<{ name: string; type: string; kind: string }> } }>(base, 'GET', '/v1/models/events/versions/1');
+    expect(version.body.signature.inputs[0]).toEqual({ name: 'when', type: 'datetime', kind: 'datetime' });
+    const manifest = await api<{ features: Array<{ kind: string; cycles?: string[] }> }>(base, 'GET', '/v1/models/events/versions/1/artifacts/manifest.json');
+    expect(manifest.body.features[0]).toMatchObject({ kind: 'datetime', cycles: ['month', 'day_of_week', 'hour'] });
+
+    const row = await platform.platform.metadata.db.selectFrom('model_versions').select('blob_prefix').where('model_name', '=', 'events').executeTakeFirstOrThrow();
+    const reference = readFloat32Npy(await readBlob(`${row.blob_prefix}/reference_outputs.npy`));
+    const rows = reference.shape[0];
+    expect(rows).toBeGreaterThan(20);
+    const stored = await platform.platform.metadata.db.selectFrom('datasets').selectAll().where('id', '=', dataset.id).executeTakeFirstOrThrow();
+    const dir = await mkdtemp(join(tmpdir(), 'parity-dt-'));
+    try {
+      await prepareTrainingData({
+        blobs: platform.platform.blobs,
+        blobKey: stored.blob_key,
+        delimiter: stored.delimiter,
+        rowCount: stored.row_count,
+        datasetId: stored.id,
+        columnarJson: stored.columnar_json,
+        format: stored.format,
+        columnsJson: stored.columns_json,
+        columns: dataset.columns,
+        task: 'binary_classification',
+        target: 'label',
+        features: ['when', 'x', 'color'],
+        maxCategories: 50,
+        validationSplit: 0.2,
+        seed: 7,
+        jobDir: dir,
+      });
+      const valX = readFloat32Npy(await readFile(join(dir, 'val_x.npy')));
+      const width = valX.shape[1];
+      expect(width).toBe(7 + 1 + 3);
+      const session = await ort.InferenceSession.create(Buffer.from(await (await fetch(`${base}/v1/models/events/versions/1/artifacts/model.onnx`)).arrayBuffer()));
+      const onnx = (await session.run({ features: new ort.Tensor('float32', valX.data.slice(0, rows * width), [rows, width]) })).output.data as Float32Array;
+      for (let i = 0; i < rows; i++) expect(Math.abs(onnx[i] - reference.data[i])).toBeLessThan(1e-4);
+
+      // Serving: the validation rows as ISO text, through JSON and through a CSV body.
+      const valRows = Array.from(shuffledIndices(ROWS, 7).slice(0, Math.round(ROWS * 0.2))).sort((a, b) => a - b).slice(0, rows);
+      const inputs = valRows.map((i) => ({ when: iso(whens[i]), x: xs[i], color: colors[i] }));
+      const json = await api<{ predictions: Array<{ probabilities: Record<string, number> }> }>(base, 'POST', '/v1/models/events/versions/1/predict', { inputs });
+      expect(json.status, JSON.stringify(json.body)).toBe(200);
+      json.body.predictions.forEach((p, i) => expect(Math.abs(p.probabilities['1'] - reference.data[i])).toBeLessThan(1e-4));
+      const csvBody = 'when,x,color\n' + valRows.map((i) => `${iso(whens[i])},${xs[i]},${colors[i]}`).join('\n') + '\n';
+      const csv = await fetch(`${base}/v1/models/events/versions/1/predict`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: csvBody });
+      const csvPredictions = (await csv.json()) as { predictions: Array<{ probabilities: Record<string, number> }> };
+      expect(csv.status, JSON.stringify(csvPredictions)).toBe(200);
+      csvPredictions.predictions.forEach((p, i) => expect(Math.abs(p.probabilities['1'] - reference.data[i])).toBeLessThan(1e-4));
+
+      // Text that is not a datetime is a 400 naming the column and row, in JSON and in CSV.
+      const bad = await api<{ code: string; errors: Array<{ field: string; row: number }> }>(base, 'POST', '/v1/models/events/versions/1/predict', { inputs: [inputs[0], { ...inputs[1], when: 'yesterday' }] });
+      expect(bad.status).toBe(400);
+      expect(bad.body.errors[0]).toMatchObject({ field: 'when', row: 1 });
+      const badCsv = await fetch(`${base}/v1/models/events/versions/1/predict`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'when,x,color\n2024-13-01,1,red\n' });
+      expect(badCsv.status).toBe(400);
+      expect(((await badCsv.json()) as { errors: Array<{ field: string }> }).errors[0].field).toBe('when');
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('images stored as pixel columns', () => {
   it('trains Unflatten + Conv2d + MaxPool2d on 8×8 images stored as 64 columns', async () => {
     // Two classes: a bright horizontal bar or a bright vertical bar, with noise.

@@ -137,9 +137,10 @@ export class TrainyardClient {
   datasetContentUrl(id: string): string {
     return this.url(`/v1/datasets/${enc(id)}/content`);
   }
-  /** Uploads a CSV as a raw `text/csv` body (streamed when `body` is a stream). */
-  uploadDataset(body: Body | ReadableStream<Uint8Array>, options: { name?: string; size?: number; signal?: AbortSignal } = {}): Promise<Dataset> {
-    const headers: Record<string, string> = { 'content-type': 'text/csv' };
+  /** Uploads a file as a raw body (streamed when `body` is a stream): CSV unless `format` says parquet or jsonl. */
+  uploadDataset(body: Body | ReadableStream<Uint8Array>, options: { name?: string; size?: number; signal?: AbortSignal; format?: 'csv' | 'parquet' | 'jsonl' } = {}): Promise<Dataset> {
+    const types = { csv: 'text/csv', parquet: 'application/vnd.apache.parquet', jsonl: 'application/x-ndjson' } as const;
+    const headers: Record<string, string> = { 'content-type': types[options.format ?? 'csv'] };
     if (options.size !== undefined) headers['content-length'] = String(options.size);
     return this.request('POST', '/v1/datasets', { query: { name: options.name }, body, headers, signal: options.signal });
   }

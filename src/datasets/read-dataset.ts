@@ -1,6 +1,6 @@
 // Reading a stored dataset's columns in row batches, for training-data preparation and batch
 // inference: from the columnar copy when it answers the request exactly as the CSV reader would,
-// else from the CSV.
+// else from the CSV (or, for a Parquet or JSON Lines dataset, from its original by that format's reader).
 //
 // The copy answers when every requested column's stored form fits its request: `as: 'number'`
 // needs a column stored as numbers in every group (form `number`); `as: 'string'` needs every
@@ -13,9 +13,10 @@ import type { BlobStore } from '../store/blobs/blob-store.ts';
 import { readCsvBatches, type CsvBatch, type CsvColumnRequest } from './csv/reader.ts';
 import { readColumnarBatches } from './columnar/reader.ts';
 import { COLUMNAR_FORMAT, type ColumnarInfo } from './columnar/format.ts';
-import type { DatasetRow } from './rows.ts';
+import { datasetColumns, type DatasetRow } from './rows.ts';
+import { readTableSourceBatches } from './table/source.ts';
 
-export type DatasetSource = Pick<DatasetRow, 'id' | 'blob_key' | 'delimiter' | 'row_count' | 'columnar_json'>;
+export type DatasetSource = Pick<DatasetRow, 'id' | 'blob_key' | 'delimiter' | 'row_count' | 'columnar_json'> & Partial<Pick<DatasetRow, 'format' | 'columns_json'>>;
 
 export interface ReadDatasetOptions {
   columns: CsvColumnRequest[];
@@ -75,6 +76,15 @@ export async function* readDatasetBatches(blobs: BlobStore, dataset: DatasetSour
     } finally {
       source?.destroy();
     }
+  }
+  if (dataset.format !== undefined && dataset.format !== 'csv') {
+    // Parquet or JSON Lines: the original, read by its own reader.
+    const names = datasetColumns({ columns_json: dataset.columns_json ?? '[]' }).map((c) => c.name);
+    for await (const batch of readTableSourceBatches(blobs, { id: dataset.id, format: dataset.format, blob_key: dataset.blob_key, names }, options.columns, batchRows)) {
+      if (batch.firstRow < done) continue;
+      yield batch;
+    }
+    return;
   }
   const source = await blobs.get(dataset.blob_key);
   try {

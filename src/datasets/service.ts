@@ -16,14 +16,20 @@ import { ColumnarWriter, type ColumnarSummary } from './columnar/writer.ts';
 import { ColumnarOutput } from './columnar/output.ts';
 import { COLUMNAR_FORMAT, type ColumnarInfo } from './columnar/format.ts';
 import { datasetColumnarKey, datasetCsvKey, datasetPrefix } from '../store/blobs/keys.ts';
+import { readDatasetBatches } from './read-dataset.ts';
+import { parseBooleanToken } from './csv/tokens.ts';
 
+
+/** What a dataset was uploaded as: its original bytes' format. */
+export type DatasetFormat = 'csv' | 'parquet' | 'jsonl';
+export const DATASET_FORMATS: readonly DatasetFormat[] = ['csv', 'parquet', 'jsonl'];
 
 export interface Dataset {
   id: string;
   name: string;
   version: number;
   status: 'ready';
-  format: 'csv';
+  format: DatasetFormat;
   delimiter: string;
   size_bytes: number;
   sha256: string;
@@ -39,7 +45,7 @@ export function toDataset(row: DatasetRow): Dataset {
     name: row.name,
     version: Number(row.version),
     status: 'ready',
-    format: 'csv',
+    format: row.format as DatasetFormat,
     delimiter: row.delimiter,
     size_bytes: Number(row.size_bytes),
     sha256: row.sha256,
@@ -73,11 +79,11 @@ export function validateName(name: string | undefined, field = 'name'): string {
   return trimmed;
 }
 
-/** A name from an uploaded file's name: its last path segment, without `.csv`/`.tsv`/`.txt`, cleaned. */
+/** A name from an uploaded file's name: its last path segment, without its extension (.csv, .tsv, .txt, .parquet, .pq, .jsonl, .ndjson), cleaned. */
 export function nameFromFilename(filename: string | undefined): string | undefined {
   if (!filename) return undefined;
   const base = filename.split(/[/\\]/).pop() ?? '';
-  const cleaned = withoutControl(base.replace(/\.(csv|tsv|txt)$/i, ''))
+  const cleaned = withoutControl(base.replace(/\.(csv|tsv|txt|parquet|pq|jsonl|ndjson)$/i, ''))
     .trim()
     .slice(0, 200);
   return cleaned.length > 0 ? cleaned : undefined;
@@ -190,6 +196,8 @@ export function tooLarge(maxBytes: number): TrainyardError {
 /** Bytes stored and profiled, not yet recorded as a dataset. */
 export interface StagedUpload {
   id: string;
+  /** What the original bytes are (default csv). */
+  format?: DatasetFormat;
   blobKey: string;
   size: number;
   sha256: string;
@@ -203,7 +211,7 @@ export interface StagedUpload {
  * pipeline() it does not destroy the source when the tap fails: destroying an HTTP request would
  * close the socket before the problem+json answer is sent (Node discards the rest of the body).
  */
-function pump(source: Readable, tap: Transform): Promise<unknown> {
+export function pump(source: Readable, tap: Transform): Promise<unknown> {
   return new Promise((resolve) => {
     let settled = false;
     const settle = (error: unknown) => {
@@ -236,7 +244,7 @@ function pump(source: Readable, tap: Transform): Promise<unknown> {
   });
 }
 
-function isAbort(error: unknown): boolean {
+export function isAbort(error: unknown): boolean {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   return code === 'ERR_STREAM_PREMATURE_CLOSE' || code === 'ECONNRESET' || code === 'ECONNABORTED' || (error as Error)?.message === 'aborted';
 }
@@ -315,7 +323,7 @@ export async function recordDataset(platform: Platform, staged: StagedUpload, na
         name,
         version: Number(latest?.version ?? 0) + 1,
         status: 'ready',
-        format: 'csv',
+        format: staged.format ?? 'csv',
         delimiter: staged.profile.delimiter,
         size_bytes: staged.size,
         sha256: staged.sha256,
@@ -374,6 +382,26 @@ export async function deleteDataset(platform: Platform, id: string): Promise<voi
 export async function previewDataset(platform: Platform, id: string, limit: number): Promise<{ columns: string[]; rows: CellValue[][] }> {
   const row = await getDatasetRow(platform, id);
   const dataset = toDataset(row);
+  if (dataset.format !== 'csv') {
+    // From the columnar copy (read front to back, stopping after `limit` rows), else the original.
+    const numeric = dataset.columns.map((c) => c.type === 'integer' || c.type === 'number');
+    const requests = dataset.columns.map((c, k) => ({ name: c.name, as: numeric[k] ? ('number' as const) : ('string' as const) }));
+    const rows: CellValue[][] = [];
+    for await (const batch of readDatasetBatches(platform.blobs, row, { columns: requests, batchRows: limit, logger: platform.logger })) {
+      for (let i = 0; i < batch.length; i++) {
+        rows.push(
+          batch.columns.map((column, k): CellValue => {
+            const value = column[i];
+            if (numeric[k]) return value === value ? (value as number) : null;
+            if (value === null) return null;
+            return dataset.columns[k].type === 'boolean' ? parseBooleanToken(value as string) ?? null : (value as string);
+          }),
+        );
+      }
+      break;
+    }
+    return { columns: dataset.columns.map((c) => c.name), rows };
+  }
   const stream = await platform.blobs.get(row.blob_key);
   try {
     return await readCsvRows(stream, { delimiter: row.delimiter, limit, types: dataset.columns.map((c) => c.type) });

@@ -1,11 +1,13 @@
 // Turns prediction inputs (JSON rows or CSV) into the columns the shared encoder takes, checking
 // them against the version's features. JSON and CSV type the same way: a numeric feature accepts a
 // number or a numeric string; missing tokens (empty, NA, null, NaN…) and JSON null are missing
-// values, imputed as the manifest says; a categorical feature accepts any scalar as text.
+// values, imputed as the manifest says; a categorical feature accepts any scalar as text; a datetime
+// feature accepts ISO 8601 text (datasets/datetime.ts), in JSON as in CSV.
 import { TrainyardError, type FieldError } from '../errors.ts';
 import { isMissingToken, parseNumberToken } from '../datasets/csv/tokens.ts';
 import { readCsvBatches } from '../datasets/csv/reader.ts';
-import type { FeatureEncoding, RawColumn } from '../models/preprocessing.ts';
+import { datetimeColumn, readAs, type FeatureEncoding, type RawColumn } from '../models/preprocessing.ts';
+import { parseDateTime } from '../datasets/datetime.ts';
 import { ABSENT, NUMBER, OTHER, type JsonRows } from './json-rows.ts';
 
 const MAX_REPORTED_ERRORS = 20;
@@ -28,9 +30,10 @@ export function columnsFromJson(inputs: ReadonlyArray<Record<string, unknown>>, 
     total++;
     if (errors.length < MAX_REPORTED_ERRORS) errors.push({ field, row, message });
   };
-  const columns: RawColumn[] = features.map((f) => (f.kind === 'numeric' ? new Float64Array(inputs.length) : new Array<string | null>(inputs.length).fill(null)));
+  const columns: RawColumn[] = features.map((f) => (f.kind === 'categorical' ? new Array<string | null>(inputs.length).fill(null) : new Float64Array(inputs.length)));
   const names = features.map((f) => f.name);
   const numeric = features.map((f) => f.kind === 'numeric');
+  const datetime = features.map((f) => f.kind === 'datetime');
   // Row by row, features in order: the errors come out in that order, as the docs show them.
   for (let row = 0; row < inputs.length; row++) {
     const input = inputs[row];
@@ -45,7 +48,15 @@ export function columnsFromJson(inputs: ReadonlyArray<Record<string, unknown>>, 
         report(row, name, 'is missing (send null for an unknown value)');
         continue;
       }
-      if (numeric[f]) {
+      if (datetime[f]) {
+        const target = columns[f] as Float64Array;
+        if (value === null || (typeof value === 'string' && isMissingToken(value))) target[row] = NaN;
+        else {
+          const time = typeof value === 'string' ? parseDateTime(value) : NaN;
+          if (time !== time) report(row, name, `expected an ISO 8601 date or timestamp (like "2026-03-01" or "2026-03-01T12:30:00Z"), got ${describe(value)}`);
+          else target[row] = time;
+        }
+      } else if (numeric[f]) {
         const target = columns[f] as Float64Array;
         if (typeof value === 'number' && Number.isFinite(value)) target[row] = value;
         else if (value === null) target[row] = NaN;
@@ -79,7 +90,7 @@ export function columnsFromRows(rows: JsonRows, features: readonly FeatureEncodi
   const columns: RawColumn[] = [];
   for (const feature of features) {
     const k = rows.column(feature.name);
-    if (k < 0) return columnsFromJson(rows.rows(), features);
+    if (k < 0 || feature.kind === 'datetime') return columnsFromJson(rows.rows(), features);
     const kinds = rows.kinds[k];
     const numbers = rows.numbers[k];
     const others = rows.others[k];
@@ -129,15 +140,15 @@ export async function columnsFromCsv(
 ): Promise<{ columns: RawColumn[]; rows: number }> {
   const parts: RawColumn[][] = features.map(() => []);
   let rows = 0;
-  for await (const batch of readCsvBatches(source, { columns: features.map((f) => ({ name: f.name, as: f.kind === 'numeric' ? 'number' : 'string' })) })) {
+  for await (const batch of readCsvBatches(source, { columns: features.map((f) => ({ name: f.name, as: readAs(f.kind) })) })) {
     rows = batch.firstRow + batch.length;
     if (rows > maxRows) {
       throw new TrainyardError('TOO_MANY_ROWS', `the CSV has more than ${maxRows} rows, the limit for one predict request; use POST /v1/inference-jobs for files`);
     }
-    batch.columns.forEach((c, i) => parts[i].push(c));
+    datetimeInputs(features, batch.columns, batch.firstRow).forEach((c, i) => parts[i].push(c));
   }
   const columns = features.map((f, i): RawColumn => {
-    if (f.kind === 'numeric') {
+    if (f.kind !== 'categorical') {
       const out = new Float64Array(rows);
       let at = 0;
       for (const part of parts[i] as Float64Array[]) {
@@ -149,4 +160,24 @@ export async function columnsFromCsv(
     return (parts[i] as (string | null)[][]).flat();
   });
   return { columns, rows };
+}
+
+/**
+ * Columns read as readAs() says, with each datetime feature's text turned into its time. Text that
+ * is not a datetime is INVALID_INPUT naming the column and row (`firstRow`: the batch's first row).
+ */
+export function datetimeInputs(features: readonly FeatureEncoding[], columns: RawColumn[], firstRow: number): RawColumn[] {
+  if (!features.some((f) => f.kind === 'datetime')) return columns;
+  const errors: FieldError[] = [];
+  let total = 0;
+  const out = columns.map((column, i) => {
+    const feature = features[i];
+    if (feature.kind !== 'datetime') return column;
+    return datetimeColumn(column as (string | null)[], (index, text) => {
+      total++;
+      if (errors.length < MAX_REPORTED_ERRORS) errors.push({ field: feature.name, row: firstRow + index + 1, message: `expected an ISO 8601 date or timestamp, got ${describe(text)}` });
+    });
+  });
+  if (total > 0) throw invalid(errors, total);
+  return out;
 }

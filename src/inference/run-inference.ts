@@ -9,6 +9,8 @@ import { jobDataset, jobModel, jobSpec } from '../jobs/jobs.ts';
 import type { JobRunner } from '../jobs/runner.ts';
 import { getVersion } from '../models/registry.ts';
 import { readDatasetBatches } from '../datasets/read-dataset.ts';
+import { readAs } from '../models/preprocessing.ts';
+import { datetimeInputs } from './inputs.ts';
 import { TrainyardError } from '../errors.ts';
 import { ModelCache } from './model-cache.ts';
 import { StatsAccumulator } from './predictions.ts';
@@ -49,14 +51,14 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
         yield csv.header();
         const batches = readDatasetBatches(platform.blobs, dataset!, {
           batchRows: BATCH_ROWS,
-          columns: features.map((f) => ({ name: f.name, as: f.kind === 'numeric' ? 'number' : 'string' })),
+          columns: features.map((f) => ({ name: f.name, as: readAs(f.kind) })),
           logger: platform.logger,
         });
         let input = new Float32Array(BATCH_ROWS * model.encoder.width);
         for await (const batch of batches) {
           if (signal.aborted) throw new Error(`job stopped (${String(signal.reason)})`);
           if (input.length < batch.length * model.encoder.width) input = new Float32Array(batch.length * model.encoder.width);
-          model.encoder.encode(batch.columns, 0, batch.length, input);
+          model.encoder.encode(datetimeInputs(features, batch.columns, batch.firstRow), 0, batch.length, input);
           const { output, width } = await model.run(input.subarray(0, batch.length * model.encoder.width), batch.length);
           stats.add(output, width, batch.length);
           yield csv.lines(output, width, batch.length, batch.firstRow);

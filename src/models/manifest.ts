@@ -28,7 +28,20 @@ const CategoricalEncodingSchema = Type.Object(
   },
   { additionalProperties: false },
 );
-export const FeatureEncodingSchema = Type.Union([NumericEncodingSchema, CategoricalEncodingSchema]);
+const DatetimeEncodingSchema = Type.Object(
+  {
+    name: Type.String(),
+    kind: Type.Literal('datetime'),
+    impute: Type.Number({ description: 'Days since 1970-01-01T00:00Z used for a missing cell: the training-split mean.' }),
+    mean: Type.Number(),
+    std: Type.Number({ exclusiveMinimum: 0 }),
+    cycles: Type.Array(Type.Union([Type.Literal('month'), Type.Literal('day_of_week'), Type.Literal('hour')]), {
+      description: 'The cyclic parts that vary in the training split, in input order: a sin and a cos input each.',
+    }),
+  },
+  { additionalProperties: false },
+);
+export const FeatureEncodingSchema = Type.Union([NumericEncodingSchema, CategoricalEncodingSchema, DatetimeEncodingSchema]);
 
 export const TargetEncodingSchema = Type.Union([
   Type.Object({ name: Type.String(), kind: Type.Literal('label'), classes: Type.Array(Type.String(), { minItems: 2 }) }, { additionalProperties: false }),
@@ -52,7 +65,7 @@ export const ServingManifestSchema = Type.Object(
     output: Type.Object({ name: Type.String(), dtype: Float32, description: Type.String() }, { additionalProperties: false }),
     features: Type.Array(FeatureEncodingSchema, { description: 'How each input column encodes, in input order.' }),
     feature_kinds: Type.Array(
-      Type.Object({ name: Type.String(), kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical')]) }, { additionalProperties: false }),
+      Type.Object({ name: Type.String(), kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical'), Type.Literal('datetime')]) }, { additionalProperties: false }),
     ),
     target: TargetEncodingSchema,
     normalization: Type.Object(

@@ -72,3 +72,34 @@ describe('sortLabels', () => {
     expect(sortLabels(['b', 'a'])).toEqual(['a', 'b']);
   });
 });
+
+describe('datetime features', () => {
+  const day = 86_400_000;
+  const t = (iso: string) => Date.parse(iso);
+
+  it('encode days since 1970 and sin/cos of the parts that vary in training, fitted on the training rows', () => {
+    // Training rows: two months, one weekday (both Mondays), midnight only → month varies, day of week and hour do not.
+    const values = Float64Array.from([t('2024-01-01T00:00Z'), t('2024-04-01T00:00Z'), NaN, t('2024-07-03T18:00Z')]);
+    const pre = fitPreprocessing([{ name: 'when', kind: 'datetime', values }], [0, 1, 2], 10);
+    const mean = (t('2024-01-01T00:00Z') + t('2024-04-01T00:00Z')) / 2 / day;
+    expect(pre.features[0]).toEqual({ name: 'when', kind: 'datetime', impute: mean, mean, std: 45.5, cycles: ['month'] });
+    expect(pre.width).toBe(3);
+    expect(normalizationVectors(pre)).toEqual({ mean: [mean, 0, 0], std: [45.5, 1, 1] });
+
+    const encoder = createEncoder(pre);
+    const out = new Float32Array(3 * encoder.width);
+    encoder.encode([values], 1, 4, out);
+    const april = (2 * Math.PI * 3) / 12;
+    const july = (2 * Math.PI * 6) / 12;
+    expect(Array.from(out)).toEqual(
+      Array.from(Float32Array.from([t('2024-04-01T00:00Z') / day, Math.sin(april), Math.cos(april), mean, 0, 0, t('2024-07-03T18:00Z') / day, Math.sin(july), Math.cos(july)])),
+    );
+  });
+
+  it('keeps every cycle that varies', () => {
+    const values = Float64Array.from([t('2024-01-01T00:00Z'), t('2024-02-07T13:30Z')]);
+    const pre = fitPreprocessing([{ name: 'when', kind: 'datetime', values }], [0, 1], 10);
+    expect(pre.features[0]).toMatchObject({ cycles: ['month', 'day_of_week', 'hour'] });
+    expect(pre.width).toBe(7);
+  });
+});

@@ -2,10 +2,17 @@
 // and applied by this one implementation both when training data is prepared and when a served
 // model receives rows — so training and serving cannot drift apart.
 //
-// The encoded vector is the exported model's input: numeric columns (missing values imputed with the
-// training mean) followed by one-hot blocks for categorical columns. Standardisation is not applied
+// The encoded vector is the exported model's input, feature by feature: a numeric column is one input
+// (missing values imputed with the training mean); a categorical column is a one-hot block; a
+// datetime column (ISO 8601 text, datasets/datetime.ts) is its time as days since 1970-01-01 UTC
+// (missing: the training mean), followed by sin/cos pairs for the month of the year, the day of the
+// week and the hour of the day (UTC, hour with its minutes as a fraction) — each pair only where
+// that part varies among the training rows; a missing time encodes as 0, 0 in every pair. Standardisation is not applied
 // here: the trainer folds (x − mean) / std into the network, so a downloaded ONNX or TorchScript
 // model takes this raw encoded vector and is usable on its own.
+
+import { isMissingToken } from '../datasets/csv/tokens.ts';
+import { parseDateTime } from '../datasets/datetime.ts';
 
 /** A column as read from a CSV or a JSON request: numbers (NaN = missing) or strings (null = missing). */
 export type RawColumn = Float64Array | (string | null)[];
@@ -29,7 +36,33 @@ export interface CategoricalEncoding {
   unknown: 'zeros';
 }
 
-export type FeatureEncoding = NumericEncoding | CategoricalEncoding;
+/** A part of a datetime encoded as a point on a circle (sin, cos of 2π · part / period). */
+export type DatetimeCycle = 'month' | 'day_of_week' | 'hour';
+
+export interface DatetimeEncoding {
+  name: string;
+  kind: 'datetime';
+  /** Days since 1970-01-01T00:00Z for a missing cell: the training-split mean. */
+  impute: number;
+  /** Training-split mean and std of the days value, folded into the network like a numeric column's. */
+  mean: number;
+  std: number;
+  /** The cyclic parts that vary among the training rows, in this order: two inputs each. */
+  cycles: DatetimeCycle[];
+}
+
+export type FeatureEncoding = NumericEncoding | CategoricalEncoding | DatetimeEncoding;
+
+const DAY_MS = 86_400_000;
+const CYCLES: readonly DatetimeCycle[] = ['month', 'day_of_week', 'hour'];
+
+/** A cyclic part of an instant (ms since the epoch, UTC) as a fraction of its period, in [0, 1). */
+function cycleOf(millis: number, cycle: DatetimeCycle): number {
+  const date = new Date(millis);
+  if (cycle === 'month') return date.getUTCMonth() / 12;
+  if (cycle === 'day_of_week') return date.getUTCDay() / 7;
+  return (date.getUTCHours() + date.getUTCMinutes() / 60) / 24;
+}
 
 export interface Preprocessing {
   features: FeatureEncoding[];
@@ -43,9 +76,13 @@ export type TargetEncoding =
 
 export interface FeatureColumn {
   name: string;
-  kind: 'numeric' | 'categorical';
+  kind: FeatureEncoding['kind'];
+  /** numeric: numbers; categorical: text; datetime: ms since the epoch (NaN missing; see datetimeColumn). */
   values: RawColumn;
 }
+
+/** How a feature's raw column is read from a dataset or a CSV body: numbers, or text (categorical, datetime). */
+export const readAs = (kind: FeatureEncoding['kind']): 'number' | 'string' => (kind === 'numeric' ? 'number' : 'string');
 
 /** Normalises a categorical cell so "TRUE", "true" and a JSON true meet as one category. */
 export function categoryOf(value: string): string {
@@ -87,17 +124,56 @@ function fitCategorical(name: string, values: (string | null)[], rows: ArrayLike
   return { name, kind: 'categorical', categories, unknown: 'zeros' };
 }
 
+function fitDatetime(name: string, values: Float64Array, rows: ArrayLike<number>): DatetimeEncoding {
+  const days = new Float64Array(rows.length);
+  const seen = CYCLES.map(() => new Set<number>());
+  for (let i = 0; i < rows.length; i++) {
+    const v = values[rows[i]];
+    days[i] = v / DAY_MS;
+    if (v !== v) continue;
+    CYCLES.forEach((cycle, k) => {
+      if (seen[k].size < 2) seen[k].add(cycleOf(v, cycle));
+    });
+  }
+  const numeric = fitNumeric(name, days, firstIndices(rows.length).subarray(0, rows.length));
+  return { name, kind: 'datetime', impute: numeric.impute, mean: numeric.mean, std: numeric.std, cycles: CYCLES.filter((_, k) => seen[k].size > 1) };
+}
+
 export function fitPreprocessing(columns: FeatureColumn[], trainRows: ArrayLike<number>, maxCategories: number): Preprocessing {
-  const features = columns.map((column): FeatureEncoding =>
-    column.kind === 'numeric'
-      ? fitNumeric(column.name, column.values as Float64Array, trainRows)
-      : fitCategorical(column.name, column.values as (string | null)[], trainRows, maxCategories),
-  );
+  const features = columns.map((column): FeatureEncoding => {
+    if (column.kind === 'numeric') return fitNumeric(column.name, column.values as Float64Array, trainRows);
+    if (column.kind === 'datetime') return fitDatetime(column.name, column.values as Float64Array, trainRows);
+    return fitCategorical(column.name, column.values as (string | null)[], trainRows, maxCategories);
+  });
   return { features, width: encodedWidth(features) };
 }
 
+/** Inputs a feature encodes to. */
+export function featureWidth(f: FeatureEncoding): number {
+  return f.kind === 'numeric' ? 1 : f.kind === 'datetime' ? 1 + 2 * f.cycles.length : f.categories.length;
+}
+
 export function encodedWidth(features: FeatureEncoding[]): number {
-  return features.reduce((sum, f) => sum + (f.kind === 'numeric' ? 1 : f.categories.length), 0);
+  return features.reduce((sum, f) => sum + featureWidth(f), 0);
+}
+
+/**
+ * A datetime feature's raw column from its text (ISO 8601; missing tokens and null are missing). Text
+ * that is not a datetime is reported through `bad(index, text)`, and reads as missing if it returns.
+ */
+export function datetimeColumn(texts: ArrayLike<string | null>, bad: (index: number, text: string) => void): Float64Array {
+  const out = new Float64Array(texts.length);
+  for (let i = 0; i < texts.length; i++) {
+    const text = texts[i];
+    if (text === null || isMissingToken(text)) {
+      out[i] = NaN;
+      continue;
+    }
+    const time = parseDateTime(text);
+    if (time !== time) bad(i, text);
+    out[i] = time;
+  }
+  return out;
 }
 
 /** Per-input mean and std the trainer folds into the network (one-hot inputs pass unchanged). */
@@ -105,9 +181,15 @@ export function normalizationVectors(pre: Preprocessing): { mean: number[]; std:
   const mean: number[] = [];
   const std: number[] = [];
   for (const f of pre.features) {
-    if (f.kind === 'numeric') {
+    if (f.kind === 'numeric' || f.kind === 'datetime') {
       mean.push(f.mean);
       std.push(f.std);
+      if (f.kind === 'datetime') {
+        for (let i = 0; i < 2 * f.cycles.length; i++) {
+          mean.push(0);
+          std.push(1);
+        }
+      }
     } else {
       for (let i = 0; i < f.categories.length; i++) {
         mean.push(0);
@@ -139,7 +221,7 @@ export function createEncoder(pre: Preprocessing): Encoder {
   let offset = 0;
   for (const f of pre.features) {
     offsets.push(offset);
-    offset += f.kind === 'numeric' ? 1 : f.categories.length;
+    offset += featureWidth(f);
   }
   const lookups = pre.features.map((f) => (f.kind === 'categorical' ? new Map(f.categories.map((c, i) => [c, i])) : undefined));
 
@@ -156,6 +238,24 @@ export function createEncoder(pre: Preprocessing): Encoder {
         for (let i = 0; i < count; i++, at += width) {
           const v = column[rows[i] + shift];
           out[at] = v === v ? v : impute;
+        }
+      } else if (feature.kind === 'datetime') {
+        const column = columns[f] as Float64Array;
+        const impute = feature.impute;
+        const cycles = feature.cycles;
+        for (let i = 0; i < count; i++, at += width) {
+          const v = column[rows[i] + shift];
+          if (v !== v) {
+            out[at] = impute;
+            out.fill(0, at + 1, at + 1 + 2 * cycles.length);
+            continue;
+          }
+          out[at] = v / DAY_MS;
+          for (let k = 0; k < cycles.length; k++) {
+            const angle = 2 * Math.PI * cycleOf(v, cycles[k]);
+            out[at + 1 + 2 * k] = Math.sin(angle);
+            out[at + 2 + 2 * k] = Math.cos(angle);
+          }
         }
       } else {
         const column = columns[f] as (string | null)[];

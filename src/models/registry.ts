@@ -17,7 +17,7 @@ export interface ArtifactInfo {
 export interface SignatureInput {
   name: string;
   type: string;
-  kind: 'numeric' | 'categorical';
+  kind: 'numeric' | 'categorical' | 'datetime';
   categories?: string[];
 }
 

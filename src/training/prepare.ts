@@ -8,7 +8,9 @@ import type { CsvColumnRequest } from '../datasets/csv/reader.ts';
 import { readDatasetBatches } from '../datasets/read-dataset.ts';
 import {
   createEncoder,
+  datetimeColumn,
   fitPreprocessing,
+  readAs,
   sortLabels,
   type FeatureColumn,
   type Preprocessing,
@@ -32,6 +34,9 @@ export interface PrepareInput {
   /** The dataset's id and columnar copy (its `columnar_json`); without one the CSV is read. */
   datasetId?: string;
   columnarJson?: string | null;
+  /** The dataset's format and column profiles (its `format`, `columns_json`): a Parquet or JSON Lines original is read by its own reader. */
+  format?: string;
+  columnsJson?: string;
   logger?: { warn(object: object, message: string): void };
   columns: DatasetColumnInfo[];
   task: Task;
@@ -56,10 +61,13 @@ export interface PreparedData {
 
 export const isNumericType = (type: string): boolean => type === 'integer' || type === 'number';
 
-/** Which feature columns are numeric and which categorical, from the dataset's inferred types. */
-export function featureKinds(columns: DatasetColumnInfo[], features: string[]): Array<{ name: string; kind: 'numeric' | 'categorical' }> {
+/** Which feature columns are numeric, datetime or categorical, from the dataset's column types. */
+export function featureKinds(columns: DatasetColumnInfo[], features: string[]): Array<{ name: string; kind: FeatureColumn['kind'] }> {
   const types = new Map(columns.map((c) => [c.name, c.type]));
-  return features.map((name) => ({ name, kind: isNumericType(types.get(name) ?? 'string') ? 'numeric' : 'categorical' }));
+  return features.map((name) => {
+    const type = types.get(name) ?? 'string';
+    return { name, kind: isNumericType(type) ? 'numeric' : type === 'datetime' ? 'datetime' : 'categorical' };
+  });
 }
 
 /** Mulberry32: a small, fast, seedable PRNG; good enough to shuffle row indices reproducibly. */
@@ -91,7 +99,7 @@ async function readColumns(input: PrepareInput, requests: CsvColumnRequest[]): P
   const n = input.rowCount;
   const columns: RawColumn[] = requests.map((r) => (r.as === 'number' ? new Float64Array(n) : new Array<string | null>(n).fill(null)));
   let rows = 0;
-  const dataset = { id: input.datasetId ?? '', blob_key: input.blobKey, delimiter: input.delimiter, row_count: n, columnar_json: input.columnarJson ?? null };
+  const dataset = { id: input.datasetId ?? '', blob_key: input.blobKey, delimiter: input.delimiter, row_count: n, columnar_json: input.columnarJson ?? null, format: input.format, columns_json: input.columnsJson };
   for await (const batch of readDatasetBatches(input.blobs, dataset, { columns: requests, logger: input.logger })) {
     if (batch.firstRow + batch.length > n) throw new Error(`dataset has more rows than its recorded row_count ${n}`);
     for (let c = 0; c < requests.length; c++) {
@@ -109,12 +117,14 @@ export async function prepareTrainingData(input: PrepareInput): Promise<Prepared
   const kinds = featureKinds(input.columns, input.features);
   const classification = input.task !== 'regression';
   const requests: CsvColumnRequest[] = [
-    ...kinds.map((k): CsvColumnRequest => ({ name: k.name, as: k.kind === 'numeric' ? 'number' : 'string' })),
+    ...kinds.map((k): CsvColumnRequest => ({ name: k.name, as: readAs(k.kind) })),
     { name: input.target, as: classification ? 'string' : 'number' },
   ];
   const { columns, rows: n } = await readColumns(input, requests);
   const targetColumn = columns[columns.length - 1];
-  const featureColumns: FeatureColumn[] = kinds.map((k, i) => ({ ...k, values: columns[i] }));
+  // A datetime column is read as text and encoded from its time (text that is not a datetime, which
+  // ingest would have typed `string`, reads as missing).
+  const featureColumns: FeatureColumn[] = kinds.map((k, i) => ({ ...k, values: k.kind === 'datetime' ? datetimeColumn(columns[i] as (string | null)[], () => {}) : columns[i] }));
 
   const hasTarget = (row: number) =>
     classification ? (targetColumn as (string | null)[])[row] !== null : !Number.isNaN((targetColumn as Float64Array)[row]);

@@ -60,10 +60,13 @@ export function checkModelAgainstDataset(spec: ModelSpec, columns: ColumnProfile
     if (name === spec.target) throw incompatible(`the target "${name}" cannot also be a feature`, `model.features[${i}]`, 'is the target');
   });
   const maxCategories = spec.preprocessing?.max_categories ?? 50;
-  // Categorical widths come from the whole dataset's distinct counts; training fits its vocabulary on
-  // the training split, which can only be narrower, and inferred sizes adapt to it.
+  // Categorical widths come from the whole dataset's distinct counts, datetime widths are their
+  // largest; training fits its vocabulary and cycles on the training split, which can only be
+  // narrower, and inferred sizes adapt to it.
   const width = features.reduce((sum, name) => {
     const column = byName.get(name)!;
+    // A datetime encodes to its time plus at most three sin/cos pairs (those that vary in training).
+    if (column.type === 'datetime') return sum + 7;
     return sum + (isNumericType(column.type) ? 1 : Math.min(maxCategories, Math.max(1, column.distinct_count)));
   }, 0);
   const outputs = spec.task === 'multiclass_classification' ? distinct : 1;

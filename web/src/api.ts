@@ -65,11 +65,19 @@ export interface UploadProgress {
 }
 
 /** Uploads a file with XMLHttpRequest, whose upload events give a real progress bar. */
+/** The upload's content type from the file name: Parquet (.parquet, .pq), JSON Lines (.jsonl, .ndjson), else CSV. */
+export function uploadContentType(filename: string): string {
+  const lower = filename.toLowerCase();
+  if (/\.(parquet|pq)$/.test(lower)) return 'application/vnd.apache.parquet';
+  if (/\.(jsonl|ndjson)$/.test(lower)) return 'application/x-ndjson';
+  return 'text/csv';
+}
+
 export function uploadWithProgress(file: File, name: string, onProgress: (p: UploadProgress) => void, signal?: AbortSignal): Promise<unknown> {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open('POST', `/v1/datasets?name=${encodeURIComponent(name)}`);
-    xhr.setRequestHeader('content-type', 'text/csv');
+    xhr.setRequestHeader('content-type', uploadContentType(file.name));
     xhr.setRequestHeader('accept', 'application/json');
     const token = getToken();
     if (token) xhr.setRequestHeader('authorization', `Bearer ${token}`);

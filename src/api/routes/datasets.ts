@@ -23,19 +23,26 @@ import {
   toDataset,
   tooLarge,
   validateName,
+  DATASET_FORMATS,
+  type DatasetFormat,
   type StagedUpload,
 } from '../../datasets/service.ts';
+import { stageTableUpload } from '../../datasets/table/ingest.ts';
+import { datasetAsParquet } from '../../datasets/parquet/writer.ts';
+import { datasetColumns } from '../../datasets/rows.ts';
 
 const Nullable = <T extends import('typebox').TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 
 export const DatasetColumnSchema = Type.Object({
   name: Type.String(),
-  type: Type.Union([Type.Literal('integer'), Type.Literal('number'), Type.Literal('boolean'), Type.Literal('string')]),
+  type: Type.Union([Type.Literal('integer'), Type.Literal('number'), Type.Literal('boolean'), Type.Literal('string'), Type.Literal('datetime')], {
+    description: 'Inferred from a CSV or JSON Lines file\'s values; a Parquet file\'s schema declares it. `datetime`: ISO 8601 dates and timestamps.',
+  }),
   missing_count: Type.Integer({ description: 'Empty cells and NA, N/A, null, NaN (any case).' }),
   distinct_count: Type.Integer({ description: 'Distinct non-missing values: exact up to 16,384 per column, then a HyperLogLog estimate (about 1 % error).' }),
   distinct_exact: Type.Boolean({ description: 'Whether distinct_count is exact.' }),
-  min: Nullable(Type.Number()),
-  max: Nullable(Type.Number()),
+  min: Type.Union([Type.Number(), Type.String(), Type.Null()], { description: 'Numeric columns: the smallest value; datetime columns: the earliest, as ISO 8601 UTC text; else null.' }),
+  max: Type.Union([Type.Number(), Type.String(), Type.Null()], { description: 'Numeric columns: the largest value; datetime columns: the latest, as ISO 8601 UTC text; else null.' }),
   mean: Nullable(Type.Number()),
   std: Nullable(Type.Number({ description: 'Sample standard deviation (n − 1); null for fewer than two values.' })),
 });
@@ -46,8 +53,8 @@ export const DatasetSchema = Type.Object(
     name: Type.String(),
     version: Type.Integer({ minimum: 1 }),
     status: Type.Literal('ready'),
-    format: Type.Literal('csv'),
-    delimiter: Type.String({ description: 'The field delimiter (given or sniffed).' }),
+    format: Type.Union([Type.Literal('csv'), Type.Literal('parquet'), Type.Literal('jsonl')], { description: 'What the original bytes are (GET …/content returns them).' }),
+    delimiter: Type.String({ description: 'The field delimiter (given or sniffed); empty for Parquet and JSON Lines.' }),
     size_bytes: Type.Integer(),
     sha256: Type.String({ description: 'SHA-256 of the uploaded bytes, hex.' }),
     row_count: Type.Integer({ description: 'Data rows (the header is not counted).' }),
@@ -60,11 +67,20 @@ export const DatasetSchema = Type.Object(
 const UploadQuery = Type.Object({
   name: Type.Optional(Type.String({ description: 'Dataset name (required for a raw body; multipart defaults to the file name).' })),
   delimiter: Type.Optional(Type.String({ description: 'Field delimiter: one character (`,` `;` `|`, tab, …) or comma|semicolon|tab|pipe. Sniffed when absent.' })),
+  format: Type.Optional(
+    Type.Union([Type.Literal('csv'), Type.Literal('parquet'), Type.Literal('jsonl')], {
+      description: 'What the file is, where its content type or file name does not say (an application/octet-stream body). Default: from the content type (application/vnd.apache.parquet, application/x-ndjson) or the file name (.parquet, .jsonl, .ndjson), else csv.',
+    }),
+  ),
 });
 
 const ListQuery = Type.Object({
   ...PageQuery.properties,
   name: Type.Optional(Type.String({ description: 'Only versions of this dataset name.' })),
+});
+
+const ContentQuery = Type.Object({
+  format: Type.Optional(Type.Literal('parquet', { description: 'parquet: the dataset as a Parquet file, whatever it was uploaded as.' })),
 });
 
 const PreviewQuery = Type.Object({
@@ -83,7 +99,7 @@ const UploadBody = {
       schema: {
         type: 'object',
         properties: {
-          file: { type: 'string', format: 'binary', description: 'The CSV file.' },
+          file: { type: 'string', format: 'binary', description: 'The file: CSV, Parquet (.parquet, or part content type application/vnd.apache.parquet) or JSON Lines (.jsonl, .ndjson, or application/x-ndjson).' },
           name: { type: 'string', description: 'Dataset name (default: the file name without .csv).' },
           delimiter: { type: 'string', description: 'As the `delimiter` query parameter.' },
         },
@@ -91,22 +107,56 @@ const UploadBody = {
       },
     },
     'text/csv': { schema: { type: 'string', format: 'binary', description: 'The CSV bytes; give `?name=`.' } },
-    'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'The CSV bytes; give `?name=`.' } },
+    'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary', description: 'A Parquet file; give `?name=`.' } },
+    'application/x-ndjson': { schema: { type: 'string', format: 'binary', description: 'JSON Lines: one flat JSON object per line; give `?name=`.' } },
+    'application/octet-stream': { schema: { type: 'string', format: 'binary', description: 'The file\'s bytes (CSV unless `?format=` says otherwise); give `?name=`.' } },
   },
 };
 
 function uploadQuery(raw: unknown): Static<typeof UploadQuery> {
   const query = (raw ?? {}) as Record<string, unknown>;
   const out: Static<typeof UploadQuery> = {};
-  for (const key of ['name', 'delimiter'] as const) {
+  for (const key of ['name', 'delimiter', 'format'] as const) {
     const value = query[key];
     if (value === undefined) continue;
     if (typeof value !== 'string') {
       throw new TrainyardError('VALIDATION_FAILED', `querystring.${key} must be given once`, { errors: [{ field: `querystring.${key}`, message: 'must be given once' }] });
     }
-    out[key] = value;
+    if (key === 'format') out.format = formatParameter(value, 'querystring.format');
+    else out[key] = value;
   }
   return out;
+}
+
+function formatParameter(value: string, field: string): DatasetFormat {
+  if (!(DATASET_FORMATS as readonly string[]).includes(value)) {
+    throw new TrainyardError('VALIDATION_FAILED', `${field} must be one of ${DATASET_FORMATS.join(', ')}`, { errors: [{ field, message: `must be one of ${DATASET_FORMATS.join(', ')}` }] });
+  }
+  return value as DatasetFormat;
+}
+
+const PARQUET_TYPES = ['application/vnd.apache.parquet', 'application/x-parquet'];
+const JSONL_TYPES = ['application/x-ndjson', 'application/jsonl', 'application/x-jsonlines'];
+
+/** The format a content type or file name says, if any. */
+export function formatOf(contentType: string | undefined, filename?: string): DatasetFormat | undefined {
+  const type = (contentType ?? '').split(';')[0].trim().toLowerCase();
+  if (PARQUET_TYPES.includes(type)) return 'parquet';
+  if (JSONL_TYPES.includes(type)) return 'jsonl';
+  if (type === 'text/csv') return 'csv';
+  const name = (filename ?? '').toLowerCase();
+  if (/\.(parquet|pq)$/.test(name)) return 'parquet';
+  if (/\.(jsonl|ndjson)$/.test(name)) return 'jsonl';
+  return undefined;
+}
+
+/** Streams an upload of `format` into storage (the CSV engine, or the Parquet / JSON Lines ingest). */
+function stageAny(platform: RouteContext['platform'], source: Readable, format: DatasetFormat, options: { delimiter?: string; expectedBytes: number }): Promise<StagedUpload> {
+  if (format === 'csv') return stageUpload(platform, source, options);
+  if (options.delimiter !== undefined) {
+    throw new TrainyardError('VALIDATION_FAILED', `a delimiter applies to CSV only, not ${format}`, { errors: [{ field: 'delimiter', message: 'applies to CSV only' }] });
+  }
+  return stageTableUpload(platform, source, format);
 }
 
 function parseDelimiter(value: string | undefined, field: string): string | undefined {
@@ -114,7 +164,7 @@ function parseDelimiter(value: string | undefined, field: string): string | unde
 }
 
 /** Upload from a multipart request: fields may come before or after the one `file` part. */
-async function multipartUpload(request: FastifyRequest, platform: RouteContext['platform'], query: { name?: string; delimiter?: string }): Promise<{ staged: StagedUpload; name: string }> {
+async function multipartUpload(request: FastifyRequest, platform: RouteContext['platform'], query: Static<typeof UploadQuery>): Promise<{ staged: StagedUpload; name: string }> {
   let staged: StagedUpload | undefined;
   let name = query.name;
   let delimiter = parseDelimiter(query.delimiter, 'querystring.delimiter');
@@ -130,7 +180,8 @@ async function multipartUpload(request: FastifyRequest, platform: RouteContext['
         }
         if (name !== undefined) validateName(name);
         filename = part.filename;
-        staged = await stageUpload(platform, part.file, { delimiter, expectedBytes: Number(request.headers['content-length']) || 0 });
+        const format = query.format ?? formatOf(part.mimetype, part.filename) ?? 'csv';
+        staged = await stageAny(platform, part.file, format, { delimiter, expectedBytes: Number(request.headers['content-length']) || 0 });
       } else if (part.fieldname === 'name') {
         name = String(part.value);
         validateName(name);
@@ -162,7 +213,7 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
   await root.register(async (app) => {
     // Raw CSV bodies reach the handler as the request stream itself (no body limit applies here;
     // the ingest enforces TRAINYARD_MAX_UPLOAD_BYTES while streaming).
-    app.addContentTypeParser(['text/csv', 'application/octet-stream', 'text/plain'], (_request, payload, done) => done(null, payload));
+    app.addContentTypeParser(['text/csv', 'application/octet-stream', 'text/plain', ...PARQUET_TYPES, ...JSONL_TYPES], (_request, payload, done) => done(null, payload));
     await app.register(multipart, {
       limits: { fileSize: platform.config.maxUploadBytes + 1, files: 1, fields: 10, parts: 20, fieldSize: 1024 * 1024 },
     });
@@ -172,12 +223,13 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
       {
         schema: {
           tags,
-          summary: 'Upload a CSV dataset',
+          summary: 'Upload a dataset (CSV, Parquet or JSON Lines)',
           description:
-            'Multipart with a `file` field (and optional `name`, `delimiter` fields), or the raw CSV as a `text/csv` or `application/octet-stream` body with `?name=`. ' +
+            'Multipart with a `file` field (and optional `name`, `delimiter` fields), or the raw file as the body with `?name=`: `text/csv`, `application/vnd.apache.parquet`, `application/x-ndjson` or `application/octet-stream` (CSV unless `?format=` says otherwise). ' +
+            'Parquet column types come from its schema (nested columns are a 400 naming the column); JSON Lines keys may vary between lines (absent = missing) and values must be scalars. ' +
             'The upload streams to the blob store while it is hashed and profiled; the same name again makes the next version. ' +
             'Bad CSV (empty, header only, bad header, ragged rows, unclosed quote, binary, not UTF-8) is a 400 naming the line; nothing is stored.',
-          consumes: ['multipart/form-data', 'text/csv', 'application/octet-stream'],
+          consumes: ['multipart/form-data', 'text/csv', 'application/vnd.apache.parquet', 'application/x-ndjson', 'application/octet-stream'],
           querystring: UploadQuery,
           body: UploadBody,
           response: { 201: datasetRef, ...problems(400, 401, 403, 413, 415, 500, 503) },
@@ -199,14 +251,15 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
             if (Number.isFinite(declared) && declared > platform.config.maxUploadBytes) throw tooLarge(platform.config.maxUploadBytes);
             const body = request.body as Readable | undefined;
             if (body !== undefined && body !== null && typeof (body as Readable).pipe !== 'function') {
-              throw new TrainyardError('UNSUPPORTED_MEDIA_TYPE', `a dataset upload is multipart/form-data, text/csv or application/octet-stream, not ${request.headers['content-type']}`, {
-                errors: [{ field: 'content-type', message: 'must be multipart/form-data, text/csv or application/octet-stream' }],
+              throw new TrainyardError('UNSUPPORTED_MEDIA_TYPE', `a dataset upload is multipart/form-data, text/csv, application/vnd.apache.parquet, application/x-ndjson or application/octet-stream, not ${request.headers['content-type']}`, {
+                errors: [{ field: 'content-type', message: 'must be multipart/form-data, text/csv, application/vnd.apache.parquet, application/x-ndjson or application/octet-stream' }],
               });
             }
             if (!body) {
               throw new TrainyardError('MISSING_FILE', 'no file: send multipart with a `file` field, or a text/csv body', { errors: [{ field: 'file', message: 'is required' }] });
             }
-            result = { staged: await stageUpload(platform, body, { delimiter, expectedBytes: Number.isFinite(declared) ? declared : 0 }), name };
+            const format = query.format ?? formatOf(request.headers['content-type']) ?? 'csv';
+            result = { staged: await stageAny(platform, body, format, { delimiter, expectedBytes: Number.isFinite(declared) ? declared : 0 }), name };
           }
           const dataset = await recordDataset(platform, result.staged, result.name);
           request.log.info({ dataset: dataset.id, name: dataset.name, version: dataset.version, bytes: dataset.size_bytes, rows: dataset.row_count }, 'dataset ingested');
@@ -279,22 +332,39 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
     {
       schema: {
         tags,
-        summary: 'Download the original bytes',
-        description: 'Exactly the uploaded bytes (their SHA-256 is the dataset’s `sha256`, also sent as the ETag).',
+        summary: 'Download the original bytes, or the dataset as Parquet',
+        description:
+          'Without `format`: exactly the uploaded bytes (their SHA-256 is the dataset’s `sha256`, also sent as the ETag), with the content type of their format. ' +
+          'With `format=parquet`: the dataset as a Parquet file whatever it was uploaded as (a Parquet upload returns its original bytes), streamed as it is written: ' +
+          'integer → INT64, number → DOUBLE, boolean → BOOLEAN, string → UTF-8, datetime → TIMESTAMP_MILLIS (UTC); missing values are nulls.',
         params: IdParams,
-        produces: ['text/csv'],
+        querystring: ContentQuery,
+        produces: ['text/csv', 'application/vnd.apache.parquet', 'application/x-ndjson'],
         response: {
-          200: { description: 'The CSV file', content: { 'text/csv': { schema: { type: 'string', format: 'binary' } } } },
-          ...problems(401, 403, 404, 500, 503),
+          200: {
+            description: 'The file',
+            content: {
+              'text/csv': { schema: { type: 'string', format: 'binary' } },
+              'application/vnd.apache.parquet': { schema: { type: 'string', format: 'binary' } },
+              'application/x-ndjson': { schema: { type: 'string', format: 'binary' } },
+            },
+          },
+          ...problems(400, 401, 403, 404, 500, 503),
         },
       },
     },
     async (request, reply) => {
       const row = await getDatasetRow(platform, request.params.id);
+      if (request.query.format === 'parquet' && row.format !== 'parquet') {
+        const filename = `${row.name}-v${row.version}.parquet`.replace(/[^A-Za-z0-9._-]+/g, '_');
+        reply.type(CONTENT_TYPES.parquet.type).header('content-disposition', `attachment; filename="${filename}"`);
+        return reply.send(datasetAsParquet(platform.blobs, row, datasetColumns(row), request.log));
+      }
       const stream = await platform.blobs.get(row.blob_key);
-      const filename = `${row.name}-v${row.version}.csv`.replace(/[^A-Za-z0-9._-]+/g, '_');
+      const kind = CONTENT_TYPES[row.format as DatasetFormat] ?? CONTENT_TYPES.csv;
+      const filename = `${row.name}-v${row.version}.${kind.extension}`.replace(/[^A-Za-z0-9._-]+/g, '_');
       reply
-        .type('text/csv; charset=utf-8')
+        .type(kind.type)
         .header('content-length', String(row.size_bytes))
         .header('etag', `"${row.sha256}"`)
         .header('content-disposition', `attachment; filename="${filename}"`);
@@ -302,6 +372,12 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
     },
   );
 }
+
+const CONTENT_TYPES: Record<DatasetFormat, { type: string; extension: string }> = {
+  csv: { type: 'text/csv; charset=utf-8', extension: 'csv' },
+  parquet: { type: 'application/vnd.apache.parquet', extension: 'parquet' },
+  jsonl: { type: 'application/x-ndjson; charset=utf-8', extension: 'jsonl' },
+};
 
 /** When an upload fails before its body was read, close the connection after the answer. */
 function closeIfUnread(request: FastifyRequest, reply: FastifyReply, _error: unknown): void {

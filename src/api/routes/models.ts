@@ -35,8 +35,10 @@ export const ModelVersionSchema = Type.Object(
       inputs: Type.Array(
         Type.Object({
           name: Type.String(),
-          type: Type.String({ description: 'integer, number, boolean or string (as inferred at ingest)' }),
-          kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical')]),
+          type: Type.String({ description: 'integer, number, boolean, string or datetime (the dataset column\'s type)' }),
+          kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical'), Type.Literal('datetime')], {
+            description: 'How the input is encoded: numeric (a number), categorical (any scalar, as text), datetime (ISO 8601 text: a date, or a timestamp taken as UTC without an offset).',
+          }),
           categories: Type.Optional(Type.Array(Type.String())),
         }),
       ),

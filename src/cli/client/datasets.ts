@@ -11,17 +11,27 @@ interface JsonOption {
   json?: boolean;
 }
 
+/** The format a file's extension says: parquet (.parquet, .pq), jsonl (.jsonl, .ndjson), else csv. */
+export function formatOfFile(file: string): 'csv' | 'parquet' | 'jsonl' {
+  const ext = extname(file).toLowerCase();
+  return ext === '.parquet' || ext === '.pq' ? 'parquet' : ext === '.jsonl' || ext === '.ndjson' ? 'jsonl' : 'csv';
+}
+
 export function datasetsCommand(): Command {
   const datasets = new Command('datasets').description('Upload, list, inspect and delete datasets');
 
   datasets
     .command('upload')
-    .description('Upload a CSV file (streamed; a progress bar on stderr). The same name again makes a new version.')
-    .argument('<file>', 'CSV file to upload')
+    .description('Upload a CSV, Parquet or JSON Lines file (streamed; a progress bar on stderr). The same name again makes a new version.')
+    .argument('<file>', 'the file: CSV, Parquet (.parquet, .pq) or JSON Lines (.jsonl, .ndjson)')
     .option('--name <name>', 'dataset name (default: the file name without its extension)')
+    .option('--format <format>', 'csv, parquet or jsonl (default: from the file extension, else csv)', (v) => {
+      if (v !== 'csv' && v !== 'parquet' && v !== 'jsonl') throw new InvalidArgumentError('must be csv, parquet or jsonl');
+      return v;
+    })
     .option('--json', 'print the dataset as JSON')
     .action(
-      action(async (file: string, options: { name?: string } & JsonOption) => {
+      action(async (file: string, options: { name?: string; format?: 'csv' | 'parquet' | 'jsonl' } & JsonOption) => {
         const info = await stat(file).catch((error: NodeJS.ErrnoException) => {
           throw new UsageError(error.code === 'ENOENT' ? `no such file: ${file}` : `cannot read ${file}: ${error.message}`);
         });
@@ -36,7 +46,7 @@ export function datasetsCommand(): Command {
         });
         let dataset: Dataset;
         try {
-          dataset = await makeClient().uploadDataset(Readable.toWeb(source) as ReadableStream<Uint8Array>, { name, size: info.size });
+          dataset = await makeClient().uploadDataset(Readable.toWeb(source) as ReadableStream<Uint8Array>, { name, size: info.size, format: options.format ?? formatOfFile(file) });
         } finally {
           bar.clear();
           source.destroy();

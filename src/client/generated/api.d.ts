@@ -227,8 +227,8 @@ export type paths = {
         };
         put?: never;
         /**
-         * Upload a CSV dataset
-         * @description Multipart with a `file` field (and optional `name`, `delimiter` fields), or the raw CSV as a `text/csv` or `application/octet-stream` body with `?name=`. The upload streams to the blob store while it is hashed and profiled; the same name again makes the next version. Bad CSV (empty, header only, bad header, ragged rows, unclosed quote, binary, not UTF-8) is a 400 naming the line; nothing is stored.
+         * Upload a dataset (CSV, Parquet or JSON Lines)
+         * @description Multipart with a `file` field (and optional `name`, `delimiter` fields), or the raw file as the body with `?name=`: `text/csv`, `application/vnd.apache.parquet`, `application/x-ndjson` or `application/octet-stream` (CSV unless `?format=` says otherwise). Parquet column types come from its schema (nested columns are a 400 naming the column); JSON Lines keys may vary between lines (absent = missing) and values must be scalars. The upload streams to the blob store while it is hashed and profiled; the same name again makes the next version. Bad CSV (empty, header only, bad header, ragged rows, unclosed quote, binary, not UTF-8) is a 400 naming the line; nothing is stored.
          */
         post: {
             parameters: {
@@ -237,6 +237,8 @@ export type paths = {
                     name?: string;
                     /** @description Field delimiter: one character (`,` `;` `|`, tab, …) or comma|semicolon|tab|pipe. Sniffed when absent. */
                     delimiter?: string;
+                    /** @description What the file is, where its content type or file name does not say (an application/octet-stream body). Default: from the content type (application/vnd.apache.parquet, application/x-ndjson) or the file name (.parquet, .jsonl, .ndjson), else csv. */
+                    format?: "csv" | "parquet" | "jsonl";
                 };
                 header?: never;
                 path?: never;
@@ -247,7 +249,7 @@ export type paths = {
                     "multipart/form-data": {
                         /**
                          * Format: binary
-                         * @description The CSV file.
+                         * @description The file: CSV, Parquet (.parquet, or part content type application/vnd.apache.parquet) or JSON Lines (.jsonl, .ndjson, or application/x-ndjson).
                          */
                         file: string;
                         /** @description Dataset name (default: the file name without .csv). */
@@ -256,6 +258,8 @@ export type paths = {
                         delimiter?: string;
                     };
                     "text/csv": string;
+                    "application/vnd.apache.parquet": string;
+                    "application/x-ndjson": string;
                     "application/octet-stream": string;
                 };
             };
@@ -607,12 +611,15 @@ export type paths = {
             cookie?: never;
         };
         /**
-         * Download the original bytes
-         * @description Exactly the uploaded bytes (their SHA-256 is the dataset’s `sha256`, also sent as the ETag).
+         * Download the original bytes, or the dataset as Parquet
+         * @description Without `format`: exactly the uploaded bytes (their SHA-256 is the dataset’s `sha256`, also sent as the ETag), with the content type of their format. With `format=parquet`: the dataset as a Parquet file whatever it was uploaded as (a Parquet upload returns its original bytes), streamed as it is written: integer → INT64, number → DOUBLE, boolean → BOOLEAN, string → UTF-8, datetime → TIMESTAMP_MILLIS (UTC); missing values are nulls.
          */
         get: {
             parameters: {
-                query?: never;
+                query?: {
+                    /** @description parquet: the dataset as a Parquet file, whatever it was uploaded as. */
+                    format?: "parquet";
+                };
                 header?: never;
                 path: {
                     id: string;
@@ -621,13 +628,26 @@ export type paths = {
             };
             requestBody?: never;
             responses: {
-                /** @description The CSV file */
+                /** @description The file */
                 200: {
                     headers: {
                         [name: string]: unknown;
                     };
                     content: {
                         "text/csv": string;
+                        "application/vnd.apache.parquet": string;
+                        "application/x-ndjson": string;
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -637,6 +657,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description The token’s scope does not allow this route */
@@ -646,6 +668,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description Not found */
@@ -655,6 +679,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description Internal error */
@@ -664,6 +690,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
                 /** @description A backing store is unavailable */
@@ -673,6 +701,8 @@ export type paths = {
                     };
                     content: {
                         "text/csv": components["schemas"]["def-0"];
+                        "application/vnd.apache.parquet": components["schemas"]["def-0"];
+                        "application/x-ndjson": components["schemas"]["def-0"];
                     };
                 };
             };
@@ -2918,9 +2948,9 @@ export type components = {
             version: number;
             /** @enum {string} */
             status: "ready";
-            /** @enum {string} */
-            format: "csv";
-            /** @description The field delimiter (given or sniffed). */
+            /** @description What the original bytes are (GET …/content returns them). */
+            format: "csv" | "parquet" | "jsonl";
+            /** @description The field delimiter (given or sniffed); empty for Parquet and JSON Lines. */
             delimiter: string;
             size_bytes: number;
             /** @description SHA-256 of the uploaded bytes, hex. */
@@ -2929,15 +2959,18 @@ export type components = {
             row_count: number;
             columns: {
                 name: string;
-                type: "integer" | "number" | "boolean" | "string";
+                /** @description Inferred from a CSV or JSON Lines file's values; a Parquet file's schema declares it. `datetime`: ISO 8601 dates and timestamps. */
+                type: "integer" | "number" | "boolean" | "string" | "datetime";
                 /** @description Empty cells and NA, N/A, null, NaN (any case). */
                 missing_count: number;
                 /** @description Distinct non-missing values: exact up to 16,384 per column, then a HyperLogLog estimate (about 1 % error). */
                 distinct_count: number;
                 /** @description Whether distinct_count is exact. */
                 distinct_exact: boolean;
-                min: number | null;
-                max: number | null;
+                /** @description Numeric columns: the smallest value; datetime columns: the earliest, as ISO 8601 UTC text; else null. */
+                min: number | string | null;
+                /** @description Numeric columns: the largest value; datetime columns: the latest, as ISO 8601 UTC text; else null. */
+                max: number | string | null;
                 mean: number | null;
                 std: number | null;
             }[];
@@ -2956,9 +2989,10 @@ export type components = {
             signature: {
                 inputs: {
                     name: string;
-                    /** @description integer, number, boolean or string (as inferred at ingest) */
+                    /** @description integer, number, boolean, string or datetime (the dataset column's type) */
                     type: string;
-                    kind: "numeric" | "categorical";
+                    /** @description How the input is encoded: numeric (a number), categorical (any scalar, as text), datetime (ISO 8601 text: a date, or a timestamp taken as UTC without an offset). */
+                    kind: "numeric" | "categorical" | "datetime";
                     categories?: string[];
                 }[];
                 output: {

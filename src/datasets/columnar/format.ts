@@ -27,6 +27,8 @@
 // A group holds up to 65,536 rows and about 16 MiB. The CRC of each body and the end marker's
 // counts let a reader detect a corrupt or truncated copy before it hands out a wrong row.
 
+import { crc32 } from 'node:zlib';
+
 export const MAGIC = Buffer.from('TYCOLS01', 'latin1');
 export const GROUP_TAG = 0x50524754; // "TGRP"
 export const END_TAG = 0x444e4554; // "TEND"
@@ -93,6 +95,14 @@ export function encodeEnd(groups: number, rows: number): Uint8Array {
   out.writeUInt32LE(rows % 2 ** 32, 8);
   out.writeUInt32LE(Math.floor(rows / 2 ** 32), 12);
   return out;
+}
+
+/** Writes a group's header (tag, rows, body length, CRC-32 of the body) into its first 16 bytes. */
+export function sealGroup(out: Buffer, rows: number, bodyBytes: number): void {
+  out.writeUInt32LE(GROUP_TAG, 0);
+  out.writeUInt32LE(rows, 4);
+  out.writeUInt32LE(bodyBytes, 8);
+  out.writeUInt32LE(crc32(out.subarray(GROUP_HEADER_BYTES, GROUP_HEADER_BYTES + bodyBytes)), 12);
 }
 
 /** A copy that cannot be trusted (truncated, corrupt, not what the dataset row says). */

@@ -25,13 +25,11 @@
 //
 // Output goes to `emit` as whole parts (the header, one buffer per group, the end marker), each in
 // its own ArrayBuffer, so a worker thread can transfer them without a copy.
-import { crc32 } from 'node:zlib';
 import { FIELD_DEC, FIELD_INT, cell, cellAt, type RecordSink } from '../csv/parser.ts';
 import { isMissingBytes, numberState, parseNumberBytes } from '../csv/tokens.ts';
 import {
   GROUP_BYTES,
   GROUP_HEADER_BYTES,
-  GROUP_TAG,
   KIND_NONE,
   KIND_NUMBERS,
   KIND_NUMBERS_EXACT,
@@ -40,6 +38,7 @@ import {
   encodeHeader,
   groupRowsFor,
   pad8,
+  sealGroup,
   type ColumnarColumn,
 } from './format.ts';
 
@@ -445,10 +444,7 @@ export class ColumnarWriter implements RecordSink {
         col.reset();
       });
     }
-    out.writeUInt32LE(GROUP_TAG, 0);
-    out.writeUInt32LE(rows, 4);
-    out.writeUInt32LE(bodyBytes, 8);
-    out.writeUInt32LE(crc32(out.subarray(GROUP_HEADER_BYTES)), 12);
+    sealGroup(out, rows, bodyBytes);
     this.rows += rows;
     this.groups++;
     this.length = 0;

@@ -5,8 +5,10 @@
 //
 // Type inference over the non-missing cells of a column: all integer literals → `integer`; all
 // numbers, some with a point or exponent → `number`; all `true`/`false` (any case) → `boolean`;
-// anything else (including a mix of numbers and booleans) → `string`. A column with no values at
-// all is `string`. Once a column has seen text it stops parsing numbers (the fast path for text).
+// all ISO 8601 dates or timestamps (datetime.ts) → `datetime` (min and max the earliest and latest,
+// as ISO text); anything else (including a mix of numbers and booleans) → `string`. A column with no
+// values at all is `string`. Once a column has seen text it stops parsing numbers (the fast path for
+// text), and once it has seen text that is not a datetime it stops checking for datetimes.
 //
 // At ingest the same pass writes the columnar copy (columnar/writer.ts). The profiler then walks
 // each column of a block once for both: the writer's numbersColumn stores the column's numbers in
@@ -18,8 +20,10 @@ import { isMissingBytes, numberState, parseBooleanBytes, parseNumberBytes } from
 import { DistinctCounter, hashBytes, hashOut } from './distinct.ts';
 import { TrainyardError } from '../../errors.ts';
 import type { CellCounts, ColumnarWriter } from '../columnar/writer.ts';
+import { isoOf, parseDateTimeBytes } from '../datetime.ts';
 
-export type ColumnType = 'integer' | 'number' | 'boolean' | 'string';
+/** `datetime`: ISO 8601 dates and timestamps (see datetime.ts). */
+export type ColumnType = 'integer' | 'number' | 'boolean' | 'string' | 'datetime';
 
 export interface ColumnProfile {
   name: string;
@@ -28,8 +32,9 @@ export interface ColumnProfile {
   distinct_count: number;
   /** Whether distinct_count is exact (false: a HyperLogLog estimate). */
   distinct_exact: boolean;
-  min: number | null;
-  max: number | null;
+  /** Numeric columns: the smallest and largest value; datetime columns: the earliest and latest, as ISO 8601 UTC text. */
+  min: number | string | null;
+  max: number | string | null;
   mean: number | null;
   std: number | null;
 }
@@ -48,17 +53,23 @@ const MIN_EXACT_PER_COLUMN = 256;
 const TRUE = Buffer.from('true');
 const FALSE = Buffer.from('false');
 hashBytes(TRUE, 0, 4);
-const TRUE_KEY = { lo: hashOut.lo, hi: hashOut.hi };
+export const TRUE_KEY = { lo: hashOut.lo, hi: hashOut.hi };
 hashBytes(FALSE, 0, 5);
-const FALSE_KEY = { lo: hashOut.lo, hi: hashOut.hi };
+export const FALSE_KEY = { lo: hashOut.lo, hi: hashOut.hi };
 
-class ColumnState {
+/** One column's running profile (also fed by the Parquet and JSON Lines ingest: table/profile.ts). */
+export class ColumnState {
   readonly name: string;
   missing = 0;
   integers = 0;
   decimals = 0;
   booleans = 0;
   text = false;
+  /** Non-missing text cells, and how many of them are ISO 8601 datetimes (counted while all are). */
+  texts = 0;
+  dates = 0;
+  minTime = Infinity;
+  maxTime = -Infinity;
   n = 0;
   mean = 0;
   m2 = 0;
@@ -101,7 +112,21 @@ class ColumnState {
     this.distinct.addNumbers(values, count);
   }
 
+  /** Counts a non-missing text cell, checking it for a datetime while every earlier one was. */
+  addText(buf: Uint8Array, start: number, end: number): void {
+    if (this.dates === this.texts++) {
+      const time = parseDateTimeBytes(buf, start, end);
+      if (time === time) {
+        this.dates++;
+        if (time < this.minTime) this.minTime = time;
+        if (time > this.maxTime) this.maxTime = time;
+      }
+    }
+    this.distinct.addBytes(buf, start, end);
+  }
+
   type(): ColumnType {
+    if (this.text && this.dates === this.texts && this.integers + this.decimals + this.booleans === 0) return 'datetime';
     if (this.text || (this.booleans > 0 && this.integers + this.decimals > 0)) return 'string';
     if (this.booleans > 0) return 'boolean';
     if (this.decimals > 0) return 'number';
@@ -109,17 +134,18 @@ class ColumnState {
     return 'string';
   }
 
-  profile(): ColumnProfile {
-    const type = this.type();
-    const numeric = type === 'integer' || type === 'number';
+  /** `type`: the column's declared type (a Parquet schema's), instead of the one inferred from the values. */
+  profile(type: ColumnType = this.type()): ColumnProfile {
+    const numeric = (type === 'integer' || type === 'number') && this.n > 0;
+    const dated = type === 'datetime' && this.dates > 0 && this.dates === this.texts;
     return {
       name: this.name,
       type,
       missing_count: this.missing,
       distinct_count: this.distinct.count(),
       distinct_exact: this.distinct.exact,
-      min: numeric ? this.min : null,
-      max: numeric ? this.max : null,
+      min: numeric ? this.min : dated ? isoOf(this.minTime) : null,
+      max: numeric ? this.max : dated ? isoOf(this.maxTime) : null,
       mean: numeric ? this.mean : null,
       std: numeric && this.n > 1 ? Math.sqrt(this.m2 / (this.n - 1)) : null,
     };
@@ -236,7 +262,7 @@ export class ProfileSink implements RecordSink {
         col.missing++;
         continue;
       }
-      col.distinct.addBytes(b, s, e);
+      col.addText(b, s, e);
     }
     if (k > 0) col.addValues(values, k);
   }

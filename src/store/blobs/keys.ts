@@ -1,7 +1,8 @@
 // Where things live in the blob store: every key the platform reads or writes is built here, so
 // the layout is written down once (docs/stores.md describes it for operators).
 //
-//   datasets/<dataset id>/data.csv              the uploaded CSV, byte for byte
+//   datasets/<dataset id>/data.csv              the uploaded file, byte for byte: data.csv,
+//                                               data.parquet or data.jsonl by its format
 //   datasets/<dataset id>/columns.bin           its columnar copy (src/datasets/columnar/)
 //   models/<model>/<job id>-a<attempt>/<name>   one training attempt's artifacts (model.onnx,
 //                                               manifest.json, …); a version records the prefix
@@ -14,6 +15,8 @@
 export const datasetPrefix = (datasetId: string): string => `datasets/${datasetId}`;
 /** The uploaded CSV of a dataset. */
 export const datasetCsvKey = (datasetId: string): string => `${datasetPrefix(datasetId)}/data.csv`;
+/** The uploaded file of a dataset of any format (csv, parquet, jsonl): `data.<format>`. */
+export const datasetOriginalKey = (datasetId: string, format: 'csv' | 'parquet' | 'jsonl'): string => `${datasetPrefix(datasetId)}/data.${format}`;
 /** The columnar copy of a dataset. */
 export const datasetColumnarKey = (datasetId: string): string => `${datasetPrefix(datasetId)}/columns.bin`;
 

@@ -53,7 +53,7 @@ function Upload({ onUploaded }: { onUploaded: (dataset: Dataset) => void }) {
           data-active={active}
           role="button"
           tabIndex={0}
-          aria-label="Drop a CSV file here, or press to choose one"
+          aria-label="Drop a CSV, Parquet or JSON Lines file here, or press to choose one"
           onClick={() => input.current?.click()}
           onKeyDown={(e) => (e.key === 'Enter' || e.key === ' ') && input.current?.click()}
           onDragOver={(e) => {
@@ -63,11 +63,11 @@ function Upload({ onUploaded }: { onUploaded: (dataset: Dataset) => void }) {
           onDragLeave={() => setActive(false)}
           onDrop={onDrop}
         >
-          <Text fw={500}>{file ? file.name : 'Drop a CSV file here'}</Text>
+          <Text fw={500}>{file ? file.name : 'Drop a CSV, Parquet or JSON Lines file here'}</Text>
           <Text size="sm" c="dimmed">
             {file ? formatBytes(file.size) : 'or click to choose one — it is streamed to the server'}
           </Text>
-          <input ref={input} type="file" accept=".csv,text/csv" hidden aria-label="CSV file" data-testid="dataset-file" onChange={(e) => choose(e.currentTarget.files?.[0])} />
+          <input ref={input} type="file" accept=".csv,text/csv,.parquet,.pq,application/vnd.apache.parquet,.jsonl,.ndjson,application/x-ndjson" hidden aria-label="Data file (CSV, Parquet or JSON Lines)" data-testid="dataset-file" onChange={(e) => choose(e.currentTarget.files?.[0])} />
         </div>
         <Group align="flex-end" wrap="wrap">
           <TextInput label="Dataset name" description="The same name again makes a new version" value={name} onChange={(e) => setName(e.currentTarget.value)} style={{ flex: 1, minWidth: 200 }} />
@@ -104,9 +104,9 @@ export function DatasetsPage() {
   const items = list.data?.items ?? [];
   return (
     <Stack>
-      <PageHeader title="Datasets" description="Tabular training data (CSV). Each upload is profiled: types, missing values, ranges." />
+      <PageHeader title="Datasets" description="Tabular training data (CSV, Parquet, JSON Lines). Each upload is profiled: types, missing values, ranges." />
       <Upload onUploaded={(dataset) => navigate(`/datasets/${encodeURIComponent(dataset.id)}`)} />
-      <LoadState loading={list.loading} error={list.error} empty={!list.loading && items.length === 0 ? 'No datasets yet: upload a CSV above.' : undefined}>
+      <LoadState loading={list.loading} error={list.error} empty={!list.loading && items.length === 0 ? 'No datasets yet: upload a file above.' : undefined}>
         {items.length > 0 && (
           <DataTable
             caption="Datasets"
