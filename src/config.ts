@@ -21,6 +21,8 @@ export interface Config {
   maxUploadBytes: number;
   maxModelParameters: number;
   maxPredictRows: number;
+  maxPredictBytes: number;
+  maxColumns: number;
   leaseSeconds: number;
   maxAttempts: number;
   trainerThreads: number;
@@ -52,6 +54,8 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_MAX_UPLOAD_BYTES', default: '10737418240 (10 GiB)', description: 'Largest accepted dataset upload; larger ones get 413 and nothing is kept.' },
   { name: 'TRAINYARD_MAX_MODEL_PARAMETERS', default: '50000000', description: 'Parameter budget a model definition may not exceed.' },
   { name: 'TRAINYARD_MAX_PREDICT_ROWS', default: '10000', description: 'Most rows one real-time predict request may carry (413 beyond; use an inference job).' },
+  { name: 'TRAINYARD_MAX_PREDICT_BYTES', default: '33554432 (32 MiB)', description: 'Largest real-time predict body (JSON or CSV); 413 beyond.' },
+  { name: 'TRAINYARD_MAX_COLUMNS', default: '4096', description: 'Most columns a dataset upload may have, and most distinct keys the rows of one predict request may name (400 beyond).' },
   { name: 'TRAINYARD_LEASE_SECONDS', default: '30', description: 'Job lease length; a worker renews it by heartbeat every third of it.' },
   { name: 'TRAINYARD_MAX_ATTEMPTS', default: '3', description: 'Attempts a job gets when its worker is lost before it is failed.' },
   { name: 'TRAINYARD_TRAINER_THREADS', default: 'cores − 1 (min 1)', description: 'Torch intra-op and OpenBLAS threads for the trainer.' },
@@ -101,6 +105,8 @@ export function loadConfig(env: Env = process.env): Config {
     maxUploadBytes: integer(env, 'TRAINYARD_MAX_UPLOAD_BYTES', 10 * 1024 ** 3, 1),
     maxModelParameters: integer(env, 'TRAINYARD_MAX_MODEL_PARAMETERS', 50_000_000, 1),
     maxPredictRows: integer(env, 'TRAINYARD_MAX_PREDICT_ROWS', 10_000, 1),
+    maxPredictBytes: integer(env, 'TRAINYARD_MAX_PREDICT_BYTES', 32 * 1024 ** 2, 1),
+    maxColumns: integer(env, 'TRAINYARD_MAX_COLUMNS', 4096, 1),
     leaseSeconds: integer(env, 'TRAINYARD_LEASE_SECONDS', 30, 1),
     maxAttempts: integer(env, 'TRAINYARD_MAX_ATTEMPTS', 3, 1),
     trainerThreads: integer(env, 'TRAINYARD_TRAINER_THREADS', Math.max(1, cpus().length - 1), 1),

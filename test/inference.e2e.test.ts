@@ -30,7 +30,7 @@ async function cancerRows(count: number): Promise<Array<Record<string, number>>>
 }
 
 beforeAll(async () => {
-  platform = await startTestPlatform({ env: { TRAINYARD_MAX_PREDICT_ROWS: '100' } });
+  platform = await startTestPlatform({ env: { TRAINYARD_MAX_PREDICT_ROWS: '100', TRAINYARD_MAX_PREDICT_BYTES: String(512 * 1024), TRAINYARD_MAX_COLUMNS: '64' } });
   base = platform.url;
   cancer = (await uploadExample(base, 'breast_cancer.csv')).id;
   expect((await api(base, 'POST', '/v1/models', { name: 'cancer', task: 'binary_classification', target: 'diagnosis', layers: mlp([16], 1) })).status).toBe(201);
@@ -181,6 +181,31 @@ describe('real-time predictions', () => {
     expect(tooMany.status).toBe(413);
     expect(tooMany.body.code).toBe('TOO_MANY_ROWS');
     expect(tooMany.body.detail).toContain('inference-jobs');
+  });
+
+  it('caps the predict body (TRAINYARD_MAX_PREDICT_BYTES) and the distinct keys of its rows (TRAINYARD_MAX_COLUMNS), JSON and CSV', async () => {
+    const [row] = await cancerRows(1);
+    const big = JSON.stringify({ inputs: Array(99).fill({ ...row, padding: 'x'.repeat(6000) }) });
+    expect(big.length).toBeGreaterThan(512 * 1024);
+    const tooBig = await fetch(`${base}/v1/models/cancer/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.headers.get('content-type')).toContain('application/problem+json');
+    const csv = await fetch(`${base}/v1/models/cancer/predict`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: `a\n${'1\n'.repeat(300_000)}` });
+    expect(csv.status).toBe(413);
+    // Rows rotating through more distinct keys than the cap: 400 naming the limit, on either reader
+    // (the column reader from 16 KiB, the general parser below it).
+    for (const count of [100, 2000]) {
+      const rotating = await api<Problem>(base, 'POST', '/v1/models/cancer/predict', { inputs: Array.from({ length: count }, (_, i) => ({ ...row, [`extra_${i}`]: 1 })).slice(0, 100) });
+      expect(rotating.status).toBe(400);
+      expect(rotating.body.detail).toContain('TRAINYARD_MAX_COLUMNS');
+    }
+  });
+
+  it('looks the model up before reading the body: an unknown model answers 404 even to a body it could not parse', async () => {
+    for (const path of ['/v1/models/ghost/predict', '/v1/models/cancer/versions/42/predict', '/v1/models/cancer/predict?alias=canary']) {
+      const response = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"inputs":[${'{"a":1},'.repeat(10_000)}` });
+      expect(response.status, path).toBe(404);
+    }
   });
 
   it('answers 404 for an unknown model, version or alias', async () => {
