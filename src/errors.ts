@@ -18,6 +18,7 @@ export const ERROR_CODES = {
   UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
   INVALID_MODEL_SPEC: { status: 400, title: 'The model definition is invalid' },
   MODEL_TOO_LARGE: { status: 400, title: 'The model has more parameters than allowed' },
+  ACTIVATIONS_TOO_LARGE: { status: 400, title: 'The model would need more activation memory than allowed' },
   INCOMPATIBLE_DATASET: { status: 400, title: 'The model cannot be trained on this dataset' },
   DATASET_NOT_READY: { status: 409, title: 'The dataset is not ready' },
   INVALID_INPUT: { status: 400, title: 'The prediction input does not match the model signature' },

@@ -78,7 +78,7 @@ export async function modelRoutes(app: Api, { platform }: RouteContext): Promise
       },
     },
     async (request, reply) => {
-      const spec = parseModelSpec(request.body, { maxParameters: platform.config.maxModelParameters });
+      const spec = parseModelSpec(request.body, { maxParameters: platform.config.maxModelParameters, maxActivationElements: platform.config.maxActivationElements });
       await createModel(db, spec);
       return reply.status(201).header('location', `/v1/models/${spec.name}`).send(await present(spec.name));
     },
