@@ -30,6 +30,7 @@ export interface Config {
   trainerThreads: number;
   modelCacheBytes: number;
   auth: AuthMode;
+  allowedHosts: string[];
   autoMigrate: boolean;
   logLevel: string;
   batch: { jobQueue: string | undefined; jobDefinition: string | undefined; region: string | undefined };
@@ -65,6 +66,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_TRAINER_THREADS', default: 'cores − 1 (min 1)', description: 'Torch intra-op and OpenBLAS threads for the trainer.' },
   { name: 'TRAINYARD_MODEL_CACHE_BYTES', default: '536870912 (512 MiB)', description: 'Upper bound on ONNX sessions kept in memory (LRU by model size).' },
   { name: 'TRAINYARD_AUTH', default: 'auto', description: '`auto` (on unless listening on loopback), `on` or `off`.' },
+  { name: 'TRAINYARD_ALLOWED_HOSTS', default: '—', description: 'With auth off: comma-separated host names, besides `localhost`, `*.localhost` and IP addresses, that requests may name in `Host` (others get 403, against DNS rebinding).' },
   { name: 'TRAINYARD_AUTO_MIGRATE', default: 'true', description: 'Whether `trainyard server` applies migrations on start.' },
   { name: 'TRAINYARD_LOG_LEVEL', default: 'info', description: 'pino log level.' },
   { name: 'TRAINYARD_BATCH_JOB_QUEUE', default: '—', description: 'AWS Batch job queue (aws-batch executor).' },
@@ -118,6 +120,7 @@ export function loadConfig(env: Env = process.env): Config {
     trainerThreads: integer(env, 'TRAINYARD_TRAINER_THREADS', Math.max(1, cpus().length - 1), 1),
     modelCacheBytes: integer(env, 'TRAINYARD_MODEL_CACHE_BYTES', 512 * 1024 ** 2, 1),
     auth: oneOf(env, 'TRAINYARD_AUTH', ['auto', 'on', 'off'] as const, 'auto'),
+    allowedHosts: (env.TRAINYARD_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''),
     autoMigrate: env.TRAINYARD_AUTO_MIGRATE !== 'false',
     logLevel: env.TRAINYARD_LOG_LEVEL || 'info',
     batch: {

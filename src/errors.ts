@@ -30,6 +30,7 @@ export const ERROR_CODES = {
   OUTPUT_NOT_READY: { status: 409, title: 'The job has no output yet' },
   UNAUTHORIZED: { status: 401, title: 'Authentication required' },
   FORBIDDEN: { status: 403, title: 'The token does not allow this' },
+  UNTRUSTED_ORIGIN: { status: 403, title: 'Refused: foreign Host or Origin while authentication is off' },
   MODEL_UNAVAILABLE: { status: 500, title: 'The model version cannot be loaded' },
   STORE_UNAVAILABLE: { status: 503, title: 'A backing store is unavailable' },
   INTERNAL: { status: 500, title: 'Internal server error' },

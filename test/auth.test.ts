@@ -351,3 +351,45 @@ describe('auth modes', () => {
     }
   });
 });
+
+describe('auth off: what a web page in the browser cannot do', () => {
+  it('refuses a foreign Host (DNS rebinding) and a write with a foreign Origin, accepts local names and same-origin writes, and takes no text/plain upload', async () => {
+    const server = await startServer({ TRAINYARD_AUTH: 'auto', TRAINYARD_ALLOWED_HOSTS: 'trainyard.internal' }, ALL_ROUTES);
+    const port = new URL(server.url).port;
+    const { request } = await import('node:http');
+    // fetch() will not send another Host header, so the raw client.
+    const send = (method: string, path: string, headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      for (const host of [`evil.example:${port}`, 'attacker.com', `localhost.evil.com:${port}`]) {
+        const answer = await send('GET', '/v1/datasets', { host });
+        expect(answer.status, host).toBe(403);
+        expect(answer.type).toContain('application/problem+json');
+        expect(JSON.parse(answer.body).code).toBe('UNTRUSTED_ORIGIN');
+      }
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'app.localhost', `trainyard.internal:${port}`, '10.1.2.3']) {
+        expect((await send('GET', '/v1/datasets', { host })).status, host).toBe(200);
+      }
+      const csv = 'a,b\n1,2\n3,4\n';
+      const foreign = await send('POST', '/v1/datasets?name=csrf', { host: `127.0.0.1:${port}`, origin: 'http://evil.example', 'content-type': 'text/csv' }, csv);
+      expect(foreign.status).toBe(403);
+      expect((await send('POST', '/v1/datasets?name=csrf', { host: `localhost:${port}`, origin: 'null', 'content-type': 'text/csv' }, csv)).status).toBe(403);
+      expect((await send('POST', '/v1/datasets?name=csrf', { host: `127.0.0.1:${port}`, origin: `http://localhost:${port}`, 'content-type': 'text/csv' }, csv)).status).toBe(403);
+      const plain = await send('POST', '/v1/datasets?name=plain', { host: `127.0.0.1:${port}`, 'content-type': 'text/plain' }, csv);
+      expect(plain.status).toBe(415);
+      expect(JSON.parse((await send('GET', '/v1/datasets', { host: `127.0.0.1:${port}` })).body).items).toEqual([]);
+      const same = await send('POST', '/v1/datasets?name=ok', { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, 'content-type': 'text/csv' }, csv);
+      expect(same.status).toBe(201);
+    } finally {
+      await server.close();
+    }
+  });
+});

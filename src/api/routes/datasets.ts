@@ -161,8 +161,9 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
 
   await root.register(async (app) => {
     // Raw CSV bodies reach the handler as the request stream itself (no body limit applies here;
-    // the ingest enforces TRAINYARD_MAX_UPLOAD_BYTES while streaming).
-    app.addContentTypeParser(['text/csv', 'application/octet-stream', 'text/plain'], (_request, payload, done) => done(null, payload));
+    // the ingest enforces TRAINYARD_MAX_UPLOAD_BYTES while streaming). Not text/plain: a web page
+    // may send that cross-origin without a preflight (415, docs/security.md).
+    app.addContentTypeParser(['text/csv', 'application/octet-stream'], (_request, payload, done) => done(null, payload));
     await app.register(multipart, {
       limits: { fileSize: platform.config.maxUploadBytes + 1, files: 1, fields: 10, parts: 20, fieldSize: 1024 * 1024 },
     });
