@@ -21,6 +21,7 @@ import {
   recordDataset,
   stageUpload,
   toDataset,
+  toDatasetSummary,
   tooLarge,
   validateName,
   type StagedUpload,
@@ -55,6 +56,15 @@ export const DatasetSchema = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
   },
   { $id: 'Dataset' },
+);
+
+/** A dataset in a list: no column profiles (GET /v1/datasets/{id} has them), their count instead. */
+export const DatasetSummarySchema = Type.Object(
+  {
+    ...Type.Omit(DatasetSchema, ['columns']).properties,
+    column_count: Type.Integer({ description: 'Number of columns (their profiles: GET /v1/datasets/{id}).' }),
+  },
+  { $id: 'DatasetSummary' },
 );
 
 const UploadQuery = Type.Object({
@@ -157,6 +167,7 @@ async function multipartUpload(request: FastifyRequest, platform: RouteContext['
 export async function datasetRoutes(root: Api, { platform }: RouteContext): Promise<void> {
   const tags = ['datasets'];
   root.addSchema(DatasetSchema);
+  root.addSchema(DatasetSummarySchema);
   const datasetRef = Type.Ref('Dataset');
 
   await root.register(async (app) => {
@@ -225,16 +236,16 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
     {
       schema: {
         tags,
-        summary: 'List datasets, newest first',
+        summary: 'List datasets, newest first (without column profiles)',
         querystring: ListQuery,
-        response: { 200: pageSchema(datasetRef), ...problems(400, 401, 403, 500, 503) },
+        response: { 200: pageSchema(Type.Ref('DatasetSummary')), ...problems(400, 401, 403, 500, 503) },
       },
     },
     async (request) => {
       const limit = request.query.limit ?? 50;
       const rows = await listDatasets(platform, { limit, after: decodeCursor(request.query.cursor), name: request.query.name });
       const page = pageOf(rows, limit, (row) => row.id);
-      return { items: page.items.map(toDataset), next_cursor: page.next_cursor };
+      return { items: page.items.map(toDatasetSummary), next_cursor: page.next_cursor };
     },
   );
 

@@ -149,7 +149,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** List datasets, newest first */
+        /** List datasets, newest first (without column profiles) */
         get: {
             parameters: {
                 query?: {
@@ -173,7 +173,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-1"][];
+                            items: components["schemas"]["def-2"][];
                             next_cursor: string | null;
                         };
                     };
@@ -714,7 +714,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-3"][];
+                            items: components["schemas"]["def-4"][];
                             next_cursor: string | null;
                         };
                     };
@@ -799,7 +799,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-3"];
+                        "application/json": components["schemas"]["def-4"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -871,7 +871,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-3"];
+                        "application/json": components["schemas"]["def-4"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -998,7 +998,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-2"][];
+                            items: components["schemas"]["def-3"][];
                             next_cursor: string | null;
                         };
                     };
@@ -1075,7 +1075,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-2"];
+                        "application/json": components["schemas"]["def-3"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -1305,7 +1305,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-2"];
+                        "application/json": components["schemas"]["def-3"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -1443,7 +1443,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-5"][];
+                            items: components["schemas"]["def-6"][];
                             next_cursor: string | null;
                         };
                     };
@@ -1586,7 +1586,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-5"];
+                        "application/json": components["schemas"]["def-6"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -1667,7 +1667,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-5"];
+                        "application/json": components["schemas"]["def-6"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -1941,7 +1941,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-5"];
+                        "application/json": components["schemas"]["def-6"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2030,7 +2030,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-9"];
+                        "application/json": components["schemas"]["def-10"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2145,7 +2145,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-9"];
+                        "application/json": components["schemas"]["def-10"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2251,7 +2251,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-6"][];
+                            items: components["schemas"]["def-7"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2330,7 +2330,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-7"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2429,7 +2429,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-7"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2638,7 +2638,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-7"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2714,7 +2714,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-7"][];
+                            items: components["schemas"]["def-8"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2774,7 +2774,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-8"];
+                        "application/json": components["schemas"]["def-9"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2944,8 +2944,29 @@ export type components = {
             /** Format: date-time */
             created_at: string;
         };
-        /** ModelVersion */
+        /** DatasetSummary */
         "def-2": {
+            id: string;
+            name: string;
+            version: number;
+            /** @enum {string} */
+            status: "ready";
+            /** @enum {string} */
+            format: "csv";
+            /** @description The field delimiter (given or sniffed). */
+            delimiter: string;
+            size_bytes: number;
+            /** @description SHA-256 of the uploaded bytes, hex. */
+            sha256: string;
+            /** @description Data rows (the header is not counted). */
+            row_count: number;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Number of columns (their profiles: GET /v1/datasets/{id}). */
+            column_count: number;
+        };
+        /** ModelVersion */
+        "def-3": {
             model: string;
             version: number;
             training_job_id: string;
@@ -2980,7 +3001,7 @@ export type components = {
          * Model
          * @description A model definition (trained artifacts are its versions).
          */
-        "def-3": {
+        "def-4": {
             id: string;
             name: string;
             description: string | null;
@@ -3271,7 +3292,7 @@ export type components = {
             created_at: string;
         };
         /** ModelSpec */
-        "def-4": {
+        "def-5": {
             /** @description Unique model name: letters, digits, ".", "_" and "-", starting with a letter or digit. */
             name: string;
             description?: string;
@@ -3559,7 +3580,7 @@ export type components = {
             };
         };
         /** TrainingJob */
-        "def-5": {
+        "def-6": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -3593,7 +3614,7 @@ export type components = {
             updated_at: string;
         };
         /** InferenceJob */
-        "def-6": {
+        "def-7": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -3631,7 +3652,7 @@ export type components = {
             finished_at: string | null;
         };
         /** ApiToken */
-        "def-7": {
+        "def-8": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -3642,7 +3663,7 @@ export type components = {
             revoked_at: string | null;
         };
         /** CreatedApiToken */
-        "def-8": {
+        "def-9": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -3653,7 +3674,7 @@ export type components = {
             created_at: string;
         };
         /** PredictResponse */
-        "def-9": {
+        "def-10": {
             model: string;
             version: number;
             predictions: ({
