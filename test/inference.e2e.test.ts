@@ -340,6 +340,15 @@ describe('batch inference over a CSV sent with the request', () => {
     const ghost = await fetch(`${base}/v1/inference-jobs?model=ghost`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' });
     expect(ghost.status).toBe(404);
     expect((await api<{ items: unknown[] }>(base, 'GET', '/v1/datasets?limit=500')).body.items).toHaveLength(before);
+    // An invalid ?name= is refused before the upload is stored; a CSV lacking the model's columns
+    // is stored, refused, and removed again: no row and no blob stays behind either way.
+    const blobs = await platform.platform.blobs.list('datasets');
+    const badName = await fetch(`${base}/v1/inference-jobs?model=cancer&name=${encodeURIComponent('bad/name')}`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' });
+    expect(badName.status).toBe(400);
+    const lacking = await fetch(`${base}/v1/inference-jobs?model=cancer`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' });
+    expect(lacking.status).toBe(400);
+    expect((await api<{ items: unknown[] }>(base, 'GET', '/v1/datasets?limit=500')).body.items).toHaveLength(before);
+    expect(await platform.platform.blobs.list('datasets')).toEqual(blobs);
   });
 });
 

@@ -13,6 +13,7 @@ import { AJV_OPTIONS, type Api, type RouteContext, type RouteModule } from './ro
 import { healthRoutes } from './routes/health.ts';
 import { ProblemSchema } from './schemas.ts';
 import { registerAuth } from '../auth/plugin.ts';
+import { startStagingSweeper } from '../store/gc.ts';
 
 export interface AppOptions {
   /** Route modules to register (ALL_ROUTES in the server); tests may build slices. */
@@ -86,6 +87,13 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
   );
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  // Staging left by writes that never finished (a server killed mid-upload), at start and periodically.
+  let stopSweeper: (() => void) | undefined;
+  app.addHook('onReady', async () => {
+    stopSweeper = startStagingSweeper(platform, platform.config.staleStagingSeconds * 1000);
+  });
+  app.addHook('onClose', async () => stopSweeper?.());
 
   registerAuth(app, platform);
   await healthRoutes(app, context);
