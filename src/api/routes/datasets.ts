@@ -107,6 +107,10 @@ const UploadBody = {
 
 function uploadQuery(raw: unknown): Static<typeof UploadQuery> {
   const query = (raw ?? {}) as Record<string, unknown>;
+  const unknown = Object.keys(query).filter((key) => key !== 'name' && key !== 'delimiter');
+  if (unknown.length > 0) {
+    throw new TrainyardError('VALIDATION_FAILED', `querystring.${unknown[0]} is not a known parameter`, { errors: unknown.map((key) => ({ field: `querystring.${key}`, message: 'is not a known parameter' })) });
+  }
   const out: Static<typeof UploadQuery> = {};
   for (const key of ['name', 'delimiter'] as const) {
     const value = query[key];
