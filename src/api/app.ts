@@ -14,6 +14,7 @@ import { healthRoutes } from './routes/health.ts';
 import { ProblemSchema } from './schemas.ts';
 import { registerAuth } from '../auth/plugin.ts';
 import { startStagingSweeper } from '../store/gc.ts';
+import { jsonBodyParser } from './json-body.ts';
 
 export interface AppOptions {
   /** Route modules to register (ALL_ROUTES in the server); tests may build slices. */
@@ -94,6 +95,9 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.addSchema(ProblemSchema);
+  const json = jsonBodyParser(app);
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => json(request, body as string, done));
   // Unknown query parameters are refused on every /v1 route (400 naming them), never passed on: an
   // undeclared ?kind= once overrode a route's own filter. Declared ones stay as the routes say.
   app.addHook('onRoute', (route) => {

@@ -87,6 +87,17 @@ export function asTrainyardError(error: unknown): TrainyardError {
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new TrainyardError('UNSUPPORTED_MEDIA_TYPE', fastifyError.message);
   }
+  // Other 4xx from Fastify and its plugins (the static-file server's 403 and 404, …) keep their meaning.
+  switch (fastifyError.statusCode) {
+    case 403:
+      return new TrainyardError('NOT_FOUND', 'not found'); // a file the static server will not serve is, to the client, not there
+    case 404:
+      return new TrainyardError('NOT_FOUND', fastifyError.message || 'not found');
+    case 413:
+      return new TrainyardError('UPLOAD_TOO_LARGE', fastifyError.message);
+    case 415:
+      return new TrainyardError('UNSUPPORTED_MEDIA_TYPE', fastifyError.message);
+  }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return new TrainyardError('VALIDATION_FAILED', fastifyError.message);
   }

@@ -8,6 +8,7 @@ import { VersionResolver, predict, type PredictInput, type PredictResult } from 
 import { JsonRows, parseJsonRows, tooManyColumns, tooManyRows, type JsonRowsLimits } from '../../inference/json-rows.ts';
 import type { FastifyReply, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { TrainyardError } from '../../errors.ts';
+import { jsonBodyParser } from '../json-body.ts';
 
 const Prediction = Type.Union([
   Type.Object({
@@ -77,7 +78,7 @@ export async function predictRoutes(root: Api, context: RouteContext): Promise<v
     // which costs half of JSON.parse and makes no object per row; small ones (a few rows, where
     // JSON.parse is quicker than setting up columns) and any other body go to Fastify's own parser
     // (prototype-poisoning checks included) and on as before.
-    const generalJson = app.getDefaultJsonParser('error', 'error');
+    const generalJson = jsonBodyParser(app);
     app.removeContentTypeParser(['application/json']);
     app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
       let rows: JsonRows | undefined;
