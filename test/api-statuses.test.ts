@@ -1,11 +1,10 @@
 // Answers that used to carry the wrong status or a misleading message (hardening probe).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/server.ts';
-import { ALL_ROUTES } from '../src/api/routes/index.ts';
 
 let server: TestServer;
 beforeAll(async () => {
-  server = await startTestServer({ app: { routes: ALL_ROUTES } });
+  server = await startTestServer();
 });
 afterAll(async () => {
   await server?.close();
@@ -43,5 +42,23 @@ describe('statuses', () => {
       expect(response.status, path).toBe(404);
       expect((await problem(response)).code).toBe('NOT_FOUND');
     }
+  });
+});
+
+describe('security headers', () => {
+  it('sends nosniff, no framing and a content security policy on the dashboard, API answers and downloads', async () => {
+    const dashboard = await fetch(`${server.url}/`);
+    const api = await fetch(`${server.url}/v1/datasets`);
+    const missing = await fetch(`${server.url}/v1/datasets/nope/content`);
+    for (const response of [dashboard, api, missing]) {
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(response.headers.get('x-frame-options')).toBe('DENY');
+      expect(response.headers.get('content-security-policy')).toContain("frame-ancestors 'none'");
+    }
+    expect(dashboard.headers.get('content-type')).toContain('text/html');
+    expect(dashboard.headers.get('content-security-policy')).toContain("script-src 'self'");
+    expect(api.headers.get('content-security-policy')).toContain("default-src 'none'");
+    const docs = await fetch(`${server.url}/docs`, { redirect: 'manual' });
+    expect(docs.headers.get('content-security-policy')).toBe("frame-ancestors 'none'");
   });
 });

@@ -43,6 +43,31 @@ class AccessLog extends LogController {
   }
 }
 
+/** The dashboard's policy: its own scripts and styles only (Mantine sets inline style attributes). */
+export const DASHBOARD_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; " +
+  "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/** API answers and downloads: nothing in them may run, load or be framed, even if a browser renders one. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+/**
+ * Headers on every answer: no MIME sniffing (a CSV or a log served as text must never run as HTML),
+ * no framing (clickjacking), no referrer, and a content security policy: strict for the dashboard's
+ * HTML, nothing at all for API answers and downloads. /docs (Swagger UI, which brings inline
+ * scripts) is only kept out of frames.
+ */
+function securityHeaders(url: string, reply: FastifyReply): void {
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('referrer-policy', 'no-referrer');
+  if (url === '/docs' || url.startsWith('/docs/') || url.startsWith('/docs?')) {
+    reply.header('content-security-policy', "frame-ancestors 'none'");
+    return;
+  }
+  const type = String(reply.getHeader('content-type') ?? '');
+  reply.header('content-security-policy', type.startsWith('text/html') ? DASHBOARD_CSP : API_CSP);
+}
+
 interface QuerySchema {
   type?: string;
   allOf?: QuerySchema[];
@@ -107,6 +132,10 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
   });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    securityHeaders(request.url, reply);
+    return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
