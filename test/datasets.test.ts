@@ -488,3 +488,24 @@ describe('datasets API with a small upload limit', () => {
     expect(fits.status).toBe(201);
   });
 });
+
+describe('the README upload command', () => {
+  it('works as written: curl -X POST -T streams a text/csv body (plain -T would PUT, 404)', async () => {
+    const { execFile } = await import('node:child_process');
+    const { writeFile, mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const readme = await readFile(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const command = /`(curl -X POST -H 'content-type: text\/csv' -T file\.csv\s+'http:\/\/127\.0\.0\.1:8080\/v1\/datasets\?name=x')`/.exec(readme);
+    expect(command, 'the README shows the upload command').not.toBeNull();
+    const server = await startTestServer();
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'readme-curl-'));
+      await writeFile(join(dir, 'file.csv'), 'a,b\n1,2\n');
+      const args = ['-sS', '-X', 'POST', '-H', 'content-type: text/csv', '-T', 'file.csv', `${server.url}/v1/datasets?name=x`];
+      const out = await new Promise<string>((resolve, reject) => execFile('curl', args, { cwd: dir }, (error, stdout) => (error ? reject(error) : resolve(stdout))));
+      expect(JSON.parse(out)).toMatchObject({ name: 'x', row_count: 1 });
+    } finally {
+      await server.close();
+    }
+  });
+});
