@@ -211,12 +211,19 @@ describe('access control over HTTP (TRAINYARD_AUTH=on)', () => {
     }
   });
 
-  it('keeps health, metrics, docs and the dashboard public', async () => {
-    for (const o of operations.filter((op) => !op.path.startsWith('/v1/'))) {
+  it('keeps health, docs and the dashboard public, and asks a read token for /metrics', async () => {
+    for (const o of operations.filter((op) => !op.path.startsWith('/v1/') && op.path !== '/metrics')) {
       expect((await call(server, o.method, o.url)).status, o.path).toBeLessThan(400);
       expect(o.security, o.path).toEqual([]);
     }
-    const publicPaths = ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs', '/docs/json', '/', '/models', '/jobs/abc'];
+    // /metrics names models and counts requests per route: a token with read scope (Prometheus
+    // sends it with `authorization: {credentials_file: …}`).
+    expect(operations.find((o) => o.path === '/metrics')!.security).toBeUndefined();
+    expect((await call(server, 'GET', '/metrics')).status).toBe(401);
+    const scraped = await call(server, 'GET', '/metrics', tokens.read);
+    expect(scraped.status).toBe(200);
+    expect(scraped.body).toContain('trainyard_');
+    const publicPaths = ['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/json', '/', '/models', '/jobs/abc'];
     if (existsSync(join(DASHBOARD_DIR, 'index.html'))) {
       const assets = existsSync(join(DASHBOARD_DIR, 'assets')) ? await readdir(join(DASHBOARD_DIR, 'assets')) : [];
       if (assets.length > 0) publicPaths.push(`/assets/${assets[0]}`);

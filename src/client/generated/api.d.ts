@@ -115,7 +115,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics */
+        /** Prometheus metrics (needs a read token when auth is on) */
         get: {
             parameters: {
                 query?: never;
