@@ -11,6 +11,7 @@
 // Keys of any other shape are reported and never removed.
 import type { Platform } from '../platform.ts';
 import { idTime } from '../ids.ts';
+import { ownerOfKey } from './blobs/keys.ts';
 
 export interface GcGroup {
   /** The blob prefix (deleted with deletePrefix). */
@@ -32,17 +33,6 @@ export interface GcReport {
 
 const BATCH = 500;
 
-function ownerOf(key: string): { prefix: string; kind: GcGroup['kind']; id: string } | undefined {
-  const parts = key.split('/');
-  if (parts[0] === 'datasets' && parts.length >= 3) return { prefix: `datasets/${parts[1]}`, kind: 'dataset', id: parts[1] };
-  if (parts[0] === 'jobs' && parts.length >= 3) return { prefix: `jobs/${parts[1]}`, kind: 'job', id: parts[1] };
-  if (parts[0] === 'models' && parts.length >= 4) {
-    const match = /^(job_[0-9a-z]{26})-a\d+$/.exec(parts[2]);
-    if (match) return { prefix: `models/${parts[1]}/${parts[2]}`, kind: 'model-version', id: match[1] };
-  }
-  return undefined;
-}
-
 async function existing<T extends string>(values: T[], lookup: (chunk: T[]) => Promise<string[]>): Promise<Set<string>> {
   const found = new Set<string>();
   for (let i = 0; i < values.length; i += BATCH) for (const v of await lookup(values.slice(i, i + BATCH))) found.add(v);
@@ -55,7 +45,7 @@ export async function collectGarbage(platform: Platform, options: { dryRun: bool
   const groups = new Map<string, GcGroup & { id: string }>();
   const unknown: string[] = [];
   for (const key of await platform.blobs.list('')) {
-    const owner = ownerOf(key);
+    const owner = ownerOfKey(key);
     if (!owner) {
       unknown.push(key);
       continue;
