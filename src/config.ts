@@ -30,6 +30,8 @@ export interface Config {
   trainerThreads: number;
   modelCacheBytes: number;
   staleStagingSeconds: number;
+  maxStreams: number;
+  maxStreamsPerToken: number;
   auth: AuthMode;
   allowedHosts: string[];
   autoMigrate: boolean;
@@ -67,6 +69,8 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_TRAINER_THREADS', default: 'cores − 1 (min 1)', description: 'Torch intra-op and OpenBLAS threads for the trainer.' },
   { name: 'TRAINYARD_MODEL_CACHE_BYTES', default: '536870912 (512 MiB)', description: 'Upper bound on ONNX sessions kept in memory (LRU by model size).' },
   { name: 'TRAINYARD_STALE_STAGING_SECONDS', default: '3600', description: 'Blob staging not written to for this long (a file store temp file, an S3 multipart upload started this long ago) is left from a write that never finished: every server removes it at start and then periodically. See also `trainyard gc`.' },
+  { name: 'TRAINYARD_MAX_STREAMS', default: '256', description: 'Job event streams (SSE) one server keeps open at once; 429 `TOO_MANY_STREAMS` beyond.' },
+  { name: 'TRAINYARD_MAX_STREAMS_PER_TOKEN', default: '16', description: 'Job event streams one API token (or, with auth off, all clients together) may hold open on one server; 429 beyond.' },
   { name: 'TRAINYARD_AUTH', default: 'auto', description: '`auto` (on unless listening on loopback), `on` or `off`.' },
   { name: 'TRAINYARD_ALLOWED_HOSTS', default: '—', description: 'With auth off: comma-separated host names, besides `localhost`, `*.localhost` and IP addresses, that requests may name in `Host` (others get 403, against DNS rebinding).' },
   { name: 'TRAINYARD_AUTO_MIGRATE', default: 'true', description: 'Whether `trainyard server` applies migrations on start.' },
@@ -122,6 +126,8 @@ export function loadConfig(env: Env = process.env): Config {
     trainerThreads: integer(env, 'TRAINYARD_TRAINER_THREADS', Math.max(1, cpus().length - 1), 1),
     modelCacheBytes: integer(env, 'TRAINYARD_MODEL_CACHE_BYTES', 512 * 1024 ** 2, 1),
     staleStagingSeconds: integer(env, 'TRAINYARD_STALE_STAGING_SECONDS', 3600, 60),
+    maxStreams: integer(env, 'TRAINYARD_MAX_STREAMS', 256, 1),
+    maxStreamsPerToken: integer(env, 'TRAINYARD_MAX_STREAMS_PER_TOKEN', 16, 1),
     auth: oneOf(env, 'TRAINYARD_AUTH', ['auto', 'on', 'off'] as const, 'auto'),
     allowedHosts: (env.TRAINYARD_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''),
     autoMigrate: env.TRAINYARD_AUTO_MIGRATE !== 'false',

@@ -24,6 +24,7 @@ export const ERROR_CODES = {
   INVALID_INPUT: { status: 400, title: 'The prediction input does not match the model signature' },
   TOO_MANY_ROWS: { status: 413, title: 'Too many rows for one request' },
   NOT_FOUND: { status: 404, title: 'Not found' },
+  TOO_MANY_STREAMS: { status: 429, title: 'Too many open event streams' },
   ALREADY_EXISTS: { status: 409, title: 'Already exists' },
   IN_USE: { status: 409, title: 'The resource is in use' },
   JOB_FINISHED: { status: 409, title: 'The job has already finished' },

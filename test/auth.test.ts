@@ -106,7 +106,7 @@ describe('access control over HTTP (TRAINYARD_AUTH=on)', () => {
   const tokens: Record<'read' | 'write' | 'admin', string> = { read: '', write: '', admin: '' };
 
   beforeAll(async () => {
-    server = await startServer({ TRAINYARD_AUTH: 'on' });
+    server = await startServer({ TRAINYARD_AUTH: 'on', TRAINYARD_MAX_STREAMS_PER_TOKEN: '2' });
     // The first admin token is made on the server host, directly in the database.
     const made = await cli(server.env, 'create', '--name', 'bootstrap', '--scope', 'admin');
     expect(made.code).toBe(0);
@@ -282,6 +282,32 @@ describe('access control over HTTP (TRAINYARD_AUTH=on)', () => {
     expect(after.headers.get('www-authenticate')).toContain('invalid_token');
     expect((await call(server, 'DELETE', '/v1/tokens/tok_doesnotexist', tokens.admin)).status).toBe(404);
   });
+
+  it('ends an open event stream once its token is revoked, and caps streams per token (429)', async () => {
+    const { createJob } = await import('../src/jobs/jobs.ts');
+    const job = await createJob(server.platform.metadata, { kind: 'training', spec: {}, maxAttempts: 1 }); // stays queued: no job loop here
+    const created = JSON.parse((await call(server, 'POST', '/v1/tokens', tokens.admin, { name: 'streamer', scope: 'read' })).body) as { id: string; token: string };
+    const open = (token: string) => {
+      const controller = new AbortController();
+      const response = fetch(`${server.url}/v1/training-jobs/${job.id}/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
+      return { response, controller };
+    };
+    const first = open(created.token);
+    const stream = await first.response;
+    expect(stream.status).toBe(200);
+    // TRAINYARD_MAX_STREAMS_PER_TOKEN is 2 on this server.
+    const second = open(created.token);
+    expect((await second.response).status).toBe(200);
+    const third = await open(created.token).response;
+    expect(third.status).toBe(429);
+    expect(((await third.json()) as { code: string }).code).toBe('TOO_MANY_STREAMS');
+    second.controller.abort();
+    expect((await call(server, 'DELETE', `/v1/tokens/${created.id}`, tokens.admin)).status).toBe(204);
+    const started = Date.now();
+    const text = await stream.text(); // ends on its own
+    expect(text).toContain('"status":"unauthorized"');
+    expect(Date.now() - started).toBeLessThan(25_000);
+  }, 40_000);
 
   it('rejects a token revoked with the CLI (another connection) within the cache window', async () => {
     const created = JSON.parse((await call(server, 'POST', '/v1/tokens', tokens.admin, { name: 'cli-revoked', scope: 'read' })).body) as { token: string };

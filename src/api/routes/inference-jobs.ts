@@ -4,6 +4,7 @@ import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { createJob, getJobRow, jobDataset, jobModel, jobSpec, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
+import { openStream } from '../../auth/streams.ts';
 import { resolveVersion } from '../../models/registry.ts';
 import { resolveDataset } from '../../datasets/resolve-dataset.ts';
 import { datasetColumns } from '../../datasets/rows.ts';
@@ -225,8 +226,8 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
 
   app.get(
     '/v1/inference-jobs/:id/events',
-    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404) } } },
-    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'inference'),
+    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404, 429) } } },
+    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'inference', openStream(platform, request)),
   );
 
   app.post(
