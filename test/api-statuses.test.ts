@@ -36,6 +36,12 @@ describe('statuses', () => {
     expect((await fetch(`${server.url}/v1/datasets?cursor=${Buffer.from('ds_0000000000aaaaaaaaaaaaaaaa').toString('base64url')}`)).status).toBe(200);
   });
 
+  it('answers a URL that does not decode with problem+json (found by test/fuzz.test.ts)', async () => {
+    const response = await fetch(`${server.url}/v1/models/%E0%A4%A`);
+    expect(response.status).toBe(400);
+    expect((await problem(response)).code).toBe('VALIDATION_FAILED');
+  });
+
   it('does not answer a file the static server refuses as a validation failure', async () => {
     for (const path of ['/assets/.env', '/assets/%2e%2e/index.html', '/assets/..%2f..%2fpackage.json']) {
       const response = await fetch(`${server.url}${path}`);

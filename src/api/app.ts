@@ -100,6 +100,11 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
       return typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
     },
     bodyLimit: 16 * 1024 * 1024,
+    // Errors Fastify raises before routing (a URL that does not decode, a bad content type): the
+    // same problem+json as everything else, not Fastify's own JSON.
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(request, reply, error);
+    },
     ajv: { customOptions: AJV_OPTIONS },
     logController: new AccessLog(),
   }).withTypeProvider<TypeBoxTypeProvider>();
