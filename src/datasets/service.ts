@@ -34,19 +34,8 @@ export interface Dataset {
 
 
 export function toDataset(row: DatasetRow): Dataset {
-  return {
-    id: row.id,
-    name: row.name,
-    version: Number(row.version),
-    status: 'ready',
-    format: 'csv',
-    delimiter: row.delimiter,
-    size_bytes: Number(row.size_bytes),
-    sha256: row.sha256,
-    row_count: Number(row.row_count),
-    columns: datasetColumns(row),
-    created_at: row.created_at,
-  };
+  const { column_count: _count, created_at, ...summary } = toDatasetSummary(row);
+  return { ...summary, columns: datasetColumns(row), created_at };
 }
 
 // ---- names ----
