@@ -22,12 +22,20 @@ export interface Config {
   jobStandby: boolean;
   maxUploadBytes: number;
   maxModelParameters: number;
+  maxActivationElements: number;
+  trainerMemoryBytes: number;
   maxPredictRows: number;
+  maxPredictBytes: number;
+  maxColumns: number;
   leaseSeconds: number;
   maxAttempts: number;
   trainerThreads: number;
   modelCacheBytes: number;
+  staleStagingSeconds: number;
+  maxStreams: number;
+  maxStreamsPerToken: number;
   auth: AuthMode;
+  allowedHosts: string[];
   autoMigrate: boolean;
   logLevel: string;
   batch: { jobQueue: string | undefined; jobDefinition: string | undefined; region: string | undefined };
@@ -54,12 +62,20 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_JOB_STANDBY', default: 'true', description: 'Whether the job loop (local executor, worker) keeps one `run-job` process started and waiting, so a job does not wait ~2 s for Node to load the job code (costs ~150 MB of memory while idle).' },
   { name: 'TRAINYARD_MAX_UPLOAD_BYTES', default: '10737418240 (10 GiB)', description: 'Largest accepted dataset upload; larger ones get 413 and nothing is kept.' },
   { name: 'TRAINYARD_MAX_MODEL_PARAMETERS', default: '50000000', description: 'Parameter budget a model definition may not exceed.' },
+  { name: 'TRAINYARD_MAX_ACTIVATION_ELEMENTS', default: '268435456', description: 'Activation budget of a model: the elements its layers output for one row, summed, times the batch size (checked at POST /v1/models for one row and at submission for the batch); 400 `ACTIVATIONS_TOO_LARGE` beyond.' },
+  { name: 'TRAINYARD_TRAINER_MEMORY_BYTES', default: '8589934592 (8 GiB)', description: 'Data-memory limit (`RLIMIT_DATA`: heap and private mappings, so every tensor) of each trainer process; a trainer that runs out fails its job with `OUT_OF_MEMORY` (not retried). 0: no limit.' },
   { name: 'TRAINYARD_MAX_PREDICT_ROWS', default: '10000', description: 'Most rows one real-time predict request may carry (413 beyond; use an inference job).' },
+  { name: 'TRAINYARD_MAX_PREDICT_BYTES', default: '33554432 (32 MiB)', description: 'Largest real-time predict body (JSON or CSV); 413 beyond.' },
+  { name: 'TRAINYARD_MAX_COLUMNS', default: '4096', description: 'Most columns a dataset upload may have, and most distinct keys the rows of one predict request may name (400 beyond).' },
   { name: 'TRAINYARD_LEASE_SECONDS', default: '30', description: 'Job lease length; a worker renews it by heartbeat every third of it.' },
   { name: 'TRAINYARD_MAX_ATTEMPTS', default: '3', description: 'Attempts a job gets when its worker is lost before it is failed.' },
   { name: 'TRAINYARD_TRAINER_THREADS', default: 'cores − 1 (min 1)', description: 'Torch intra-op and OpenBLAS threads for the trainer.' },
   { name: 'TRAINYARD_MODEL_CACHE_BYTES', default: '536870912 (512 MiB)', description: 'Upper bound on ONNX sessions kept in memory (LRU by model size), in each HTTP process (see TRAINYARD_WORKERS).' },
+  { name: 'TRAINYARD_STALE_STAGING_SECONDS', default: '3600', description: 'Blob staging not written to for this long (a file store temp file, an S3 multipart upload started this long ago) is left from a write that never finished: every server removes it at start and then periodically. See also `trainyard gc`.' },
+  { name: 'TRAINYARD_MAX_STREAMS', default: '256', description: 'Job event streams (SSE) one server keeps open at once; 429 `TOO_MANY_STREAMS` beyond.' },
+  { name: 'TRAINYARD_MAX_STREAMS_PER_TOKEN', default: '16', description: 'Job event streams one API token (or, with auth off, all clients together) may hold open on one server; 429 beyond.' },
   { name: 'TRAINYARD_AUTH', default: 'auto', description: '`auto` (on unless listening on loopback), `on` or `off`.' },
+  { name: 'TRAINYARD_ALLOWED_HOSTS', default: '—', description: 'With auth off: comma-separated host names, besides `localhost`, `*.localhost` and IP addresses, that requests may name in `Host` (others get 403, against DNS rebinding).' },
   { name: 'TRAINYARD_AUTO_MIGRATE', default: 'true', description: 'Whether `trainyard server` applies migrations on start.' },
   { name: 'TRAINYARD_LOG_LEVEL', default: 'info', description: 'pino log level.' },
   { name: 'TRAINYARD_BATCH_JOB_QUEUE', default: '—', description: 'AWS Batch job queue (aws-batch executor).' },
@@ -111,12 +127,20 @@ export function loadConfig(env: Env = process.env): Config {
     jobStandby: env.TRAINYARD_JOB_STANDBY !== 'false',
     maxUploadBytes: integer(env, 'TRAINYARD_MAX_UPLOAD_BYTES', 10 * 1024 ** 3, 1),
     maxModelParameters: integer(env, 'TRAINYARD_MAX_MODEL_PARAMETERS', 50_000_000, 1),
+    maxActivationElements: integer(env, 'TRAINYARD_MAX_ACTIVATION_ELEMENTS', 2 ** 28, 1),
+    trainerMemoryBytes: integer(env, 'TRAINYARD_TRAINER_MEMORY_BYTES', 8 * 1024 ** 3, 0),
     maxPredictRows: integer(env, 'TRAINYARD_MAX_PREDICT_ROWS', 10_000, 1),
+    maxPredictBytes: integer(env, 'TRAINYARD_MAX_PREDICT_BYTES', 32 * 1024 ** 2, 1),
+    maxColumns: integer(env, 'TRAINYARD_MAX_COLUMNS', 4096, 1),
     leaseSeconds: integer(env, 'TRAINYARD_LEASE_SECONDS', 30, 1),
     maxAttempts: integer(env, 'TRAINYARD_MAX_ATTEMPTS', 3, 1),
     trainerThreads: integer(env, 'TRAINYARD_TRAINER_THREADS', Math.max(1, cpus().length - 1), 1),
     modelCacheBytes: integer(env, 'TRAINYARD_MODEL_CACHE_BYTES', 512 * 1024 ** 2, 1),
+    staleStagingSeconds: integer(env, 'TRAINYARD_STALE_STAGING_SECONDS', 3600, 60),
+    maxStreams: integer(env, 'TRAINYARD_MAX_STREAMS', 256, 1),
+    maxStreamsPerToken: integer(env, 'TRAINYARD_MAX_STREAMS_PER_TOKEN', 16, 1),
     auth: oneOf(env, 'TRAINYARD_AUTH', ['auto', 'on', 'off'] as const, 'auto'),
+    allowedHosts: (env.TRAINYARD_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''),
     autoMigrate: env.TRAINYARD_AUTO_MIGRATE !== 'false',
     logLevel: env.TRAINYARD_LOG_LEVEL || 'info',
     batch: {

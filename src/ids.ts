@@ -27,3 +27,16 @@ export function newId(prefix: IdPrefix, now = Date.now()): string {
 }
 
 export const nowIso = (): string => new Date().toISOString();
+
+/** When an id from newId was made (ms since the epoch); undefined for anything else. */
+export function idTime(id: string): number | undefined {
+  const match = /^[a-z]+_([0-9a-z]{10})[0-9a-z]{16}$/.exec(id);
+  if (!match) return undefined;
+  let ms = 0;
+  for (const c of match[1]) {
+    const digit = ALPHABET.indexOf(c);
+    if (digit < 0) return undefined;
+    ms = ms * 32 + digit;
+  }
+  return ms;
+}

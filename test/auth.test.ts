@@ -106,7 +106,7 @@ describe('access control over HTTP (TRAINYARD_AUTH=on)', () => {
   const tokens: Record<'read' | 'write' | 'admin', string> = { read: '', write: '', admin: '' };
 
   beforeAll(async () => {
-    server = await startServer({ TRAINYARD_AUTH: 'on' });
+    server = await startServer({ TRAINYARD_AUTH: 'on', TRAINYARD_MAX_STREAMS_PER_TOKEN: '2' });
     // The first admin token is made on the server host, directly in the database.
     const made = await cli(server.env, 'create', '--name', 'bootstrap', '--scope', 'admin');
     expect(made.code).toBe(0);
@@ -211,12 +211,19 @@ describe('access control over HTTP (TRAINYARD_AUTH=on)', () => {
     }
   });
 
-  it('keeps health, metrics, docs and the dashboard public', async () => {
-    for (const o of operations.filter((op) => !op.path.startsWith('/v1/'))) {
+  it('keeps health, docs and the dashboard public, and asks a read token for /metrics', async () => {
+    for (const o of operations.filter((op) => !op.path.startsWith('/v1/') && op.path !== '/metrics')) {
       expect((await call(server, o.method, o.url)).status, o.path).toBeLessThan(400);
       expect(o.security, o.path).toEqual([]);
     }
-    const publicPaths = ['/healthz', '/readyz', '/metrics', '/openapi.json', '/docs', '/docs/json', '/', '/models', '/jobs/abc'];
+    // /metrics names models and counts requests per route: a token with read scope (Prometheus
+    // sends it with `authorization: {credentials_file: …}`).
+    expect(operations.find((o) => o.path === '/metrics')!.security).toBeUndefined();
+    expect((await call(server, 'GET', '/metrics')).status).toBe(401);
+    const scraped = await call(server, 'GET', '/metrics', tokens.read);
+    expect(scraped.status).toBe(200);
+    expect(scraped.body).toContain('trainyard_');
+    const publicPaths = ['/healthz', '/readyz', '/openapi.json', '/docs', '/docs/json', '/', '/models', '/jobs/abc'];
     if (existsSync(join(DASHBOARD_DIR, 'index.html'))) {
       const assets = existsSync(join(DASHBOARD_DIR, 'assets')) ? await readdir(join(DASHBOARD_DIR, 'assets')) : [];
       if (assets.length > 0) publicPaths.push(`/assets/${assets[0]}`);
@@ -275,6 +282,32 @@ describe('access control over HTTP (TRAINYARD_AUTH=on)', () => {
     expect(after.headers.get('www-authenticate')).toContain('invalid_token');
     expect((await call(server, 'DELETE', '/v1/tokens/tok_doesnotexist', tokens.admin)).status).toBe(404);
   });
+
+  it('ends an open event stream once its token is revoked, and caps streams per token (429)', async () => {
+    const { createJob } = await import('../src/jobs/jobs.ts');
+    const job = await createJob(server.platform.metadata, { kind: 'training', spec: {}, maxAttempts: 1 }); // stays queued: no job loop here
+    const created = JSON.parse((await call(server, 'POST', '/v1/tokens', tokens.admin, { name: 'streamer', scope: 'read' })).body) as { id: string; token: string };
+    const open = (token: string) => {
+      const controller = new AbortController();
+      const response = fetch(`${server.url}/v1/training-jobs/${job.id}/events`, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal });
+      return { response, controller };
+    };
+    const first = open(created.token);
+    const stream = await first.response;
+    expect(stream.status).toBe(200);
+    // TRAINYARD_MAX_STREAMS_PER_TOKEN is 2 on this server.
+    const second = open(created.token);
+    expect((await second.response).status).toBe(200);
+    const third = await open(created.token).response;
+    expect(third.status).toBe(429);
+    expect(((await third.json()) as { code: string }).code).toBe('TOO_MANY_STREAMS');
+    second.controller.abort();
+    expect((await call(server, 'DELETE', `/v1/tokens/${created.id}`, tokens.admin)).status).toBe(204);
+    const started = Date.now();
+    const text = await stream.text(); // ends on its own
+    expect(text).toContain('"status":"unauthorized"');
+    expect(Date.now() - started).toBeLessThan(25_000);
+  }, 40_000);
 
   it('rejects a token revoked with the CLI (another connection) within the cache window', async () => {
     const created = JSON.parse((await call(server, 'POST', '/v1/tokens', tokens.admin, { name: 'cli-revoked', scope: 'read' })).body) as { token: string };
@@ -346,6 +379,48 @@ describe('auth modes', () => {
     try {
       expect(server.logs.join('')).toContain('API authentication is on');
       expect((await fetch(`${server.url}/v1/anything`)).status).toBe(401);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('auth off: what a web page in the browser cannot do', () => {
+  it('refuses a foreign Host (DNS rebinding) and a write with a foreign Origin, accepts local names and same-origin writes, and takes no text/plain upload', async () => {
+    const server = await startServer({ TRAINYARD_AUTH: 'auto', TRAINYARD_ALLOWED_HOSTS: 'trainyard.internal' }, ALL_ROUTES);
+    const port = new URL(server.url).port;
+    const { request } = await import('node:http');
+    // fetch() will not send another Host header, so the raw client.
+    const send = (method: string, path: string, headers: Record<string, string>, body?: string) =>
+      new Promise<{ status: number; type: string; body: string }>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body: text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    try {
+      for (const host of [`evil.example:${port}`, 'attacker.com', `localhost.evil.com:${port}`]) {
+        const answer = await send('GET', '/v1/datasets', { host });
+        expect(answer.status, host).toBe(403);
+        expect(answer.type).toContain('application/problem+json');
+        expect(JSON.parse(answer.body).code).toBe('UNTRUSTED_ORIGIN');
+      }
+      for (const host of [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`, 'app.localhost', `trainyard.internal:${port}`, '10.1.2.3']) {
+        expect((await send('GET', '/v1/datasets', { host })).status, host).toBe(200);
+      }
+      const csv = 'a,b\n1,2\n3,4\n';
+      const foreign = await send('POST', '/v1/datasets?name=csrf', { host: `127.0.0.1:${port}`, origin: 'http://evil.example', 'content-type': 'text/csv' }, csv);
+      expect(foreign.status).toBe(403);
+      expect((await send('POST', '/v1/datasets?name=csrf', { host: `localhost:${port}`, origin: 'null', 'content-type': 'text/csv' }, csv)).status).toBe(403);
+      expect((await send('POST', '/v1/datasets?name=csrf', { host: `127.0.0.1:${port}`, origin: `http://localhost:${port}`, 'content-type': 'text/csv' }, csv)).status).toBe(403);
+      const plain = await send('POST', '/v1/datasets?name=plain', { host: `127.0.0.1:${port}`, 'content-type': 'text/plain' }, csv);
+      expect(plain.status).toBe(415);
+      expect(JSON.parse((await send('GET', '/v1/datasets', { host: `127.0.0.1:${port}` })).body).items).toEqual([]);
+      const same = await send('POST', '/v1/datasets?name=ok', { host: `127.0.0.1:${port}`, origin: `http://127.0.0.1:${port}`, 'content-type': 'text/csv' }, csv);
+      expect(same.status).toBe(201);
     } finally {
       await server.close();
     }

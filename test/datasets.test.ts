@@ -187,6 +187,9 @@ describe('datasets API', () => {
       expect([...ids].sort().reverse()).toEqual(ids);
       const bad = await fetch(`${server.url}/v1/datasets?cursor=%%%`);
       expect(bad.status).toBe(400);
+      // List answers carry the column count, never the column profiles (GET /v1/datasets/{id} has them).
+      expect(all.items[0].columns).toBeUndefined();
+      expect(all.items[0].column_count).toBe(1);
     });
 
     it('gets one dataset and deletes it with its blobs', async () => {
@@ -371,7 +374,7 @@ describe('datasets API', () => {
               ? `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="cut.csv"\r\nContent-Type: text/csv\r\n\r\na,b\n`
               : 'a,b\n';
             const contentType = multipart ? `multipart/form-data; boundary=${boundary}` : 'text/csv';
-            socket.write(`POST /v1/datasets?name=aborted HTTP/1.1\r\nHost: x\r\nContent-Type: ${contentType}\r\nContent-Length: 10000000\r\n\r\n${head}`);
+            socket.write(`POST /v1/datasets?name=aborted HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: ${contentType}\r\nContent-Length: 10000000\r\n\r\n${head}`);
             let sent = 0;
             const tick = () => {
               socket.write('1,2\n'.repeat(20_000));
@@ -400,6 +403,38 @@ describe('datasets API', () => {
         expect(await datasetRows()).toBe(rows);
       }
     });
+  });
+});
+
+describe('wide CSV headers', () => {
+  let server: TestServer;
+  beforeAll(async () => {
+    server = await startTestServer({ env: { TRAINYARD_MAX_COLUMNS: '100' } });
+  });
+  afterAll(async () => {
+    await server?.close();
+  });
+
+  it('caps columns (TRAINYARD_MAX_COLUMNS) and the errors one answer lists; keeps nothing', async () => {
+    const before = await filesUnder(join(server.dataDir, 'blobs'));
+    // 100,001 empty header names in a 200 KB upload: one short answer.
+    const empty = `${','.repeat(100_000)}\n${','.repeat(100_000)}\n`;
+    const tooWide = await fetch(`${server.url}/v1/datasets?name=wide`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: empty });
+    const text = await tooWide.text();
+    expect(tooWide.status).toBe(400);
+    expect(text.length).toBeLessThan(5000);
+    expect(JSON.parse(text)).toMatchObject({ code: 'CSV_BAD_HEADER', errors: [{ field: 'header', message: expect.stringContaining('TRAINYARD_MAX_COLUMNS') }] });
+    // Under the cap, 60 empty names: every problem counted, the first 20 listed.
+    const sixty = await fetch(`${server.url}/v1/datasets?name=empty`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: `${','.repeat(59)}\n${','.repeat(59)}\n` });
+    const problem = await json(sixty);
+    expect(sixty.status).toBe(400);
+    expect(problem.errors).toHaveLength(20);
+    expect(problem.detail).toContain('60 problems, the first 20 listed');
+    const ok = await fetch(`${server.url}/v1/datasets?name=ok`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: `${Array.from({ length: 100 }, (_, i) => `c${i}`).join(',')}\n${'1,'.repeat(99)}1\n` });
+    expect(ok.status).toBe(201);
+    const rows = await server.platform.metadata.db.selectFrom('datasets').select('name').execute();
+    expect(rows.map((r) => r.name)).toEqual(['ok']);
+    expect((await filesUnder(join(server.dataDir, 'blobs'))).length).toBe(before.length + 2);
   });
 });
 
@@ -451,5 +486,26 @@ describe('datasets API with a small upload limit', () => {
 
     const fits = await fetch(`${server.url}/v1/datasets?name=fits`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: ok });
     expect(fits.status).toBe(201);
+  });
+});
+
+describe('the README upload command', () => {
+  it('works as written: curl -X POST -T streams a text/csv body (plain -T would PUT, 404)', async () => {
+    const { execFile } = await import('node:child_process');
+    const { writeFile, mkdtemp } = await import('node:fs/promises');
+    const { tmpdir } = await import('node:os');
+    const readme = await readFile(join(import.meta.dirname, '..', 'README.md'), 'utf8');
+    const command = /`(curl -X POST -H 'content-type: text\/csv' -T file\.csv\s+'http:\/\/127\.0\.0\.1:8080\/v1\/datasets\?name=x')`/.exec(readme);
+    expect(command, 'the README shows the upload command').not.toBeNull();
+    const server = await startTestServer();
+    try {
+      const dir = await mkdtemp(join(tmpdir(), 'readme-curl-'));
+      await writeFile(join(dir, 'file.csv'), 'a,b\n1,2\n');
+      const args = ['-sS', '-X', 'POST', '-H', 'content-type: text/csv', '-T', 'file.csv', `${server.url}/v1/datasets?name=x`];
+      const out = await new Promise<string>((resolve, reject) => execFile('curl', args, { cwd: dir }, (error, stdout) => (error ? reject(error) : resolve(stdout))));
+      expect(JSON.parse(out)).toMatchObject({ name: 'x', row_count: 1 });
+    } finally {
+      await server.close();
+    }
   });
 });

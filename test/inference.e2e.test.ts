@@ -30,7 +30,7 @@ async function cancerRows(count: number): Promise<Array<Record<string, number>>>
 }
 
 beforeAll(async () => {
-  platform = await startTestPlatform({ env: { TRAINYARD_MAX_PREDICT_ROWS: '100' } });
+  platform = await startTestPlatform({ env: { TRAINYARD_MAX_PREDICT_ROWS: '100', TRAINYARD_MAX_PREDICT_BYTES: String(512 * 1024), TRAINYARD_MAX_COLUMNS: '64' } });
   base = platform.url;
   cancer = (await uploadExample(base, 'breast_cancer.csv')).id;
   expect((await api(base, 'POST', '/v1/models', { name: 'cancer', task: 'binary_classification', target: 'diagnosis', layers: mlp([16], 1) })).status).toBe(201);
@@ -183,6 +183,31 @@ describe('real-time predictions', () => {
     expect(tooMany.body.detail).toContain('inference-jobs');
   });
 
+  it('caps the predict body (TRAINYARD_MAX_PREDICT_BYTES) and the distinct keys of its rows (TRAINYARD_MAX_COLUMNS), JSON and CSV', async () => {
+    const [row] = await cancerRows(1);
+    const big = JSON.stringify({ inputs: Array(99).fill({ ...row, padding: 'x'.repeat(6000) }) });
+    expect(big.length).toBeGreaterThan(512 * 1024);
+    const tooBig = await fetch(`${base}/v1/models/cancer/predict`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: big });
+    expect(tooBig.status).toBe(413);
+    expect(tooBig.headers.get('content-type')).toContain('application/problem+json');
+    const csv = await fetch(`${base}/v1/models/cancer/predict`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: `a\n${'1\n'.repeat(300_000)}` });
+    expect(csv.status).toBe(413);
+    // Rows rotating through more distinct keys than the cap: 400 naming the limit, on either reader
+    // (the column reader from 16 KiB, the general parser below it).
+    for (const count of [100, 2000]) {
+      const rotating = await api<Problem>(base, 'POST', '/v1/models/cancer/predict', { inputs: Array.from({ length: count }, (_, i) => ({ ...row, [`extra_${i}`]: 1 })).slice(0, 100) });
+      expect(rotating.status).toBe(400);
+      expect(rotating.body.detail).toContain('TRAINYARD_MAX_COLUMNS');
+    }
+  });
+
+  it('looks the model up before reading the body: an unknown model answers 404 even to a body it could not parse', async () => {
+    for (const path of ['/v1/models/ghost/predict', '/v1/models/cancer/versions/42/predict', '/v1/models/cancer/predict?alias=canary']) {
+      const response = await fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: `{"inputs":[${'{"a":1},'.repeat(10_000)}` });
+      expect(response.status, path).toBe(404);
+    }
+  });
+
   it('answers 404 for an unknown model, version or alias', async () => {
     const [row] = await cancerRows(1);
     expect((await api(base, 'POST', '/v1/models/ghost/predict', { inputs: [row] })).status).toBe(404);
@@ -315,6 +340,15 @@ describe('batch inference over a CSV sent with the request', () => {
     const ghost = await fetch(`${base}/v1/inference-jobs?model=ghost`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' });
     expect(ghost.status).toBe(404);
     expect((await api<{ items: unknown[] }>(base, 'GET', '/v1/datasets?limit=500')).body.items).toHaveLength(before);
+    // An invalid ?name= is refused before the upload is stored; a CSV lacking the model's columns
+    // is stored, refused, and removed again: no row and no blob stays behind either way.
+    const blobs = await platform.platform.blobs.list('datasets');
+    const badName = await fetch(`${base}/v1/inference-jobs?model=cancer&name=${encodeURIComponent('bad/name')}`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' });
+    expect(badName.status).toBe(400);
+    const lacking = await fetch(`${base}/v1/inference-jobs?model=cancer`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: 'a,b\n1,2\n' });
+    expect(lacking.status).toBe(400);
+    expect((await api<{ items: unknown[] }>(base, 'GET', '/v1/datasets?limit=500')).body.items).toHaveLength(before);
+    expect(await platform.platform.blobs.list('datasets')).toEqual(blobs);
   });
 });
 

@@ -136,7 +136,7 @@ for (const config of METADATA_STORES) {
 
     it('applies migrations, then re-applies them as a no-op', async () => {
       const first = await migrateToLatest(store);
-      expect(first.applied).toEqual(['0001_initial', '0002_dataset_columnar', '0003_jobs_any_kind']);
+      expect(first.applied).toEqual(['0001_initial', '0002_dataset_columnar', '0003_jobs_any_kind', '0007_dataset_column_count']);
       expect(await migrateToLatest(store)).toEqual({ applied: [] });
       // A second process (another API server starting) sees nothing to do either.
       const other = await fixture.open();

@@ -13,6 +13,8 @@ import { AJV_OPTIONS, type Api, type RouteContext, type RouteModule } from './ro
 import { healthRoutes } from './routes/health.ts';
 import { ProblemSchema } from './schemas.ts';
 import { registerAuth } from '../auth/plugin.ts';
+import { startStagingSweeper } from '../store/gc.ts';
+import { jsonBodyParser } from './json-body.ts';
 
 export interface AppOptions {
   /** Route modules to register (ALL_ROUTES in the server); tests may build slices. */
@@ -44,6 +46,54 @@ class AccessLog extends LogController {
   }
 }
 
+/** The dashboard's policy: its own scripts and styles only (Mantine sets inline style attributes). */
+export const DASHBOARD_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; connect-src 'self'; " +
+  "object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+/** API answers and downloads: nothing in them may run, load or be framed, even if a browser renders one. */
+export const API_CSP = "default-src 'none'; frame-ancestors 'none'; sandbox";
+
+/**
+ * Headers on every answer: no MIME sniffing (a CSV or a log served as text must never run as HTML),
+ * no framing (clickjacking), no referrer, and a content security policy: strict for the dashboard's
+ * HTML, nothing at all for API answers and downloads. /docs (Swagger UI, which brings inline
+ * scripts) is only kept out of frames.
+ */
+function securityHeaders(url: string, reply: FastifyReply): void {
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('x-frame-options', 'DENY');
+  reply.header('referrer-policy', 'no-referrer');
+  if (url === '/docs' || url.startsWith('/docs/') || url.startsWith('/docs?')) {
+    reply.header('content-security-policy', "frame-ancestors 'none'");
+    return;
+  }
+  const type = String(reply.getHeader('content-type') ?? '');
+  reply.header('content-security-policy', type.startsWith('text/html') ? DASHBOARD_CSP : API_CSP);
+}
+
+interface QuerySchema {
+  type?: string;
+  allOf?: QuerySchema[];
+  properties?: Record<string, unknown>;
+  required?: string[];
+  additionalProperties?: unknown;
+}
+
+/** The query schema with no other parameters allowed (an intersection of objects merged into one). */
+export function closedQuery(schema: QuerySchema | undefined): QuerySchema {
+  if (!schema) return { type: 'object', properties: {}, additionalProperties: false };
+  if (schema.allOf) {
+    const parts = schema.allOf.map(closedQuery);
+    return {
+      type: 'object',
+      properties: Object.assign({}, ...parts.map((p) => p.properties ?? {})) as Record<string, unknown>,
+      required: parts.flatMap((p) => p.required ?? []),
+      additionalProperties: false,
+    };
+  }
+  return { ...schema, additionalProperties: false };
+}
+
 export async function buildApp(platform: Platform, options: AppOptions = {}): Promise<Api> {
   const app = Fastify({
     // pino's Logger is wider than Fastify's base logger type; Fastify only uses the base methods.
@@ -53,6 +103,11 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
       return typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
     },
     bodyLimit: 16 * 1024 * 1024,
+    // Errors Fastify raises before routing (a URL that does not decode, a bad content type): the
+    // same problem+json as everything else, not Fastify's own JSON.
+    frameworkErrors: (error, request, reply) => {
+      sendProblem(request, reply, error);
+    },
     ajv: { customOptions: AJV_OPTIONS },
     logController: new AccessLog(),
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -73,8 +128,22 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
   await app.register(swaggerUi, { routePrefix: '/docs' });
 
   app.addSchema(ProblemSchema);
+  const json = jsonBodyParser(app);
+  app.removeContentTypeParser(['application/json']);
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (request, body, done) => json(request, body as string, done));
+  // Unknown query parameters are refused on every /v1 route (400 naming them), never passed on: an
+  // undeclared ?kind= once overrode a route's own filter. Declared ones stay as the routes say.
+  app.addHook('onRoute', (route) => {
+    if (!route.url.startsWith('/v1/')) return;
+    const schema = (route.schema ?? {}) as Record<string, unknown>;
+    route.schema = { ...schema, querystring: closedQuery(schema.querystring as QuerySchema | undefined) };
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.header('x-request-id', request.id);
+  });
+  app.addHook('onSend', async (request, reply, payload) => {
+    securityHeaders(request.url, reply);
+    return payload;
   });
   app.addHook('onResponse', async (request, reply) => {
     const route = request.routeOptions.url ?? 'unmatched';
@@ -89,6 +158,13 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
   );
 
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  // Staging left by writes that never finished (a server killed mid-upload), at start and periodically.
+  let stopSweeper: (() => void) | undefined;
+  app.addHook('onReady', async () => {
+    stopSweeper = startStagingSweeper(platform, platform.config.staleStagingSeconds * 1000);
+  });
+  app.addHook('onClose', async () => stopSweeper?.());
 
   registerAuth(app, platform);
   await healthRoutes(app, context);

@@ -16,15 +16,31 @@ export interface Problem {
   errors: FieldError[];
 }
 
+/** Most entries one answer lists in `errors[]`; the detail says how many more there were. */
+export const MAX_PROBLEM_ERRORS = 20;
+/** Longest `detail` (and logged detail), in characters. */
+export const MAX_PROBLEM_DETAIL = 2000;
+
+function clip(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/**
+ * The answer for an error. Bounded whatever the input was: at most MAX_PROBLEM_ERRORS entries (a
+ * header of 100,000 empty names is one answer of 20 entries, not 10 MB) and a detail of at most
+ * MAX_PROBLEM_DETAIL characters, each entry's text clipped too.
+ */
 export function toProblem(error: TrainyardError, instance?: string): Problem {
+  const more = error.errors.length - MAX_PROBLEM_ERRORS;
+  const detail = clip(error.message, MAX_PROBLEM_DETAIL - 40) + (more > 0 ? ` (${error.errors.length} problems, the first ${MAX_PROBLEM_ERRORS} listed)` : '');
   return {
     type: problemType(error.code),
     title: ERROR_CODES[error.code].title,
     status: error.status,
-    detail: error.message,
+    detail,
     code: error.code,
-    instance,
-    errors: error.errors,
+    instance: instance === undefined ? undefined : clip(instance, 1000),
+    errors: error.errors.slice(0, MAX_PROBLEM_ERRORS).map((e) => ({ ...e, field: clip(e.field, 200), message: clip(e.message, 500) })),
   };
 }
 
@@ -52,7 +68,10 @@ export function asTrainyardError(error: unknown): TrainyardError {
       field: validationField(fastifyError.validationContext, issue),
       message: issue.params?.additionalProperty ? 'is not a known property' : (issue.message ?? 'is invalid'),
     }));
-    const detail = errors.map((e) => `${e.field} ${e.message}`).join('; ');
+    const detail = errors
+      .slice(0, MAX_PROBLEM_ERRORS)
+      .map((e) => `${e.field} ${e.message}`)
+      .join('; ');
     return new TrainyardError('VALIDATION_FAILED', detail, { errors });
   }
   switch (fastifyError.code) {
@@ -68,6 +87,17 @@ export function asTrainyardError(error: unknown): TrainyardError {
     case 'FST_INVALID_MULTIPART_CONTENT_TYPE':
       return new TrainyardError('UNSUPPORTED_MEDIA_TYPE', fastifyError.message);
   }
+  // Other 4xx from Fastify and its plugins (the static-file server's 403 and 404, …) keep their meaning.
+  switch (fastifyError.statusCode) {
+    case 403:
+      return new TrainyardError('NOT_FOUND', 'not found'); // a file the static server will not serve is, to the client, not there
+    case 404:
+      return new TrainyardError('NOT_FOUND', fastifyError.message || 'not found');
+    case 413:
+      return new TrainyardError('UPLOAD_TOO_LARGE', fastifyError.message);
+    case 415:
+      return new TrainyardError('UNSUPPORTED_MEDIA_TYPE', fastifyError.message);
+  }
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
     return new TrainyardError('VALIDATION_FAILED', fastifyError.message);
   }
@@ -79,7 +109,7 @@ export function sendProblem(request: FastifyRequest, reply: FastifyReply, error:
   if (trainyardError.status >= 500) {
     request.log.error({ err: error, code: trainyardError.code }, 'request failed');
   } else {
-    request.log.info({ code: trainyardError.code, detail: trainyardError.message }, 'request rejected');
+    request.log.info({ code: trainyardError.code, detail: clip(trainyardError.message, MAX_PROBLEM_DETAIL) }, 'request rejected');
   }
   const problem = toProblem(trainyardError, request.url);
   problem.request_id = String(request.id);

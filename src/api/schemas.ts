@@ -33,6 +33,7 @@ export const PROBLEM_RESPONSES = {
   409: problem('Conflict with the current state'),
   413: problem('Payload too large'),
   415: problem('Unsupported content type'),
+  429: problem('Too many open streams'),
   500: problem('Internal error'),
   503: problem('A backing store is unavailable'),
 };

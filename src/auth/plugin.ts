@@ -3,6 +3,7 @@
 // is read. Public routes pass; everything else needs `Authorization: Bearer ty_…` with a scope at
 // least the one `requiredAccess` names. 401 (with `WWW-Authenticate: Bearer`) when the token is
 // missing, malformed, unknown or revoked; 403 when its scope is too small. See docs/auth.md.
+import { isIP } from 'node:net';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Api } from '../api/route-context.ts';
 import type { Platform } from '../platform.ts';
@@ -45,6 +46,51 @@ function reject(request: FastifyRequest, reply: FastifyReply, challenge: string,
   return sendProblem(request, reply, error);
 }
 
+/**
+ * Whether a Host header names this server in a way a web page cannot borrow: an IP literal (DNS
+ * rebinding needs a name the attacker controls), `localhost` or a `*.localhost` name (resolved
+ * locally), or a name in TRAINYARD_ALLOWED_HOSTS.
+ */
+export function trustedHost(host: string | undefined, allowed: readonly string[]): boolean {
+  if (!host) return false;
+  const match = /^(\[[0-9a-fA-F:.]+\]|[^:]+)(?::\d{1,5})?$/.exec(host.trim());
+  if (!match) return false;
+  const name = match[1].toLowerCase();
+  if (isIP(name.replace(/^\[|\]$/g, '')) !== 0) return true;
+  if (name === 'localhost' || name.endsWith('.localhost')) return true;
+  return allowed.includes(name);
+}
+
+/**
+ * Without tokens, the only thing between a web page in the user's browser and the API is the
+ * browser: a page can make it send simple cross-origin requests (a form POST, a text/plain fetch)
+ * and, through DNS rebinding, read answers under its own name. So when auth is off: a Host that is
+ * not a local or allowed name is refused, and so is any write whose Origin is not this server's.
+ */
+function guardBrowserRequests(app: Api, allowedHosts: readonly string[]): void {
+  app.addHook('onRequest', (request, reply, done) => {
+    const host = request.headers.host;
+    if (!trustedHost(host, allowedHosts)) {
+      sendProblem(request, reply, new TrainyardError('UNTRUSTED_ORIGIN', `Host "${String(host ?? '')}" is not a local name; with authentication off only loopback names, IP addresses and TRAINYARD_ALLOWED_HOSTS are served`));
+      return;
+    }
+    const origin = request.headers.origin;
+    if (origin !== undefined && request.method !== 'GET' && request.method !== 'HEAD' && request.method !== 'OPTIONS') {
+      let same = false;
+      try {
+        same = new URL(origin).host === host!.toLowerCase();
+      } catch {
+        same = false; // "null" (sandboxed frames, file:) or garbage
+      }
+      if (!same) {
+        sendProblem(request, reply, new TrainyardError('UNTRUSTED_ORIGIN', `a ${request.method} from Origin ${origin} is refused: with authentication off, only pages served by this server may write`));
+        return;
+      }
+    }
+    done();
+  });
+}
+
 export function registerAuth(app: Api, platform: Platform): void {
   const { config, logger } = platform;
   app.decorateRequest('apiToken', null);
@@ -54,6 +100,7 @@ export function registerAuth(app: Api, platform: Platform): void {
         ? `TRAINYARD_AUTH=off: anyone who can reach ${config.host}:${config.port} has full (admin) access`
         : `TRAINYARD_AUTH=auto and ${config.host} is loopback: only this machine can connect; set TRAINYARD_AUTH=on to require tokens anyway`;
     logger.warn({ auth: config.auth, host: config.host, loopback: isLoopbackHost(config.host) }, `API AUTHENTICATION IS OFF (${why})`);
+    guardBrowserRequests(app, config.allowedHosts);
     return;
   }
   logger.info({ auth: config.auth, host: config.host }, 'API authentication is on: /v1 requires Authorization: Bearer <token> (docs/auth.md)');

@@ -24,11 +24,15 @@ describe('requiredAccess', () => {
     expect(requiredAccess('GET', '/v1/tokensmith', '/v1/tokensmith')).toBe('read');
   });
 
-  it('leaves health, metrics, docs and dashboard GETs public, and fails closed for other methods there', () => {
+  it('asks a read token for /metrics', () => {
+    expect(requiredAccess('GET', '/metrics', '/metrics')).toBe('read');
+    expect(requiredAccess('GET', undefined, '//METRICS')).toBe('read');
+  });
+
+  it('leaves health, docs and dashboard GETs public, and fails closed for other methods there', () => {
     for (const [route, url] of [
       ['/healthz', '/healthz'],
       ['/readyz', '/readyz'],
-      ['/metrics', '/metrics'],
       ['/openapi.json', '/openapi.json'],
       ['/docs', '/docs'],
       ['/docs/*', '/docs/static/index.html'],

@@ -1,7 +1,7 @@
 // Which scope a request needs, and whether auth is on at all.
 //
-// Everything under /v1 needs a token; what else the server answers (health, metrics, the API docs,
-// the dashboard's pages and assets) is public for GET/HEAD. Under /v1 the method decides —
+// Everything under /v1 needs a token, and so does /metrics (read); what else the server answers
+// (health, the API docs, the dashboard's pages and assets) is public for GET/HEAD. Under /v1 the method decides —
 // GET/HEAD read, POST/PUT/PATCH write (create, train, predict, cancel, set alias), DELETE admin —
 // unless ROUTE_SCOPES names the route: that map is where the method alone is wrong.
 //
@@ -94,8 +94,16 @@ export function requiredAccess(method: string, routePattern: string | undefined,
 
 const decided = new Map<string, Access>();
 
+/** Routes outside /v1 that still need a token (with this scope) when auth is on. */
+export const PROTECTED_OUTSIDE_API: Readonly<Record<string, Scope>> = {
+  // Request counts per route and model names: not for anyone who can reach the port.
+  '/metrics': 'read',
+};
+
 function decide(upper: string, routePattern: string | undefined, url: string): Access {
   const pattern = routePattern ?? normalisePath(url);
+  const outside = PROTECTED_OUTSIDE_API[pattern];
+  if (outside) return outside;
   if (!isApiPath(pattern)) {
     if (routePattern === undefined) return 'public'; // the 404 answer; nothing runs
     return upper === 'GET' || upper === 'HEAD' ? 'public' : 'admin';

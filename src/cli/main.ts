@@ -8,6 +8,7 @@ import { clientCommands } from './client/index.ts';
 import { runJobCommand } from './run-job.ts';
 import { workerCommand } from './worker.ts';
 import { tokensCommand } from './tokens.ts';
+import { gcCommand } from './gc.ts';
 
 export function buildProgram(): Command {
   const program = new Command('trainyard')
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   program.addCommand(serverCommand());
   program.addCommand(migrateCommand());
+  program.addCommand(gcCommand());
   program.addCommand(workerCommand());
   program.addCommand(runJobCommand());
   program.addCommand(tokensCommand());

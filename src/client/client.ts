@@ -5,6 +5,7 @@ import { ApiError, UnreachableError, isProblem, networkReason } from './errors.t
 import { parseSse, type SseEvent } from './sse.ts';
 import type {
   Dataset,
+  DatasetSummary,
   DatasetPreview,
   EpochEvent,
   EpochPoint,
@@ -122,7 +123,7 @@ export class TrainyardClient {
 
   // Datasets --------------------------------------------------------------------------------
 
-  listDatasets(query: Query = {}): Promise<Page<Dataset>> {
+  listDatasets(query: Query = {}): Promise<Page<DatasetSummary>> {
     return this.request('GET', '/v1/datasets', { query });
   }
   getDataset(id: string): Promise<Dataset> {
@@ -150,9 +151,9 @@ export class TrainyardClient {
       return await this.getDataset(ref);
     } catch (error) {
       if (!(error instanceof ApiError) || (error.status !== 404 && error.status !== 400)) throw error;
-      const named = (await this.all<Dataset>('/v1/datasets', { name: ref })).filter((d) => d.name === ref);
+      const named = (await this.all<DatasetSummary>('/v1/datasets', { name: ref })).filter((d) => d.name === ref);
       if (named.length === 0) throw error;
-      return named.reduce((a, b) => (b.version > a.version ? b : a));
+      return this.getDataset(named.reduce((a, b) => (b.version > a.version ? b : a)).id);
     }
   }
 

@@ -36,6 +36,8 @@ export type Problem = ResponseJson<'/v1/datasets/{id}', 'get', 404>;
 export type FieldProblem = Problem['errors'][number];
 
 export type Dataset = ResponseJson<'/v1/datasets/{id}', 'get', 200>;
+/** A dataset in a list answer: no column profiles, their count. */
+export type DatasetSummary = ResponseJson<'/v1/datasets', 'get', 200>['items'][number];
 export type ColumnProfile = Dataset['columns'][number];
 export type DatasetPreview = ResponseJson<'/v1/datasets/{id}/preview', 'get', 200>;
 

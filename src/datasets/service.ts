@@ -40,19 +40,8 @@ export interface Dataset {
 
 
 export function toDataset(row: DatasetRow): Dataset {
-  return {
-    id: row.id,
-    name: row.name,
-    version: Number(row.version),
-    status: 'ready',
-    format: row.format as DatasetFormat,
-    delimiter: row.delimiter,
-    size_bytes: Number(row.size_bytes),
-    sha256: row.sha256,
-    row_count: Number(row.row_count),
-    columns: datasetColumns(row),
-    created_at: row.created_at,
-  };
+  const { column_count: _count, created_at, ...summary } = toDatasetSummary(row);
+  return { ...summary, columns: datasetColumns(row), created_at };
 }
 
 // ---- names ----
@@ -110,14 +99,14 @@ class IngestTap extends Transform {
   columnar: ColumnarSummary | null = null;
   digest = '';
 
-  constructor(maxBytes: number, delimiter: string | undefined, offThread: boolean, output: ColumnarOutput) {
+  constructor(maxBytes: number, delimiter: string | undefined, offThread: boolean, output: ColumnarOutput, maxColumns?: number) {
     super({ readableHighWaterMark: 2 * 1024 * 1024, writableHighWaterMark: 256 * 1024 });
     this.maxBytes = maxBytes;
     this.output = output;
     const onColumns = (part: Uint8Array) => output.write(part);
-    this.remote = offThread ? acquireWorkerProfiler({ delimiter, onColumns }) : null;
+    this.remote = offThread ? acquireWorkerProfiler({ delimiter, maxColumns, onColumns }) : null;
     this.writer = this.remote ? null : new ColumnarWriter(onColumns);
-    this.inline = this.remote ? null : new CsvProfiler({ delimiter, copy: this.writer ?? undefined });
+    this.inline = this.remote ? null : new CsvProfiler({ delimiter, maxColumns, copy: this.writer ?? undefined });
   }
 
   override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
@@ -259,7 +248,7 @@ export async function stageUpload(platform: Platform, source: Readable, options:
   const blobKey = datasetCsvKey(id);
   const columnarKey = datasetColumnarKey(id);
   const output = new ColumnarOutput();
-  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output);
+  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output, platform.config.maxColumns);
   tap.on('error', () => {}); // handled through the puts; stopping one put may error the tap late
   const pumping = pump(source, tap);
   // Either write failing stops the other: the copy's stream is destroyed, or the tap (and so the upload).
@@ -331,6 +320,7 @@ export async function recordDataset(platform: Platform, staged: StagedUpload, na
         columns_json: JSON.stringify(staged.profile.columns),
         blob_key: staged.blobKey,
         columnar_json: staged.columnar ? JSON.stringify(staged.columnar) : null,
+        column_count: staged.profile.columns.length,
         created_at: nowIso(),
       };
       try {
@@ -360,8 +350,31 @@ export async function getDatasetRow(platform: Platform, id: string): Promise<Dat
   return row;
 }
 
-export async function listDatasets(platform: Platform, options: { limit: number; after?: string; name?: string }): Promise<DatasetRow[]> {
-  let query = platform.metadata.db.selectFrom('datasets').selectAll().orderBy('id', 'desc').limit(options.limit + 1);
+/** A dataset in a list answer: everything but the column profiles (which can be megabytes). */
+export type DatasetSummaryRow = Omit<DatasetRow, 'columns_json' | 'columnar_json'>;
+
+export function toDatasetSummary(row: DatasetSummaryRow): Omit<Dataset, 'columns'> & { column_count: number } {
+  return {
+    id: row.id,
+    name: row.name,
+    version: Number(row.version),
+    status: 'ready',
+    format: row.format as DatasetFormat,
+    delimiter: row.delimiter,
+    size_bytes: Number(row.size_bytes),
+    sha256: row.sha256,
+    row_count: Number(row.row_count),
+    column_count: Number(row.column_count ?? 0),
+    created_at: row.created_at,
+  };
+}
+
+export async function listDatasets(platform: Platform, options: { limit: number; after?: string; name?: string }): Promise<DatasetSummaryRow[]> {
+  let query = platform.metadata.db
+    .selectFrom('datasets')
+    .select(['id', 'name', 'version', 'status', 'format', 'delimiter', 'size_bytes', 'sha256', 'row_count', 'column_count', 'blob_key', 'created_at'])
+    .orderBy('id', 'desc')
+    .limit(options.limit + 1);
   if (options.after) query = query.where('id', '<', options.after);
   if (options.name !== undefined) query = query.where('name', '=', options.name);
   return query.execute();

@@ -74,6 +74,36 @@ describe('parseJsonRows', () => {
   });
 });
 
+describe('parseJsonRows limits', () => {
+  /** Bytes of the typed arrays behind the columns (the slabs they are views of). */
+  const allocated = (rows: NonNullable<ReturnType<typeof parseJsonRows>>) => {
+    const buffers = new Set<ArrayBufferLike>();
+    for (const column of [...rows.numbers, ...rows.kinds]) buffers.add(column.buffer);
+    return [...buffers].reduce((sum, buffer) => sum + buffer.byteLength, 0);
+  };
+
+  it('keeps column memory linear in the body when rows rotate through distinct keys', () => {
+    for (const count of [3000, 12_000]) {
+      const body = Buffer.from(JSON.stringify({ inputs: Array.from({ length: count }, (_, i) => ({ [`k${i}`]: i, [`k${(i + 1) % count}`]: 1 })) }));
+      const rows = parseJsonRows(body);
+      // Either read within the budget or handed to the general parser (undefined), never k × r cells.
+      if (rows) expect(allocated(rows)).toBeLessThanOrEqual(9 * Math.max(64 * 1024, body.length));
+    }
+    // A dense body of the usual form is still read column by column.
+    const dense = Buffer.from(JSON.stringify({ inputs: Array.from({ length: 2000 }, (_, i) => ({ a: i, b: i / 2, c: 'x' })) }));
+    const rows = parseJsonRows(dense)!;
+    expect(rows.length).toBe(2000);
+    expect(allocated(rows)).toBeLessThanOrEqual(9 * 3 * 2000 * 1.5);
+  });
+
+  it('stops at the row limit and at the distinct-key limit while reading, with the errors predict answers', () => {
+    const body = Buffer.from(JSON.stringify({ inputs: Array.from({ length: 500 }, (_, i) => ({ a: i, [`k${i % 50}`]: 1 })) }));
+    expect(() => parseJsonRows(body, { maxRows: 100, maxColumns: 1000 })).toThrow(expect.objectContaining({ code: 'TOO_MANY_ROWS', status: 413 }));
+    expect(() => parseJsonRows(body, { maxRows: 1000, maxColumns: 10 })).toThrow(expect.objectContaining({ code: 'INVALID_INPUT', status: 400 }));
+    expect(parseJsonRows(body, { maxRows: 500, maxColumns: 51 })!.length).toBe(500);
+  });
+});
+
 describe('columnsFromRows', () => {
   const features: FeatureEncoding[] = [
     { name: 'x', kind: 'numeric', impute: 0, mean: 0, std: 1 },

@@ -5,6 +5,13 @@
 // or "__proto__" keys, other top-level keys, invalid JSON…), so that the caller parses such a body
 // the ordinary way and answers exactly as before. Values equal JSON.parse's: numbers are the
 // correctly rounded doubles, strings are decoded as UTF-8 (escapes through JSON.parse).
+//
+// Memory is bounded by the body: columns are dense (a cell per row and column), so a body whose rows
+// rotate through many distinct keys would need rows × keys cells; once the cells would pass
+// CELLS_PER_BODY_BYTE per byte read, the reader hands the body to the general parser (whose memory
+// is linear in the body) instead. The row limit and the distinct-key limit are enforced as the rows
+// are read (TrainyardError TOO_MANY_ROWS / INVALID_INPUT), not after the whole body is in memory.
+import { TrainyardError } from '../errors.ts';
 
 /** What a row holds for a column (JsonRows.kinds). */
 export const ABSENT = 0;
@@ -12,6 +19,28 @@ export const NUMBER = 1;
 export const OTHER = 2;
 
 const SLAB = 32;
+/** Dense cells (9 bytes each) allowed per body byte, beyond a floor for small bodies. */
+const CELLS_PER_BODY_BYTE = 1;
+const MIN_CELLS = 64 * 1024;
+
+export interface JsonRowsLimits {
+  /** Rows beyond this answer TOO_MANY_ROWS (read no further). */
+  maxRows: number;
+  /** Distinct keys beyond this answer INVALID_INPUT (read no further). */
+  maxColumns: number;
+}
+
+export function tooManyRows(rows: number | string, maxRows: number): TrainyardError {
+  return new TrainyardError('TOO_MANY_ROWS', `${rows} rows in one request; the limit is ${maxRows} (TRAINYARD_MAX_PREDICT_ROWS). Use POST /v1/inference-jobs for larger inputs`, {
+    errors: [{ field: 'inputs', message: `has ${rows} rows, more than ${maxRows}` }],
+  });
+}
+
+export function tooManyColumns(maxColumns: number): TrainyardError {
+  return new TrainyardError('INVALID_INPUT', `the rows name more than ${maxColumns} distinct columns (TRAINYARD_MAX_COLUMNS)`, {
+    errors: [{ field: 'inputs', message: `names more than ${maxColumns} distinct columns` }],
+  });
+}
 const POW10 = Array.from({ length: 23 }, (_, i) => Number(`1e${i}`));
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
@@ -83,23 +112,38 @@ function matches(bytes: Buffer, at: number, text: string): boolean {
   return true;
 }
 
-/** The rows of `{"inputs": [ {…}, … ]}`; undefined when the body needs the general parser. */
-export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
+const UNLIMITED: JsonRowsLimits = { maxRows: Number.MAX_SAFE_INTEGER, maxColumns: Number.MAX_SAFE_INTEGER };
+
+/**
+ * The rows of `{"inputs": [ {…}, … ]}`; undefined when the body needs the general parser (including
+ * when dense columns would take more memory than the body warrants). Throws TrainyardError when the
+ * rows pass `limits`.
+ */
+export function parseJsonRows(bytes: Buffer, limits: JsonRowsLimits = UNLIMITED): JsonRows | undefined {
+  const maxCells = Math.max(MIN_CELLS, bytes.length * CELLS_PER_BODY_BYTE);
   const rows = new JsonRows();
   const { kinds, numbers, others, keys } = rows;
   const keyBytes: Buffer[] = [];
   const keyIndex = new Map<string, number>();
   const order: number[] = []; // the previous row's keys, compared with first
-  // Columns are views of shared slabs (SLAB columns each): one allocation per slab, not per column.
+  // Columns are views of shared slabs (up to SLAB columns each): one allocation per slab, not per
+  // column. A slab is as wide as the columns known to need it (re-laying out after growth) or half
+  // the columns so far (new keys), so what is allocated stays within 1.5× what is used.
   let capacity = 0;
   let estimated = false;
   let slabNumbers = new Float64Array(0);
   let slabKinds = new Uint8Array(0);
-  let slabUsed = SLAB;
-  const addColumn = (from?: number) => {
-    if (slabUsed === SLAB) {
-      slabNumbers = new Float64Array(SLAB * capacity);
-      slabKinds = new Uint8Array(SLAB * capacity);
+  let slabWidth = 0;
+  let slabUsed = 0;
+  let cells = 0; // allocated since the last growth
+  /** Adds (or re-lays out) a column; false when that would pass the memory budget. */
+  const addColumn = (from?: number): boolean => {
+    if (slabUsed === slabWidth) {
+      slabWidth = Math.min(SLAB, from === undefined ? Math.max(1, keys.length >> 1) : keys.length - from);
+      cells += slabWidth * capacity;
+      if (cells > maxCells) return false;
+      slabNumbers = new Float64Array(slabWidth * capacity);
+      slabKinds = new Uint8Array(slabWidth * capacity);
       slabUsed = 0;
     }
     const columnNumbers = slabNumbers.subarray(slabUsed * capacity, (slabUsed + 1) * capacity);
@@ -114,6 +158,7 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
       numbers[from] = columnNumbers;
       kinds[from] = columnKinds;
     }
+    return true;
   };
   let i = 0;
   let c = 0;
@@ -140,6 +185,7 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
       const rowStart = i;
       if (bytes[i++] !== 0x7b) return undefined;
       const r = rows.length++;
+      if (r === limits.maxRows) throw tooManyRows(`more than ${limits.maxRows}`, limits.maxRows);
       if (r === capacity) {
         // A few rows, then room for as many as their size suggests the body holds; doubling beyond.
         if (r === 0) capacity = Math.min(16, 1 + (n >> 10));
@@ -147,8 +193,9 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
           estimated = true;
           capacity = Math.max(2 * r, Math.ceil(((n * r) / rowStart) * 1.05));
         } else capacity *= 2;
-        slabUsed = SLAB;
-        for (let k = 0; k < keys.length; k++) addColumn(k);
+        capacity = Math.min(capacity, limits.maxRows);
+        slabUsed = slabWidth = cells = 0;
+        for (let k = 0; k < keys.length; k++) if (!addColumn(k)) return undefined;
       }
       while (isSpace(bytes[i])) i++;
       if (bytes[i] === 0x7d) i++;
@@ -173,9 +220,10 @@ export function parseJsonRows(bytes: Buffer): JsonRows | undefined {
             const found = keyIndex.get(name);
             if (found === undefined) {
               if (name === '__proto__') return undefined; // the general parser refuses it
+              if (keys.length === limits.maxColumns) throw tooManyColumns(limits.maxColumns);
+              if (!addColumn()) return undefined;
               k = keys.length;
               keys.push(name);
-              addColumn();
               others.push([]);
               keyIndex.set(name, k);
               keyBytes.push(Buffer.from(name));

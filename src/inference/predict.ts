@@ -7,7 +7,7 @@ import { registryGeneration, resolveVersion, type ModelVersionRecord } from '../
 import type { ModelCache } from './model-cache.ts';
 import { columnsFromCsv, columnsFromJson, columnsFromRows } from './inputs.ts';
 import { predictionsJson } from './predictions.ts';
-import type { JsonRows } from './json-rows.ts';
+import { tooManyRows, type JsonRows } from './json-rows.ts';
 import type { RawColumn } from '../models/preprocessing.ts';
 
 export interface PredictResult {
@@ -60,11 +60,7 @@ export async function predict(
     if (input.kind !== 'csv') {
       rows = input.kind === 'json' ? input.inputs.length : input.rows.length;
       if (rows === 0) throw new TrainyardError('INVALID_INPUT', 'inputs is empty: send at least one row', { errors: [{ field: 'inputs', message: 'is empty' }] });
-      if (rows > options.maxRows) {
-        throw new TrainyardError('TOO_MANY_ROWS', `${rows} rows in one request; the limit is ${options.maxRows} (TRAINYARD_MAX_PREDICT_ROWS). Use POST /v1/inference-jobs for larger inputs`, {
-          errors: [{ field: 'inputs', message: `has ${rows} rows, more than ${options.maxRows}` }],
-        });
-      }
+      if (rows > options.maxRows) throw tooManyRows(rows, options.maxRows);
       columns = input.kind === 'json' ? columnsFromJson(input.inputs, features) : columnsFromRows(input.rows, features);
     } else {
       ({ columns, rows } = await columnsFromCsv(input.body, features, options.maxRows));

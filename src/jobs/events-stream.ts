@@ -10,8 +10,19 @@ const KEEPALIVE_MS = 15_000;
 /** How long after a job finished its stream keeps waiting for the runner's last events. */
 const SETTLE_MS = 2000;
 
-export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequest, reply: FastifyReply, jobId: string, kind: JobKind): Promise<void> {
-  await getJobRow(db, jobId, kind); // 404 before any stream starts
+/** What the caller holds the stream to: checked every poll; the stream ends when it says no. */
+export interface StreamGuard {
+  allowed(): Promise<boolean>;
+  release(): void;
+}
+
+export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequest, reply: FastifyReply, jobId: string, kind: JobKind, guard?: StreamGuard): Promise<void> {
+  try {
+    await getJobRow(db, jobId, kind); // 404 before any stream starts
+  } catch (error) {
+    guard?.release();
+    throw error;
+  }
   const header = request.headers['last-event-id'];
   const query = request.query as { after?: number };
   let lastSeq = Number(typeof header === 'string' ? header : (query.after ?? 0)) || 0;
@@ -28,10 +39,17 @@ export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequ
   raw.write(`retry: 1000\n\n`);
 
   let closed = false;
-  request.raw.on('close', () => (closed = true));
+  request.raw.on('close', () => {
+    closed = true;
+    guard?.release();
+  });
   let lastWrite = Date.now();
   let finishedSeenAt: number | undefined;
   while (!closed) {
+    if (guard && !(await guard.allowed())) {
+      raw.write(`event: end\ndata: ${JSON.stringify({ status: 'unauthorized' })}\n\n`);
+      break;
+    }
     let events;
     try {
       events = await eventsSince(db, jobId, lastSeq);
@@ -74,6 +92,7 @@ export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequ
       await sleep(POLL_MS);
     }
   }
+  guard?.release();
   raw.end();
 }
 

@@ -98,8 +98,8 @@ describe('layer schemas', () => {
   });
 
   it('describes argument types in words', () => {
-    expect(describeSchema(LAYER_SCHEMAS.Conv2d.properties.kernel_size)).toBe('an integer ≥ 1 or a list of 2 integers ≥ 1');
-    expect(describeSchema(LAYER_SCHEMAS.Conv1d.properties.padding)).toBe("an integer ≥ 0, a list of 1 integer ≥ 0, 'same' or 'valid'");
+    expect(describeSchema(LAYER_SCHEMAS.Conv2d.properties.kernel_size)).toBe('an integer from 1 to 1048576 or a list of 2 integers from 1 to 1048576');
+    expect(describeSchema(LAYER_SCHEMAS.Conv1d.properties.padding)).toBe("an integer from 0 to 1048576, a list of 1 integer from 0 to 1048576, 'same' or 'valid'");
     expect(describeSchema(LAYER_SCHEMAS.GELU.properties.approximate)).toBe("'none' or 'tanh'");
     expect(describeSchema(LAYER_SCHEMAS.Dropout.properties.p)).toBe('a number ≥ 0 and ≤ 1');
     expect(describeSchema(LAYER_SCHEMAS.Linear.properties.bias)).toBe('a boolean (true or false)');
@@ -161,19 +161,19 @@ describe('validateLayers', () => {
 
   it('names a missing required argument with its type', () => {
     const error = thrown(() => validateLayers([{ type: 'ReLU' }, { type: 'ReLU' }, { type: 'ReLU' }, { type: 'Linear', in_features: 3 }]));
-    expect(error.errors).toEqual([{ field: 'layers[3].out_features', message: 'is required (an integer ≥ 1)' }]);
-    expect(error.message).toBe('layers[3].out_features: is required (an integer ≥ 1)');
+    expect(error.errors).toEqual([{ field: 'layers[3].out_features', message: 'is required (an integer from 1 to 1048576)' }]);
+    expect(error.message).toBe('layers[3].out_features: is required (an integer from 1 to 1048576)');
   });
 
   it('names an ill-typed argument with the expected type and the value given', () => {
-    expect(messageFor(() => validateLayers([{ type: 'Linear', out_features: '64' }]), 'layers[0].out_features')).toBe('must be an integer ≥ 1, got "64"');
-    expect(messageFor(() => validateLayers([{ type: 'Linear', out_features: 2.5 }]), 'layers[0].out_features')).toBe('must be an integer ≥ 1, got 2.5');
-    expect(messageFor(() => validateLayers([{ type: 'Linear', out_features: 0 }]), 'layers[0].out_features')).toBe('must be an integer ≥ 1, got 0');
+    expect(messageFor(() => validateLayers([{ type: 'Linear', out_features: '64' }]), 'layers[0].out_features')).toBe('must be an integer from 1 to 1048576, got "64"');
+    expect(messageFor(() => validateLayers([{ type: 'Linear', out_features: 2.5 }]), 'layers[0].out_features')).toBe('must be an integer from 1 to 1048576, got 2.5');
+    expect(messageFor(() => validateLayers([{ type: 'Linear', out_features: 0 }]), 'layers[0].out_features')).toBe('must be an integer from 1 to 1048576, got 0');
     expect(messageFor(() => validateLayers([{ type: 'Linear', out_features: 1, bias: 'yes' }]), 'layers[0].bias')).toContain('must be a boolean');
     expect(messageFor(() => validateLayers([{ type: 'Dropout', p: 1.5 }]), 'layers[0].p')).toBe('must be a number ≥ 0 and ≤ 1, got 1.5');
     expect(messageFor(() => validateLayers([{ type: 'GELU', approximate: 'fast' }]), 'layers[0].approximate')).toBe('must be \'none\' or \'tanh\', got "fast"');
     expect(messageFor(() => validateLayers([{ type: 'Conv2d', out_channels: 4, kernel_size: [3, 3, 3] }]), 'layers[0].kernel_size')).toBe(
-      'must be an integer ≥ 1 or a list of 2 integers ≥ 1, got [3,3,3]',
+      'must be an integer from 1 to 1048576 or a list of 2 integers from 1 to 1048576, got [3,3,3]',
     );
     expect(messageFor(() => validateLayers([{ type: 'Softplus', beta: 0 }]), 'layers[0].beta')).toBe('must be a number > 0, got 0');
   });

@@ -8,26 +8,35 @@ import { TrainyardError, type FieldError } from '../errors.ts';
 // ---------------------------------------------------------------------------------------------
 // Argument building blocks
 
-const posInt = (description: string, options: object = {}) => Type.Integer({ minimum: 1, description, ...options });
+/**
+ * The largest size any layer argument may state (features, channels, kernel, padding, stride,
+ * output size…). The activation budget (TRAINYARD_MAX_ACTIVATION_ELEMENTS) bounds what the sizes
+ * make together; this keeps each one, and the arithmetic on them, far from overflow.
+ */
+export const MAX_SIZE = 1_048_576;
+/** The most layers a model may have. */
+export const MAX_LAYERS = 1000;
+
+const posInt = (description: string, options: object = {}) => Type.Integer({ maximum: MAX_SIZE, minimum: 1, description, ...options });
 const bool = (description: string, defaultValue: boolean) => Type.Boolean({ description, default: defaultValue });
 
 /** An int, or a tuple of `n` ints (PyTorch's `_size_1_t` / `_size_2_t`). */
 const size1 = (min: 0 | 1, description: string, options: object = {}) =>
-  Type.Union([Type.Integer({ minimum: min }), Type.Tuple([Type.Integer({ minimum: min })])], { description, ...options });
+  Type.Union([Type.Integer({ maximum: MAX_SIZE, minimum: min }), Type.Tuple([Type.Integer({ maximum: MAX_SIZE, minimum: min })])], { description, ...options });
 const size2 = (min: 0 | 1, description: string, options: object = {}) =>
-  Type.Union([Type.Integer({ minimum: min }), Type.Tuple([Type.Integer({ minimum: min }), Type.Integer({ minimum: min })])], {
+  Type.Union([Type.Integer({ maximum: MAX_SIZE, minimum: min }), Type.Tuple([Type.Integer({ maximum: MAX_SIZE, minimum: min }), Type.Integer({ maximum: MAX_SIZE, minimum: min })])], {
     description,
     ...options,
   });
 
 const convPadding1 = Type.Union(
-  [Type.Integer({ minimum: 0 }), Type.Tuple([Type.Integer({ minimum: 0 })]), Type.Literal('same'), Type.Literal('valid')],
+  [Type.Integer({ maximum: MAX_SIZE, minimum: 0 }), Type.Tuple([Type.Integer({ maximum: MAX_SIZE, minimum: 0 })]), Type.Literal('same'), Type.Literal('valid')],
   { description: "Zero padding on both sides, or 'same' (output as long as the input; stride must be 1) or 'valid' (no padding).", default: 0 },
 );
 const convPadding2 = Type.Union(
   [
-    Type.Integer({ minimum: 0 }),
-    Type.Tuple([Type.Integer({ minimum: 0 }), Type.Integer({ minimum: 0 })]),
+    Type.Integer({ maximum: MAX_SIZE, minimum: 0 }),
+    Type.Tuple([Type.Integer({ maximum: MAX_SIZE, minimum: 0 }), Type.Integer({ maximum: MAX_SIZE, minimum: 0 })]),
     Type.Literal('same'),
     Type.Literal('valid'),
   ],
@@ -129,7 +138,7 @@ export const LayerNormSchema = layer(
   'LayerNorm',
   {
     normalized_shape: Type.Optional(
-      Type.Union([Type.Integer({ minimum: 1 }), Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1 })], {
+      Type.Union([Type.Integer({ maximum: MAX_SIZE, minimum: 1 }), Type.Array(Type.Integer({ maximum: MAX_SIZE, minimum: 1 }), { minItems: 1, maxItems: 8 })], {
         description: 'The trailing dimensions to normalise over; when omitted, the last dimension.',
       }),
     ),
@@ -151,7 +160,8 @@ export const UnflattenSchema = layer(
   'Unflatten',
   {
     dim: Type.Integer({ description: 'Dimension to unflatten (0 is the batch, so 1 is the first dimension of a row).' }),
-    unflattened_size: Type.Array(Type.Integer(), {
+    unflattened_size: Type.Array(Type.Integer({ minimum: -1, maximum: MAX_SIZE }), {
+      maxItems: 8,
       minItems: 1,
       description: 'The new shape of that dimension, e.g. [1, 8, 8]; one entry may be -1 (inferred).',
     }),
@@ -242,7 +252,7 @@ export const AvgPool2dSchema = layer(
     ceil_mode: Type.Optional(bool('Use ceil instead of floor for the output size.', false)),
     count_include_pad: Type.Optional(bool('Include the zero padding in the averaging.', true)),
     divisor_override: Type.Optional(
-      Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { default: null, description: 'Divide by this instead of the window size.' }),
+      Type.Union([Type.Integer({ maximum: MAX_SIZE, minimum: 1 }), Type.Null()], { default: null, description: 'Divide by this instead of the window size.' }),
     ),
   },
   'Average pooling over [C, H, W] rows.',
@@ -257,8 +267,8 @@ export const AdaptiveAvgPool2dSchema = layer(
   {
     output_size: Type.Union(
       [
-        Type.Integer({ minimum: 1 }),
-        Type.Tuple([Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]), Type.Union([Type.Integer({ minimum: 1 }), Type.Null()])]),
+        Type.Integer({ maximum: MAX_SIZE, minimum: 1 }),
+        Type.Tuple([Type.Union([Type.Integer({ maximum: MAX_SIZE, minimum: 1 }), Type.Null()]), Type.Union([Type.Integer({ maximum: MAX_SIZE, minimum: 1 }), Type.Null()])]),
       ],
       { description: 'Output height and width (one int for a square); null keeps that input size.' },
     ),
@@ -306,6 +316,7 @@ export const LayerSchema = Type.Union(Object.values(LAYER_SCHEMAS) as unknown as
 
 export const LayersSchema = Type.Array(LayerSchema, {
   minItems: 1,
+  maxItems: MAX_LAYERS,
   description: 'The network, as torch.nn.Sequential of these layers. in_features / in_channels / num_features may be omitted: they are inferred.',
 });
 
@@ -341,6 +352,7 @@ interface JsonSchema {
 }
 
 function bounds(s: JsonSchema): string {
+  if (s.type === 'integer' && s.minimum !== undefined && s.maximum !== undefined) return ` from ${s.minimum} to ${s.maximum}`;
   const parts: string[] = [];
   if (s.minimum !== undefined) parts.push(`≥ ${s.minimum}`);
   if (s.exclusiveMinimum !== undefined) parts.push(`> ${s.exclusiveMinimum}`);
@@ -496,6 +508,8 @@ export function validateLayers(input: unknown, path = 'layers'): LayerSpec[] {
     errors.push({ field: path, message: 'must be a list of layers, e.g. [{"type": "Linear", "out_features": 1}]' });
   } else if (input.length === 0) {
     errors.push({ field: path, message: 'must contain at least one layer' });
+  } else if (input.length > MAX_LAYERS) {
+    errors.push({ field: path, message: `has ${input.length} layers; a model may have at most ${MAX_LAYERS}` });
   } else {
     input.forEach((item: unknown, index) => {
       const at = `${path}[${index}]`;

@@ -551,3 +551,29 @@ describe('inferShapes agrees with PyTorch 1.13', () => {
     expect(() => inferShapes(L(all), [row.reduce((a, b) => a * b, 1)])).toThrow(TrainyardError);
   });
 });
+
+describe('size and activation budgets', () => {
+  it('refuses sizes past MAX_SIZE and more than MAX_LAYERS layers before any shape is computed', () => {
+    for (const layer of [
+      { type: 'AdaptiveAvgPool1d', output_size: 1e10 },
+      { type: 'Conv1d', out_channels: 1, kernel_size: 3, padding: 1e10 },
+      { type: 'Linear', out_features: 2 ** 21 },
+      { type: 'Unflatten', dim: 1, unflattened_size: [1, 1e10] },
+    ]) {
+      expect(thrown(() => L([layer])).errors[0].field, JSON.stringify(layer)).toMatch(/^layers\[0\]/);
+    }
+    expect(thrown(() => L(Array.from({ length: 1001 }, () => ({ type: 'ReLU' })))).errors[0].field).toBe('layers');
+    expect(L(Array.from({ length: 1000 }, () => ({ type: 'ReLU' })))).toHaveLength(1000);
+  });
+
+  it('sums the elements each layer outputs per row, times the batch size, against the activation budget, naming the layer', () => {
+    const layers = L([{ type: 'Unflatten', dim: 1, unflattened_size: [1, 8] }, { type: 'Conv1d', out_channels: 4, kernel_size: 3, padding: 1_000_000 }, { type: 'Flatten' }, { type: 'Linear', out_features: 1 }]);
+    // [8] in; [1, 8]; [4, 2_000_006]; [8_000_024]; [1] — the Conv1d alone is 8 million per row.
+    expect(() => inferShapes(layers, [8], { maxActivationElements: 20_000_000 })).not.toThrow();
+    const error = thrown(() => inferShapes(layers, [8], { maxActivationElements: 20_000_000, batchSize: 64 }));
+    expect(error.code).toBe('ACTIVATIONS_TOO_LARGE');
+    expect(error.errors[0].field).toBe('layers[1]');
+    expect(error.message).toContain('batch_size');
+    expect(thrown(() => checkStructure(layers, { maxActivationElements: 1_000_000 })).code).toBe('ACTIVATIONS_TOO_LARGE');
+  });
+});

@@ -57,6 +57,14 @@ export interface ShapeOptions {
   expectedOutput?: number;
   /** Names the task in messages; binary and regression imply expectedOutput 1. */
   task?: Task;
+  /**
+   * Activation budget: the elements every layer outputs for one row, summed over the layers, times
+   * `batchSize`, may not exceed this (ACTIVATIONS_TOO_LARGE). What training keeps for the backward
+   * pass grows with it; parameters alone say nothing of a Conv1d with a huge padding.
+   */
+  maxActivationElements?: number;
+  /** Rows per training batch (1 when unknown, at model creation). */
+  batchSize?: number;
 }
 
 type Dim = number | null;
@@ -375,6 +383,8 @@ function propagate(layers: readonly ReadonlyLayerSpec[], input: Dim[], options: 
   let inputFeatures: number | null = null;
   const resolved: Record<string, unknown>[] = [];
   const shapes: StructureShape[] = [];
+  const batch = options.batchSize ?? 1;
+  let activations = prod(input) ?? 0;
   layers.forEach((layer, index) => {
     const prev = index === 0 ? undefined : layers[index - 1];
     const ctx: Context = {
@@ -401,6 +411,16 @@ function propagate(layers: readonly ReadonlyLayerSpec[], input: Dim[], options: 
     resolved.push(result.resolved);
     shapes.push({ index, type: layer.type, input: shape, output: result.output, parameters: result.parameters });
     shape = result.output;
+    // Checked layer by layer, so that a huge size stops the walk where it appears.
+    activations += prod(shape) ?? 0;
+    if (options.maxActivationElements !== undefined && activations * batch > options.maxActivationElements) {
+      const field = `layers[${index}]`;
+      const per = batch === 1 ? 'for one row' : `for a batch of ${fmt(batch)} rows`;
+      const message =
+        `the layers up to this one (${layer.type}, output ${shapeText(shape)} per row) produce ${fmt(activations * batch)} activation elements ${per}, ` +
+        `more than the limit of ${fmt(options.maxActivationElements)} (TRAINYARD_MAX_ACTIVATION_ELEMENTS); use smaller sizes${batch > 1 ? ' or a smaller batch_size' : ''}`;
+      throw new TrainyardError('ACTIVATIONS_TOO_LARGE', `${field}: ${message}`, { errors: [{ field, message }] });
+    }
   });
 
   const known = shapes.reduce((a, s) => a + (s.parameters ?? 0), 0);

@@ -176,3 +176,12 @@ describe('deepFreeze', () => {
     expect(Object.isFrozen(value.c.d)).toBe(true);
   });
 });
+
+describe('parseModelSpec budgets', () => {
+  it('refuses 200,000 layers (layers: at most 1000) and a per-row activation budget overrun', () => {
+    const many = { ...valid(), layers: [...Array.from({ length: 200_000 }, () => ({ type: 'ReLU' })), { type: 'Linear', out_features: 1 }] };
+    expect(thrown(() => parseModelSpec(many)).errors.some((e) => e.field === 'layers')).toBe(true);
+    const wide = { ...valid(), layers: [{ type: 'Linear', in_features: 30, out_features: 1_000_000 }, { type: 'ReLU' }, { type: 'Linear', out_features: 1 }] };
+    expect(thrown(() => parseModelSpec(wide, { maxActivationElements: 1_500_000 })).code).toBe('ACTIVATIONS_TOO_LARGE');
+  });
+});

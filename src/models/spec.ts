@@ -2,7 +2,7 @@
 // validated once (`parseModelSpec`), its defaults made explicit, then frozen: a value, never edited.
 import { Type, type Static } from 'typebox';
 import { TrainyardError, type FieldError } from '../errors.ts';
-import { LayersSchema, validateLayers, type DeepReadonly, type LayerSpec } from './layers.ts';
+import { LayersSchema, MAX_LAYERS, validateLayers, type DeepReadonly, type LayerSpec } from './layers.ts';
 
 export type { DeepReadonly } from './layers.ts';
 import { checkStructure, type StructureReport } from './shapes.ts';
@@ -71,6 +71,7 @@ export const ModelSpecBodySchema = Type.Object(
     target: TargetSchema,
     features: Type.Optional(FeaturesSchema),
     layers: Type.Array(Type.Object({}, { additionalProperties: true }), {
+      maxItems: MAX_LAYERS,
       description: (LayersSchema as { description?: string }).description + ' Each layer is one of the Layer schemas (see ModelSpec).',
     }),
     preprocessing: Type.Optional(PreprocessingSchema),
@@ -120,6 +121,8 @@ const shown = (v: unknown): string => {
 export interface ParseOptions {
   /** Parameter budget (config): a definition over it is MODEL_TOO_LARGE already at POST /v1/models. */
   maxParameters?: number;
+  /** Activation budget (config) for one row: a definition over it is ACTIVATIONS_TOO_LARGE already here. */
+  maxActivationElements?: number;
 }
 
 /**
@@ -202,7 +205,7 @@ export function parseModelSpec(input: unknown, options: ParseOptions = {}): Mode
   }
   if (errors.length > 0 || layers === undefined) return fail();
 
-  checkStructure(layers, { task: task as Task, maxParameters: options.maxParameters });
+  checkStructure(layers, { task: task as Task, maxParameters: options.maxParameters, maxActivationElements: options.maxActivationElements });
 
   const spec = {
     name: name as string,

@@ -78,7 +78,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
   await rm(jobDir, { recursive: true, force: true });
   await mkdir(join(jobDir, 'artifacts'), { recursive: true });
   // Started now so that its `import torch` overlaps the data preparation; discarded if it is not needed.
-  const trainer = TrainerProcess.start({ python: detectPython(config.python), jobDir, threads: config.trainerThreads });
+  const trainer = TrainerProcess.start({ python: detectPython(config.python), jobDir, threads: config.trainerThreads, memoryBytes: config.trainerMemoryBytes });
   try {
     events.log(`preparing ${dataset.row_count} rows of dataset ${dataset.name} v${dataset.version} (${features.length} features)`);
     let prepared: PreparedData;
@@ -159,6 +159,11 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
     }
     if (outcome.exitCode === TRAINER_EXIT_CODES.USER_ERROR && outcome.failed) {
       throw new JobError(outcome.failed.code, outcome.failed.message);
+    }
+    // Out of memory outside torch's allocator (Python's MemoryError before the trainer's handler, a
+    // C++ bad_alloc that aborts): a user error like the trainer's own OUT_OF_MEMORY, not retried.
+    if (outcome.exitCode !== 0 && /MemoryError|std::bad_alloc|Cannot allocate memory/.test(outcome.stderrTail)) {
+      throw new JobUserError('OUT_OF_MEMORY', `the trainer ran out of memory (limit ${config.trainerMemoryBytes ? `${config.trainerMemoryBytes} bytes, TRAINYARD_TRAINER_MEMORY_BYTES` : 'none set'}); lower batch_size or use a smaller model`);
     }
     if (outcome.exitCode !== 0 || !outcome.completed) {
       throw new Error(

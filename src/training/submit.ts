@@ -84,17 +84,25 @@ export async function submitTrainingJob(platform: Platform, request: TrainingJob
   const dataset = await resolveDataset(db, request.dataset);
   if (dataset.status !== 'ready') throw new TrainyardError('DATASET_NOT_READY', `dataset ${dataset.id} is ${dataset.status}`);
   const { width, outputs } = checkModelAgainstDataset(model.spec, datasetColumns(dataset), dataset.name);
+  const hyperparameters = resolveHyperparameters(request.hyperparameters, model.spec.task);
   try {
-    inferShapes(model.spec.layers, [width], { maxParameters: platform.config.maxModelParameters, expectedOutput: outputs, task: model.spec.task });
+    inferShapes(model.spec.layers, [width], {
+      maxParameters: platform.config.maxModelParameters,
+      maxActivationElements: platform.config.maxActivationElements,
+      batchSize: hyperparameters.batch_size,
+      expectedOutput: outputs,
+      task: model.spec.task,
+    });
   } catch (error) {
     if (error instanceof TrainyardError) {
       const prefix = `model "${model.name}" does not fit dataset "${dataset.name}" (${width} inputs after preprocessing, ${outputs} output${outputs > 1 ? 's' : ''}): `;
-      throw new TrainyardError(error.code === 'MODEL_TOO_LARGE' ? 'MODEL_TOO_LARGE' : 'INCOMPATIBLE_DATASET', prefix + error.message, {
+      const code = error.code === 'MODEL_TOO_LARGE' || error.code === 'ACTIVATIONS_TOO_LARGE' ? error.code : 'INCOMPATIBLE_DATASET';
+      throw new TrainyardError(code, prefix + error.message, {
         errors: error.errors.map((e) => ({ ...e, field: `model.${e.field}` })),
       });
     }
     throw error;
   }
-  const spec: TrainingJobSpec = { model: model.spec, hyperparameters: resolveHyperparameters(request.hyperparameters, model.spec.task) };
+  const spec: TrainingJobSpec = { model: model.spec, hyperparameters };
   return createJob(platform.metadata, { kind: 'training', model: model.name, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
 }

@@ -25,6 +25,8 @@ export interface TrainerStartOptions {
   threads: number;
   /** Extra niceness so the API on the same machine stays responsive. */
   niceness?: number;
+  /** Data-memory limit (RLIMIT_DATA, set by the trainer before torch loads); 0 or absent: none. */
+  memoryBytes?: number;
 }
 
 export interface TrainerRunOptions {
@@ -70,6 +72,7 @@ export class TrainerProcess {
         OMP_NUM_THREADS: threads,
         OPENBLAS_NUM_THREADS: threads,
         MKL_NUM_THREADS: threads,
+        ...(options.memoryBytes ? { TRAINYARD_TRAINER_MEMORY_BYTES: String(options.memoryBytes) } : {}),
       },
       stdio: ['pipe', 'pipe', 'pipe'],
     });

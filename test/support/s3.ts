@@ -11,7 +11,7 @@
 //   spawn('trainyard', ['server'], { env: { ...process.env, ...s3.env } });
 //   await s3.stop();
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -62,7 +62,7 @@ export interface S3TestServer {
   /** s3rver's directory (objects are files under `<dir>/<bucket>/`). */
   readonly directory: string;
   /** Multipart uploads started and neither completed nor aborted, under the bucket. */
-  pendingMultipartUploads(): Promise<{ key: string; uploadId: string }[]>;
+  pendingMultipartUploads(): Promise<{ key: string; uploadId: string; initiated: Date }[]>;
   /** Every request received, as `METHOD /path?query`, oldest first. */
   readonly requests: readonly string[];
   /** Answer every (matching) request with an S3 error until `setFault(null)`. */
@@ -100,7 +100,7 @@ export async function startS3Server(options: { bucket?: string; prefix?: string 
   const handle = app.callback();
   const uploadsDir = join(directory, bucket, '._S3rver_uploads');
 
-  async function pendingMultipartUploads(): Promise<{ key: string; uploadId: string }[]> {
+  async function pendingMultipartUploads(): Promise<{ key: string; uploadId: string; initiated: Date }[]> {
     let ids: string[];
     try {
       ids = await readdir(uploadsDir);
@@ -111,7 +111,10 @@ export async function startS3Server(options: { bucket?: string; prefix?: string 
     const uploads = [];
     for (const uploadId of ids.sort()) {
       const key = await readFile(join(uploadsDir, uploadId, 'key'), 'utf8').catch(() => '');
-      uploads.push({ key, uploadId });
+      // When the upload was started: its directory's birth (mtime where the filesystem has none).
+      const info = await stat(join(uploadsDir, uploadId)).catch(() => null);
+      const initiated = info ? (info.birthtimeMs > 0 ? info.birthtime : info.mtime) : new Date();
+      uploads.push({ key, uploadId, initiated });
     }
     return uploads;
   }
@@ -147,7 +150,7 @@ export async function startS3Server(options: { bucket?: string; prefix?: string 
       void pendingMultipartUploads().then((uploads) => {
         const items = uploads
           .filter((u) => u.key.startsWith(wanted))
-          .map((u) => `<Upload><Key>${escapeXml(u.key)}</Key><UploadId>${u.uploadId}</UploadId><Initiated>${new Date().toISOString()}</Initiated></Upload>`)
+          .map((u) => `<Upload><Key>${escapeXml(u.key)}</Key><UploadId>${u.uploadId}</UploadId><Initiated>${u.initiated.toISOString()}</Initiated></Upload>`)
           .join('');
         xml(
           res,

@@ -80,9 +80,9 @@ def parse_events(stdout):
     return [json.loads(line) for line in stdout.splitlines() if line.strip()]
 
 
-def run_trainer(job_dir, command="train", timeout=120):
+def run_trainer(job_dir, command="train", timeout=120, env=None):
     """Runs the real process, as the platform does. Returns (exit code, events, stderr)."""
-    env = dict(os.environ, PYTHONPATH=TRAINER_ROOT, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env = dict(os.environ, PYTHONPATH=TRAINER_ROOT, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", **(env or {}))
     p = subprocess.run([PYTHON, "-m", "trainyard_trainer", command, "--job-dir", str(job_dir)],
                        capture_output=True, text=True, timeout=timeout, env=env, cwd=TRAINER_ROOT)
     return p.returncode, parse_events(p.stdout), p.stderr

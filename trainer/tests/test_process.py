@@ -100,3 +100,16 @@ def test_wait_mode_exits_quietly_when_stdin_closes_without_go(tmp_path):
         proc.kill()
     assert proc.returncode == 0 and out == ""
     assert not os.path.exists(tmp_path / "artifacts")
+
+
+def test_cpu_out_of_memory_under_the_platform_limit_is_a_user_error(tmp_path):
+    """Under TRAINYARD_TRAINER_MEMORY_BYTES (RLIMIT_AS), a batch whose activations do not fit fails
+    the job with OUT_OF_MEMORY (exit 3, not retried) instead of growing until the OOM killer acts."""
+    layers = [{"type": "Linear", "in_features": 6, "out_features": 1_000_000}, {"type": "ReLU"},
+              {"type": "Linear", "in_features": 1_000_000, "out_features": 1}]
+    jobs.write_job(tmp_path, task="regression", rows=4096, val_rows=16, layers=layers,
+                   hyper={"batch_size": 4096, "epochs": 1})
+    code, events, stderr = jobs.run_trainer(tmp_path, env={"TRAINYARD_TRAINER_MEMORY_BYTES": str(2 * 1024 ** 3)})
+    assert code == 3, stderr
+    assert events[-1]["event"] == "failed" and events[-1]["code"] == "OUT_OF_MEMORY", events
+    assert "lower batch_size" in events[-1]["message"]

@@ -13,6 +13,17 @@ import sys
 import time
 
 
+def limit_memory(raw) -> None:
+    if not raw or raw == "0":
+        return
+    import resource
+    limit = int(raw)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_DATA)
+    if hard != resource.RLIM_INFINITY:
+        limit = min(limit, hard)
+    resource.setrlimit(resource.RLIMIT_DATA, (limit, limit))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(prog="trainyard_trainer", description=__doc__)
     parser.add_argument("command", choices=["train", "check"])
@@ -26,6 +37,13 @@ def main(argv=None) -> int:
     early_signals = []
     for s in (signal.SIGTERM, signal.SIGINT):
         signal.signal(s, lambda signum, _frame: early_signals.append(signal.Signals(signum).name))
+
+    # The platform's memory limit for this trainer (TRAINYARD_TRAINER_MEMORY_BYTES), set before torch
+    # loads: an allocation past it fails inside the trainer (reported as OUT_OF_MEMORY, not retried)
+    # instead of the kernel's OOM killer picking a victim on a shared machine. RLIMIT_DATA (heap and
+    # private writable mappings: every tensor) rather than RLIMIT_AS, which CUDA's address-space
+    # reservations of tens of GiB would exhaust before any tensor exists.
+    limit_memory(os.environ.get("TRAINYARD_TRAINER_MEMORY_BYTES"))
 
     # Thread counts must be in the environment before torch (and its BLAS) is imported.
     from .spec import read_threads_early

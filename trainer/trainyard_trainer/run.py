@@ -35,7 +35,10 @@ def _set_threads(job: Job) -> None:
 
 
 def _is_oom(e: BaseException) -> bool:
-    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and "out of memory" in str(e).lower())
+    # CUDA says "out of memory"; torch's CPU allocator "can't allocate memory" (1.13) or "not enough memory".
+    text = str(e).lower()
+    return isinstance(e, MemoryError) or (isinstance(e, RuntimeError) and any(
+        s in text for s in ("out of memory", "can't allocate memory", "not enough memory")))
 
 
 def _build(job: Job):

@@ -21,6 +21,7 @@ import {
   recordDataset,
   stageUpload,
   toDataset,
+  toDatasetSummary,
   tooLarge,
   validateName,
   DATASET_FORMATS,
@@ -62,6 +63,15 @@ export const DatasetSchema = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
   },
   { $id: 'Dataset' },
+);
+
+/** A dataset in a list: no column profiles (GET /v1/datasets/{id} has them), their count instead. */
+export const DatasetSummarySchema = Type.Object(
+  {
+    ...Type.Omit(DatasetSchema, ['columns']).properties,
+    column_count: Type.Integer({ description: 'Number of columns (their profiles: GET /v1/datasets/{id}).' }),
+  },
+  { $id: 'DatasetSummary' },
 );
 
 const UploadQuery = Type.Object({
@@ -115,6 +125,10 @@ const UploadBody = {
 
 function uploadQuery(raw: unknown): Static<typeof UploadQuery> {
   const query = (raw ?? {}) as Record<string, unknown>;
+  const unknown = Object.keys(query).filter((key) => key !== 'name' && key !== 'delimiter');
+  if (unknown.length > 0) {
+    throw new TrainyardError('VALIDATION_FAILED', `querystring.${unknown[0]} is not a known parameter`, { errors: unknown.map((key) => ({ field: `querystring.${key}`, message: 'is not a known parameter' })) });
+  }
   const out: Static<typeof UploadQuery> = {};
   for (const key of ['name', 'delimiter', 'format'] as const) {
     const value = query[key];
@@ -208,12 +222,14 @@ async function multipartUpload(request: FastifyRequest, platform: RouteContext['
 export async function datasetRoutes(root: Api, { platform }: RouteContext): Promise<void> {
   const tags = ['datasets'];
   root.addSchema(DatasetSchema);
+  root.addSchema(DatasetSummarySchema);
   const datasetRef = Type.Ref('Dataset');
 
   await root.register(async (app) => {
     // Raw CSV bodies reach the handler as the request stream itself (no body limit applies here;
-    // the ingest enforces TRAINYARD_MAX_UPLOAD_BYTES while streaming).
-    app.addContentTypeParser(['text/csv', 'application/octet-stream', 'text/plain', ...PARQUET_TYPES, ...JSONL_TYPES], (_request, payload, done) => done(null, payload));
+    // the ingest enforces TRAINYARD_MAX_UPLOAD_BYTES while streaming). Not text/plain: a web page
+    // may send that cross-origin without a preflight (415, docs/security.md).
+    app.addContentTypeParser(['text/csv', 'application/octet-stream', ...PARQUET_TYPES, ...JSONL_TYPES], (_request, payload, done) => done(null, payload));
     await app.register(multipart, {
       limits: { fileSize: platform.config.maxUploadBytes + 1, files: 1, fields: 10, parts: 20, fieldSize: 1024 * 1024 },
     });
@@ -277,16 +293,16 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
     {
       schema: {
         tags,
-        summary: 'List datasets, newest first',
+        summary: 'List datasets, newest first (without column profiles)',
         querystring: ListQuery,
-        response: { 200: pageSchema(datasetRef), ...problems(400, 401, 403, 500, 503) },
+        response: { 200: pageSchema(Type.Ref('DatasetSummary')), ...problems(400, 401, 403, 500, 503) },
       },
     },
     async (request) => {
       const limit = request.query.limit ?? 50;
       const rows = await listDatasets(platform, { limit, after: decodeCursor(request.query.cursor), name: request.query.name });
       const page = pageOf(rows, limit, (row) => row.id);
-      return { items: page.items.map(toDataset), next_cursor: page.next_cursor };
+      return { items: page.items.map(toDatasetSummary), next_cursor: page.next_cursor };
     },
   );
 

@@ -47,7 +47,7 @@ export async function healthRoutes(app: Api, { platform, metrics, exportMetrics 
 
   app.get(
     '/metrics',
-    { schema: { tags: ['health'], summary: 'Prometheus metrics', security: [], produces: ['text/plain'] } },
+    { schema: { tags: ['health'], summary: 'Prometheus metrics (needs a read token when auth is on)', produces: ['text/plain'] } },
     async (_request, reply) => {
       reply.type(metrics.registry.contentType);
       return exportMetrics();

@@ -4,6 +4,7 @@ import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { createJob, getJobRow, jobDataset, jobModel, jobSpec, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
+import { openStream } from '../../auth/streams.ts';
 import { resolveVersion } from '../../models/registry.ts';
 import { resolveDataset } from '../../datasets/resolve-dataset.ts';
 import { datasetColumns } from '../../datasets/rows.ts';
@@ -11,7 +12,7 @@ import type { InferenceJobSpec } from '../../inference/run-inference.ts';
 import { predictionsKey } from '../../store/blobs/keys.ts';
 import { TrainyardError } from '../../errors.ts';
 import { Readable } from 'node:stream';
-import { recordDataset, stageUpload, validateName } from '../../datasets/service.ts';
+import { deleteDataset, recordDataset, stageUpload, validateName } from '../../datasets/service.ts';
 import { JobStatusSchema } from './training-jobs.ts';
 
 const Nullable = <T extends import('typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -148,10 +149,24 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
             request.body.resume();
             throw new TrainyardError('VALIDATION_FAILED', 'with a text/csv body, name the model in ?model=', { errors: [{ field: 'querystring.model', message: 'is required' }] });
           }
-          await resolveVersion(db, model, version); // 404 before the upload is stored
+          // Everything that can be checked before the upload is stored is checked first (the name,
+          // the model: 404); a job that cannot be queued removes the dataset it was given.
+          let datasetName: string;
+          try {
+            datasetName = validateName(name ?? `${model}-inference-input`, 'querystring.name');
+            await resolveVersion(db, model, version);
+          } catch (error) {
+            request.body.resume();
+            throw error;
+          }
           const staged = await stageUpload(platform, request.body, { expectedBytes: Number(request.headers['content-length']) || 0 });
-          const dataset = await recordDataset(platform, staged, validateName(name ?? `${model}-inference-input`, 'querystring.name'));
-          job = await queue(model, version, dataset.id, threshold);
+          const dataset = await recordDataset(platform, staged, datasetName);
+          try {
+            job = await queue(model, version, dataset.id, threshold);
+          } catch (error) {
+            await deleteDataset(platform, dataset.id).catch((cleanup: unknown) => request.log.warn({ err: cleanup, dataset: dataset.id }, 'could not remove the dataset of an inference job that was not queued'));
+            throw error;
+          }
         } else {
           const body = request.body as Static<typeof CreateBody>;
           job = await queue(body.model, body.version, body.dataset, body.threshold);
@@ -211,8 +226,8 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
 
   app.get(
     '/v1/inference-jobs/:id/events',
-    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404) } } },
-    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'inference'),
+    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404, 429) } } },
+    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'inference', openStream(platform, request)),
   );
 
   app.post(

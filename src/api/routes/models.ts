@@ -1,7 +1,7 @@
 import { Type } from 'typebox';
 import type { Api, RouteContext } from '../route-context.ts';
 import { problems } from '../schemas.ts';
-import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
+import { PageQuery, decodeCursor, decodeVersionCursor, pageOf, pageSchema } from '../pagination.ts';
 import { ModelSchema, ModelSpecBodySchema, ModelSpecSchema, parseModelSpec, toModelResponse } from '../../models/spec.ts';
 import {
   ARTIFACT_CONTENT_TYPES,
@@ -16,7 +16,7 @@ import {
   setAlias,
   type ModelVersionRecord,
 } from '../../models/registry.ts';
-import { TrainyardError, notFound } from '../../errors.ts';
+import { notFound } from '../../errors.ts';
 import { artifactKey } from '../../store/blobs/keys.ts';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
@@ -80,7 +80,7 @@ export async function modelRoutes(app: Api, { platform }: RouteContext): Promise
       },
     },
     async (request, reply) => {
-      const spec = parseModelSpec(request.body, { maxParameters: platform.config.maxModelParameters });
+      const spec = parseModelSpec(request.body, { maxParameters: platform.config.maxModelParameters, maxActivationElements: platform.config.maxActivationElements });
       await createModel(db, spec);
       return reply.status(201).header('location', `/v1/models/${spec.name}`).send(await present(spec.name));
     },
@@ -125,10 +125,7 @@ export async function modelRoutes(app: Api, { platform }: RouteContext): Promise
     },
     async (request) => {
       const limit = request.query.limit ?? 50;
-      const cursor = request.query.cursor ? Number(Buffer.from(request.query.cursor, 'base64url').toString()) : undefined;
-      if (cursor !== undefined && !Number.isInteger(cursor)) {
-        throw new TrainyardError('VALIDATION_FAILED', 'cursor is not one this server issued', { errors: [{ field: 'querystring.cursor', message: 'is not valid' }] });
-      }
+      const cursor = decodeVersionCursor(request.query.cursor);
       const rows = await listVersions(db, request.params.name, limit, cursor);
       const page = pageOf(rows, limit, (r) => String(r.version));
       return { items: page.items.map(toVersionResponse), next_cursor: page.next_cursor };

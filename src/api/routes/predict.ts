@@ -5,9 +5,10 @@ import { AJV_OPTIONS, type Api, type RouteContext } from '../route-context.ts';
 import { problems } from '../schemas.ts';
 import { ModelCache } from '../../inference/model-cache.ts';
 import { VersionResolver, predict, type PredictInput, type PredictResult } from '../../inference/predict.ts';
-import { JsonRows, parseJsonRows } from '../../inference/json-rows.ts';
+import { JsonRows, parseJsonRows, tooManyColumns, tooManyRows, type JsonRowsLimits } from '../../inference/json-rows.ts';
 import type { FastifyReply, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { TrainyardError } from '../../errors.ts';
+import { jsonBodyParser } from '../json-body.ts';
 
 const Prediction = Type.Union([
   Type.Object({
@@ -47,11 +48,21 @@ const send = (reply: FastifyReply, result: PredictResult) =>
 // The body size from which parseJsonRows beats JSON.parse (≈ 20 rows of 30 numbers).
 const COLUMNS_FROM_BYTES = 16 * 1024;
 
-function toInput(body: unknown): PredictInput {
+function toInput(body: unknown, limits: JsonRowsLimits): PredictInput {
   if (body instanceof JsonRows) return { kind: 'rows', rows: body };
   if (typeof body === 'string') return { kind: 'csv', body: Readable.from([Buffer.from(body)]) };
   const inputs = (body as { inputs?: unknown }).inputs;
   if (!Array.isArray(inputs)) throw new TrainyardError('VALIDATION_FAILED', 'body must be {"inputs": [...]} or a text/csv body', { errors: [{ field: 'inputs', message: 'is required' }] });
+  // The limits parseJsonRows applies while reading, for bodies the general parser read.
+  if (inputs.length > limits.maxRows) throw tooManyRows(inputs.length, limits.maxRows);
+  const keys = new Set<string>();
+  for (const row of inputs) {
+    if (typeof row !== 'object' || row === null) continue;
+    for (const key in row) {
+      keys.add(key);
+      if (keys.size > limits.maxColumns) throw tooManyColumns(limits.maxColumns);
+    }
+  }
   return { kind: 'json', inputs: inputs as Record<string, unknown>[] };
 }
 
@@ -60,20 +71,28 @@ export async function predictRoutes(root: Api, context: RouteContext): Promise<v
   // which stream: this scope gets its own text/csv parser.
   await root.register(async (app) => {
     app.removeContentTypeParser(['text/csv']);
-    app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit: 64 * 1024 * 1024 }, (_request, body, done) => done(null, body));
+    const limits: JsonRowsLimits = { maxRows: context.platform.config.maxPredictRows, maxColumns: context.platform.config.maxColumns };
+    const bodyLimit = context.platform.config.maxPredictBytes;
+    app.addContentTypeParser('text/csv', { parseAs: 'string', bodyLimit }, (_request, body, done) => done(null, body));
     // Large JSON bodies of the usual form are read from their bytes into columns (parseJsonRows),
     // which costs half of JSON.parse and makes no object per row; small ones (a few rows, where
     // JSON.parse is quicker than setting up columns) and any other body go to Fastify's own parser
     // (prototype-poisoning checks included) and on as before.
-    const generalJson = app.getDefaultJsonParser('error', 'error');
+    const generalJson = jsonBodyParser(app);
     app.removeContentTypeParser(['application/json']);
-    app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (request, body, done) => {
-      const rows = (body as Buffer).length >= COLUMNS_FROM_BYTES ? parseJsonRows(body as Buffer) : undefined;
+    app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit }, (request, body, done) => {
+      let rows: JsonRows | undefined;
+      try {
+        rows = (body as Buffer).length >= COLUMNS_FROM_BYTES ? parseJsonRows(body as Buffer, limits) : undefined;
+      } catch (error) {
+        done(error as Error, undefined);
+        return;
+      }
       if (rows) done(null, rows);
       else generalJson(request, (body as Buffer).toString('utf8'), done);
     });
     app.setValidatorCompiler(predictValidators(app));
-    await scopedPredictRoutes(app, context);
+    await scopedPredictRoutes(app, context, limits);
   });
 }
 
@@ -100,7 +119,7 @@ function predictValidators(app: Api): FastifySchemaCompiler<unknown> {
   };
 }
 
-async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext): Promise<void> {
+async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext, limits: JsonRowsLimits): Promise<void> {
   const { config, logger } = platform;
   const cache = new ModelCache(platform.blobs, config.modelCacheBytes, (model, error) => {
     metrics.modelLoadFailures.inc({ model });
@@ -114,14 +133,28 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
 
   const run = async (name: string, reference: string | number | undefined, body: unknown, threshold = 0.5) => {
     const version = await versions.resolve(name, reference);
-    const result = await predict(cache, version, toInput(body), { maxRows: config.maxPredictRows, threshold });
+    const result = await predict(cache, version, toInput(body, limits), { maxRows: config.maxPredictRows, threshold });
     metrics.predictions.inc({ model: name }, result.rows);
     return result;
+  };
+
+  // The model (and version) is looked up before the body is read: a request for a model that does
+  // not exist gets its 404 without the server reading, let alone parsing, its body. Parameters that
+  // do not look valid are left to the schema (answered after parsing, as 400).
+  const lookUpFirst = async (request: { params: unknown; query: unknown }) => {
+    const params = request.params as { name?: string; version?: string };
+    const query = request.query as { alias?: unknown };
+    if (!params.name) return;
+    if (params.version !== undefined) {
+      if (!/^[1-9][0-9]{0,8}$/.test(params.version)) return;
+      await versions.resolve(params.name, Number(params.version));
+    } else await versions.resolve(params.name, typeof query.alias === 'string' ? query.alias : undefined);
   };
 
   app.post(
     '/v1/models/:name/predict',
     {
+      preParsing: async (request) => lookUpFirst(request),
       schema: {
         tags,
         summary: 'Predict with the production alias (else the newest version)',
@@ -137,6 +170,7 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
   app.post(
     '/v1/models/:name/versions/:version/predict',
     {
+      preParsing: async (request) => lookUpFirst(request),
       schema: {
         tags,
         summary: 'Predict with one model version',

@@ -7,6 +7,7 @@ import { submitTrainingJob } from '../../training/submit.ts';
 import { listEpochMetrics } from '../../training/epoch-metrics.ts';
 import { getJobRow, jobDataset, jobModel, jobSpec, listJobRows, logLines, parseJson, requestCancel, type JobKind, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
+import { openStream } from '../../auth/streams.ts';
 import { TrainyardError } from '../../errors.ts';
 import { jobLogKey } from '../../store/blobs/keys.ts';
 
@@ -148,10 +149,10 @@ export async function trainingJobRoutes(app: Api, { platform, executor }: RouteC
         description: 'Events: `status` {status, error?, model_version?}, `epoch` {epoch, epochs, train, val, lr, seconds}, `log` {message, level, source}, and a final `end` {status}. Resume with Last-Event-ID.',
         params: IdParams,
         produces: ['text/event-stream'],
-        response: { 200: Type.String({ description: 'text/event-stream' }), ...problems(401, 403, 404) },
+        response: { 200: Type.String({ description: 'text/event-stream' }), ...problems(401, 403, 404, 429) },
       },
     },
-    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'training'),
+    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'training', openStream(platform, request)),
   );
 
   app.post(

@@ -72,7 +72,7 @@ export function datasetsCommand(): Command {
         out(
           table(
             ['id', 'name', 'version', 'status', 'rows', 'columns', 'size', 'created'],
-            items.map((d) => [d.id, d.name, d.version, d.status, d.row_count, d.columns?.length ?? null, formatBytes(d.size_bytes), formatTime(d.created_at)]),
+            items.map((d) => [d.id, d.name, d.version, d.status, d.row_count, d.column_count, formatBytes(d.size_bytes), formatTime(d.created_at)]),
           ),
         );
         if (page.next_cursor) out(`(more: use --limit to see more than ${options.limit})`);

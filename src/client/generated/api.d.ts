@@ -115,7 +115,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** Prometheus metrics */
+        /** Prometheus metrics (needs a read token when auth is on) */
         get: {
             parameters: {
                 query?: never;
@@ -149,7 +149,7 @@ export type paths = {
             path?: never;
             cookie?: never;
         };
-        /** List datasets, newest first */
+        /** List datasets, newest first (without column profiles) */
         get: {
             parameters: {
                 query?: {
@@ -173,7 +173,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-1"][];
+                            items: components["schemas"]["def-2"][];
                             next_cursor: string | null;
                         };
                     };
@@ -744,7 +744,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-3"][];
+                            items: components["schemas"]["def-4"][];
                             next_cursor: string | null;
                         };
                     };
@@ -829,7 +829,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-3"];
+                        "application/json": components["schemas"]["def-4"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -901,7 +901,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-3"];
+                        "application/json": components["schemas"]["def-4"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -1028,7 +1028,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-2"][];
+                            items: components["schemas"]["def-3"][];
                             next_cursor: string | null;
                         };
                     };
@@ -1105,7 +1105,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-2"];
+                        "application/json": components["schemas"]["def-3"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -1335,7 +1335,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-2"];
+                        "application/json": components["schemas"]["def-3"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -1473,7 +1473,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-5"][];
+                            items: components["schemas"]["def-6"][];
                             next_cursor: string | null;
                         };
                     };
@@ -1616,7 +1616,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-5"];
+                        "application/json": components["schemas"]["def-6"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -1697,7 +1697,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-5"];
+                        "application/json": components["schemas"]["def-6"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -1934,6 +1934,15 @@ export type paths = {
                         "text/event-stream": components["schemas"]["def-0"];
                     };
                 };
+                /** @description Too many open streams */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
             };
         };
         put?: never;
@@ -1971,7 +1980,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-5"];
+                        "application/json": components["schemas"]["def-6"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2060,7 +2069,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-9"];
+                        "application/json": components["schemas"]["def-10"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2175,7 +2184,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-9"];
+                        "application/json": components["schemas"]["def-10"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2281,7 +2290,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-6"][];
+                            items: components["schemas"]["def-7"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2360,7 +2369,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-7"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2459,7 +2468,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-7"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2631,6 +2640,15 @@ export type paths = {
                         "text/event-stream": components["schemas"]["def-0"];
                     };
                 };
+                /** @description Too many open streams */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
             };
         };
         put?: never;
@@ -2668,7 +2686,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-7"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2744,7 +2762,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-7"][];
+                            items: components["schemas"]["def-8"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2804,7 +2822,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-8"];
+                        "application/json": components["schemas"]["def-9"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2977,8 +2995,29 @@ export type components = {
             /** Format: date-time */
             created_at: string;
         };
-        /** ModelVersion */
+        /** DatasetSummary */
         "def-2": {
+            id: string;
+            name: string;
+            version: number;
+            /** @enum {string} */
+            status: "ready";
+            /** @description What the original bytes are (GET …/content returns them). */
+            format: "csv" | "parquet" | "jsonl";
+            /** @description The field delimiter (given or sniffed); empty for Parquet and JSON Lines. */
+            delimiter: string;
+            size_bytes: number;
+            /** @description SHA-256 of the uploaded bytes, hex. */
+            sha256: string;
+            /** @description Data rows (the header is not counted). */
+            row_count: number;
+            /** Format: date-time */
+            created_at: string;
+            /** @description Number of columns (their profiles: GET /v1/datasets/{id}). */
+            column_count: number;
+        };
+        /** ModelVersion */
+        "def-3": {
             model: string;
             version: number;
             training_job_id: string;
@@ -3014,7 +3053,7 @@ export type components = {
          * Model
          * @description A model definition (trained artifacts are its versions).
          */
-        "def-3": {
+        "def-4": {
             id: string;
             name: string;
             description: string | null;
@@ -3305,7 +3344,7 @@ export type components = {
             created_at: string;
         };
         /** ModelSpec */
-        "def-4": {
+        "def-5": {
             /** @description Unique model name: letters, digits, ".", "_" and "-", starting with a letter or digit. */
             name: string;
             description?: string;
@@ -3593,7 +3632,7 @@ export type components = {
             };
         };
         /** TrainingJob */
-        "def-5": {
+        "def-6": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -3627,7 +3666,7 @@ export type components = {
             updated_at: string;
         };
         /** InferenceJob */
-        "def-6": {
+        "def-7": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -3665,7 +3704,7 @@ export type components = {
             finished_at: string | null;
         };
         /** ApiToken */
-        "def-7": {
+        "def-8": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -3676,7 +3715,7 @@ export type components = {
             revoked_at: string | null;
         };
         /** CreatedApiToken */
-        "def-8": {
+        "def-9": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -3687,7 +3726,7 @@ export type components = {
             created_at: string;
         };
         /** PredictResponse */
-        "def-9": {
+        "def-10": {
             model: string;
             version: number;
             predictions: ({

@@ -9,7 +9,7 @@ import { CsvProfiler } from './profiler.ts';
 import { ColumnarWriter, type ColumnarSummary } from '../columnar/writer.ts';
 
 export type ToWorker =
-  | { type: 'start'; delimiter?: string; columnar?: boolean }
+  | { type: 'start'; delimiter?: string; columnar?: boolean; maxColumns?: number }
   | { type: 'chunk'; slot: number; length: number; buffer?: ArrayBuffer } // slot -1: a one-off transferred buffer
   | { type: 'end' };
 export type FromWorker =
@@ -44,7 +44,7 @@ function fail(error: unknown): void {
 port.on('message', (message: ToWorker) => {
   if (message.type === 'start') {
     writer = message.columnar ? new ColumnarWriter(sendPart) : null;
-    profiler = new CsvProfiler({ delimiter: message.delimiter, copy: writer ?? undefined });
+    profiler = new CsvProfiler({ delimiter: message.delimiter, copy: writer ?? undefined, maxColumns: message.maxColumns });
     failed = false;
   } else if (message.type === 'chunk') {
     if (!failed && profiler) {

@@ -152,8 +152,15 @@ export class ColumnState {
   }
 }
 
-/** Checks header names: none empty, none repeated. Throws CSV_BAD_HEADER naming each. */
-export function checkHeader(names: string[], line: number): void {
+/** Columns a CSV may have unless told otherwise (TRAINYARD_MAX_COLUMNS). */
+export const DEFAULT_MAX_COLUMNS = 4096;
+
+/** Checks header names: not more than `maxColumns`, none empty, none repeated. Throws CSV_BAD_HEADER naming each. */
+export function checkHeader(names: string[], line: number, maxColumns = DEFAULT_MAX_COLUMNS): void {
+  if (names.length > maxColumns) {
+    const message = `has ${names.length} columns; the limit is ${maxColumns} (TRAINYARD_MAX_COLUMNS)`;
+    throw new TrainyardError('CSV_BAD_HEADER', `the CSV header ${message}`, { errors: [{ field: 'header', line, message }] });
+  }
   const errors: { field: string; line: number; message: string }[] = [];
   const seen = new Map<string, number>();
   names.forEach((name, index) => {
@@ -172,10 +179,13 @@ export class ProfileSink implements RecordSink {
   private readonly counts: CellCounts = { integers: 0, decimals: 0, missing: 0 };
 
   /** `copy`: the columnar writer fed in the same walk (ingest). */
-  constructor(private readonly copy: ColumnarWriter | null = null) {}
+  constructor(
+    private readonly copy: ColumnarWriter | null = null,
+    private readonly maxColumns = DEFAULT_MAX_COLUMNS,
+  ) {}
 
   header(names: string[], line: number): void {
-    checkHeader(names, line);
+    checkHeader(names, line, this.maxColumns);
     const bound = Math.max(MIN_EXACT_PER_COLUMN, Math.min(MAX_EXACT_PER_COLUMN, Math.floor(EXACT_BUDGET / names.length)));
     const precision = names.length <= 1024 ? 14 : 12;
     this.columns = names.map((name) => new ColumnState(name, bound, precision));
@@ -280,9 +290,9 @@ export class CsvProfiler {
   private readonly sink: ProfileSink;
   private readonly parser: CsvParser;
 
-  constructor(options: CsvParserOptions & { copy?: ColumnarWriter } = {}) {
-    const { copy, ...parserOptions } = options;
-    this.sink = new ProfileSink(copy ?? null);
+  constructor(options: CsvParserOptions & { copy?: ColumnarWriter; maxColumns?: number } = {}) {
+    const { copy, maxColumns, ...parserOptions } = options;
+    this.sink = new ProfileSink(copy ?? null, maxColumns);
     this.parser = new CsvParser(this.sink, parserOptions);
   }
 

@@ -67,7 +67,7 @@ export function warmProfilingWorker(): void {
 }
 
 /** A profiler on a pooled worker thread, or null when every worker is busy. */
-export function acquireWorkerProfiler(options: { delimiter?: string; onColumns?: (part: Uint8Array) => void } = {}): WorkerProfiler | null {
+export function acquireWorkerProfiler(options: { delimiter?: string; maxColumns?: number; onColumns?: (part: Uint8Array) => void } = {}): WorkerProfiler | null {
   let pooled = idle.pop();
   if (!pooled) {
     if (live >= POOL_SIZE) return null;
@@ -75,7 +75,7 @@ export function acquireWorkerProfiler(options: { delimiter?: string; onColumns?:
   }
   pooled.worker.ref();
   workerStats.jobs++;
-  return new WorkerProfiler(pooled, options.delimiter, options.onColumns);
+  return new WorkerProfiler(pooled, options.delimiter, options.onColumns, options.maxColumns);
 }
 
 function release(pooled: PooledWorker): void {
@@ -103,14 +103,14 @@ export class WorkerProfiler {
   /** The columnar copy's summary, once finish() has resolved (null without onColumns). */
   columnar: ColumnarSummary | null = null;
 
-  constructor(pooled: PooledWorker, delimiter: string | undefined, onColumns?: (part: Uint8Array) => void) {
+  constructor(pooled: PooledWorker, delimiter: string | undefined, onColumns?: (part: Uint8Array) => void, maxColumns?: number) {
     this.pooled = pooled;
     this.onColumns = onColumns;
     this.free = pooled.slots.map((_, i) => i);
     this.slot = this.free.pop()!;
     this.staging = pooled.slots[this.slot];
     pooled.job = this;
-    this.post({ type: 'start', delimiter, columnar: onColumns !== undefined });
+    this.post({ type: 'start', delimiter, columnar: onColumns !== undefined, maxColumns });
   }
 
   private post(message: ToWorker, transfer?: ArrayBuffer[]): void {

@@ -37,6 +37,13 @@ export interface BlobStore {
   deletePrefix(prefix: string): Promise<void>;
   list(prefix: string): Promise<string[]>;
   ping(): Promise<void>;
+  /**
+   * Removes the store's own staging left by writes that never finished (a process killed during an
+   * upload): the file store's `.tmp/` files not written to for `olderThanMs`, S3's incomplete
+   * multipart uploads started longer ago than that. A write in progress is never touched as long
+   * as it is younger (file: keeps writing) than `olderThanMs`. `dryRun`: count, remove nothing.
+   */
+  sweepStaging(olderThanMs: number, options?: { dryRun?: boolean }): Promise<{ removed: number; bytes: number }>;
   /** Releases connections (S3 sockets); optional. */
   close?(): Promise<void>;
 }

@@ -109,6 +109,30 @@ export class FileBlobStore implements BlobStore {
     return keys.sort();
   }
 
+  async sweepStaging(olderThanMs: number, options: { dryRun?: boolean } = {}): Promise<{ removed: number; bytes: number }> {
+    const tmpDir = join(this.root, '.tmp');
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    let bytes = 0;
+    let names: string[];
+    try {
+      names = await readdir(tmpDir);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return { removed, bytes };
+      throw storageFailure(error, this.root);
+    }
+    for (const name of names) {
+      const path = join(tmpDir, name);
+      const info = await stat(path).catch(() => null);
+      // mtime is the last write: an upload in progress keeps it fresh, however long it runs.
+      if (!info || info.mtimeMs > cutoff) continue;
+      if (!options.dryRun) await rm(path, { recursive: true, force: true });
+      removed++;
+      bytes += info.size;
+    }
+    return { removed, bytes };
+  }
+
   async ping(): Promise<void> {
     await mkdir(this.root, { recursive: true });
     await stat(this.root);

@@ -29,3 +29,18 @@ export const artifactKey = (prefix: string, name: string): string => `${prefix}/
 export const jobLogKey = (jobId: string): string => `jobs/${jobId}/log.txt`;
 /** The predictions CSV of a batch inference job. */
 export const predictionsKey = (jobId: string): string => `jobs/${jobId}/predictions.csv`;
+
+/**
+ * The row a key belongs to, read back from the layout above (trainyard gc): a dataset, a job, or a
+ * training attempt (its job id; the prefix is what a version records). undefined for any other key.
+ */
+export function ownerOfKey(key: string): { prefix: string; kind: 'dataset' | 'job' | 'model-version'; id: string } | undefined {
+  const parts = key.split('/');
+  if (parts[0] === 'datasets' && parts.length >= 3) return { prefix: datasetPrefix(parts[1]), kind: 'dataset', id: parts[1] };
+  if (parts[0] === 'jobs' && parts.length >= 3) return { prefix: `jobs/${parts[1]}`, kind: 'job', id: parts[1] };
+  if (parts[0] === 'models' && parts.length >= 4) {
+    const match = /^(job_[0-9a-z]{26})-a(\d+)$/.exec(parts[2]);
+    if (match) return { prefix: trainingAttemptPrefix(parts[1], match[1], Number(match[2])), kind: 'model-version', id: match[1] };
+  }
+  return undefined;
+}

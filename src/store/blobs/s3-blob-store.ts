@@ -12,6 +12,8 @@ import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import {
+  AbortMultipartUploadCommand,
+  ListMultipartUploadsCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -288,6 +290,29 @@ export class S3BlobStore implements BlobStore {
       throw this.fail(error);
     }
     return keys.sort();
+  }
+
+  /** Aborts multipart uploads under this store's prefix started more than `olderThanMs` ago. */
+  async sweepStaging(olderThanMs: number, options: { dryRun?: boolean } = {}): Promise<{ removed: number; bytes: number }> {
+    const cutoff = Date.now() - olderThanMs;
+    let removed = 0;
+    try {
+      let KeyMarker: string | undefined;
+      let UploadIdMarker: string | undefined;
+      do {
+        const page = await this.client.send(new ListMultipartUploadsCommand({ Bucket: this.bucket, Prefix: this.prefix || undefined, KeyMarker, UploadIdMarker }));
+        for (const upload of page.Uploads ?? []) {
+          if (!upload.Key || !upload.UploadId || !upload.Initiated || upload.Initiated.getTime() > cutoff) continue;
+          if (!options.dryRun) await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: upload.Key, UploadId: upload.UploadId }));
+          removed++;
+        }
+        KeyMarker = page.IsTruncated ? page.NextKeyMarker : undefined;
+        UploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined;
+      } while (KeyMarker);
+    } catch (error) {
+      throw this.fail(error);
+    }
+    return { removed, bytes: 0 }; // S3 does not say how many bytes the parts held
   }
 
   async ping(): Promise<void> {

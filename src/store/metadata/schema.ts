@@ -17,6 +17,8 @@ export interface DatasetTable {
   blob_key: string;
   /** The columnar copy (ColumnarInfo as JSON), or null: read the CSV. Migration 0002. */
   columnar_json: string | null;
+  /** Columns in columns_json (list answers leave the profiles out). Migration 0007. */
+  column_count: number | null;
   created_at: string;
 }
 

@@ -116,7 +116,7 @@ export function DatasetsPage() {
               `v${d.version}`,
               <StatusBadge status={d.status} />,
               formatNumber(d.row_count),
-              d.columns?.length ?? '—',
+              d.column_count ?? '—',
               formatBytes(d.size_bytes),
               formatTime(d.created_at),
             ])}
