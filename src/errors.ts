@@ -19,6 +19,7 @@ export const ERROR_CODES = {
   INVALID_MODEL_SPEC: { status: 400, title: 'The model definition is invalid' },
   MODEL_TOO_LARGE: { status: 400, title: 'The model has more parameters than allowed' },
   INCOMPATIBLE_DATASET: { status: 400, title: 'The model cannot be trained on this dataset' },
+  INVALID_SEARCH_SPACE: { status: 400, title: 'The tuning study is invalid' },
   DATASET_NOT_READY: { status: 409, title: 'The dataset is not ready' },
   INVALID_INPUT: { status: 400, title: 'The prediction input does not match the model signature' },
   TOO_MANY_ROWS: { status: 413, title: 'Too many rows for one request' },

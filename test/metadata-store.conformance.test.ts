@@ -77,6 +77,7 @@ function rows(json: string) {
       lease_owner: 'worker-1',
       lease_expires_at: 1_795_000_000_000, // epoch ms
       external_id: null,
+      study_id: 'job_study',
       created_at: NOW,
       started_at: NOW,
       finished_at: null,
@@ -85,6 +86,7 @@ function rows(json: string) {
     job_metrics: { job_id: 'job_1', epoch: 1, metrics_json: json, created_at: NOW },
     job_events: { job_id: 'job_1', type: 'log', data_json: json, created_at: NOW },
     api_tokens: { id: 'tok_1', name: 'ci', scope: 'write', token_hash: 'h'.repeat(64), created_at: NOW, last_used_at: null, revoked_at: null },
+    tuning_trials: { study_id: 'job_study', number: 0, job_id: 'job_1', state: 'succeeded', params_json: json, objective: 0.123456789012, epochs_run: 3, error: null, created_at: NOW, finished_at: NOW },
   } satisfies Rows;
 }
 

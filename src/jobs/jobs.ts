@@ -8,7 +8,7 @@ import { TrainyardError, notFound } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export type JobKind = 'training' | 'inference';
+export type JobKind = 'training' | 'inference' | 'tuning';
 export type JobRow = Selectable<JobTable>;
 export type Db = Kysely<Database> | Transaction<Database>;
 
@@ -20,11 +20,11 @@ export function parseJson<T>(text: string | null | undefined): T | null {
 
 export async function createJob(
   store: MetadataStore,
-  input: { kind: JobKind; model: string; datasetId: string; modelVersion?: number | null; spec: unknown; maxAttempts: number },
+  input: { kind: JobKind; model: string; datasetId: string; modelVersion?: number | null; spec: unknown; maxAttempts: number; id?: string; studyId?: string | null },
 ): Promise<JobRow> {
   const now = nowIso();
   const row: JobRow = {
-    id: newId('job'),
+    id: input.id ?? newId('job'),
     kind: input.kind,
     status: 'queued',
     model_name: input.model,
@@ -42,6 +42,7 @@ export async function createJob(
     lease_owner: null,
     lease_expires_at: null,
     external_id: null,
+    study_id: input.studyId ?? null,
     created_at: now,
     started_at: null,
     finished_at: null,
@@ -57,7 +58,7 @@ export async function createJob(
 
 export async function getJobRow(db: Db, id: string, kind?: JobKind): Promise<JobRow> {
   const row = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row || (kind && row.kind !== kind)) throw notFound(kind === 'inference' ? 'inference job' : 'training job', id);
+  if (!row || (kind && row.kind !== kind)) throw notFound(kind === 'inference' ? 'inference job' : kind === 'tuning' ? 'tuning job' : 'training job', id);
   return row;
 }
 
@@ -66,6 +67,8 @@ export interface JobFilter {
   status?: JobStatus;
   model?: string;
   dataset?: string;
+  /** Trials of this tuning study only. */
+  study?: string;
   limit: number;
   cursor?: string;
 }
@@ -76,6 +79,7 @@ export async function listJobRows(db: Db, filter: JobFilter): Promise<JobRow[]> 
   if (filter.status) query = query.where('status', '=', filter.status);
   if (filter.model) query = query.where('model_name', '=', filter.model);
   if (filter.dataset) query = query.where('dataset_id', '=', filter.dataset);
+  if (filter.study) query = query.where('study_id', '=', filter.study);
   if (filter.cursor) query = query.where('id', '<', filter.cursor);
   return query.orderBy('id', 'desc').limit(filter.limit + 1).execute();
 }
