@@ -8,6 +8,7 @@ import { finishJob, renewLease, requeue } from './queue.ts';
 import { getJobRow, type JobRow } from './jobs.ts';
 import { runTrainingJob, LeaseLostError } from '../training/run-training.ts';
 import { runInferenceJob } from '../inference/run-inference.ts';
+import { runTuningJob } from '../tuning/driver.ts';
 
 export type JobEnd = 'succeeded' | 'failed' | 'cancelled' | 'requeued' | 'abandoned';
 
@@ -51,6 +52,7 @@ export async function runClaimedJob(platform: Platform, job: JobRow, owner: stri
   const ctx: JobContext = { platform, job, owner, signal: controller.signal, events };
   try {
     if (job.kind === 'training') await runTrainingJob(ctx);
+    else if (job.kind === 'tuning') await runTuningJob(ctx);
     else await runInferenceJob(ctx);
     const reason = abortReason(controller.signal);
     if (reason) return await endAborted(platform, job, owner, reason, events);
