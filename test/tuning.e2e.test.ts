@@ -4,7 +4,7 @@
 // SIGKILL mid-study that is replaced and still ends with exactly max_trials trials.
 // Sized for a 2-core machine: 200 rows, 2–3 epochs, an 8-unit MLP, one trainer thread.
 import { readFile, readdir } from 'node:fs/promises';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { api, startTestPlatform, type TestPlatform } from './support/platform.ts';
 import { readSse, tinyCsv, uploadCsv, waitFor } from './support/processes.ts';
 
@@ -45,7 +45,11 @@ let datasetId: string;
 const FINISHED = ['succeeded', 'failed', 'cancelled'];
 const layers = [{ type: 'Linear', out_features: 8 }, { type: 'ReLU' }, { type: 'Dropout', p: 0.1 }, { type: 'Linear', out_features: 1 }];
 
+// Job processes read their settings from the environment (as on a real server), not from the test's config.
+const savedBudget = process.env.TRAINYARD_MAX_MODEL_PARAMETERS;
+
 beforeAll(async () => {
+  process.env.TRAINYARD_MAX_MODEL_PARAMETERS = '2000';
   platform = await startTestPlatform({
     env: {
       TRAINYARD_MAX_CONCURRENT_JOBS: '2',
@@ -62,8 +66,16 @@ beforeAll(async () => {
   expect((await api(base, 'POST', '/v1/models', { name: 'tiny', task: 'binary_classification', target: 'label', layers })).status).toBe(201);
 }, 60_000);
 
+afterEach(async () => {
+  // A test that failed half-way must not leave its trials holding the job slots the next one needs.
+  const live = await api<{ items: Study[] }>(base, 'GET', '/v1/tuning-jobs?status=running&limit=500');
+  for (const s of live.body.items ?? []) await api(base, 'POST', `/v1/tuning-jobs/${s.id}/cancel`);
+});
+
 afterAll(async () => {
   await platform?.close();
+  if (savedBudget === undefined) delete process.env.TRAINYARD_MAX_MODEL_PARAMETERS;
+  else process.env.TRAINYARD_MAX_MODEL_PARAMETERS = savedBudget;
 });
 
 const study = (overrides: Record<string, unknown> = {}) => ({
@@ -170,7 +182,7 @@ describe('a TPE study', { timeout: 300_000 }, () => {
   });
 });
 
-describe('trials that fail', { timeout: 300_000 }, () => {
+describe('trials that fail', { timeout: 400_000 }, () => {
   it('runs a grid to its end when it is smaller than max_trials', async () => {
     const created = await api<Study>(
       base,
@@ -207,11 +219,54 @@ describe('trials that fail', { timeout: 300_000 }, () => {
   });
 });
 
-describe('stopping a study', { timeout: 300_000 }, () => {
+describe('pruning', { timeout: 600_000 }, () => {
+  it('stops a trial that is behind the median and counts the epochs it saved', async () => {
+    // A grid of two learning rates in seed 0's order: 0.05 first (it learns), then 0.00001 (it
+    // barely moves), judged against the first at each epoch once that one has finished.
+    const created = await api<Study>(
+      base,
+      'POST',
+      '/v1/tuning-jobs',
+      study({
+        strategy: 'grid',
+        seed: 0,
+        search_space: { 'optimizer.lr': { choice: [0.05, 0.00001] } },
+        hyperparameters: { epochs: 200, batch_size: 32 },
+        max_parallel: 1,
+        pruning: { rule: 'median', startup_trials: 1, warmup_epochs: 0 },
+      }),
+    );
+    expect(created.status, JSON.stringify(created.body)).toBe(202);
+    const done = await waitForStudy(created.body.id, 540_000);
+    expect(done.status, JSON.stringify(done)).toBe('succeeded');
+    const trials = await trialsOf(done.id);
+    expect(trials.map((t) => [t.params['optimizer.lr'], t.state])).toEqual([
+      [0.05, 'succeeded'],
+      [0.00001, 'pruned'],
+    ]);
+    const pruned = trials[1];
+    expect(Object.values(pruned.curve)).toContain(pruned.objective); // its value when it was stopped
+    expect(done.summary.trials).toMatchObject({ succeeded: 1, pruned: 1 });
+    expect(done.summary.epochs_saved_by_pruning).toBeGreaterThan(100);
+    expect(done.summary.best_trial).toBe(0);
+    const job = await api<{ status: string }>(base, 'GET', `/v1/training-jobs/${pruned.training_job_id}`);
+    expect(job.body.status).toBe('cancelled');
+  });
+});
+
+describe('stopping a study', { timeout: 600_000 }, () => {
   it('cancels every running trial when the study is cancelled', async () => {
     const created = await api<Study>(base, 'POST', '/v1/tuning-jobs', study({ hyperparameters: { epochs: 400, batch_size: 8 }, max_trials: 6 }));
     expect(created.status).toBe(202);
-    await waitFor('a trial to run', async () => (await trialsOf(created.body.id)).some((t) => t.state === 'running' && t.curve['1'] !== undefined), 120_000, 300);
+    await waitFor(
+      'a trial to train',
+      async () => {
+        const jobs = await api<{ items: Array<{ status: string; progress: unknown }> }>(base, 'GET', `/v1/training-jobs?study=${created.body.id}`);
+        return jobs.body.items.some((j) => j.status === 'running' && j.progress !== null);
+      },
+      240_000,
+      300,
+    );
     const cancelled = await api<Study>(base, 'POST', `/v1/tuning-jobs/${created.body.id}/cancel`);
     expect(cancelled.status).toBe(202);
     const done = await waitForStudy(created.body.id, 60_000);
@@ -229,7 +284,7 @@ describe('stopping a study', { timeout: 300_000 }, () => {
   });
 
   it('survives kill -9 of its driver: another driver carries on and the study ends with exactly max_trials trials', async () => {
-    const created = await api<Study>(base, 'POST', '/v1/tuning-jobs', study({ strategy: 'random', max_trials: 5, max_parallel: 2, hyperparameters: { epochs: 3, batch_size: 16 } }));
+    const created = await api<Study>(base, 'POST', '/v1/tuning-jobs', study({ strategy: 'random', max_trials: 4, max_parallel: 2, hyperparameters: { epochs: 2, batch_size: 32 } }));
     expect(created.status).toBe(202);
     const id = created.body.id;
     await waitFor('two trials to start', async () => (await trialsOf(id)).length >= 2, 120_000, 200);
@@ -239,11 +294,11 @@ describe('stopping a study', { timeout: 300_000 }, () => {
     expect(done.status, JSON.stringify(done)).toBe('succeeded');
     expect(done.attempts).toBeGreaterThanOrEqual(2);
     const trials = await trialsOf(id);
-    expect(trials.map((t) => t.number).sort()).toEqual([0, 1, 2, 3, 4]);
+    expect(trials.map((t) => t.number).sort()).toEqual([0, 1, 2, 3]);
     const jobs = await api<{ items: Array<{ id: string }> }>(base, 'GET', `/v1/training-jobs?study=${id}`);
-    expect(jobs.body.items).toHaveLength(5);
-    expect(new Set(trials.map((t) => t.training_job_id)).size).toBe(5);
-    expect(done.summary.trials).toMatchObject({ total: 5, succeeded: 5 });
+    expect(jobs.body.items.map((j) => j.id).sort()).toEqual(trials.map((t) => t.training_job_id).sort());
+    expect(new Set(trials.map((t) => t.training_job_id)).size).toBe(4);
+    expect(done.summary.trials).toMatchObject({ total: 4, succeeded: 4 });
   });
 });
 
