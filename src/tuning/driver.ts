@@ -88,7 +88,10 @@ export async function runTuningJob(ctx: JobContext): Promise<void> {
         if (trial.state === 'running') running++;
       }
       const done = await listTrials(db, job.id);
-      if (done.every((t) => t.state !== 'running') && (done.length >= spec.max_trials || timeUp)) break;
+      // The study ends once every trial has ended and every trial job has stopped (a pruned trial's
+      // job takes a moment to see its cancel): nothing of the study runs after it says it is done.
+      const stopped = [...(await trialJobs(platform, job.id)).values()].every((j) => FINISHED_STATUSES.includes(j.status as JobStatus));
+      if (done.every((t) => t.state !== 'running') && (done.length >= spec.max_trials || timeUp) && stopped) break;
       await sleep(POLL_MS, signal);
     }
   } finally {
