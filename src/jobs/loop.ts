@@ -29,6 +29,8 @@ export interface JobLoopOptions {
   standby?: boolean;
   /** Coordinator jobs (tuning-study drivers) run at once besides `concurrency` (default: config.maxConcurrentStudies). */
   coordinators?: number;
+  /** The command-line entry whose `run-job` runs the jobs (default bin/trainyard.mjs; tests add job kinds). */
+  cli?: string;
 }
 
 /**
@@ -79,7 +81,7 @@ export class JobLoop {
   }
 
   private spawnJobProcess(args: string[]): ChildProcess {
-    const child = spawn(process.execPath, [CLI, 'run-job', ...args], {
+    const child = spawn(process.execPath, [this.options.cli ?? CLI, 'run-job', ...args], {
       env: { ...process.env, ...storeEnvironment(this.platform.config) },
       // stdin stays open: when this process dies, the child sees EOF and abandons the job.
       stdio: ['pipe', 'inherit', 'inherit'],

@@ -6,10 +6,10 @@
 // replaced by another (the engine re-queues a job whose lease expired) that carries on: trial
 // numbers are unique per study, so the study ends with exactly max_trials trials.
 import type { JobContext } from '../jobs/context.ts';
-import { JobUserError, abortReason } from '../jobs/errors.ts';
+import { JobUserError, LeaseLostError, abortReason } from '../jobs/errors.ts';
+import type { JobRunner } from '../jobs/runner.ts';
 import { finishJob } from '../jobs/queue.ts';
-import { FINISHED_STATUSES, parseJson, requestCancel, type JobStatus } from '../jobs/jobs.ts';
-import { LeaseLostError } from '../training/run-training.ts';
+import { FINISHED_STATUSES, jobDataset, jobModel, parseJson, requestCancel, type JobStatus } from '../jobs/jobs.ts';
 import { datasetColumns } from '../datasets/resolve-dataset.ts';
 import { checkModelAgainstDataset } from '../training/submit.ts';
 import { setAlias } from '../models/registry.ts';
@@ -25,12 +25,15 @@ import { studySummary, trialJobs, type TrialJob } from './summary.ts';
 const POLL_MS = 1000;
 
 
+/** The `tuning` kind's runner (registered in src/cli/job-kinds.ts). No deadline: the driver enforces max_runtime_seconds itself. */
+export const tuningJobRunner: JobRunner = { kind: 'tuning', run: runTuningJob };
+
 export async function runTuningJob(ctx: JobContext): Promise<void> {
   const { platform, job, events, signal } = ctx;
   const { db } = platform.metadata;
   const spec = JSON.parse(job.spec_json) as StudySpec;
-  const dataset = await db.selectFrom('datasets').selectAll().where('id', '=', job.dataset_id).executeTakeFirst();
-  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${job.dataset_id} no longer exists`);
+  const dataset = await db.selectFrom('datasets').selectAll().where('id', '=', jobDataset(job)).executeTakeFirst();
+  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${jobDataset(job)} no longer exists`);
   let fit: Fit;
   try {
     const { width, outputs } = checkModelAgainstDataset(spec.model, datasetColumns(dataset), dataset.name);
@@ -222,8 +225,8 @@ async function finishStudy(ctx: JobContext, spec: StudySpec, stopReason: string)
   }
   const version = jobs.get(best.job_id)?.model_version ?? null;
   if (spec.alias && version !== null) {
-    await setAlias(db, job.model_name, spec.alias, version);
-    events.log(`alias ${spec.alias} of ${job.model_name} now points at version ${version} (trial ${best.number})`);
+    await setAlias(db, jobModel(job), spec.alias, version);
+    events.log(`alias ${spec.alias} of ${jobModel(job)} now points at version ${version} (trial ${best.number})`);
   }
   const finished = await finishJob(db, job.id, owner, { status: 'succeeded', modelVersion: version, stats: summary, metrics: { [spec.objective.metric]: best.objective! } });
   if (!finished) throw new LeaseLostError();

@@ -8,7 +8,7 @@ import type { ModelSpec } from '../models/spec.ts';
 import { resolveHyperparameters } from '../training/hyperparameters.ts';
 import { checkLayersFit, resolveTrainingTarget } from '../training/submit.ts';
 import type { TrainingJobSpec } from '../training/run-training.ts';
-import { createJob, type JobRow } from '../jobs/jobs.ts';
+import { createJob, jobDataset, jobModel, type JobRow } from '../jobs/jobs.ts';
 import { isUniqueViolation } from '../store/metadata/errors.ts';
 import { applyLayers, gridSize, parsePath, parseSearchSpace, trialInputs, type JsonValue } from './search-space.ts';
 import { resolveObjective, resolvePruning, type StudySpec, type TuningJobRequest } from './request.ts';
@@ -115,8 +115,8 @@ export async function ensureTrialJob(platform: Platform, study: JobRow, trial: T
       kind: 'training',
       id: trial.job_id,
       studyId: study.id,
-      model: study.model_name,
-      datasetId: study.dataset_id,
+      model: jobModel(study),
+      datasetId: jobDataset(study),
       spec: jobSpec,
       maxAttempts: platform.config.maxAttempts,
     });

@@ -1,8 +1,8 @@
 import { Type, type Static } from 'typebox';
-import type { Api, RouteContext } from '../app.ts';
+import type { Api, RouteContext } from '../route-context.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
-import { FINISHED_STATUSES, getJobRow, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { FINISHED_STATUSES, getJobRow, jobDataset, jobModel, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { TrainyardError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
@@ -110,8 +110,8 @@ async function toTuningJob(platform: Platform, row: JobRow): Promise<TuningJob> 
   return {
     id: row.id,
     status: row.status as JobStatus,
-    model: row.model_name,
-    dataset: row.dataset_id,
+    model: jobModel(row),
+    dataset: jobDataset(row),
     hyperparameters: spec.base_hyperparameters,
     search_space: distributions(spec.search_space),
     strategy: spec.strategy,

@@ -2,9 +2,9 @@
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
 import { ApiError, FINISHED, type JobStatus, type TuningJob, type TuningJobRequest, type TuningTrial } from '../../client/index.ts';
-import { UsageError, action, duration, err, fields, formatNumber, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
+import { JOB_EXIT_CODES, UsageError, action, duration, err, fields, formatNumber, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
 import { positiveInt } from './datasets.ts';
-import { JOB_EXIT_CODES, parseSets } from './train.ts';
+import { parseSets } from './train.ts';
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 const STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
