@@ -24,6 +24,7 @@ as_root() {
 apt_missing=()
 need_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed" || apt_missing+=("$1"); }
 if ! /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then need_deb python3-torch; fi
+if ! /usr/bin/python3 -c 'import optuna' >/dev/null 2>&1; then need_deb python3-optuna; fi  # tuning studies' sampler
 if $want_tests; then
   need_deb python3-pytest
   need_deb python3-jsonschema  # the trainer's tests validate job.json and events against contracts/

@@ -19,6 +19,7 @@ export interface Config {
   executor: ExecutorKind;
   python: string | undefined;
   maxConcurrentJobs: number;
+  maxConcurrentStudies: number;
   jobStandby: boolean;
   maxUploadBytes: number;
   maxModelParameters: number;
@@ -59,6 +60,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_EXECUTOR', default: 'local', description: '`local` (the server runs jobs in niced subprocesses), `queue` (servers only enqueue; `trainyard worker` runs jobs) or `aws-batch`.' },
   { name: 'TRAINYARD_PYTHON', default: 'auto-detected', description: 'A Python interpreter that can `import torch` (tries /usr/bin/python3, then python3 on PATH).' },
   { name: 'TRAINYARD_MAX_CONCURRENT_JOBS', default: '1', description: 'Jobs one server (local executor) or one worker runs at once.' },
+  { name: 'TRAINYARD_MAX_CONCURRENT_STUDIES', default: '4', description: 'Tuning-study drivers one server (local executor) or one worker runs at once, besides its jobs (a driver mostly waits on its trials, which are ordinary jobs).' },
   { name: 'TRAINYARD_JOB_STANDBY', default: 'true', description: 'Whether the job loop (local executor, worker) keeps one `run-job` process started and waiting, so a job does not wait ~2 s for Node to load the job code (costs ~150 MB of memory while idle).' },
   { name: 'TRAINYARD_MAX_UPLOAD_BYTES', default: '10737418240 (10 GiB)', description: 'Largest accepted dataset upload; larger ones get 413 and nothing is kept.' },
   { name: 'TRAINYARD_MAX_MODEL_PARAMETERS', default: '50000000', description: 'Parameter budget a model definition may not exceed.' },
@@ -124,6 +126,7 @@ export function loadConfig(env: Env = process.env): Config {
     executor: oneOf(env, 'TRAINYARD_EXECUTOR', ['local', 'queue', 'aws-batch'] as const, 'local'),
     python: env.TRAINYARD_PYTHON || undefined,
     maxConcurrentJobs: integer(env, 'TRAINYARD_MAX_CONCURRENT_JOBS', 1, 1),
+    maxConcurrentStudies: integer(env, 'TRAINYARD_MAX_CONCURRENT_STUDIES', 4, 0),
     jobStandby: env.TRAINYARD_JOB_STANDBY !== 'false',
     maxUploadBytes: integer(env, 'TRAINYARD_MAX_UPLOAD_BYTES', 10 * 1024 ** 3, 1),
     maxModelParameters: integer(env, 'TRAINYARD_MAX_MODEL_PARAMETERS', 50_000_000, 1),

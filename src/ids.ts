@@ -20,7 +20,7 @@ function encodeRandom(): string {
   return out;
 }
 
-export type IdPrefix = 'ds' | 'mdl' | 'mv' | 'job' | 'tok';
+export type IdPrefix = 'ds' | 'mdl' | 'mv' | 'job' | 'tok' | 'tun';
 
 export function newId(prefix: IdPrefix, now = Date.now()): string {
   return `${prefix}_${encodeTime(now)}${encodeRandom()}`;

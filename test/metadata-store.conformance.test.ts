@@ -78,6 +78,7 @@ function rows(json: string) {
       lease_owner: 'worker-1',
       lease_expires_at: 1_795_000_000_000, // epoch ms
       external_id: null,
+      study_id: 'job_study',
       created_at: NOW,
       started_at: NOW,
       finished_at: null,
@@ -86,6 +87,7 @@ function rows(json: string) {
     job_metrics: { job_id: 'job_1', epoch: 1, metrics_json: json, created_at: NOW },
     job_events: { job_id: 'job_1', type: 'log', data_json: json, created_at: NOW },
     api_tokens: { id: 'tok_1', name: 'ci', scope: 'write', token_hash: 'h'.repeat(64), created_at: NOW, last_used_at: null, revoked_at: null },
+    tuning_trials: { study_id: 'job_study', number: 0, job_id: 'job_1', state: 'succeeded', params_json: json, objective: 0.123456789012, epochs_run: 3, error: null, created_at: NOW, finished_at: NOW },
   } satisfies Rows;
 }
 
@@ -136,7 +138,7 @@ for (const config of METADATA_STORES) {
 
     it('applies migrations, then re-applies them as a no-op', async () => {
       const first = await migrateToLatest(store);
-      expect(first.applied).toEqual(['0001_initial', '0002_dataset_columnar', '0003_jobs_any_kind', '0007_dataset_column_count']);
+      expect(first.applied).toEqual(['0001_initial', '0002_dataset_columnar', '0003_jobs_any_kind', '0006_tuning', '0007_dataset_column_count']);
       expect(await migrateToLatest(store)).toEqual({ applied: [] });
       // A second process (another API server starting) sees nothing to do either.
       const other = await fixture.open();
@@ -256,7 +258,8 @@ for (const config of METADATA_STORES) {
         const o = await old.open();
         const migrator = new Migrator({ db: o.db, provider: { getMigrations: async () => MIGRATIONS } });
         expect((await migrator.migrateTo('0002_dataset_columnar')).error).toBeUndefined();
-        const existing = rows('{"epochs":3}').jobs;
+        // A job row as 0002 knew it (study_id came with 0006).
+        const { study_id: _study, ...existing } = rows('{"epochs":3}').jobs;
         await o.db.insertInto('jobs').values(existing).execute();
         expect((await migrateToLatest(o)).applied[0]).toBe('0003_jobs_any_kind');
         expect(await o.db.selectFrom('jobs').selectAll().where('id', '=', existing.id).executeTakeFirstOrThrow()).toMatchObject(existing);
@@ -264,7 +267,7 @@ for (const config of METADATA_STORES) {
           o.dialect === 'sqlite'
             ? (await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'jobs' and name like 'jobs_%'`.execute(o.db)).rows.map((r) => r.name)
             : (await sql<{ Key_name: string }>`show index from jobs`.execute(o.db)).rows.map((r) => r.Key_name).filter((n) => n !== 'PRIMARY');
-        expect([...new Set(indexes)].sort()).toEqual(['jobs_dataset', 'jobs_kind_id', 'jobs_model', 'jobs_status_created']);
+        expect([...new Set(indexes)].sort()).toEqual(['jobs_dataset', 'jobs_kind_id', 'jobs_model', 'jobs_status_created', 'jobs_study']);
         const kind = 'a-kind-of-exactly-32-characters!';
         expect(kind).toHaveLength(32);
         await o.db.insertInto('jobs').values({ ...existing, id: 'job_no_refs', kind, model_name: null, dataset_id: null }).execute();

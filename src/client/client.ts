@@ -19,6 +19,10 @@ import type {
   TrainingJob,
   TrainingJobQuery,
   TrainingJobRequest,
+  TuningJob,
+  TuningJobQuery,
+  TuningJobRequest,
+  TuningTrials,
 } from './types.ts';
 
 type Body = NonNullable<RequestInit['body']>;
@@ -209,6 +213,31 @@ export class TrainyardClient {
   /** The job's live events (status, epoch, log, end); data is parsed JSON where it is JSON. */
   async *trainingEvents(id: string, signal?: AbortSignal): AsyncGenerator<TrainingEvent> {
     const response = await this.fetch('GET', `/v1/training-jobs/${enc(id)}/events`, { headers: { accept: 'text/event-stream' }, signal });
+    if (!response.body) return;
+    for await (const event of parseSse(response.body, signal)) yield { event: event.event, data: parseData(event) };
+  }
+
+  // Tuning studies ---------------------------------------------------------------------------
+
+  createTuningJob(body: TuningJobRequest): Promise<TuningJob> {
+    return this.request('POST', '/v1/tuning-jobs', { json: body });
+  }
+  listTuningJobs(query: TuningJobQuery = {}): Promise<Page<TuningJob>> {
+    return this.request('GET', '/v1/tuning-jobs', { query });
+  }
+  getTuningJob(id: string): Promise<TuningJob> {
+    return this.request('GET', `/v1/tuning-jobs/${enc(id)}`);
+  }
+  /** The leaderboard: succeeded trials best first, then pruned, running and the rest. */
+  tuningTrials(id: string): Promise<TuningTrials> {
+    return this.request('GET', `/v1/tuning-jobs/${enc(id)}/trials`);
+  }
+  cancelTuningJob(id: string): Promise<TuningJob> {
+    return this.request('POST', `/v1/tuning-jobs/${enc(id)}/cancel`);
+  }
+  /** The study's live events (status, trial, log, end). */
+  async *tuningEvents(id: string, signal?: AbortSignal): AsyncGenerator<TrainingEvent> {
+    const response = await this.fetch('GET', `/v1/tuning-jobs/${enc(id)}/events`, { headers: { accept: 'text/event-stream' }, signal });
     if (!response.body) return;
     for await (const event of parseSse(response.body, signal)) yield { event: event.event, data: parseData(event) };
   }

@@ -57,6 +57,12 @@ export type TrainingJobQuery = QueryOf<'/v1/training-jobs', 'get'>;
 export type JobStatus = TrainingJob['status'];
 export type TrainingMetricsHistory = ResponseJson<'/v1/training-jobs/{id}/metrics', 'get', 200>;
 
+export type TuningJob = ResponseJson<'/v1/tuning-jobs/{id}', 'get', 200>;
+export type TuningJobRequest = RequestJson<'/v1/tuning-jobs', 'post'>;
+export type TuningJobQuery = QueryOf<'/v1/tuning-jobs', 'get'>;
+export type TuningTrials = ResponseJson<'/v1/tuning-jobs/{id}/trials', 'get', 200>;
+export type TuningTrial = TuningTrials['items'][number];
+
 export type PredictResult = ResponseJson<'/v1/models/{name}/predict', 'post', 200>;
 export type Prediction = PredictResult['predictions'][number];
 

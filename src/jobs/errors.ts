@@ -22,6 +22,7 @@ export const JOB_ERROR_CODES = {
   INTERRUPTED: { status: 503, title: 'The trainer was interrupted and asks to be run again', retryable: true, trainer: true },
   WORKER_LOST: { status: 503, title: 'The process running the job was lost', retryable: true, trainer: false },
   INFRASTRUCTURE: { status: 500, title: 'The job failed for a reason outside the user’s control', retryable: true, trainer: false },
+  TRIALS_FAILED: { status: 422, title: 'No trial of the tuning study succeeded', retryable: false, trainer: false },
   BATCH_JOB_FAILED: { status: 502, title: 'AWS Batch reports the job’s container failed', retryable: false, trainer: false },
 } as const satisfies Record<string, JobErrorInfo>;
 

@@ -29,11 +29,11 @@ export const jobSpec = <Spec>(row: Pick<JobRow, 'spec_json'>): Spec => JSON.pars
 
 export async function createJob(
   store: MetadataStore,
-  input: { kind: JobKind; model?: string | null; datasetId?: string | null; modelVersion?: number | null; spec: unknown; maxAttempts: number },
+  input: { kind: JobKind; model?: string | null; datasetId?: string | null; modelVersion?: number | null; spec: unknown; maxAttempts: number; id?: string; studyId?: string | null },
 ): Promise<JobRow> {
   const now = nowIso();
   const row: JobRow = {
-    id: newId('job'),
+    id: input.id ?? newId('job'),
     kind: input.kind,
     status: 'queued',
     model_name: input.model ?? null,
@@ -51,6 +51,7 @@ export async function createJob(
     lease_owner: null,
     lease_expires_at: null,
     external_id: null,
+    study_id: input.studyId ?? null,
     created_at: now,
     started_at: null,
     finished_at: null,
@@ -87,6 +88,8 @@ export interface JobFilter {
   status?: JobStatus;
   model?: string;
   dataset?: string;
+  /** Trials of this tuning study only. */
+  study?: string;
   limit: number;
   cursor?: string;
 }
@@ -97,6 +100,7 @@ export async function listJobRows(db: Db, filter: JobFilter): Promise<JobRow[]> 
   if (filter.status) query = query.where('status', '=', filter.status);
   if (filter.model) query = query.where('model_name', '=', filter.model);
   if (filter.dataset) query = query.where('dataset_id', '=', filter.dataset);
+  if (filter.study) query = query.where('study_id', '=', filter.study);
   if (filter.cursor) query = query.where('id', '<', filter.cursor);
   return query.orderBy('id', 'desc').limit(filter.limit + 1).execute();
 }

@@ -27,13 +27,23 @@ export interface JobLoopOptions {
   reapEveryMs?: number;
   /** Keep a loaded `run-job --standby` process waiting for the next job (default: config.jobStandby). */
   standby?: boolean;
+  /** Coordinator jobs (tuning-study drivers) run at once besides `concurrency` (default: config.maxConcurrentStudies). */
+  coordinators?: number;
   /** The command-line entry whose `run-job` runs the jobs (default bin/trainyard.mjs; tests add job kinds). */
   cli?: string;
 }
 
+/**
+ * Kinds whose runners coordinate other jobs and mostly wait on them (a tuning study's driver waits on
+ * its trials, which are training jobs). They get their own slots: in a compute slot, a driver would
+ * hold the only place its own trials could run in.
+ */
+export const COORDINATOR_KINDS: readonly string[] = ['tuning'];
+
 export class JobLoop {
   readonly owner: string;
   private readonly running = new Map<string, ChildProcess>();
+  private readonly coordinating = new Set<string>();
   private standby: ChildProcess | null = null;
   /** Jobs started in the waiting standby process (warm) and in a new process (cold). */
   readonly starts = { warm: 0, cold: 0 };
@@ -135,8 +145,15 @@ export class JobLoop {
         const reaped = await reapLostJobs(this.platform.metadata, { deadOwners: isDeadLocalOwner });
         if (reaped > 0) this.platform.logger.warn({ reaped }, 're-queued or failed jobs whose worker was lost');
       }
-      while (!this.stopping && this.running.size < this.options.concurrency) {
-        const job = await claimNext(this.platform.metadata, this.owner, this.platform.config.leaseSeconds * 1000);
+      const leaseMs = this.platform.config.leaseSeconds * 1000;
+      const coordinators = this.options.coordinators ?? this.platform.config.maxConcurrentStudies;
+      while (!this.stopping && this.running.size - this.coordinating.size < this.options.concurrency) {
+        const job = await claimNext(this.platform.metadata, this.owner, leaseMs, { kinds: { except: COORDINATOR_KINDS } });
+        if (!job) break;
+        this.launch(job);
+      }
+      while (!this.stopping && this.coordinating.size < coordinators) {
+        const job = await claimNext(this.platform.metadata, this.owner, leaseMs, { kinds: { only: COORDINATOR_KINDS } });
         if (!job) break;
         this.launch(job);
       }
@@ -160,9 +177,11 @@ export class JobLoop {
     if (child) child.stdin!.write(`${JSON.stringify({ id: job.id, owner: this.owner })}\n`);
     else child = this.spawnJobProcess([job.id, '--owner', this.owner]);
     this.running.set(job.id, child);
+    if (COORDINATOR_KINDS.includes(job.kind)) this.coordinating.add(job.id);
     platform.logger.info({ job: job.id, kind: job.kind, pid: child.pid, attempt: job.attempts, warm }, 'job started');
     child.once('exit', (code, signal) => {
       this.running.delete(job.id);
+      this.coordinating.delete(job.id);
       this.keepStandby();
       void this.afterExit(job, code, signal).finally(() => this.poke());
     });

@@ -51,10 +51,17 @@ function afterClaim(row: JobRow, fields: ReturnType<typeof claimedFields>): JobR
  * benchmarks) would deadlock, one holding the write lock while the other blocks the event loop in
  * its busy wait.
  */
-export async function claimNext(store: MetadataStore, owner: string, leaseMs: number, options: { dispatchedOnly?: boolean } = {}): Promise<JobRow | undefined> {
+export async function claimNext(
+  store: MetadataStore,
+  owner: string,
+  leaseMs: number,
+  options: { dispatchedOnly?: boolean; kinds?: { only?: readonly string[]; except?: readonly string[] } } = {},
+): Promise<JobRow | undefined> {
   const { db } = store;
   const queued = (q: Db) => {
-    const base = q.selectFrom('jobs').where('status', '=', 'queued');
+    let base = q.selectFrom('jobs').where('status', '=', 'queued');
+    if (options.kinds?.only) base = base.where('kind', 'in', options.kinds.only);
+    if (options.kinds?.except) base = base.where('kind', 'not in', options.kinds.except);
     // Jobs handed to AWS Batch are claimed by their container (claimById), not by a worker loop.
     return (options.dispatchedOnly ? base.where('external_id', 'is not', null) : base.where('external_id', 'is', null)).orderBy('created_at').orderBy('id').limit(1);
   };

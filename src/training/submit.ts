@@ -73,7 +73,8 @@ export function checkModelAgainstDataset(spec: ModelSpec, columns: ColumnProfile
   return { width, outputs, features };
 }
 
-export async function submitTrainingJob(platform: Platform, request: TrainingJobRequest): Promise<JobRow> {
+/** The model and the ready dataset a request names, and the network's input width and output size on it. */
+export async function resolveTrainingTarget(platform: Platform, request: { model: string; dataset: string }) {
   const { db } = platform.metadata;
   const model = await getModel(db, request.model).catch((error: unknown) => {
     if (error instanceof TrainyardError && error.code === 'NOT_FOUND') {
@@ -84,18 +85,22 @@ export async function submitTrainingJob(platform: Platform, request: TrainingJob
   const dataset = await resolveDataset(db, request.dataset);
   if (dataset.status !== 'ready') throw new TrainyardError('DATASET_NOT_READY', `dataset ${dataset.id} is ${dataset.status}`);
   const { width, outputs } = checkModelAgainstDataset(model.spec, datasetColumns(dataset), dataset.name);
-  const hyperparameters = resolveHyperparameters(request.hyperparameters, model.spec.task);
+  return { model, dataset, width, outputs };
+}
+
+/** Shape inference of the layers on the dataset, with the activation budget of a batch (one row when no batch size is known) (a 400 naming `model.layers[i]…` when they do not fit). */
+export function checkLayersFit(platform: Platform, spec: ModelSpec, fit: { width: number; outputs: number; datasetName: string; batchSize?: number }): void {
   try {
-    inferShapes(model.spec.layers, [width], {
+    inferShapes(spec.layers, [fit.width], {
       maxParameters: platform.config.maxModelParameters,
       maxActivationElements: platform.config.maxActivationElements,
-      batchSize: hyperparameters.batch_size,
-      expectedOutput: outputs,
-      task: model.spec.task,
+      batchSize: fit.batchSize ?? 1,
+      expectedOutput: fit.outputs,
+      task: spec.task,
     });
   } catch (error) {
     if (error instanceof TrainyardError) {
-      const prefix = `model "${model.name}" does not fit dataset "${dataset.name}" (${width} inputs after preprocessing, ${outputs} output${outputs > 1 ? 's' : ''}): `;
+      const prefix = `model "${spec.name}" does not fit dataset "${fit.datasetName}" (${fit.width} inputs after preprocessing, ${fit.outputs} output${fit.outputs > 1 ? 's' : ''}): `;
       const code = error.code === 'MODEL_TOO_LARGE' || error.code === 'ACTIVATIONS_TOO_LARGE' ? error.code : 'INCOMPATIBLE_DATASET';
       throw new TrainyardError(code, prefix + error.message, {
         errors: error.errors.map((e) => ({ ...e, field: `model.${e.field}` })),
@@ -103,6 +108,12 @@ export async function submitTrainingJob(platform: Platform, request: TrainingJob
     }
     throw error;
   }
+}
+
+export async function submitTrainingJob(platform: Platform, request: TrainingJobRequest): Promise<JobRow> {
+  const { model, dataset, width, outputs } = await resolveTrainingTarget(platform, request);
+  const hyperparameters = resolveHyperparameters(request.hyperparameters, model.spec.task);
+  checkLayersFit(platform, model.spec, { width, outputs, datasetName: dataset.name, batchSize: hyperparameters.batch_size });
   const spec: TrainingJobSpec = { model: model.spec, hyperparameters };
   return createJob(platform.metadata, { kind: 'training', model: model.name, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
 }

@@ -5,7 +5,8 @@ import { modelRoutes } from './models.ts';
 import { trainingJobRoutes } from './training-jobs.ts';
 import { predictRoutes } from './predict.ts';
 import { inferenceJobRoutes } from './inference-jobs.ts';
+import { tuningJobRoutes } from './tuning-jobs.ts';
 import { tokenRoutes } from '../../auth/routes.ts';
 import { dashboardRoutes } from './dashboard.ts';
 
-export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, predictRoutes, inferenceJobRoutes, dashboardRoutes, tokenRoutes];
+export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, tuningJobRoutes, predictRoutes, inferenceJobRoutes, dashboardRoutes, tokenRoutes];

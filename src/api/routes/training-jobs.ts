@@ -32,6 +32,7 @@ export const TrainingJobSchema = Type.Object(
     max_attempts: Type.Integer(),
     cancel_requested: Type.Boolean(),
     model_version: Nullable(Type.Integer()),
+    study_id: Nullable(Type.String({ description: 'The tuning study this job is a trial of' })),
     created_at: Type.String({ format: 'date-time' }),
     started_at: Nullable(Type.String({ format: 'date-time' })),
     finished_at: Nullable(Type.String({ format: 'date-time' })),
@@ -58,6 +59,7 @@ export function toTrainingJob(row: JobRow): TrainingJob {
     max_attempts: row.max_attempts,
     cancel_requested: row.cancel_requested !== 0,
     model_version: row.model_version,
+    study_id: row.study_id,
     created_at: row.created_at,
     started_at: row.started_at,
     finished_at: row.finished_at,
@@ -76,7 +78,12 @@ const CreateBody = Type.Object(
 
 const ListQuery = Type.Intersect([
   PageQuery,
-  Type.Object({ status: Type.Optional(Status), model: Type.Optional(Type.String()), dataset: Type.Optional(Type.String()) }),
+  Type.Object({
+    status: Type.Optional(Status),
+    model: Type.Optional(Type.String()),
+    dataset: Type.Optional(Type.String()),
+    study: Type.Optional(Type.String({ description: 'Only the trials of this tuning study' })),
+  }),
 ]);
 
 export async function trainingJobRoutes(app: Api, { platform, executor }: RouteContext): Promise<void> {

@@ -1459,6 +1459,8 @@ export type paths = {
                     status?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
                     model?: string;
                     dataset?: string;
+                    /** @description Only the trials of this tuning study */
+                    study?: string;
                 };
                 header?: never;
                 path?: never;
@@ -2027,6 +2029,558 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/tuning-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List tuning studies (newest first) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Page size (1–500). */
+                    limit?: number;
+                    /** @description The `next_cursor` of the previous page. */
+                    cursor?: string;
+                    status?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                    model?: string;
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["def-8"][];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        /**
+         * Start a hyperparameter tuning study
+         * @description Runs up to `max_parallel` trials at a time as ordinary training jobs (each linked to the study: `GET /v1/training-jobs?study=`), choosing each trial’s parameters from the search space by `strategy` (random, grid, or tpe through Optuna), until `max_trials` have run. The best trial’s model version is the result; `alias` points an alias at it.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Model name: its layers are the base the search space varies. */
+                        model: string;
+                        /** @description Dataset id, name (newest version) or name@version */
+                        dataset: string;
+                        /** Hyperparameters */
+                        hyperparameters?: {
+                            /** @description Default 20. */
+                            epochs?: number;
+                            /** @description Default 64. */
+                            batch_size?: number;
+                            /** @description PyTorch's optimizer options; each optimizer takes lr, weight_decay and its own (the description of each names them). */
+                            optimizer?: {
+                                /** @description Default Adam. */
+                                type?: "SGD" | "Adam" | "AdamW" | "RMSprop";
+                                /** @description Learning rate. Default 0.001. */
+                                lr?: number;
+                                /** @description L2 penalty (AdamW: decoupled weight decay). Default 0. */
+                                weight_decay?: number;
+                                /** @description SGD, RMSprop: Momentum factor. Adam, AdamW: Not used by Adam/AdamW (they use betas); accepted for compatibility, a non-zero value is logged as a warning. Default 0. */
+                                momentum?: number;
+                                /** @description SGD: Dampening for momentum. Default 0. */
+                                dampening?: number;
+                                /** @description SGD: Nesterov momentum (needs momentum > 0 and dampening 0). Default false. */
+                                nesterov?: boolean;
+                                /** @description Adam, AdamW: Decay rates of the running averages of the gradient and of its square. Default [0.9,0.999]. */
+                                betas?: [
+                                    number,
+                                    number
+                                ];
+                                /** @description Adam, AdamW, RMSprop: Added to the denominator for numerical stability. Default 1e-8. */
+                                eps?: number;
+                                /** @description Adam, AdamW: Use the AMSGrad variant. Default false. */
+                                amsgrad?: boolean;
+                                /** @description RMSprop: Smoothing constant of the squared-gradient average. Default 0.99. */
+                                alpha?: number;
+                                /** @description RMSprop: Normalise by an estimate of the gradient variance. Default false. */
+                                centered?: boolean;
+                            };
+                            lr_scheduler?: ({
+                                /** @enum {string} */
+                                type: "StepLR";
+                                /** @description Epochs between two decays. */
+                                step_size: number;
+                                /** @description Factor of each decay. Default 0.1. */
+                                gamma?: number;
+                            } | {
+                                /** @enum {string} */
+                                type: "CosineAnnealingLR";
+                                /** @description Epochs of one cosine half-period. Default epochs. */
+                                T_max?: number;
+                                /** @description The lowest learning rate. Default 0. */
+                                eta_min?: number;
+                            } | {
+                                /** @enum {string} */
+                                type: "ReduceLROnPlateau";
+                                /** @description A metric name prefixed with train_ or val_, e.g. val_loss, val_accuracy, val_rmse. Default val_loss. */
+                                monitor?: string;
+                                /** @description Factor of each reduction. Default 0.1. */
+                                factor?: number;
+                                /** @description Epochs without improvement before a reduction. Default 5. */
+                                patience?: number;
+                                /** @description Relative change that counts as an improvement. Default 0.0001. */
+                                threshold?: number;
+                                /** @description Epochs to wait after a reduction. Default 0. */
+                                cooldown?: number;
+                                /** @description The learning rate is not reduced below this. Default 0. */
+                                min_lr?: number;
+                            }) | null;
+                            /** @description Regression only (default mse); classification losses are fixed by the task. */
+                            loss?: "mse" | "l1" | "huber" | null;
+                            /** @description Fraction of rows held out for validation. Default 0.2. */
+                            validation_split?: number;
+                            early_stopping?: {
+                                /** @description A metric name prefixed with train_ or val_, e.g. val_loss, val_accuracy, val_rmse. Default val_loss. */
+                                monitor?: string;
+                                /** @description Epochs without improvement before training stops. Default 5. */
+                                patience?: number;
+                                /** @description A change smaller than this is no improvement. Default 0. */
+                                min_delta?: number;
+                            } | null;
+                            /** @description Default 42: runs are reproducible. */
+                            seed?: number;
+                            /** @description Seconds; the best weights so far are kept when it passes. */
+                            max_runtime_seconds?: number | null;
+                            /** @description Default auto: CUDA when present. */
+                            device?: "auto" | "cpu" | "cuda";
+                        };
+                        /** @description Parameter path → distribution (see Distribution). Paths: any hyperparameter (`optimizer.lr`, `optimizer.weight_decay`, `optimizer.type`, `batch_size`, `lr_scheduler.gamma`, …) or a layer argument by index (`layers[0].out_features`, `layers[2].p`, `layers[1].type`). */
+                        search_space: {
+                            [key: string]: {
+                                [key: string]: unknown;
+                            };
+                        };
+                        /** @description Default tpe. */
+                        strategy?: "random" | "grid" | "tpe";
+                        objective: {
+                            /** @description A per-epoch metric of the task, e.g. val_loss, val_accuracy, val_rmse. */
+                            metric: string;
+                            /** @description Default: minimize for loss, rmse and mae; maximize otherwise. */
+                            direction?: "minimize" | "maximize";
+                        };
+                        /** @description Trials to run (1–1000); a grid stops when it is exhausted. */
+                        max_trials: number;
+                        /** @description Trials running at once. Default 1. */
+                        max_parallel?: number;
+                        /** @description Stop starting trials after this long, cancel running ones and end the study. */
+                        max_runtime_seconds?: number;
+                        /** @description Stop trials that are clearly behind (recorded as pruned). Default none. */
+                        pruning?: {
+                            /** @description median: stop a trial whose objective at an epoch is worse than the median of finished trials at that epoch. successive_halving: keep the best 1/reduction_factor at epochs min_epochs·reduction_factorᵏ. */
+                            rule: "median" | "successive_halving";
+                            /** @description median: epochs never pruned. Default 2. */
+                            warmup_epochs?: number;
+                            /** @description median: finished trials needed before pruning starts. Default 4. */
+                            startup_trials?: number;
+                            /** @description successive_halving: the first rung. Default 1. */
+                            min_epochs?: number;
+                            /** @description successive_halving: default 3. */
+                            reduction_factor?: number;
+                        } | null;
+                        /** @description Sampler seed. Default 0: a study is reproducible. */
+                        seed?: number;
+                        /** @description Point this alias of the model at the best trial’s version when the study ends. */
+                        alias?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-8"];
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tuning-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a tuning study: status, trial counts, the best so far */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-8"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tuning-jobs/{id}/trials": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The leaderboard: every trial with its parameters, training job, objective and state
+         * @description Succeeded trials best first (with `rank`), then pruned ones, running ones, and the rest. At most max_trials (≤ 1000) rows: not paginated.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            study_id: string;
+                            objective: {
+                                metric: string;
+                                direction: string;
+                            };
+                            items: components["schemas"]["def-9"][];
+                        };
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tuning-jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Server-Sent Events: status, trial, log; then end
+         * @description Events: `status` {status, error?, model_version?}, `trial` {number, state, training_job_id, params?, objective?, error?}, `log` {message, level, source}, and a final `end` {status}. Resume with Last-Event-ID.
+         */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description text/event-stream */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/tuning-jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a study and every trial still queued or running */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-8"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models/{name}/predict": {
         parameters: {
             query?: never;
@@ -2069,7 +2623,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-10"];
+                        "application/json": components["schemas"]["def-13"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2184,7 +2738,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-10"];
+                        "application/json": components["schemas"]["def-13"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2290,7 +2844,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-7"][];
+                            items: components["schemas"]["def-10"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2369,7 +2923,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-7"];
+                        "application/json": components["schemas"]["def-10"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2468,7 +3022,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-7"];
+                        "application/json": components["schemas"]["def-10"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2686,7 +3240,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-7"];
+                        "application/json": components["schemas"]["def-10"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2762,7 +3316,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-8"][];
+                            items: components["schemas"]["def-11"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2822,7 +3376,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-9"];
+                        "application/json": components["schemas"]["def-12"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -3658,6 +4212,7 @@ export type components = {
             max_attempts: number;
             cancel_requested: boolean;
             model_version: number | null;
+            study_id: string | null;
             /** Format: date-time */
             created_at: string;
             started_at: string | null;
@@ -3665,8 +4220,134 @@ export type components = {
             /** Format: date-time */
             updated_at: string;
         };
-        /** InferenceJob */
+        /**
+         * Distribution
+         * @description One of uniform, log_uniform, int_uniform (with step) or choice.
+         */
         "def-7": {
+            /** @description [low, high] */
+            uniform: [
+                number,
+                number
+            ];
+            /** @description Grid strategy only: evenly spaced values. Default 3. */
+            points?: number;
+        } | {
+            /** @description [low, high], both > 0; sampled uniformly in log space */
+            log_uniform: [
+                number,
+                number
+            ];
+            /** @description Grid strategy only: log-spaced values. Default 3. */
+            points?: number;
+        } | {
+            /** @description [low, high], inclusive */
+            int_uniform: [
+                number,
+                number
+            ];
+            /** @description Default 1; high - low must be a multiple of it. */
+            step?: number;
+        } | {
+            choice: unknown[];
+        };
+        /** TuningJob */
+        "def-8": {
+            id: string;
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            model: string;
+            /** @description Dataset id */
+            dataset: string;
+            /** @description The trials’ base hyperparameters, as given */
+            hyperparameters: {
+                [key: string]: unknown;
+            };
+            search_space: {
+                [key: string]: components["schemas"]["def-7"];
+            };
+            strategy: string;
+            objective: {
+                metric: string;
+                direction: "minimize" | "maximize";
+            };
+            /** @description Trials the study runs (a grid’s size when that is smaller than asked). */
+            max_trials: number;
+            max_parallel: number;
+            max_runtime_seconds: number | null;
+            pruning: {
+                [key: string]: unknown;
+            } | null;
+            seed: number;
+            alias: string | null;
+            summary: {
+                best_trial: number | null;
+                best_objective: number | null;
+                best_params: {
+                    [key: string]: unknown;
+                } | null;
+                best_model_version: number | null;
+                trials: {
+                    total: number;
+                    running: number;
+                    succeeded: number;
+                    failed: number;
+                    pruned: number;
+                    cancelled: number;
+                };
+                /** @description Trials in the order they ended (running ones last), with the best objective so far. */
+                objective_over_trials: {
+                    number: number;
+                    /** @description One of running, succeeded, failed, pruned, cancelled */
+                    state: "running" | "succeeded" | "failed" | "pruned" | "cancelled";
+                    objective: number | null;
+                    best_so_far: number | null;
+                    finished_at: string | null;
+                }[];
+                /** @description Sum of the trials’ run times (compare with the study’s wall time for the parallelism achieved). */
+                trial_seconds: number;
+                epochs_run: number;
+                /** @description Planned epochs the pruned trials did not run. */
+                epochs_saved_by_pruning: number;
+                stop_reason: string | null;
+            };
+            model_version: number | null;
+            error: string | null;
+            error_code: string | null;
+            /** @description Driver attempts: a lost driver is replaced and the study carries on. */
+            attempts: number;
+            cancel_requested: boolean;
+            /** Format: date-time */
+            created_at: string;
+            started_at: string | null;
+            finished_at: string | null;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** TuningTrial */
+        "def-9": {
+            number: number;
+            /** @description One of running, succeeded, failed, pruned, cancelled */
+            state: "running" | "succeeded" | "failed" | "pruned" | "cancelled";
+            /** @description Parameter path → the value this trial used */
+            params: {
+                [key: string]: unknown;
+            };
+            objective: number | null;
+            rank: number | null;
+            training_job_id: string | null;
+            model_version: number | null;
+            epochs_run: number | null;
+            /** @description Objective per epoch, as the trial reported it */
+            curve: {
+                [key: string]: number;
+            };
+            error: string | null;
+            /** Format: date-time */
+            created_at: string;
+            finished_at: string | null;
+        };
+        /** InferenceJob */
+        "def-10": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -3704,7 +4385,7 @@ export type components = {
             finished_at: string | null;
         };
         /** ApiToken */
-        "def-8": {
+        "def-11": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -3715,7 +4396,7 @@ export type components = {
             revoked_at: string | null;
         };
         /** CreatedApiToken */
-        "def-9": {
+        "def-12": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -3726,7 +4407,7 @@ export type components = {
             created_at: string;
         };
         /** PredictResponse */
-        "def-10": {
+        "def-13": {
             model: string;
             version: number;
             predictions: ({

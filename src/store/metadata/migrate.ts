@@ -5,6 +5,7 @@ import type { MetadataStore } from './metadata-store.ts';
 import * as initial from './migrations/0001_initial.ts';
 import * as datasetColumnar from './migrations/0002_dataset_columnar.ts';
 import * as jobsAnyKind from './migrations/0003_jobs_any_kind.ts';
+import * as tuning from './migrations/0006_tuning.ts';
 import * as datasetColumnCount from './migrations/0007_dataset_column_count.ts';
 
 /** Every migration by name, in order (exported for tests that start from an older schema). */
@@ -12,6 +13,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_dataset_columnar': datasetColumnar,
   '0003_jobs_any_kind': jobsAnyKind,
+  '0006_tuning': tuning,
   '0007_dataset_column_count': datasetColumnCount,
 };
 

@@ -71,6 +71,8 @@ export interface JobTable {
   lease_owner: string | null;
   lease_expires_at: number | null;
   external_id: string | null;
+  /** The tuning study a trial's training job belongs to. Migration 0006. */
+  study_id: string | null;
   created_at: string;
   started_at: string | null;
   finished_at: string | null;
@@ -92,6 +94,20 @@ export interface JobEventTable {
   created_at: string;
 }
 
+export interface TuningTrialTable {
+  study_id: string;
+  number: number;
+  job_id: string;
+  /** running | succeeded | failed | pruned | cancelled */
+  state: string;
+  params_json: string;
+  objective: number | null;
+  epochs_run: number | null;
+  error: string | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
 export interface ApiTokenTable {
   id: string;
   name: string;
@@ -111,4 +127,5 @@ export interface Database {
   job_metrics: JobMetricTable;
   job_events: JobEventTable;
   api_tokens: ApiTokenTable;
+  tuning_trials: TuningTrialTable;
 }
