@@ -12,6 +12,8 @@ import { createMetrics, type ApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
 import { ProblemSchema } from './schemas.ts';
 import { registerAuth } from '../auth/plugin.ts';
+import { DEFAULT_MONITOR_OPTIONS, PredictionMonitor } from '../monitoring/monitor.ts';
+import { monitoringSnapshot } from '../monitoring/gauges.ts';
 
 export type Api = FastifyInstance<
   import('node:http').Server,
@@ -27,6 +29,8 @@ export interface RouteContext {
   metrics: ApiMetrics;
   /** The in-process job loop (local executor), woken when a route queues a job. */
   executor?: { poke(): void };
+  /** This process's prediction monitor (logs, feedback records, live histograms). */
+  monitor: PredictionMonitor;
 }
 
 export type RouteModule = (app: Api, context: RouteContext) => Promise<void> | void;
@@ -73,8 +77,15 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
     logController: new AccessLog(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
-  const metrics = createMetrics();
-  const context: RouteContext = { platform, metrics, executor: options.executor };
+  const monitor = new PredictionMonitor(platform, {
+    ...DEFAULT_MONITOR_OPTIONS,
+    flushMs: platform.config.monitoringFlushMs,
+    maxQueuedRows: platform.config.monitoringMaxQueuedRows,
+  }).start();
+  app.addHook('onClose', async () => monitor.close());
+  const thresholds = { warn: platform.config.driftWarn, drift: platform.config.driftAlert };
+  const metrics = createMetrics({ counters: monitor.counters, snapshot: () => monitoringSnapshot(platform, thresholds) });
+  const context: RouteContext = { platform, metrics, executor: options.executor, monitor };
 
   await app.register(swagger, {
     openapi: {

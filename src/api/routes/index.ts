@@ -7,5 +7,6 @@ import { predictRoutes } from './predict.ts';
 import { inferenceJobRoutes } from './inference-jobs.ts';
 import { tokenRoutes } from '../../auth/routes.ts';
 import { dashboardRoutes } from './dashboard.ts';
+import { monitoringRoutes } from './monitoring.ts';
 
-export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, predictRoutes, inferenceJobRoutes, dashboardRoutes, tokenRoutes];
+export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, predictRoutes, monitoringRoutes, inferenceJobRoutes, dashboardRoutes, tokenRoutes];

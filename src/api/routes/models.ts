@@ -17,6 +17,7 @@ import {
   type ModelVersionRecord,
 } from '../../models/registry.ts';
 import { TrainyardError, notFound } from '../../errors.ts';
+import { deleteModelMonitoring } from '../../monitoring/retention.ts';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
 const VersionParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), version: Type.Integer({ minimum: 1 }) });
@@ -105,6 +106,7 @@ export async function modelRoutes(app: Api, { platform }: RouteContext): Promise
     { schema: { tags, summary: 'Delete a model with all its versions and artifacts', params: NameParams, response: { 204: Type.Null(), ...problems(401, 403, 404, 409) } } },
     async (request, reply) => {
       await deleteModel(db, platform.blobs, request.params.name);
+      await deleteModelMonitoring(platform.metadata, platform.blobs, request.params.name);
       return reply.status(204).send(null);
     },
   );

@@ -8,6 +8,7 @@ import { VersionResolver, predict, type PredictInput, type PredictResult } from 
 import { JsonRows, parseJsonRows } from '../../inference/json-rows.ts';
 import type { FastifyReply, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { TrainyardError } from '../../errors.ts';
+import type { ObservedPredictions } from '../../monitoring/monitor.ts';
 
 const Prediction = Type.Union([
   Type.Object({
@@ -100,7 +101,7 @@ function predictValidators(app: Api): FastifySchemaCompiler<unknown> {
   };
 }
 
-async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext): Promise<void> {
+async function scopedPredictRoutes(app: Api, { platform, metrics, monitor }: RouteContext): Promise<void> {
   const { config, logger } = platform;
   const cache = new ModelCache(platform.blobs, config.modelCacheBytes, (model, error) => {
     metrics.modelLoadFailures.inc({ model });
@@ -112,9 +113,12 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
   const tags = ['inference'];
   const response = { 200: Type.Ref('PredictResponse'), ...problems(400, 401, 403, 404, 413, 415, 500) };
 
-  const run = async (name: string, reference: string | number | undefined, body: unknown, threshold = 0.5) => {
+  const run = async (name: string, reference: string | number | undefined, body: unknown, reply: FastifyReply, threshold = 0.5) => {
     const version = await versions.resolve(name, reference);
-    const result = await predict(cache, version, toInput(body), { maxRows: config.maxPredictRows, threshold });
+    const record = await monitor.recorder(version, { requestId: String(reply.request.id), threshold });
+    // The logged latency is the request's so far (body read and parsed, model run), as the client saw it.
+    const observe = record && ((batch: ObservedPredictions) => record({ ...batch, latencyMs: reply.elapsedTime }));
+    const result = await predict(cache, version, toInput(body), { maxRows: config.maxPredictRows, threshold, observe });
     metrics.predictions.inc({ model: name }, result.rows);
     return result;
   };
@@ -131,7 +135,7 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
         response,
       },
     },
-    async (request, reply) => send(reply, await run(request.params.name, request.query.alias, request.body, request.query.threshold)),
+    async (request, reply) => send(reply, await run(request.params.name, request.query.alias, request.body, reply, request.query.threshold)),
   );
 
   app.post(
@@ -146,6 +150,6 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
         response,
       },
     },
-    async (request, reply) => send(reply, await run(request.params.name, request.params.version, request.body, request.query.threshold)),
+    async (request, reply) => send(reply, await run(request.params.name, request.params.version, request.body, reply, request.query.threshold)),
   );
 }

@@ -4,10 +4,12 @@ import { Migrator, sql, type Migration, type MigrationProvider, type MigrationRe
 import type { MetadataStore } from './metadata-store.ts';
 import * as initial from './migrations/0001_initial.ts';
 import * as datasetColumnar from './migrations/0002_dataset_columnar.ts';
+import * as monitoring from './migrations/0008_monitoring.ts';
 
 const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_dataset_columnar': datasetColumnar,
+  '0008_monitoring': monitoring,
 };
 
 const provider: MigrationProvider = {
