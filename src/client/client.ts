@@ -6,18 +6,24 @@ import { parseSse, type SseEvent } from './sse.ts';
 import type {
   Dataset,
   DatasetPreview,
+  DriftReport,
   EpochEvent,
   EpochPoint,
   InferenceJob,
   InferenceJobRequest,
+  FeedbackItem,
+  LiveQuality,
   Model,
   ModelSpec,
   ModelVersion,
+  MonitoringSettings,
+  MonitoringSettingsRequest,
   Page,
   PredictResult,
   TrainingJob,
   TrainingJobQuery,
   TrainingJobRequest,
+  Traffic,
 } from './types.ts';
 
 type Body = NonNullable<RequestInit['body']>;
@@ -180,6 +186,27 @@ export class TrainyardClient {
   }
   artifactUrl(name: string, version: number | string, artifact: string): string {
     return this.url(`/v1/models/${enc(name)}/versions/${enc(String(version))}/artifacts/${enc(artifact)}`);
+  }
+
+  // Monitoring -------------------------------------------------------------------------------
+
+  getMonitoring(name: string): Promise<MonitoringSettings> {
+    return this.request('GET', `/v1/models/${enc(name)}/monitoring`);
+  }
+  setMonitoring(name: string, settings: MonitoringSettingsRequest): Promise<MonitoringSettings> {
+    return this.request('PUT', `/v1/models/${enc(name)}/monitoring`, { json: settings });
+  }
+  drift(name: string, version: number | string, window = '24h'): Promise<DriftReport> {
+    return this.request('GET', `/v1/models/${enc(name)}/versions/${enc(String(version))}/drift`, { query: { window } });
+  }
+  liveQuality(name: string, version: number | string, window = '24h'): Promise<LiveQuality> {
+    return this.request('GET', `/v1/models/${enc(name)}/versions/${enc(String(version))}/quality`, { query: { window } });
+  }
+  traffic(name: string, window = '24h'): Promise<Traffic> {
+    return this.request('GET', `/v1/models/${enc(name)}/monitoring/traffic`, { query: { window } });
+  }
+  sendFeedback(name: string, items: FeedbackItem[]): Promise<{ updated: number }> {
+    return this.request('POST', `/v1/models/${enc(name)}/feedback`, { json: items });
   }
 
   // Training jobs ----------------------------------------------------------------------------

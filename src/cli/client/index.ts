@@ -5,6 +5,7 @@ import { datasetsCommand } from './datasets.ts';
 import { modelsCommand } from './models.ts';
 import { jobsCommand, trainCommand } from './train.ts';
 import { inferCommand, predictCommand } from './predict.ts';
+import { monitorCommand } from './monitor.ts';
 
 export { setClientIO, type ClientIO } from './context.ts';
 
@@ -18,7 +19,7 @@ function usageErrorsExit2(command: Command): void {
 }
 
 export function clientCommands(): Command[] {
-  const commands = [datasetsCommand(), modelsCommand(), trainCommand(), jobsCommand(), predictCommand(), inferCommand()];
+  const commands = [datasetsCommand(), modelsCommand(), trainCommand(), jobsCommand(), predictCommand(), inferCommand(), monitorCommand()];
   for (const command of commands) usageErrorsExit2(command);
   return commands;
 }

@@ -2000,7 +2000,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-9"];
+                        "application/json": components["schemas"]["def-11"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2115,7 +2115,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-9"];
+                        "application/json": components["schemas"]["def-11"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2189,6 +2189,506 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/models/{name}/monitoring": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Monitoring settings of a model */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-6"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        /**
+         * Turn prediction logging on or off and set its retention
+         * @description Off by default: prediction inputs may be personal data. Applies on every server within 5 s.
+         */
+        put: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Share of predicted rows to log (0 = off) */
+                        log_sample_rate: number;
+                        /** @default 30 */
+                        retention_days?: number;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-6"];
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{name}/feedback": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Attach true labels to logged predictions (all or nothing)
+         * @description Each item names a logged prediction by the `x-request-id` of its predict call (or an inference job id) and its 0-based `row`. Feedback for a prediction that was not logged (sampled out, logging off, past retention, or still in the last 2 s buffer) is a 400 naming the item, and nothing is written.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        request_id: string;
+                        /** @default 0 */
+                        row?: number;
+                        label: string | number | boolean;
+                    }[];
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            updated: number;
+                        };
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Payload too large */
+                413: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{name}/versions/{version}/drift": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Drift of live inputs and predictions against the training data, per feature (PSI) */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Hours or days back from now, e.g. 24h or 7d (at most 90d); whole hours are counted */
+                    window: string;
+                    /** @description PSI from which a feature is warn (default TRAINYARD_DRIFT_WARN, 0.1) */
+                    warn?: number;
+                    /** @description PSI from which a feature is drift (default TRAINYARD_DRIFT_ALERT, 0.2) */
+                    drift?: number;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-7"];
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{name}/versions/{version}/quality": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Live quality of a version, from the feedback on its logged predictions */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Hours or days back from now, e.g. 24h or 7d (at most 90d); whole hours are counted */
+                    window: string;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                    version: number;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: string;
+                            version: number;
+                            window: string;
+                            /** @description Predictions with feedback in the window (the newest 100000 at most) */
+                            labelled_rows: number;
+                            /** @description accuracy, f1, roc_auc (binary) or rmse, mae, r2 */
+                            metrics: {
+                                [key: string]: number | null;
+                            };
+                        };
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/models/{name}/monitoring/traffic": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Logged rows and serving latency per hour and version */
+        get: {
+            parameters: {
+                query: {
+                    /** @description Hours or days back from now, e.g. 24h or 7d (at most 90d); whole hours are counted */
+                    window: string;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            model: string;
+                            hours: {
+                                /** @description YYYY-MM-DDTHH (UTC) */
+                                hour: string;
+                                version: number;
+                                rows: number;
+                                latency_ms: {
+                                    p50: number | null;
+                                    p99: number | null;
+                                };
+                            }[];
+                        };
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/inference-jobs": {
         parameters: {
             query?: never;
@@ -2221,7 +2721,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-6"][];
+                            items: components["schemas"]["def-8"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2300,7 +2800,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-8"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2399,7 +2899,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-8"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2608,7 +3108,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-8"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2684,7 +3184,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-7"][];
+                            items: components["schemas"]["def-9"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2744,7 +3244,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-8"];
+                        "application/json": components["schemas"]["def-10"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -3562,8 +4062,61 @@ export type components = {
             /** Format: date-time */
             updated_at: string;
         };
-        /** InferenceJob */
+        /** MonitoringSettings */
         "def-6": {
+            model: string;
+            /** @description Share of predicted rows logged, 0 (off, the default) to 1 */
+            log_sample_rate: number;
+            /** @description Logs, feedback and live histograms older than this are deleted */
+            retention_days: number;
+            updated_at: string | null;
+        };
+        /** DriftReport */
+        "def-7": {
+            model: string;
+            version: number;
+            window: string;
+            /** Format: date-time */
+            from: string;
+            thresholds: {
+                warn: number;
+                drift: number;
+            };
+            live_rows: number;
+            status: "ok" | "warn" | "drift" | "no_data";
+            features: {
+                feature: string;
+                kind: "numeric" | "categorical";
+                psi: number;
+                status: "ok" | "warn" | "drift" | "no_data";
+                live_rows: number;
+                missing_share: {
+                    expected: number;
+                    live: number;
+                };
+                unseen_share?: {
+                    expected: number;
+                    live: number;
+                };
+                histogram: {
+                    bin: string;
+                    expected: number;
+                    live: number;
+                }[];
+            }[];
+            prediction: {
+                psi: number;
+                status: "ok" | "warn" | "drift" | "no_data";
+                live_rows: number;
+                histogram: {
+                    bin: string;
+                    expected: number;
+                    live: number;
+                }[];
+            } | null;
+        };
+        /** InferenceJob */
+        "def-8": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -3601,7 +4154,7 @@ export type components = {
             finished_at: string | null;
         };
         /** ApiToken */
-        "def-7": {
+        "def-9": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -3612,7 +4165,7 @@ export type components = {
             revoked_at: string | null;
         };
         /** CreatedApiToken */
-        "def-8": {
+        "def-10": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -3623,7 +4176,7 @@ export type components = {
             created_at: string;
         };
         /** PredictResponse */
-        "def-9": {
+        "def-11": {
             model: string;
             version: number;
             predictions: ({
