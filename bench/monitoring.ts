@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { pino } from 'pino';
 import { ROOT, startServer } from './support.ts';
-import { openMetadataStore } from '../src/store/metadata/metadata-store.ts';
+import { openMetadataStore } from '../src/store/metadata/open-metadata-store.ts';
 import { migrateToLatest } from '../src/store/metadata/migrate.ts';
 import { FileBlobStore } from '../src/store/blobs/file-blob-store.ts';
 import { PredictionMonitor } from '../src/monitoring/monitor.ts';

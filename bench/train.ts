@@ -21,14 +21,14 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs, promisify } from 'node:util';
 import { FileBlobStore } from '../src/store/blobs/file-blob-store.ts';
-import { openMetadataStore } from '../src/store/metadata/metadata-store.ts';
+import { openMetadataStore } from '../src/store/metadata/open-metadata-store.ts';
 import { prepareTrainingData } from '../src/training/prepare.ts';
 import { trainerJob } from '../src/training/run-training.ts';
 import { TRAINER_PACKAGE_DIR } from '../src/training/trainer-process.ts';
 import { resolveHyperparameters } from '../src/training/hyperparameters.ts';
 import { inferShapes } from '../src/models/shapes.ts';
 import { validateLayers } from '../src/models/layers.ts';
-import { LOCAL_JOB_NICENESS } from '../src/jobs/executors/executor.ts';
+import { LOCAL_JOB_NICENESS } from '../src/jobs/executors/local.ts';
 import { ROOT, percentile, startServer, writeCsvOnce } from './support.ts';
 
 const execFileAsync = promisify(execFile);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: typecheck, lint, the TypeScript tests (unit and end-to-end over real
-# HTTP), the trainer's Python tests and the infrastructure tests. MariaDB-backed runs happen when
-# TRAINYARD_TEST_MYSQL_URL is set (.ci/run sets it, and TRAINYARD_TEST_REAL_DB_OUTAGE=1 for the
-# outage test that stops MariaDB). Exits non-zero when anything fails.
+# Runs the whole test suite: typecheck, lint, the import-cycle check, the TypeScript tests (unit
+# and end-to-end over real HTTP), the trainer's Python tests and the infrastructure tests.
+# MariaDB-backed runs happen when TRAINYARD_TEST_MYSQL_URL is set (.ci/run sets it, and
+# TRAINYARD_TEST_REAL_DB_OUTAGE=1 for the outage test that stops MariaDB). Exits non-zero when
+# anything fails.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 failed=""
@@ -13,6 +14,9 @@ step() {
 }
 step typecheck npx tsc --noEmit
 step lint npx eslint .
+# Zero import cycles in src/ (an interface file that imports its implementations, two modules that
+# need each other's types): madge lists each cycle it finds and exits non-zero.
+step import-cycles npx madge --circular --extensions ts,tsx --ts-config tsconfig.json --no-color src
 step vitest npx vitest run
 # The database-outage acceptance with MariaDB really stopped and restarted: alone, after the main
 # suite, since it takes down the server every MariaDB test shares (CI sets the variable).

@@ -1,9 +1,11 @@
 // The stores and settings every process (server, worker, run-job, migrate) opens the same way.
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
-import { openMetadataStore, type MetadataStore } from './store/metadata/metadata-store.ts';
+import { type MetadataStore } from './store/metadata/metadata-store.ts';
+import { openMetadataStore } from './store/metadata/open-metadata-store.ts';
 import { migrateToLatest } from './store/metadata/migrate.ts';
-import { openBlobStore, type BlobStore } from './store/blobs/blob-store.ts';
+import { type BlobStore } from './store/blobs/blob-store.ts';
+import { openBlobStore } from './store/blobs/open-blob-store.ts';
 
 export interface Platform {
   readonly config: Config;

@@ -19,7 +19,7 @@ import {
 import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { openPlatform, type Platform } from '../src/platform.ts';
-import { BatchDispatcher, containerEnvironment, failureReason, startBatchDispatcher } from '../src/jobs/executors/aws-batch.ts';
+import { AwsBatchExecutor, containerEnvironment, failureReason } from '../src/jobs/executors/aws-batch.ts';
 import { createJob, getJobRow, requestCancel } from '../src/jobs/jobs.ts';
 import { claimById, finishJob } from '../src/jobs/queue.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
@@ -120,7 +120,7 @@ for (const store of METADATA_STORES) {
       // A server whose database URL carries a password (as in production, from Secrets Manager).
       const base = platforms[0]!;
       const p: Platform = { ...base, config: { ...base.config, databaseUrl: SECRET_DB_URL } };
-      const dispatcher = new BatchDispatcher(p, client, JOB_QUEUE, JOB_DEFINITION);
+      const dispatcher = new AwsBatchExecutor(p, { client });
       const job = await queueJob(p);
       await dispatcher.submitQueued();
 
@@ -171,8 +171,8 @@ for (const store of METADATA_STORES) {
       });
       const jobs = [];
       for (let i = 0; i < 12; i++) jobs.push(await queueJob(a));
-      const one = new BatchDispatcher(a, client, JOB_QUEUE, JOB_DEFINITION);
-      const two = new BatchDispatcher(b, client, JOB_QUEUE, JOB_DEFINITION);
+      const one = new AwsBatchExecutor(a, { client });
+      const two = new AwsBatchExecutor(b, { client });
       await Promise.all([one.submitQueued(), two.submitQueued(), one.submitQueued(), two.submitQueued()]);
 
       const submitted = batch.commandCalls(SubmitJobCommand).map((c) => c.args[0].input.containerOverrides?.command?.[1]);
@@ -189,7 +189,7 @@ for (const store of METADATA_STORES) {
         .on(SubmitJobCommand)
         .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }))
         .callsFake(submitted);
-      const dispatcher = new BatchDispatcher(p, client, JOB_QUEUE, JOB_DEFINITION);
+      const dispatcher = new AwsBatchExecutor(p, { client });
       await expect(dispatcher.submitQueued()).rejects.toThrow(/Rate exceeded/);
       expect((await getJobRow(p.metadata.db, job.id)).external_id).toBeNull();
       await dispatcher.submitQueued();
@@ -200,7 +200,7 @@ for (const store of METADATA_STORES) {
 
     it('DescribeJobs FAILED marks our job failed with Batch’s status reason and container reason', async () => {
       const p = platforms[0]!;
-      const dispatcher = new BatchDispatcher(p, client, JOB_QUEUE, JOB_DEFINITION);
+      const dispatcher = new AwsBatchExecutor(p, { client });
       const queued = await queueJob(p); // submitted, container never started
       const running = await queueJob(p); // submitted, claimed by its container, then killed
       await dispatcher.submitQueued();
@@ -243,7 +243,7 @@ for (const store of METADATA_STORES) {
 
     it('SUCCEEDED without our result marks the job failed; with our result, nothing changes; RUNNING is left alone', async () => {
       const p = platforms[0]!;
-      const dispatcher = new BatchDispatcher(p, client, JOB_QUEUE, JOB_DEFINITION);
+      const dispatcher = new AwsBatchExecutor(p, { client });
       const silent = await queueJob(p); // the container exited 0 without recording anything
       const done = await queueJob(p); // the container recorded success
       const busy = await queueJob(p); // still running
@@ -270,7 +270,7 @@ for (const store of METADATA_STORES) {
 
     it('a job Batch no longer knows is failed with a reason, after a grace period for DescribeJobs’ eventual consistency', async () => {
       const p = platforms[0]!;
-      const dispatcher = new BatchDispatcher(p, client, JOB_QUEUE, JOB_DEFINITION);
+      const dispatcher = new AwsBatchExecutor(p, { client });
       const job = await queueJob(p);
       await dispatcher.submitQueued();
       batch.on(DescribeJobsCommand).resolves({ jobs: [] });
@@ -287,7 +287,7 @@ for (const store of METADATA_STORES) {
 
     it('cancel calls TerminateJob for a submitted job, queued or running, once', async () => {
       const p = platforms[0]!;
-      const dispatcher = new BatchDispatcher(p, client, JOB_QUEUE, JOB_DEFINITION);
+      const dispatcher = new AwsBatchExecutor(p, { client });
       const queued = await queueJob(p);
       const running = await queueJob(p);
       const untouched = await queueJob(p);
@@ -313,7 +313,7 @@ for (const store of METADATA_STORES) {
 
     it('a job cancelled while its SubmitJob is in flight gets its new Batch job terminated', async () => {
       const p = platforms[0]!;
-      const dispatcher = new BatchDispatcher(p, client, JOB_QUEUE, JOB_DEFINITION);
+      const dispatcher = new AwsBatchExecutor(p, { client });
       const job = await queueJob(p);
       batch.on(SubmitJobCommand).callsFake(async (input: SubmitJobCommandInput) => {
         await requestCancel(p.metadata.db, job.id, 'training');
@@ -326,19 +326,20 @@ for (const store of METADATA_STORES) {
       expect((await getJobRow(p.metadata.db, job.id)).status).toBe('cancelled');
     });
 
-    it('startBatchDispatcher without a job queue or definition is a clear ConfigError', async () => {
+    it('without a job queue or definition the executor is a clear ConfigError', async () => {
       const noQueue = await platform({ TRAINYARD_BATCH_JOB_QUEUE: '' });
-      await expect(startBatchDispatcher(noQueue, { client })).rejects.toThrow(ConfigError);
-      await expect(startBatchDispatcher(noQueue, { client })).rejects.toThrow(/TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION/);
+      expect(() => new AwsBatchExecutor(noQueue, { client })).toThrow(ConfigError);
+      expect(() => new AwsBatchExecutor(noQueue, { client })).toThrow(/TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION/);
       const noDefinition = await platform({ TRAINYARD_BATCH_JOB_DEFINITION: '' });
-      await expect(startBatchDispatcher(noDefinition, { client })).rejects.toThrow(ConfigError);
+      expect(() => new AwsBatchExecutor(noDefinition, { client })).toThrow(ConfigError);
       expect(batch.calls()).toHaveLength(0);
     });
 
-    it('startBatchDispatcher with its configuration submits on start and stops cleanly', async () => {
+    it('with its configuration it submits on start and stops cleanly', async () => {
       const p = platforms[0]!;
       const job = await queueJob(p);
-      const executor = await startBatchDispatcher(p, { client, intervalMs: 60_000 });
+      const executor = new AwsBatchExecutor(p, { client, intervalMs: 60_000 });
+      executor.start();
       try {
         await expect.poll(() => batch.commandCalls(SubmitJobCommand).length, { timeout: 5000 }).toBe(1);
       } finally {

@@ -5,11 +5,12 @@
 // unique violations, transactions, and a ping that fails while the database is unreachable.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { sql, type Insertable, type Kysely } from 'kysely';
+import { Migrator, sql, type Insertable, type Kysely } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isConnectionError, isUniqueViolation } from '../src/store/metadata/errors.ts';
-import { openMetadataStore, type MetadataStore } from '../src/store/metadata/metadata-store.ts';
-import { migrateToLatest } from '../src/store/metadata/migrate.ts';
+import { type MetadataStore } from '../src/store/metadata/metadata-store.ts';
+import { openMetadataStore } from '../src/store/metadata/open-metadata-store.ts';
+import { MIGRATIONS, migrateToLatest } from '../src/store/metadata/migrate.ts';
 import type { Database } from '../src/store/metadata/schema.ts';
 import { withRetry } from '../src/store/retry.ts';
 import { MYSQL_URL, startTcpProxy } from './support/mysql.ts';
@@ -105,7 +106,7 @@ function rows(json: string) {
 /** Runs migrateToLatest in a separate Node process (as a second server would) and returns its report. */
 async function migrateInChild(url: string, startAt: number): Promise<{ applied: string[] }> {
   const script = `
-    import { openMetadataStore } from ${JSON.stringify(new URL('../src/store/metadata/metadata-store.ts', import.meta.url).href)};
+    import { openMetadataStore } from ${JSON.stringify(new URL('../src/store/metadata/open-metadata-store.ts', import.meta.url).href)};
     import { migrateToLatest } from ${JSON.stringify(new URL('../src/store/metadata/migrate.ts', import.meta.url).href)};
     const store = await openMetadataStore(process.env.DB_URL);
     await new Promise((resolve) => setTimeout(resolve, Number(process.env.START_AT) - Date.now()));
@@ -149,7 +150,9 @@ for (const config of METADATA_STORES) {
 
     it('applies migrations, then re-applies them as a no-op', async () => {
       const first = await migrateToLatest(store);
-      expect(first.applied).toEqual(['0001_initial', '0002_dataset_columnar', '0008_monitoring']);
+      // Every migration, in name order (each issue's migration adds one).
+      expect(first.applied).toEqual(Object.keys(MIGRATIONS).sort());
+      expect(first.applied.slice(0, 3)).toEqual(['0001_initial', '0002_dataset_columnar', '0003_jobs_any_kind']);
       expect(await migrateToLatest(store)).toEqual({ applied: [] });
       // A second process (another API server starting) sees nothing to do either.
       const other = await fixture.open();
@@ -262,6 +265,30 @@ for (const config of METADATA_STORES) {
         await expect(other.ping()).rejects.toThrow();
       });
     }
+
+    it('migration 0003 keeps the jobs and indexes of an older database, and lets a job name no model or dataset', async () => {
+      const old = await config.create();
+      try {
+        const o = await old.open();
+        const migrator = new Migrator({ db: o.db, provider: { getMigrations: async () => MIGRATIONS } });
+        expect((await migrator.migrateTo('0002_dataset_columnar')).error).toBeUndefined();
+        const existing = rows('{"epochs":3}').jobs;
+        await o.db.insertInto('jobs').values(existing).execute();
+        expect((await migrateToLatest(o)).applied[0]).toBe('0003_jobs_any_kind');
+        expect(await o.db.selectFrom('jobs').selectAll().where('id', '=', existing.id).executeTakeFirstOrThrow()).toMatchObject(existing);
+        const indexes =
+          o.dialect === 'sqlite'
+            ? (await sql<{ name: string }>`select name from sqlite_master where type = 'index' and tbl_name = 'jobs' and name like 'jobs_%'`.execute(o.db)).rows.map((r) => r.name)
+            : (await sql<{ Key_name: string }>`show index from jobs`.execute(o.db)).rows.map((r) => r.Key_name).filter((n) => n !== 'PRIMARY');
+        expect([...new Set(indexes)].sort()).toEqual(['jobs_dataset', 'jobs_kind_id', 'jobs_model', 'jobs_status_created']);
+        const kind = 'a-kind-of-exactly-32-characters!';
+        expect(kind).toHaveLength(32);
+        await o.db.insertInto('jobs').values({ ...existing, id: 'job_no_refs', kind, model_name: null, dataset_id: null }).execute();
+        expect(await o.db.selectFrom('jobs').select(['kind', 'model_name', 'dataset_id']).where('id', '=', 'job_no_refs').executeTakeFirstOrThrow()).toEqual({ kind, model_name: null, dataset_id: null });
+      } finally {
+        await old.cleanup();
+      }
+    });
 
     it('two processes migrating a fresh database at once both succeed, applying each migration once', async () => {
       const fresh = await config.create();

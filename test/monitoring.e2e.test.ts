@@ -198,6 +198,31 @@ describe('model monitoring on SQLite and files', () => {
     expect(traffic.body.hours[0].latency_ms.p99).toBeGreaterThan(0);
   });
 
+  it('exports what was served, with the feedback labels as the target, into a new dataset version', async () => {
+    const bad = await api<{ errors: Array<{ field: string }> }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served', from: '2026-12-03T10:00:00Z', to: '2026-12-03T09:00:00Z' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0].field).toBe('from');
+    const created = await api<{ id: string; status: string }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served' });
+    expect(created.status).toBe(202);
+    let job: { status: string; error: string | null; result: { dataset_id: string; dataset_version: number; rows: number } | null } | undefined;
+    for (let i = 0; i < 600 && !['succeeded', 'failed', 'cancelled'].includes(job?.status ?? ''); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      job = (await api<NonNullable<typeof job>>(base, 'GET', `/v1/export-jobs/${created.body.id}`)).body;
+    }
+    expect(job?.status, job?.error ?? '').toBe('succeeded');
+    // 600 + 550 served in real time and 40 by the batch job (the 5 served before logging was on are not there).
+    expect(job!.result!.rows).toBe(1190);
+    const dataset = await api<{ columns: Array<{ name: string; missing_count: number }> }>(base, 'GET', `/v1/datasets/${job!.result!.dataset_id}`);
+    expect(dataset.body.columns.map((c) => c.name)).toEqual(['x1', 'x2', 'color', 'label']);
+    expect(dataset.body.columns.find((c) => c.name === 'label')!.missing_count).toBe(1190 - 300);
+    // The labels are the ones sent as feedback, on the rows they were sent for.
+    const content = await (await fetch(`${base}/v1/datasets/${job!.result!.dataset_id}/content`)).text();
+    const labelled = content.trim().split('\n').slice(1).filter((line) => !line.endsWith(','));
+    expect(labelled).toHaveLength(300);
+    const truth = new Map(served.slice(0, 300).map((s, i) => [`${s.id}/${i % 100}`, s.truth]));
+    expect(new Set(labelled.map((line) => line.split(',').at(-1)))).toEqual(new Set(truth.values()));
+  });
+
   it('deletes what monitoring holds with the model', async () => {
     expect((await api(base, 'DELETE', '/v1/models/watched')).status).toBe(204);
     expect(await platform.platform.blobs.list('monitoring/watched')).toEqual([]);

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Validator } from '@seriousme/openapi-schema-validator';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { ALL_ROUTES } from '../src/api/routes/index.ts';
-import type { RouteModule } from '../src/api/app.ts';
+import type { RouteModule } from '../src/api/route-context.ts';
 
 let server: TestServer;
 const registered: Array<{ method: string; url: string }> = [];

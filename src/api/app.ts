@@ -1,39 +1,20 @@
 // Builds the Fastify app: OpenAPI from the route schemas, problem+json errors, request ids in the
 // logs, Prometheus request histograms, and one route module per resource.
 import { randomUUID } from 'node:crypto';
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Platform } from '../platform.ts';
 import { TrainyardError } from '../errors.ts';
 import { sendProblem } from './problem.ts';
-import { createMetrics, type ApiMetrics } from './metrics.ts';
+import { createMetrics } from './metrics.ts';
+import { AJV_OPTIONS, type Api, type RouteContext, type RouteModule } from './route-context.ts';
 import { healthRoutes } from './routes/health.ts';
 import { ProblemSchema } from './schemas.ts';
 import { registerAuth } from '../auth/plugin.ts';
 import { DEFAULT_MONITOR_OPTIONS, PredictionMonitor } from '../monitoring/monitor.ts';
 import { monitoringSnapshot } from '../monitoring/gauges.ts';
-
-export type Api = FastifyInstance<
-  import('node:http').Server,
-  import('node:http').IncomingMessage,
-  import('node:http').ServerResponse,
-  import('fastify').FastifyBaseLogger,
-  TypeBoxTypeProvider
->;
-
-/** Everything a route module may use. */
-export interface RouteContext {
-  platform: Platform;
-  metrics: ApiMetrics;
-  /** The in-process job loop (local executor), woken when a route queues a job. */
-  executor?: { poke(): void };
-  /** This process's prediction monitor (logs, feedback records, live histograms). */
-  monitor: PredictionMonitor;
-}
-
-export type RouteModule = (app: Api, context: RouteContext) => Promise<void> | void;
 
 export interface AppOptions {
   /** Route modules to register (ALL_ROUTES in the server); tests may build slices. */
@@ -45,8 +26,6 @@ const API_DESCRIPTION = `Trainyard: ingest tabular data, define PyTorch models, 
 
 Errors are RFC 9457 \`application/problem+json\` with \`errors[]\` naming each bad field; codes are listed in docs/errors.md.`;
 
-/** Ajv's options for request validation (route scopes that build their own validators use them too). */
-export const AJV_OPTIONS = { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } as const;
 
 /**
  * Fastify's request log lines as one access-log line per request: `incoming request` moves to debug

@@ -4,7 +4,7 @@
 // least the one `requiredAccess` names. 401 (with `WWW-Authenticate: Bearer`) when the token is
 // missing, malformed, unknown or revoked; 403 when its scope is too small. See docs/auth.md.
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { Api } from '../api/app.ts';
+import type { Api } from '../api/route-context.ts';
 import type { Platform } from '../platform.ts';
 import { TrainyardError } from '../errors.ts';
 import { sendProblem } from '../api/problem.ts';

@@ -2,7 +2,7 @@
 // once), list, revoke. A revocation here drops this server's cached answer at once; other servers
 // stop accepting the token within the verification cache window (docs/auth.md).
 import { Type } from 'typebox';
-import type { Api, RouteContext } from '../api/app.ts';
+import type { Api, RouteContext } from '../api/route-context.ts';
 import { IdParams, problems } from '../api/schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../api/pagination.ts';
 import { SCOPES, TOKEN_NAME_PATTERN, createToken, listTokens, revokeToken } from './tokens.ts';

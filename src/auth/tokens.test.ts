@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createHash } from 'node:crypto';
-import { openMetadataStore, type MetadataStore } from '../store/metadata/metadata-store.ts';
+import { type MetadataStore } from '../store/metadata/metadata-store.ts';
+import { openMetadataStore } from '../store/metadata/open-metadata-store.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
 import { TrainyardError } from '../errors.ts';
 import { TokenVerifier, createToken, generateToken, hashToken, hashesEqual, listTokens, looksLikeToken, revokeToken } from './tokens.ts';

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { loadConfig } from '../config.ts';
-import { openMetadataStore } from '../store/metadata/metadata-store.ts';
+import { openMetadataStore } from '../store/metadata/open-metadata-store.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
 
 export function migrateCommand(): Command {

@@ -4,6 +4,7 @@ import { loadConfig } from '../config.ts';
 import { openPlatform } from '../platform.ts';
 import { claimById, newLeaseOwner } from '../jobs/queue.ts';
 import { getJobRow } from '../jobs/jobs.ts';
+import type { JobRunners } from '../jobs/runner.ts';
 
 /** What a job loop writes to a standby process's stdin: the job it claimed, and its lease owner. */
 export interface StandbyAssignment {
@@ -23,7 +24,8 @@ async function readAssignment(): Promise<StandbyAssignment | null> {
   return null;
 }
 
-export function runJobCommand(): Command {
+/** `runners` gives the job kinds this process can run (default: every kind of this build, job-kinds.ts). */
+export function runJobCommand(runners?: () => JobRunners): Command {
   return new Command('run-job')
     .description('Run exactly one job and exit (the AWS Batch container entrypoint; also what workers spawn)')
     .argument('[id]', 'job id (not with --standby)')
@@ -34,7 +36,8 @@ export function runJobCommand(): Command {
         throw new InvalidArgumentError('give a job id, or --standby alone');
       }
       // Loaded on use so that other commands do not pay for the job code (and ONNX Runtime).
-      const { runClaimedJob } = await import('../jobs/run-job.ts');
+      const [{ runClaimedJob }, { jobRunners }] = await Promise.all([import('../jobs/run-job.ts'), import('./job-kinds.ts')]);
+      const kinds = (runners ?? jobRunners)();
       const config = loadConfig();
       const platform = await openPlatform(config);
       let exitCode = 0;
@@ -65,7 +68,7 @@ export function runJobCommand(): Command {
           process.stderr.write(`trainyard run-job: job ${id} is ${current.status}${current.lease_owner ? ` (held by ${current.lease_owner})` : ''}; nothing to do\n`);
           return 0;
         }
-        const end = await runClaimedJob(platform, job, owner, { stop: stop.signal });
+        const end = await runClaimedJob(platform, kinds, job, owner, { stop: stop.signal });
         platform.logger.info({ job: id, end }, 'run-job finished');
         return end === 'failed' ? 1 : 0;
       }

@@ -9,7 +9,7 @@ export function serverCommand(): Command {
     const [{ buildApp }, { ALL_ROUTES }, { startExecutor }, { warmProfilingWorker }] = await Promise.all([
       import('../api/app.ts'),
       import('../api/routes/index.ts'),
-      import('../jobs/executors/executor.ts'),
+      import('../jobs/executors/from-config.ts'),
       import('../datasets/csv/worker-profiler.ts'),
     ]);
     const config = loadConfig();

@@ -5,7 +5,8 @@
 import { Command, Option } from 'commander';
 import { loadConfig } from '../config.ts';
 import { TrainyardError } from '../errors.ts';
-import { openMetadataStore, type MetadataStore } from '../store/metadata/metadata-store.ts';
+import { type MetadataStore } from '../store/metadata/metadata-store.ts';
+import { openMetadataStore } from '../store/metadata/open-metadata-store.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
 import { SCOPES, createToken, listTokens, revokeToken, type TokenInfo } from '../auth/tokens.ts';
 

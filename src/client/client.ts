@@ -9,6 +9,7 @@ import type {
   DriftReport,
   EpochEvent,
   EpochPoint,
+  ExportJob,
   InferenceJob,
   InferenceJobRequest,
   FeedbackItem,
@@ -207,6 +208,13 @@ export class TrainyardClient {
   }
   sendFeedback(name: string, items: FeedbackItem[]): Promise<{ updated: number }> {
     return this.request('POST', `/v1/models/${enc(name)}/feedback`, { json: items });
+  }
+  /** Starts exporting the logged predictions (with feedback labels) into a dataset version. */
+  exportPredictionLogs(name: string, request: { name: string; from?: string; to?: string }): Promise<ExportJob> {
+    return this.request('POST', `/v1/models/${enc(name)}/prediction-logs/export`, { json: request });
+  }
+  getExportJob(id: string): Promise<ExportJob> {
+    return this.request('GET', `/v1/export-jobs/${enc(id)}`);
   }
 
   // Training jobs ----------------------------------------------------------------------------

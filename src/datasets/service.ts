@@ -8,13 +8,15 @@ import type { Selectable } from 'kysely';
 import type { Platform } from '../platform.ts';
 import type { DatasetTable } from '../store/metadata/schema.ts';
 import { TrainyardError, notFound } from '../errors.ts';
+import { assertNotInUse } from '../jobs/jobs.ts';
 import { newId, nowIso } from '../ids.ts';
 import { CsvProfiler, type ColumnProfile, type CsvProfile } from './csv/profiler.ts';
 import { readCsvRows, type CellValue } from './csv/reader.ts';
 import { acquireWorkerProfiler, type WorkerProfiler } from './csv/worker-profiler.ts';
 import { ColumnarWriter, type ColumnarSummary } from './columnar/writer.ts';
 import { ColumnarOutput } from './columnar/output.ts';
-import { COLUMNAR_FORMAT, columnarKeyOf, type ColumnarInfo } from './columnar/format.ts';
+import { COLUMNAR_FORMAT, type ColumnarInfo } from './columnar/format.ts';
+import { datasetColumnarKey, datasetCsvKey, datasetPrefix } from '../store/blobs/keys.ts';
 
 export type DatasetRow = Selectable<DatasetTable>;
 
@@ -32,7 +34,6 @@ export interface Dataset {
   created_at: string;
 }
 
-export const blobKeyOf = (id: string): string => `datasets/${id}/data.csv`;
 
 export function toDataset(row: DatasetRow): Dataset {
   return {
@@ -249,8 +250,8 @@ function isAbort(error: unknown): boolean {
  */
 export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number } = {}): Promise<StagedUpload> {
   const id = newId('ds');
-  const blobKey = blobKeyOf(id);
-  const columnarKey = columnarKeyOf(id);
+  const blobKey = datasetCsvKey(id);
+  const columnarKey = datasetColumnarKey(id);
   const output = new ColumnarOutput();
   const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output);
   tap.on('error', () => {}); // handled through the puts; stopping one put may error the tap late
@@ -267,7 +268,7 @@ export async function stageUpload(platform: Platform, source: Readable, options:
     const reasons = [csvResult, columnarResult].flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
     const error = reasons.find((r) => r instanceof TrainyardError) ?? reasons[0];
     const sourceError = await pumping;
-    await platform.blobs.deletePrefix(`datasets/${id}`).catch(() => {});
+    await platform.blobs.deletePrefix(datasetPrefix(id)).catch(() => {});
     if (error instanceof TrainyardError) throw error;
     if (sourceError instanceof TrainyardError) throw sourceError;
     if (isAbort(error) || isAbort(sourceError)) {
@@ -280,7 +281,7 @@ export async function stageUpload(platform: Platform, source: Readable, options:
   }
   await pumping;
   if (!tap.profile || !tap.columnar) {
-    await platform.blobs.deletePrefix(`datasets/${id}`).catch(() => {});
+    await platform.blobs.deletePrefix(datasetPrefix(id)).catch(() => {});
     throw new TrainyardError('UPLOAD_ABORTED', 'the upload ended before the file was complete', { errors: [{ field: 'file', message: 'upload ended early' }] });
   }
   let columnar: ColumnarInfo | null = {
@@ -340,7 +341,7 @@ export async function recordDataset(platform: Platform, staged: StagedUpload, na
 }
 
 export async function discardStaged(platform: Platform, staged: Pick<StagedUpload, 'id'>): Promise<void> {
-  await platform.blobs.deletePrefix(`datasets/${staged.id}`).catch((error: unknown) => {
+  await platform.blobs.deletePrefix(datasetPrefix(staged.id)).catch((error: unknown) => {
     platform.logger.warn({ err: error, dataset: staged.id }, 'could not remove a discarded upload');
   });
 }
@@ -365,20 +366,9 @@ export async function listDatasets(platform: Platform, options: { limit: number;
  */
 export async function deleteDataset(platform: Platform, id: string): Promise<void> {
   const row = await getDatasetRow(platform, id);
-  const users = await platform.metadata.db
-    .selectFrom('jobs')
-    .select(['id'])
-    .where('dataset_id', '=', id)
-    .where('status', 'in', ['queued', 'running'])
-    .limit(5)
-    .execute();
-  if (users.length > 0) {
-    throw new TrainyardError('IN_USE', `dataset "${id}" is used by ${users.length === 5 ? 'at least 5' : users.length} queued or running job(s): ${users.map((u) => u.id).join(', ')}`, {
-      errors: users.map((u) => ({ field: 'id', message: `used by job ${u.id}` })),
-    });
-  }
+  await assertNotInUse(platform.metadata.db, { datasetId: id });
   await platform.metadata.db.deleteFrom('datasets').where('id', '=', id).execute();
-  await platform.blobs.deletePrefix(`datasets/${row.id}`).catch((error: unknown) => {
+  await platform.blobs.deletePrefix(datasetPrefix(row.id)).catch((error: unknown) => {
     platform.logger.warn({ err: error, dataset: id }, 'dataset deleted but its blobs could not be removed');
   });
 }

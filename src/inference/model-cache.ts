@@ -7,6 +7,7 @@ import type { BlobStore } from '../store/blobs/blob-store.ts';
 import { TrainyardError } from '../errors.ts';
 import { createEncoder, type Encoder, type FeatureEncoding, type TargetEncoding } from '../models/preprocessing.ts';
 import type { ModelVersionRecord } from '../models/registry.ts';
+import { artifactKey } from '../store/blobs/keys.ts';
 
 export interface ServingManifest {
   task: 'binary_classification' | 'multiclass_classification' | 'regression';
@@ -99,7 +100,7 @@ export class ModelCache {
     let manifest: ServingManifest;
     let bytes: number;
     try {
-      const [onnx, manifestBytes] = await Promise.all([readAll(this.blobs, `${key}/model.onnx`), readAll(this.blobs, `${key}/manifest.json`)]);
+      const [onnx, manifestBytes] = await Promise.all([readAll(this.blobs, artifactKey(key, 'model.onnx')), readAll(this.blobs, artifactKey(key, 'manifest.json'))]);
       manifest = JSON.parse(manifestBytes.toString('utf8')) as ServingManifest;
       session = await ort.InferenceSession.create(onnx, {
         executionProviders: ['cpu'],

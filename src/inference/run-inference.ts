@@ -3,9 +3,10 @@
 // memory stays flat whatever the file size. Cancellable between batches.
 import { Readable } from 'node:stream';
 import { durably, type JobContext } from '../jobs/context.ts';
-import { JobUserError } from '../jobs/errors.ts';
+import { JobUserError, LeaseLostError } from '../jobs/errors.ts';
 import { finishJob } from '../jobs/queue.ts';
-import { LeaseLostError } from '../training/run-training.ts';
+import { jobDataset, jobModel } from '../jobs/jobs.ts';
+import type { JobRunner } from '../jobs/runner.ts';
 import { getVersion } from '../models/registry.ts';
 import { readDatasetBatches } from '../datasets/read-dataset.ts';
 import { TrainyardError } from '../errors.ts';
@@ -13,6 +14,7 @@ import { ModelCache } from './model-cache.ts';
 import { StatsAccumulator } from './predictions.ts';
 import { PredictionsCsvWriter } from './predictions-csv.ts';
 import { DEFAULT_MONITOR_OPTIONS, PredictionMonitor } from '../monitoring/monitor.ts';
+import { predictionsKey } from '../store/blobs/keys.ts';
 
 export interface InferenceJobSpec {
   threshold: number;
@@ -20,18 +22,18 @@ export interface InferenceJobSpec {
 
 const BATCH_ROWS = 8192;
 
-export const outputKey = (jobId: string): string => `jobs/${jobId}/predictions.csv`;
-
 export async function runInferenceJob(ctx: JobContext): Promise<void> {
   const { platform, job, events, signal } = ctx;
   const { db } = platform.metadata;
   const spec = JSON.parse(job.spec_json) as InferenceJobSpec;
-  const version = await getVersion(db, job.model_name, job.model_version!).catch((error: unknown) => {
-    if (error instanceof TrainyardError && error.code === 'NOT_FOUND') throw new JobUserError('BAD_DATA', `model version ${job.model_name}/${job.model_version} no longer exists`);
+  const model = jobModel(job);
+  const datasetId = jobDataset(job);
+  const version = await getVersion(db, model, job.model_version!).catch((error: unknown) => {
+    if (error instanceof TrainyardError && error.code === 'NOT_FOUND') throw new JobUserError('BAD_DATA', `model version ${model}/${job.model_version} no longer exists`);
     throw error;
   });
-  const dataset = await db.selectFrom('datasets').selectAll().where('id', '=', job.dataset_id).executeTakeFirst();
-  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${job.dataset_id} no longer exists`);
+  const dataset = await db.selectFrom('datasets').selectAll().where('id', '=', datasetId).executeTakeFirst();
+  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${datasetId} no longer exists`);
 
   const cache = new ModelCache(platform.blobs, Number.MAX_SAFE_INTEGER, undefined, platform.config.trainerThreads);
   // Batch predictions are logged like real-time ones (request id = the job id, row = the row number);
@@ -81,7 +83,7 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
       }
 
       try {
-        await platform.blobs.put(outputKey(job.id), Readable.from(chunks()), { contentType: 'text/csv' });
+        await platform.blobs.put(predictionsKey(job.id), Readable.from(chunks()), { contentType: 'text/csv' });
       } catch (error) {
         if (signal.aborted) return;
         if (error instanceof TrainyardError && error.status < 500) throw new JobUserError('BAD_DATA', error.message);
@@ -95,7 +97,7 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
       if (!finished) {
         // Cancelled at the last moment, or another worker owns the job now (and rewrites the output).
         const current = await db.selectFrom('jobs').select('cancel_requested').where('id', '=', job.id).executeTakeFirst();
-        if (current?.cancel_requested) await platform.blobs.delete(outputKey(job.id));
+        if (current?.cancel_requested) await platform.blobs.delete(predictionsKey(job.id));
         throw new LeaseLostError();
       }
     });
@@ -104,3 +106,6 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
     await cache.close();
   }
 }
+
+/** The `inference` kind, registered with the engine at the composition root (src/cli/job-kinds.ts). */
+export const inferenceJobRunner: JobRunner = { kind: 'inference', run: runInferenceJob };

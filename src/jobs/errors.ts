@@ -24,3 +24,14 @@ export function abortReason(signal: AbortSignal): AbortReason | undefined {
  * worth more than a few seconds; the lease (30 s by default) bounds how long another worker waits.
  */
 export const STORE_OUTAGE_RETRY = { attempts: 10, baseMs: 250, maxMs: 5000 } as const;
+
+/**
+ * Thrown by a runner whose final write found the job no longer held under its lease: a cancel
+ * arrived at the last moment, or another worker owns the job now. The engine sorts out which.
+ */
+export class LeaseLostError extends Error {
+  override name = 'LeaseLostError';
+  constructor() {
+    super('this worker lost the job’s lease before recording the result; another worker owns it now');
+  }
+}

@@ -1,4 +1,5 @@
-// The jobs table: training and inference jobs share it, and it is also the queue (see queue.ts).
+// The jobs table, owned here: jobs of every kind share it, and it is also the queue (see queue.ts).
+// A kind is the string a runner registers with the engine (runner.ts); this module knows none.
 // Job events (status changes, epochs, log lines) go to job_events so that any API server can
 // stream them over SSE, whichever process runs the job.
 import type { Kysely, Selectable, Transaction } from 'kysely';
@@ -8,7 +9,8 @@ import { TrainyardError, notFound } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 
 export type JobStatus = 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
-export type JobKind = 'training' | 'inference';
+/** The string a runner registered (runner.ts): `training`, `inference`, and whatever kinds come next. */
+export type JobKind = string;
 export type JobRow = Selectable<JobTable>;
 export type Db = Kysely<Database> | Transaction<Database>;
 
@@ -20,15 +22,15 @@ export function parseJson<T>(text: string | null | undefined): T | null {
 
 export async function createJob(
   store: MetadataStore,
-  input: { kind: JobKind; model: string; datasetId: string; modelVersion?: number | null; spec: unknown; maxAttempts: number },
+  input: { kind: JobKind; model?: string | null; datasetId?: string | null; modelVersion?: number | null; spec: unknown; maxAttempts: number },
 ): Promise<JobRow> {
   const now = nowIso();
   const row: JobRow = {
     id: newId('job'),
     kind: input.kind,
     status: 'queued',
-    model_name: input.model,
-    dataset_id: input.datasetId,
+    model_name: input.model ?? null,
+    dataset_id: input.datasetId ?? null,
     model_version: input.modelVersion ?? null,
     spec_json: JSON.stringify(input.spec),
     progress_json: null,
@@ -57,8 +59,20 @@ export async function createJob(
 
 export async function getJobRow(db: Db, id: string, kind?: JobKind): Promise<JobRow> {
   const row = await db.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirst();
-  if (!row || (kind && row.kind !== kind)) throw notFound(kind === 'inference' ? 'inference job' : 'training job', id);
+  if (!row || (kind && row.kind !== kind)) throw notFound(kind ? `${kind} job` : 'job', id);
   return row;
+}
+
+/** The model a job refers to, for kinds whose jobs always name one (training, inference). */
+export function jobModel(row: JobRow): string {
+  if (row.model_name === null) throw new Error(`job ${row.id} (${row.kind}) refers to no model`);
+  return row.model_name;
+}
+
+/** The dataset a job refers to, for kinds whose jobs always name one (training, inference). */
+export function jobDataset(row: JobRow): string {
+  if (row.dataset_id === null) throw new Error(`job ${row.id} (${row.kind}) refers to no dataset`);
+  return row.dataset_id;
 }
 
 export interface JobFilter {
@@ -128,10 +142,23 @@ export async function requestCancel(db: Kysely<Database>, id: string, kind: JobK
   return getJobRow(db, id, kind);
 }
 
-/** Whether a queued or running job refers to the dataset or model (deleting it would break the job). */
-export async function hasActiveJobs(db: Db, where: { datasetId?: string; model?: string }): Promise<boolean> {
+/**
+ * The queued or running jobs (up to `limit`, oldest first) that refer to the dataset or model:
+ * deleting it would break them. The one "is this in use by a job" query, whatever the kind.
+ */
+export async function activeJobsUsing(db: Db, where: { datasetId: string } | { model: string }, limit = 5): Promise<string[]> {
   let query = db.selectFrom('jobs').select('id').where('status', 'in', ['queued', 'running']);
-  if (where.datasetId) query = query.where('dataset_id', '=', where.datasetId);
-  if (where.model) query = query.where('model_name', '=', where.model);
-  return (await query.limit(1).executeTakeFirst()) !== undefined;
+  query = 'datasetId' in where ? query.where('dataset_id', '=', where.datasetId) : query.where('model_name', '=', where.model);
+  return (await query.orderBy('id').limit(limit).execute()).map((r) => r.id);
+}
+
+/** 409 IN_USE naming the jobs (activeJobsUsing) when any queued or running job uses the dataset or model. */
+export async function assertNotInUse(db: Db, where: { datasetId: string } | { model: string }): Promise<void> {
+  const limit = 5;
+  const users = await activeJobsUsing(db, where, limit);
+  if (users.length === 0) return;
+  const what = 'datasetId' in where ? `dataset "${where.datasetId}"` : `model "${where.model}"`;
+  throw new TrainyardError('IN_USE', `${what} is used by ${users.length === limit ? `at least ${limit}` : users.length} queued or running job(s): ${users.join(', ')}; cancel them first`, {
+    errors: users.map((id) => ({ field: 'datasetId' in where ? 'id' : 'name', message: `used by job ${id}` })),
+  });
 }

@@ -27,6 +27,8 @@ export interface JobLoopOptions {
   reapEveryMs?: number;
   /** Keep a loaded `run-job --standby` process waiting for the next job (default: config.jobStandby). */
   standby?: boolean;
+  /** The command-line entry whose `run-job` runs the jobs (default bin/trainyard.mjs; tests add job kinds). */
+  cli?: string;
 }
 
 export class JobLoop {
@@ -69,7 +71,7 @@ export class JobLoop {
   }
 
   private spawnJobProcess(args: string[]): ChildProcess {
-    const child = spawn(process.execPath, [CLI, 'run-job', ...args], {
+    const child = spawn(process.execPath, [this.options.cli ?? CLI, 'run-job', ...args], {
       env: { ...process.env, ...storeEnvironment(this.platform.config) },
       // stdin stays open: when this process dies, the child sees EOF and abandons the job.
       stdio: ['pipe', 'inherit', 'inherit'],

@@ -1,13 +1,14 @@
 // Runs one claimed job to its end: heartbeats the lease, turns cancel requests, lease loss and
-// shutdown into one AbortSignal, dispatches to the job kind, and records how it ended. User errors
-// fail the job at once; anything else is an infrastructure failure, retried while attempts remain.
+// shutdown into one AbortSignal, hands the job to its kind's runner (runner.ts), and records how it
+// ended. User errors fail the job at once; anything else is an infrastructure failure, retried
+// while attempts remain.
 import type { Platform } from '../platform.ts';
-import { JobUserError, abortReason, type AbortReason } from './errors.ts';
+import { JobUserError, LeaseLostError, abortReason, type AbortReason } from './errors.ts';
 import { EventSink, durably, type JobContext } from './context.ts';
 import { finishJob, renewLease, requeue } from './queue.ts';
 import { getJobRow, type JobRow } from './jobs.ts';
-import { runTrainingJob, LeaseLostError } from '../training/run-training.ts';
-import { runInferenceJob } from '../inference/run-inference.ts';
+import type { JobRunners } from './runner.ts';
+import { jobLogKey } from '../store/blobs/keys.ts';
 
 export type JobEnd = 'succeeded' | 'failed' | 'cancelled' | 'requeued' | 'abandoned';
 
@@ -16,7 +17,7 @@ export interface RunOptions {
   stop?: AbortSignal;
 }
 
-export async function runClaimedJob(platform: Platform, job: JobRow, owner: string, options: RunOptions = {}): Promise<JobEnd> {
+export async function runClaimedJob(platform: Platform, runners: JobRunners, job: JobRow, owner: string, options: RunOptions = {}): Promise<JobEnd> {
   const { db } = platform.metadata;
   const controller = new AbortController();
   const abort = (reason: AbortReason) => {
@@ -26,11 +27,11 @@ export async function runClaimedJob(platform: Platform, job: JobRow, owner: stri
   const events = new EventSink(platform, job.id);
   events.start();
 
-  const spec = JSON.parse(job.spec_json) as { hyperparameters?: { max_runtime_seconds?: number | null } };
-  const maxRuntime = spec.hyperparameters?.max_runtime_seconds;
-  // The trainer enforces max_runtime_seconds itself (stopping gracefully with the best weights);
-  // this timer is the backstop: SIGTERM, then SIGKILL after the grace period.
-  const runtimeTimer = maxRuntime ? setTimeout(() => abort('timeout'), (maxRuntime + 30) * 1000) : undefined;
+  const runner = runners.get(job.kind);
+  const deadline = runner?.deadlineSeconds?.(job);
+  // The backstop behind a kind's own limit: the signal fires, and the kind stops its work (the
+  // trainer gets SIGTERM, then SIGKILL after the grace period).
+  const runtimeTimer = deadline ? setTimeout(() => abort('timeout'), deadline * 1000) : undefined;
 
   let heartbeatFailures = 0;
   const heartbeat = setInterval(async () => {
@@ -50,8 +51,9 @@ export async function runClaimedJob(platform: Platform, job: JobRow, owner: stri
 
   const ctx: JobContext = { platform, job, owner, signal: controller.signal, events };
   try {
-    if (job.kind === 'training') await runTrainingJob(ctx);
-    else await runInferenceJob(ctx);
+    // No runner here: an infrastructure failure (retried; another worker may know the kind).
+    if (!runner) throw new Error(`this process has no runner for job kind "${job.kind}" (it knows ${runners.kinds.join(', ') || 'none'})`);
+    await runner.run(ctx);
     const reason = abortReason(controller.signal);
     if (reason) return await endAborted(platform, job, owner, reason, events);
     const row = await durably(platform, job.id, 'read the job’s end', () => getJobRow(db, job.id));
@@ -85,7 +87,7 @@ export async function runClaimedJob(platform: Platform, job: JobRow, owner: stri
 }
 
 async function writeLog(platform: Platform, jobId: string, events: EventSink): Promise<void> {
-  await platform.blobs.put(`jobs/${jobId}/log.txt`, events.logText()).catch((error) => platform.logger.warn({ err: error }, 'could not store job log'));
+  await platform.blobs.put(jobLogKey(jobId), events.logText()).catch((error) => platform.logger.warn({ err: error }, 'could not store job log'));
 }
 
 async function endAborted(platform: Platform, job: JobRow, owner: string, abort: AbortReason, events: EventSink): Promise<JobEnd> {

@@ -5,7 +5,7 @@ import type { BlobStore } from '../store/blobs/blob-store.ts';
 import { TrainyardError, notFound } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 import { isUniqueViolation } from '../store/metadata/errors.ts';
-import { hasActiveJobs } from '../jobs/jobs.ts';
+import { assertNotInUse } from '../jobs/jobs.ts';
 import { deepFreeze, type ModelSpec, type ModelSpecInput } from './spec.ts';
 
 export interface ArtifactInfo {
@@ -91,9 +91,7 @@ export async function listModels(db: Kysely<Database>, limit: number, cursor?: s
 /** Deletes a model with all its versions, aliases and artifacts. 409 while a job uses it. */
 export async function deleteModel(db: Kysely<Database>, blobs: BlobStore, name: string): Promise<void> {
   await getModel(db, name);
-  if (await hasActiveJobs(db, { model: name })) {
-    throw new TrainyardError('IN_USE', `model "${name}" is used by a queued or running job; cancel it first`);
-  }
+  await assertNotInUse(db, { model: name });
   const versions = await db.selectFrom('model_versions').select('blob_prefix').where('model_name', '=', name).execute();
   await db.transaction().execute(async (trx) => {
     await trx.deleteFrom('model_aliases').where('model_name', '=', name).execute();

@@ -8,9 +8,9 @@
 // unknown, written `null`, and every check that does not depend on it is still made).
 import { TrainyardError, type ErrorCode } from '../errors.ts';
 import { layerDefaults, type LayerOf, type LayerType, type ReadonlyLayerSpec } from './layers.ts';
-import type { Task } from './spec.ts';
+import type { Task } from './task.ts';
 
-export type { Task } from './spec.ts';
+export type { Task } from './task.ts';
 
 /** A layer with every argument explicit: defaults applied and inferred sizes filled in. */
 export type ResolvedLayer = { [K in LayerType]: Required<LayerOf<K>> }[LayerType];

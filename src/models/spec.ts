@@ -6,18 +6,9 @@ import { LayersSchema, validateLayers, type DeepReadonly, type LayerSpec } from 
 
 export type { DeepReadonly } from './layers.ts';
 import { checkStructure, type StructureReport } from './shapes.ts';
+import { TASKS, TaskSchema, type Task } from './task.ts';
 
-export const TASKS = ['binary_classification', 'multiclass_classification', 'regression'] as const;
-export type Task = (typeof TASKS)[number];
-
-export const TaskSchema = Type.Union(
-  TASKS.map((t) => Type.Literal(t)) as unknown as [
-    ReturnType<typeof Type.Literal<'binary_classification'>>,
-    ReturnType<typeof Type.Literal<'multiclass_classification'>>,
-    ReturnType<typeof Type.Literal<'regression'>>,
-  ],
-  { description: 'binary_classification (loss BCEWithLogits), multiclass_classification (CrossEntropy) or regression (MSE).' },
-);
+export { TASKS, TaskSchema, type Task } from './task.ts';
 
 export const MODEL_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 const NAME_RE = new RegExp(MODEL_NAME_PATTERN);

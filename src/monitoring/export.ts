@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import type { Platform } from '../platform.ts';
 import { discardStaged, recordDataset, stageUpload, type Dataset } from '../datasets/service.ts';
-import { logPrefix, partHour } from './keys.ts';
+import { predictionLogPartHour, predictionLogPrefix } from '../store/blobs/keys.ts';
 import { labelsBetween } from './store.ts';
 
 /** Most input columns an export may have (the logs' distinct input names). */
@@ -38,8 +38,8 @@ async function* logLines(platform: Platform, request: ExportRequest, signal: Abo
   const toHour = request.to.toISOString().slice(0, 13);
   const fromIso = request.from.toISOString();
   const toIso = request.to.toISOString();
-  const keys = (await platform.blobs.list(logPrefix(request.model))).filter((key) => {
-    const hour = partHour(key);
+  const keys = (await platform.blobs.list(predictionLogPrefix(request.model))).filter((key) => {
+    const hour = predictionLogPartHour(key);
     return hour !== undefined && hour >= fromHour && hour <= toHour;
   });
   for (const key of keys) {

@@ -6,7 +6,7 @@ import type { BlobStore } from '../store/blobs/blob-store.ts';
 import type { MetadataStore } from '../store/metadata/metadata-store.ts';
 import { getVersion } from '../models/registry.ts';
 import { computeDrift } from './drift.ts';
-import { readBaseline } from './keys.ts';
+import { readBaseline } from './baseline-artifact.ts';
 import { liveQuality } from './quality.ts';
 import { PREDICTION_FEATURE, hourlyBins, labelledPredictions, listMonitoredModels } from './store.ts';
 import type { DriftThresholds } from './psi.ts';

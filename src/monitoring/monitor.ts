@@ -17,7 +17,8 @@ import type { RawColumn } from '../models/preprocessing.ts';
 import type { ModelVersionRecord } from '../models/registry.ts';
 import { featureBinner, predictionBinner, type DriftBaseline, type FeatureBinner, type PredictionBinner } from './baseline.ts';
 import { LATENCY_FEATURE, PREDICTION_FEATURE, addBinCounts, getSettings, insertRecords, type BinCount, type MonitoringSettings, type PredictionRecord } from './store.ts';
-import { logPartKey, readBaseline } from './keys.ts';
+import { readBaseline } from './baseline-artifact.ts';
+import { predictionLogPartKey } from '../store/blobs/keys.ts';
 import { latencyBin } from './traffic.ts';
 import { sweepExpired } from './retention.ts';
 
@@ -202,7 +203,7 @@ export class PredictionMonitor {
     try {
       const parts = new Map<string, string[]>();
       for (const line of lines) {
-        const key = logPartKey(line.model, line.hour, `${Date.now()}-${this.writer}-${this.sequence}`);
+        const key = predictionLogPartKey(line.model, line.hour, `${Date.now()}-${this.writer}-${this.sequence}`);
         let texts = parts.get(key);
         if (!texts) parts.set(key, (texts = []));
         texts.push(line.text);

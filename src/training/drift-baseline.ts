@@ -6,7 +6,8 @@ import { open } from 'node:fs/promises';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
 import { ModelCache } from '../inference/model-cache.ts';
 import { fitPredictionBaseline, type DriftBaseline, type FeatureBaseline } from '../monitoring/baseline.ts';
-import { BASELINE_ARTIFACT } from '../monitoring/keys.ts';
+import { BASELINE_ARTIFACT } from '../monitoring/baseline-artifact.ts';
+import { artifactKey } from '../store/blobs/keys.ts';
 
 const PREDICTION_SAMPLE_ROWS = 20_000;
 
@@ -60,6 +61,6 @@ export async function publishDriftBaseline(input: {
   }
   const baseline: DriftBaseline = { format_version: 1, rows: input.features.rows, features: input.features.features, prediction };
   const text = JSON.stringify(baseline);
-  await input.blobs.put(`${input.prefix}/${BASELINE_ARTIFACT}`, text, { contentType: 'application/json' });
+  await input.blobs.put(artifactKey(input.prefix, BASELINE_ARTIFACT), text, { contentType: 'application/json' });
   return { bytes: Buffer.byteLength(text), text };
 }

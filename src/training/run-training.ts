@@ -15,13 +15,15 @@ import { withRetry } from '../store/retry.ts';
 import { STORE_OUTAGE_RETRY } from '../jobs/errors.ts';
 import type { Hyperparameters } from './hyperparameters.ts';
 import { publishDriftBaseline } from './drift-baseline.ts';
-import { BASELINE_ARTIFACT } from '../monitoring/keys.ts';
+import { BASELINE_ARTIFACT } from '../monitoring/baseline-artifact.ts';
 import { featureKinds, prepareTrainingData, type DatasetColumnInfo, type PreparedData } from './prepare.ts';
 import { detectPython, TrainerProcess, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
-import { JobUserError, abortReason } from '../jobs/errors.ts';
+import { JobUserError, LeaseLostError, abortReason } from '../jobs/errors.ts';
 import type { JobContext } from '../jobs/context.ts';
 import { finishJob } from '../jobs/queue.ts';
-import { parseJson } from '../jobs/jobs.ts';
+import { jobDataset, parseJson } from '../jobs/jobs.ts';
+import type { JobRunner } from '../jobs/runner.ts';
+import { artifactKey, jobLogKey, trainingAttemptPrefix } from '../store/blobs/keys.ts';
 
 export interface TrainingJobSpec {
   model: ModelSpec;
@@ -63,8 +65,9 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
   const timings: Record<string, number> = {};
   const started = performance.now();
 
-  const dataset = await metadata.db.selectFrom('datasets').selectAll().where('id', '=', job.dataset_id).executeTakeFirst();
-  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${job.dataset_id} no longer exists`);
+  const datasetId = jobDataset(job);
+  const dataset = await metadata.db.selectFrom('datasets').selectAll().where('id', '=', datasetId).executeTakeFirst();
+  if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${datasetId} no longer exists`);
   const columns = JSON.parse(dataset.columns_json) as DatasetColumnInfo[];
   const features = spec.model.features ?? columns.map((c) => c.name).filter((n) => n !== spec.model.target);
 
@@ -163,7 +166,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
     const summary = parseJson<Record<string, unknown>>(await readFile(join(jobDir, 'artifacts', 'trainer.json'), 'utf8').catch(() => null)) ?? {};
     const completed = outcome.completed;
     const finalMetrics = (completed.metrics ?? latest?.metrics ?? {}) as Record<string, number>;
-    const prefix = `models/${spec.model.name}/${job.id}-a${job.attempts}`;
+    const prefix = trainingAttemptPrefix(spec.model.name, job.id, job.attempts);
     // How the run went: recorded both in the manifest and on the job.
     const outcomeSummary = {
       rows_train: prepared.trainRows,
@@ -181,7 +184,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         const info = await stat(path).catch(() => null);
         if (!info) continue;
         const sha256 = await sha256File(path);
-        await blobs.put(`${prefix}/${name}`, createReadStream(path));
+        await blobs.put(artifactKey(prefix, name), createReadStream(path));
         artifacts.push({ name, size_bytes: info.size, sha256 });
       }
       if (!artifacts.some((a) => a.name === 'model.onnx')) throw new Error('the trainer finished without writing model.onnx');
@@ -206,10 +209,10 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         artifacts,
       };
       const manifestText = JSON.stringify(manifest, null, 2);
-      await blobs.put(`${prefix}/manifest.json`, manifestText);
+      await blobs.put(artifactKey(prefix, 'manifest.json'), manifestText);
       artifacts.push({ name: 'manifest.json', size_bytes: Buffer.byteLength(manifestText), sha256: createHash('sha256').update(manifestText).digest('hex') });
       const reference = join(jobDir, 'artifacts', 'reference_outputs.npy');
-      if (await stat(reference).catch(() => null)) await blobs.put(`${prefix}/reference_outputs.npy`, createReadStream(reference));
+      if (await stat(reference).catch(() => null)) await blobs.put(artifactKey(prefix, 'reference_outputs.npy'), createReadStream(reference));
       const baseline = await publishDriftBaseline({
         blobs,
         prefix,
@@ -221,7 +224,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         threads: config.trainerThreads,
       });
       artifacts.push({ name: BASELINE_ARTIFACT, size_bytes: baseline.bytes, sha256: createHash('sha256').update(baseline.text).digest('hex') });
-      await blobs.put(`jobs/${job.id}/log.txt`, events.logText());
+      await blobs.put(jobLogKey(job.id), events.logText());
       timings.upload_seconds = (performance.now() - uploadStarted) / 1000;
       timings.total_seconds = (performance.now() - started) / 1000;
       const trainerTimings = (summary.timings ?? {}) as Record<string, number>;
@@ -242,7 +245,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
     // An earlier attempt whose machine died while uploading left a partial prefix that nothing
     // points at; this attempt recorded the version, so those are orphans now.
     for (let earlier = 1; earlier < job.attempts; earlier++) {
-      await blobs.deletePrefix(`models/${spec.model.name}/${job.id}-a${earlier}`).catch((error: unknown) => platform.logger.warn({ err: error, job: job.id, attempt: earlier }, 'could not remove an earlier attempt’s artifacts'));
+      await blobs.deletePrefix(trainingAttemptPrefix(spec.model.name, job.id, earlier)).catch((error: unknown) => platform.logger.warn({ err: error, job: job.id, attempt: earlier }, 'could not remove an earlier attempt’s artifacts'));
     }
   } finally {
     trainer.discard();
@@ -317,7 +320,7 @@ async function recordVersion(
       const v = await insertVersion(trx, {
         model: spec.model.name,
         training_job_id: job.id,
-        dataset_id: job.dataset_id,
+        dataset_id: jobDataset(job),
         metrics: input.metrics,
         signature: input.signature,
         artifacts: input.artifacts,
@@ -343,9 +346,14 @@ async function recordVersion(
   }
 }
 
-export class LeaseLostError extends Error {
-  override name = 'LeaseLostError';
-  constructor() {
-    super('this worker lost the job’s lease before recording the result; another worker owns it now');
-  }
-}
+/** The `training` kind, registered with the engine at the composition root (src/cli/job-kinds.ts). */
+export const trainingJobRunner: JobRunner = {
+  kind: 'training',
+  run: runTrainingJob,
+  // The trainer enforces max_runtime_seconds itself (stopping gracefully with the best weights);
+  // the engine's deadline, 30 s later, is the backstop.
+  deadlineSeconds: (job) => {
+    const limit = (JSON.parse(job.spec_json) as TrainingJobSpec).hyperparameters.max_runtime_seconds;
+    return limit ? limit + 30 : null;
+  },
+};

@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { openPlatform, type Platform } from '../../src/platform.ts';
-import { buildApp, type Api, type AppOptions, type RouteModule } from '../../src/api/app.ts';
+import { buildApp, type AppOptions } from '../../src/api/app.ts';
+import type { Api, RouteModule } from '../../src/api/route-context.ts';
 import { ALL_ROUTES } from '../../src/api/routes/index.ts';
 
 export interface TestServerOptions {

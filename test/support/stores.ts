@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import type { BlobStore } from '../../src/store/blobs/blob-store.ts';
 import { FileBlobStore } from '../../src/store/blobs/file-blob-store.ts';
 import { S3BlobStore } from '../../src/store/blobs/s3-blob-store.ts';
-import { openMetadataStore, type DialectName, type MetadataStore } from '../../src/store/metadata/metadata-store.ts';
+import { type DialectName, type MetadataStore } from '../../src/store/metadata/metadata-store.ts';
+import { openMetadataStore } from '../../src/store/metadata/open-metadata-store.ts';
 import { createTestDatabase, MYSQL_URL } from './mysql.ts';
 import { startS3Server, type S3TestServer } from './s3.ts';
 

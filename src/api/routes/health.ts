@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { Api, RouteContext } from '../app.ts';
+import type { Api, RouteContext } from '../route-context.ts';
 
 const ReadyCheck = Type.Object({ ok: Type.Boolean(), error: Type.Optional(Type.String()) });
 const Readiness = Type.Object({ ready: Type.Boolean(), checks: Type.Object({ database: ReadyCheck, blobs: ReadyCheck }) });

@@ -1,5 +1,5 @@
 // Every resource's route module, in the order they appear in the OpenAPI document.
-import type { RouteModule } from '../app.ts';
+import type { RouteModule } from '../route-context.ts';
 import { datasetRoutes } from './datasets.ts';
 import { modelRoutes } from './models.ts';
 import { trainingJobRoutes } from './training-jobs.ts';

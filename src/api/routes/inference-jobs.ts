@@ -1,12 +1,13 @@
 import { Type, type Static } from 'typebox';
-import type { Api, RouteContext } from '../app.ts';
+import type { Api, RouteContext } from '../route-context.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
-import { createJob, getJobRow, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { createJob, getJobRow, jobDataset, jobModel, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { resolveVersion } from '../../models/registry.ts';
 import { datasetColumns, resolveDataset } from '../../datasets/resolve-dataset.ts';
-import { outputKey, type InferenceJobSpec } from '../../inference/run-inference.ts';
+import type { InferenceJobSpec } from '../../inference/run-inference.ts';
+import { predictionsKey } from '../../store/blobs/keys.ts';
 import { TrainyardError } from '../../errors.ts';
 import { Readable } from 'node:stream';
 import { recordDataset, stageUpload, validateName } from '../../datasets/service.ts';
@@ -59,9 +60,9 @@ function toInferenceJob(row: JobRow): InferenceJob {
   return {
     id: row.id,
     status: row.status as JobStatus,
-    model: row.model_name,
+    model: jobModel(row),
     version: row.model_version ?? 0,
-    dataset: row.dataset_id,
+    dataset: jobDataset(row),
     threshold: spec.threshold,
     progress: parseJson(row.progress_json),
     stats: parseJson(row.stats_json),
@@ -202,7 +203,7 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
     async (request, reply) => {
       const job = await getJobRow(db, request.params.id, 'inference');
       if (job.status !== 'succeeded') throw new TrainyardError('OUTPUT_NOT_READY', `job ${job.id} is ${job.status}; its output exists once it has succeeded`);
-      const stream = await platform.blobs.get(outputKey(job.id));
+      const stream = await platform.blobs.get(predictionsKey(job.id));
       return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${job.id}-predictions.csv"`).send(stream);
     },
   );

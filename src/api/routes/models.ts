@@ -1,5 +1,5 @@
 import { Type } from 'typebox';
-import type { Api, RouteContext } from '../app.ts';
+import type { Api, RouteContext } from '../route-context.ts';
 import { problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { ModelSchema, ModelSpecBodySchema, ModelSpecSchema, parseModelSpec, toModelResponse } from '../../models/spec.ts';
@@ -18,6 +18,7 @@ import {
 } from '../../models/registry.ts';
 import { TrainyardError, notFound } from '../../errors.ts';
 import { deleteModelMonitoring } from '../../monitoring/retention.ts';
+import { artifactKey } from '../../store/blobs/keys.ts';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
 const VersionParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }), version: Type.Integer({ minimum: 1 }) });
@@ -168,7 +169,7 @@ export async function modelRoutes(app: Api, { platform }: RouteContext): Promise
       if (!artifact) {
         throw notFound('artifact', `${request.params.artifact} (this version has ${version.artifacts.map((a) => a.name).join(', ')})`);
       }
-      const stream = await platform.blobs.get(`${version.blob_prefix}/${artifact.name}`);
+      const stream = await platform.blobs.get(artifactKey(version.blob_prefix, artifact.name));
       return reply
         .type(ARTIFACT_CONTENT_TYPES[artifact.name] ?? 'application/octet-stream')
         .header('content-length', artifact.size_bytes)

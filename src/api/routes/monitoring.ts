@@ -1,12 +1,17 @@
 // Model monitoring: settings per model, feedback, drift and live quality per version, traffic.
-import { Type } from 'typebox';
-import type { Api, RouteContext } from '../app.ts';
-import { problems } from '../schemas.ts';
+import { Type, type Static } from 'typebox';
+import type { Api, RouteContext } from '../route-context.ts';
+import { IdParams, problems } from '../schemas.ts';
+import { JobStatusSchema } from './training-jobs.ts';
+import { createJob, getJobRow, jobModel, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { streamJobEvents } from '../../jobs/events-stream.ts';
+import { validateName } from '../../datasets/service.ts';
+import { parseExportSpec, type ExportJobResult, type ExportJobSpec } from '../../monitoring/export-job.ts';
 import { getModel, getVersion } from '../../models/registry.ts';
 import { TrainyardError } from '../../errors.ts';
 import { applyFeedback, getSettings, labelledPredictions, putSettings } from '../../monitoring/store.ts';
 import { hourlyTraffic } from '../../monitoring/traffic.ts';
-import { readBaseline } from '../../monitoring/keys.ts';
+import { readBaseline } from '../../monitoring/baseline-artifact.ts';
 import { computeDrift } from '../../monitoring/drift.ts';
 import { liveQuality } from '../../monitoring/quality.ts';
 import { parseWindow } from '../../monitoring/window.ts';
@@ -60,13 +65,58 @@ const DriftReportSchema = Type.Object(
   { $id: 'DriftReport' },
 );
 
-export async function monitoringRoutes(app: Api, { platform, monitor }: RouteContext): Promise<void> {
+const ExportJobSchema = Type.Object(
+  {
+    id: Type.String(),
+    status: JobStatusSchema,
+    model: Type.String(),
+    name: Type.String({ description: 'The dataset the logs are exported into (its next version)' }),
+    from: Type.String({ format: 'date-time' }),
+    to: Type.String({ format: 'date-time' }),
+    progress: Type.Union([Type.Object({ rows_done: Type.Integer() }), Type.Null()]),
+    result: Type.Union([
+      Type.Object({ dataset_id: Type.String(), dataset_name: Type.String(), dataset_version: Type.Integer(), rows: Type.Integer() }, { description: 'The new dataset version, once succeeded' }),
+      Type.Null(),
+    ]),
+    error: Type.Union([Type.String(), Type.Null()]),
+    error_code: Type.Union([Type.String(), Type.Null()]),
+    attempts: Type.Integer(),
+    created_at: Type.String({ format: 'date-time' }),
+    started_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+    finished_at: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  },
+  { $id: 'ExportJob' },
+);
+
+function toExportJob(row: JobRow): Static<typeof ExportJobSchema> {
+  const spec = parseExportSpec(row.spec_json);
+  return {
+    id: row.id,
+    status: row.status as JobStatus,
+    model: jobModel(row),
+    name: spec.name,
+    from: spec.from,
+    to: spec.to,
+    progress: parseJson<{ rows_done: number }>(row.progress_json),
+    result: row.status === 'succeeded' ? parseJson<ExportJobResult>(row.stats_json) : null,
+    error: row.error,
+    error_code: row.error_code,
+    attempts: row.attempts,
+    created_at: row.created_at,
+    started_at: row.started_at,
+    finished_at: row.finished_at,
+  };
+}
+
+export async function monitoringRoutes(app: Api, { platform, monitor, executor }: RouteContext): Promise<void> {
   const { db } = platform.metadata;
   const store = platform.metadata;
   const { config } = platform;
   const tags = ['monitoring'];
   app.addSchema(MonitoringSettingsSchema);
   app.addSchema(DriftReportSchema);
+  app.addSchema(ExportJobSchema);
+  const exportRef = Type.Ref('ExportJob');
 
   app.get(
     '/v1/models/:name/monitoring',
@@ -242,5 +292,56 @@ export async function monitoringRoutes(app: Api, { platform, monitor }: RouteCon
       await getModel(db, request.params.name);
       return { model: request.params.name, hours: await hourlyTraffic(store, request.params.name, from.toISOString().slice(0, 13)) };
     },
+  );
+
+  app.post(
+    '/v1/models/:name/prediction-logs/export',
+    {
+      schema: {
+        tags,
+        summary: 'Export logged predictions (feedback labels as the target column) into a new dataset version',
+        description:
+          'A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model\'s target column (empty where none arrived). The range defaults to everything kept. Ready for a training job with `init_from`.',
+        params: NameParams,
+        body: Type.Object(
+          {
+            name: Type.String({ minLength: 1, maxLength: 200, description: 'Dataset name; an existing name gets its next version' }),
+            from: Type.Optional(Type.String({ format: 'date-time', description: 'Start of the range (inclusive); default: the oldest log kept' })),
+            to: Type.Optional(Type.String({ format: 'date-time', description: 'End of the range (exclusive); default: now' })),
+          },
+          { additionalProperties: false },
+        ),
+        response: { 202: exportRef, ...problems(400, 401, 403, 404) },
+      },
+    },
+    async (request, reply) => {
+      const model = await getModel(db, request.params.name);
+      const name = validateName(request.body.name, 'name');
+      const to = request.body.to ? new Date(request.body.to) : new Date();
+      const from = request.body.from ? new Date(request.body.from) : new Date(0);
+      if (!(from < to)) throw new TrainyardError('VALIDATION_FAILED', 'from must be before to', { errors: [{ field: 'from', message: `is not before to (${to.toISOString()})` }] });
+      const spec: ExportJobSpec = { target: model.spec.target, name, from: from.toISOString(), to: to.toISOString() };
+      const job = await createJob(store, { kind: 'export', model: model.name, spec, maxAttempts: config.maxAttempts });
+      executor?.poke();
+      return reply.status(202).header('location', `/v1/export-jobs/${job.id}`).send(toExportJob(job));
+    },
+  );
+
+  app.get(
+    '/v1/export-jobs/:id',
+    { schema: { tags, summary: 'Get a prediction-log export job and, once succeeded, its dataset', params: IdParams, response: { 200: exportRef, ...problems(401, 403, 404) } } },
+    async (request) => toExportJob(await getJobRow(db, request.params.id, 'export')),
+  );
+
+  app.get(
+    '/v1/export-jobs/:id/events',
+    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404) } } },
+    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'export'),
+  );
+
+  app.post(
+    '/v1/export-jobs/:id/cancel',
+    { schema: { tags, summary: 'Cancel an export job (nothing is kept)', params: IdParams, response: { 202: exportRef, ...problems(401, 403, 404, 409) } } },
+    async (request, reply) => reply.status(202).send(toExportJob(await requestCancel(db, request.params.id, 'export'))),
   );
 }

@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import { Type } from 'typebox';
 import AjvCompiler from '@fastify/ajv-compiler';
-import { AJV_OPTIONS, type Api, type RouteContext } from '../app.ts';
+import { AJV_OPTIONS, type Api, type RouteContext } from '../route-context.ts';
 import { problems } from '../schemas.ts';
 import { ModelCache } from '../../inference/model-cache.ts';
 import { VersionResolver, predict, type PredictInput, type PredictResult } from '../../inference/predict.ts';

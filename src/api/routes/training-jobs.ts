@@ -1,12 +1,13 @@
 import { Type, type Static } from 'typebox';
-import type { Api, RouteContext } from '../app.ts';
+import type { Api, RouteContext } from '../route-context.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { HyperparametersSchema } from '../../training/hyperparameters.ts';
 import { submitTrainingJob } from '../../training/submit.ts';
-import { getJobRow, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { getJobRow, jobDataset, jobModel, listJobRows, parseJson, requestCancel, type JobKind, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { TrainyardError } from '../../errors.ts';
+import { jobLogKey } from '../../store/blobs/keys.ts';
 
 export const JobStatusSchema = Type.Union([Type.Literal('queued'), Type.Literal('running'), Type.Literal('succeeded'), Type.Literal('failed'), Type.Literal('cancelled')]);
 const Status = JobStatusSchema;
@@ -43,8 +44,8 @@ export function toTrainingJob(row: JobRow): TrainingJob {
   return {
     id: row.id,
     status: row.status as JobStatus,
-    model: row.model_name,
-    dataset: row.dataset_id,
+    model: jobModel(row),
+    dataset: jobDataset(row),
     hyperparameters: spec.hyperparameters,
     progress: parseJson(row.progress_json),
     metrics: parseJson(row.metrics_json),
@@ -161,10 +162,10 @@ export async function trainingJobRoutes(app: Api, { platform, executor }: RouteC
 }
 
 /** The stored log once the job has ended; while it runs, the log lines recorded so far. */
-export async function jobLogText(platform: RouteContext['platform'], id: string, kind: 'training' | 'inference'): Promise<string> {
+export async function jobLogText(platform: RouteContext['platform'], id: string, kind: JobKind): Promise<string> {
   const { db } = platform.metadata;
   await getJobRow(db, id, kind);
-  const stored = await platform.blobs.get(`jobs/${id}/log.txt`).catch((error: unknown) => {
+  const stored = await platform.blobs.get(jobLogKey(id)).catch((error: unknown) => {
     if (error instanceof TrainyardError && error.code === 'NOT_FOUND') return null;
     throw error;
   });

@@ -164,4 +164,7 @@ export class ProgressBar {
   }
 }
 
+/** Exit codes of `train --follow`, `jobs show --wait` and `predict --wait`: how the job ended. */
+export const JOB_EXIT_CODES: Record<string, number> = { succeeded: 0, failed: 1, cancelled: 130 };
+
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

@@ -5,9 +5,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { Command } from 'commander';
 import { FINISHED, type InferenceJob, type PredictResult } from '../../client/index.ts';
-import { UsageError, action, err, fields, formatBytes, formatNumber, makeClient, out, printJson, sleep, table } from './context.ts';
+import { JOB_EXIT_CODES, UsageError, action, err, fields, formatBytes, formatNumber, makeClient, out, printJson, sleep, table } from './context.ts';
 import { readStdin } from './models.ts';
-import { JOB_EXIT_CODES } from './train.ts';
 
 /** A CSV file as a stream for an upload, with its size; a missing file is a usage error. */
 async function streamCsvFile(path: string): Promise<{ body: ReadableStream<Uint8Array>; size: number }> {

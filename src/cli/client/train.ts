@@ -3,14 +3,11 @@ import { Command, Option } from 'commander';
 import { ApiError, FINISHED, logLine, toEpochPoint, type EpochPoint, type JobStatus, type TrainingJob } from '../../client/index.ts';
 
 const JOB_STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-import { ProgressBar, UsageError, action, duration, err, fields, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
+import { JOB_EXIT_CODES, ProgressBar, UsageError, action, duration, err, fields, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
 import { printInference } from './predict.ts';
 import { positiveInt } from './datasets.ts';
 import { pickMetrics } from './models.ts';
 import { flatMetrics } from '../../client/format.ts';
-
-/** Exit codes of `train --follow` (and `jobs show --wait`): how the job ended. */
-export const JOB_EXIT_CODES: Record<string, number> = { succeeded: 0, failed: 1, cancelled: 130 };
 
 const collect = (value: string, previous: string[]) => [...previous, value];
 

@@ -2000,7 +2000,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-11"];
+                        "application/json": components["schemas"]["def-12"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2115,7 +2115,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-11"];
+                        "application/json": components["schemas"]["def-12"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2689,6 +2689,304 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/models/{name}/prediction-logs/export": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Export logged predictions (feedback labels as the target column) into a new dataset version
+         * @description A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model's target column (empty where none arrived). The range defaults to everything kept. Ready for a training job with `init_from`.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Dataset name; an existing name gets its next version */
+                        name: string;
+                        /**
+                         * Format: date-time
+                         * @description Start of the range (inclusive); default: the oldest log kept
+                         */
+                        from?: string;
+                        /**
+                         * Format: date-time
+                         * @description End of the range (exclusive); default: now
+                         */
+                        to?: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-8"];
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/export-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get a prediction-log export job and, once succeeded, its dataset */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-8"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/export-jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server-Sent Events: status, log; then end */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/export-jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel an export job (nothing is kept) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-8"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/inference-jobs": {
         parameters: {
             query?: never;
@@ -2721,7 +3019,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-8"][];
+                            items: components["schemas"]["def-9"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2800,7 +3098,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-8"];
+                        "application/json": components["schemas"]["def-9"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2899,7 +3197,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-8"];
+                        "application/json": components["schemas"]["def-9"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -3108,7 +3406,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-8"];
+                        "application/json": components["schemas"]["def-9"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -3184,7 +3482,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-9"][];
+                            items: components["schemas"]["def-10"][];
                             next_cursor: string | null;
                         };
                     };
@@ -3244,7 +3542,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-10"];
+                        "application/json": components["schemas"]["def-11"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -4115,8 +4413,36 @@ export type components = {
                 }[];
             } | null;
         };
-        /** InferenceJob */
+        /** ExportJob */
         "def-8": {
+            id: string;
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            model: string;
+            /** @description The dataset the logs are exported into (its next version) */
+            name: string;
+            /** Format: date-time */
+            from: string;
+            /** Format: date-time */
+            to: string;
+            progress: {
+                rows_done: number;
+            } | null;
+            result: {
+                dataset_id: string;
+                dataset_name: string;
+                dataset_version: number;
+                rows: number;
+            } | null;
+            error: string | null;
+            error_code: string | null;
+            attempts: number;
+            /** Format: date-time */
+            created_at: string;
+            started_at: string | null;
+            finished_at: string | null;
+        };
+        /** InferenceJob */
+        "def-9": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -4154,7 +4480,7 @@ export type components = {
             finished_at: string | null;
         };
         /** ApiToken */
-        "def-9": {
+        "def-10": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -4165,7 +4491,7 @@ export type components = {
             revoked_at: string | null;
         };
         /** CreatedApiToken */
-        "def-10": {
+        "def-11": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -4176,7 +4502,7 @@ export type components = {
             created_at: string;
         };
         /** PredictResponse */
-        "def-11": {
+        "def-12": {
             model: string;
             version: number;
             predictions: ({

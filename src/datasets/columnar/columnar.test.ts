@@ -11,7 +11,8 @@ import { readCsvBatches, type CsvBatch, type CsvColumnRequest } from '../csv/rea
 import { FileBlobStore } from '../../store/blobs/file-blob-store.ts';
 import { ColumnarWriter, type ColumnarSummary } from './writer.ts';
 import { readColumnarBatches } from './reader.ts';
-import { COLUMNAR_FORMAT, ColumnarCorruptError, columnarKeyOf, type ColumnarInfo } from './format.ts';
+import { COLUMNAR_FORMAT, ColumnarCorruptError, type ColumnarInfo } from './format.ts';
+import { datasetColumnarKey } from '../../store/blobs/keys.ts';
 import { datasetReadPath, readDatasetBatches, type DatasetSource } from '../read-dataset.ts';
 
 function writeCopy(csv: string, groupRows?: number, chunk = 7): { bytes: Buffer; summary: ColumnarSummary } {
@@ -232,8 +233,8 @@ describe('readDatasetBatches', () => {
 
   async function store(csv: string, copy: Buffer, summary: ColumnarSummary): Promise<DatasetSource> {
     await blobs.put('datasets/ds_1/data.csv', csv);
-    await blobs.put(columnarKeyOf('ds_1'), copy);
-    const info: ColumnarInfo = { format: COLUMNAR_FORMAT, key: columnarKeyOf('ds_1'), size_bytes: copy.length, row_count: summary.row_count, groups: summary.groups, columns: summary.columns };
+    await blobs.put(datasetColumnarKey('ds_1'), copy);
+    const info: ColumnarInfo = { format: COLUMNAR_FORMAT, key: datasetColumnarKey('ds_1'), size_bytes: copy.length, row_count: summary.row_count, groups: summary.groups, columns: summary.columns };
     return { id: 'ds_1', blob_key: 'datasets/ds_1/data.csv', delimiter: ',', row_count: summary.row_count, columnar_json: JSON.stringify(info) };
   }
 
@@ -264,7 +265,7 @@ describe('readDatasetBatches', () => {
       expect(warnings).toHaveLength(1);
     }
     const dataset = await store(csv, bytes, summary);
-    await blobs.delete(columnarKeyOf('ds_1'));
+    await blobs.delete(datasetColumnarKey('ds_1'));
     expect(await collect(readDatasetBatches(blobs, dataset, { columns: request, batchRows: 128 }))).toEqual(expected);
   });
 });

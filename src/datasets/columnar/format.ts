@@ -45,9 +45,8 @@ export const GROUP_BYTES = 16 * 1024 * 1024;
 /** Fewest rows a group is sized for (however wide the file). */
 export const MIN_GROUP_ROWS = 64;
 
-/** The `format` of a dataset row's columnar_json, and the blob key next to the CSV. */
+/** The `format` of a dataset row's columnar_json (the copy's key: datasetColumnarKey, store/blobs/keys.ts). */
 export const COLUMNAR_FORMAT = 'trainyard-columnar/1';
-export const columnarKeyOf = (id: string): string => `datasets/${id}/columns.bin`;
 
 /**
  * How the copy stores a column, over all groups: `number` (every group as numbers), `text` (every

@@ -26,8 +26,10 @@ const STALE_RESERVATION_MS = 5 * 60_000;
  */
 const UNKNOWN_JOB_GRACE_MS = 2 * 60_000;
 
-export interface BatchDispatcherOptions {
+export interface AwsBatchExecutorOptions {
+  /** Default: a client for TRAINYARD_AWS_REGION / the SDK's usual configuration. */
   client?: BatchClient;
+  /** How often a dispatch pass runs (default 5 s). */
   intervalMs?: number;
 }
 
@@ -44,20 +46,33 @@ export function containerEnvironment(platform: Platform): Array<{ name: string; 
   return Object.entries(env).map(([name, value]) => ({ name, value }));
 }
 
-export class BatchDispatcher {
+export class AwsBatchExecutor implements Executor {
+  readonly name = 'aws-batch';
   private readonly owner = newLeaseOwner('batch-dispatcher');
+  private readonly client: BatchClient;
+  private readonly jobQueue: string;
+  private readonly jobDefinition: string;
+  private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
+  /** Throws ConfigError without TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION. */
   constructor(
     private readonly platform: Platform,
-    private readonly client: BatchClient,
-    private readonly jobQueue: string,
-    private readonly jobDefinition: string,
-  ) {}
+    options: AwsBatchExecutorOptions = {},
+  ) {
+    const { jobQueue, jobDefinition, region } = platform.config.batch;
+    if (!jobQueue || !jobDefinition) {
+      throw new ConfigError('TRAINYARD_EXECUTOR=aws-batch needs TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION');
+    }
+    this.jobQueue = jobQueue;
+    this.jobDefinition = jobDefinition;
+    this.client = options.client ?? new BatchClient({ region });
+    this.intervalMs = options.intervalMs ?? 5000;
+  }
 
-  start(intervalMs: number): void {
-    this.timer = setInterval(() => this.poke(), intervalMs);
+  start(): void {
+    this.timer = setInterval(() => this.poke(), this.intervalMs);
     this.poke();
   }
 
@@ -195,14 +210,4 @@ export function failureReason(detail: JobDetail | undefined): string | undefined
   }
   if (detail.status === 'SUCCEEDED') return `AWS Batch job ${detail.jobId} exited without recording a result`;
   return undefined;
-}
-
-export async function startBatchDispatcher(platform: Platform, options: BatchDispatcherOptions = {}): Promise<Executor> {
-  const { jobQueue, jobDefinition, region } = platform.config.batch;
-  if (!jobQueue || !jobDefinition) {
-    throw new ConfigError('TRAINYARD_EXECUTOR=aws-batch needs TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION');
-  }
-  const dispatcher = new BatchDispatcher(platform, options.client ?? new BatchClient({ region }), jobQueue, jobDefinition);
-  dispatcher.start(options.intervalMs ?? 5000);
-  return { poke: () => dispatcher.poke(), stop: () => dispatcher.stop() };
 }

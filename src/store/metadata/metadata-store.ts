@@ -1,5 +1,6 @@
 // The metadata store: a Kysely instance over one of two dialects, plus the little each dialect
-// must do differently (opening, pinging). Domain code imports only this interface.
+// must do differently (opening, pinging). Domain code imports only this interface; open-metadata-store.ts
+// picks the implementation a URL names.
 import type { Kysely, Transaction } from 'kysely';
 import type { Database } from './schema.ts';
 
@@ -22,16 +23,4 @@ export interface MetadataStore {
  */
 export function together<T>(store: MetadataStore, work: (q: Kysely<Database> | Transaction<Database>) => Promise<T>): Promise<T> {
   return store.dialect === 'sqlite' ? work(store.db) : store.db.transaction().execute(work);
-}
-
-export async function openMetadataStore(url: string): Promise<MetadataStore> {
-  if (url.startsWith('sqlite:')) {
-    const { openSqliteStore } = await import('./sqlite-store.ts');
-    return openSqliteStore(url.slice('sqlite:'.length).replace(/^\/\/(?=\/)/, ''));
-  }
-  if (url.startsWith('mysql://')) {
-    const { openMysqlStore } = await import('./mysql-store.ts');
-    return openMysqlStore(url);
-  }
-  throw new Error(`TRAINYARD_DATABASE_URL must start with sqlite: or mysql://, got "${url}"`);
 }

@@ -4,11 +4,14 @@ import { Migrator, sql, type Migration, type MigrationProvider, type MigrationRe
 import type { MetadataStore } from './metadata-store.ts';
 import * as initial from './migrations/0001_initial.ts';
 import * as datasetColumnar from './migrations/0002_dataset_columnar.ts';
+import * as jobsAnyKind from './migrations/0003_jobs_any_kind.ts';
 import * as monitoring from './migrations/0008_monitoring.ts';
 
-const MIGRATIONS: Record<string, Migration> = {
+/** Every migration by name, in order (exported for tests that start from an older schema). */
+export const MIGRATIONS: Record<string, Migration> = {
   '0001_initial': initial,
   '0002_dataset_columnar': datasetColumnar,
+  '0003_jobs_any_kind': jobsAnyKind,
   '0008_monitoring': monitoring,
 };
 

@@ -50,10 +50,12 @@ export interface ModelAliasTable {
 
 export interface JobTable {
   id: string;
+  /** Whatever string a runner registered (src/jobs/runner.ts); at most 32 characters. */
   kind: string;
   status: string;
-  model_name: string;
-  dataset_id: string;
+  /** The model and dataset the job refers to; null for kinds that need none (migration 0003). */
+  model_name: string | null;
+  dataset_id: string | null;
   model_version: number | null;
   spec_json: string;
   progress_json: string | null;

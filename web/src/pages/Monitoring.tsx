@@ -2,7 +2,8 @@
 // (PSI, with training and live histograms side by side) and live quality from feedback.
 import { useState } from 'react';
 import { Alert, Button, Card, Group, NumberInput, SegmentedControl, Select, Stack, Text, Title } from '@mantine/core';
-import { api, errorText, type DriftReport, type FeatureDrift, type ModelVersion } from '../api.ts';
+import { api, errorText, type DriftReport, type ExportJob, type FeatureDrift, type ModelVersion } from '../api.ts';
+import { navigate } from '../router.tsx';
 import { EpochChart } from '../components/Chart.tsx';
 import { DataTable, LoadState, StatusBadge } from '../components/Common.tsx';
 import { formatNumber, formatTime } from '../format.ts';
@@ -138,6 +139,54 @@ function Drift({ report }: { report: DriftReport }) {
   );
 }
 
+/** Export what was served (with feedback labels) as a dataset version, then train from it. */
+function ExportAndRetrain({ model }: { model: string }) {
+  const [job, setJob] = useState<ExportJob>();
+  const [error, setError] = useState<string>();
+  const start = async () => {
+    setError(undefined);
+    try {
+      let current = await api.exportPredictionLogs(model, { name: `${model}-served` });
+      setJob(current);
+      while (current.status === 'queued' || current.status === 'running') {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        current = await api.getExportJob(current.id);
+        setJob(current);
+      }
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  const busy = job?.status === 'queued' || job?.status === 'running';
+  return (
+    <Group gap="sm">
+      <Button variant="default" loading={busy} onClick={start}>
+        Export served rows and retrain
+      </Button>
+      {job?.status === 'succeeded' && job.result && (
+        <>
+          <Text size="sm" data-testid="export-result">
+            Exported {formatNumber(job.result.rows)} rows as {job.result.dataset_name} v{job.result.dataset_version}.
+          </Text>
+          <Button size="compact-sm" onClick={() => navigate(`/jobs?model=${encodeURIComponent(model)}`)}>
+            Train on it
+          </Button>
+        </>
+      )}
+      {job?.status === 'failed' && (
+        <Text size="sm" c="red">
+          {job.error}
+        </Text>
+      )}
+      {error && (
+        <Text size="sm" c="red" role="alert">
+          {error}
+        </Text>
+      )}
+    </Group>
+  );
+}
+
 export function ModelMonitoring({ model, versions }: { model: string; versions: ModelVersion[] }) {
   const [version, setVersion] = useState<string | null>(versions[0] ? String(versions[0].version) : null);
   const [window, setWindow] = useState('24h');
@@ -148,6 +197,7 @@ export function ModelMonitoring({ model, versions }: { model: string; versions: 
   return (
     <Stack>
       <Settings model={model} />
+      <ExportAndRetrain model={model} />
       <Group gap="sm" align="flex-end">
         <Select label="Version" w={140} data={versions.map((v) => ({ value: String(v.version), label: `version ${v.version}` }))} value={version} onChange={setVersion} allowDeselect={false} />
         <SegmentedControl data={WINDOWS} value={window} onChange={setWindow} aria-label="Window" />

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { JobRunners, type JobRunner } from './runner.ts';
+
+const runner = (kind: string): JobRunner => ({ kind, run: async () => undefined });
+
+describe('JobRunners', () => {
+  it('registers kinds by name and finds them; an unknown kind has no runner', () => {
+    const runners = new JobRunners().register(runner('training')).register(runner('data-import')).register(runner('tuning_study'));
+    expect(runners.kinds).toEqual(['training', 'data-import', 'tuning_study']);
+    expect(runners.get('data-import')?.kind).toBe('data-import');
+    expect(runners.get('export')).toBeUndefined();
+  });
+
+  it('refuses a kind registered twice', () => {
+    const runners = new JobRunners().register(runner('training'));
+    expect(() => runners.register(runner('training'))).toThrow(/registered twice/);
+  });
+
+  it('refuses kinds the jobs table or a URL could not hold: empty, over 32 characters, upper case, spaces', () => {
+    for (const kind of ['', 'x'.repeat(33), 'Training', 'batch inference', '1st', 'a/b']) {
+      expect(() => new JobRunners().register(runner(kind)), kind).toThrow(/1 to 32 lowercase/);
+    }
+    expect(new JobRunners().register(runner('x'.repeat(32))).kinds).toHaveLength(1);
+  });
+});

@@ -1,0 +1,46 @@
+// How a job kind plugs into the engine. A kind is a string (`training`, `inference`, …) and a
+// runner: the code that runs one claimed job of that kind. Runners are registered at the
+// composition root (src/cli/job-kinds.ts) and handed to runClaimedJob(); the engine itself imports
+// no kind, and a process that meets a kind it has no runner for treats the job as an
+// infrastructure failure (retried while attempts remain: another worker may know the kind).
+import type { JobContext } from './context.ts';
+import type { JobRow } from './jobs.ts';
+
+export interface JobRunner {
+  /** The string stored in jobs.kind: 1 to 32 lowercase letters, digits, '-' or '_'. */
+  readonly kind: string;
+  /**
+   * Runs the job to its end. Records success itself (finishJob, inside its own transaction if it
+   * has one); throws JobUserError for a failure that retrying cannot fix, LeaseLostError when its
+   * final write found the lease gone, anything else for an infrastructure failure. Watches
+   * ctx.signal and returns soon after it fires, keeping nothing of the attempt.
+   */
+  run(ctx: JobContext): Promise<void>;
+  /**
+   * The backstop: seconds after which the engine aborts the job ('timeout') and records it failed
+   * with TIMEOUT. A kind that enforces a limit itself gives that limit plus a grace period.
+   */
+  deadlineSeconds?(job: JobRow): number | null | undefined;
+}
+
+const KIND = /^[a-z][a-z0-9_-]{0,31}$/;
+
+/** The runners one process knows, by kind. */
+export class JobRunners {
+  private readonly byKind = new Map<string, JobRunner>();
+
+  register(runner: JobRunner): this {
+    if (!KIND.test(runner.kind)) throw new Error(`job kind "${runner.kind}" must be 1 to 32 lowercase letters, digits, '-' or '_', starting with a letter`);
+    if (this.byKind.has(runner.kind)) throw new Error(`job kind "${runner.kind}" is registered twice`);
+    this.byKind.set(runner.kind, runner);
+    return this;
+  }
+
+  get(kind: string): JobRunner | undefined {
+    return this.byKind.get(kind);
+  }
+
+  get kinds(): string[] {
+    return [...this.byKind.keys()];
+  }
+}

@@ -1,0 +1,39 @@
+// Where things live in the blob store: every key the platform reads or writes is built here, so
+// the layout is written down once (docs/stores.md describes it for operators).
+//
+//   datasets/<dataset id>/data.csv              the uploaded CSV, byte for byte
+//   datasets/<dataset id>/columns.bin           its columnar copy (src/datasets/columnar/)
+//   models/<model>/<job id>-a<attempt>/<name>   one training attempt's artifacts (model.onnx,
+//                                               manifest.json, …); a version records the prefix
+//   jobs/<job id>/log.txt                       a job's log, once it has ended
+//   jobs/<job id>/predictions.csv               a batch inference job's output
+//   monitoring/<model>/logs/<YYYY-MM-DDTHH>/<ms>-<writer>-<seq>.jsonl
+//                                               prediction-log parts, by hour (src/monitoring/)
+//
+// Deleting a dataset removes its whole prefix; a model version's artifacts go with its prefix.
+
+/** Everything stored for a dataset. */
+export const datasetPrefix = (datasetId: string): string => `datasets/${datasetId}`;
+/** The uploaded CSV of a dataset. */
+export const datasetCsvKey = (datasetId: string): string => `${datasetPrefix(datasetId)}/data.csv`;
+/** The columnar copy of a dataset. */
+export const datasetColumnarKey = (datasetId: string): string => `${datasetPrefix(datasetId)}/columns.bin`;
+
+/** The artifacts of one attempt of a training job (a model version keeps the prefix it was recorded with). */
+export const trainingAttemptPrefix = (model: string, jobId: string, attempt: number): string => `models/${model}/${jobId}-a${attempt}`;
+/** One artifact under a version's (or attempt's) prefix. */
+export const artifactKey = (prefix: string, name: string): string => `${prefix}/${name}`;
+
+/** A job's log, written when the job ends (any kind). */
+export const jobLogKey = (jobId: string): string => `jobs/${jobId}/log.txt`;
+/** The predictions CSV of a batch inference job. */
+export const predictionsKey = (jobId: string): string => `jobs/${jobId}/predictions.csv`;
+
+/** Everything monitoring keeps in the blob store for a model (its prediction-log parts). */
+export const predictionLogPrefix = (model: string): string => `monitoring/${model}/logs`;
+/** One prediction-log part: an hour folder (`YYYY-MM-DDTHH`), then a name unique to its writer. */
+export const predictionLogPartKey = (model: string, hour: string, name: string): string => `${predictionLogPrefix(model)}/${hour}/${name}.jsonl`;
+/** The hour folder of a prediction-log part key, or undefined for a key that is not a part. */
+export function predictionLogPartHour(key: string): string | undefined {
+  return /\/logs\/(\d{4}-\d{2}-\d{2}T\d{2})\/[^/]+\.jsonl$/.exec(key)?.[1];
+}
