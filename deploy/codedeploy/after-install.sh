@@ -1,7 +1,6 @@
 #!/bin/bash
-# AfterInstall: install production dependencies into the new revision, apply database migrations
-# (`trainyard migrate`) and install the systemd unit. Any failure here, a migration above all,
-# fails the deployment before the new code starts, and CodeDeploy rolls back.
+# AfterInstall: check the revision brings working production dependencies, and install the systemd
+# unit. A failure here fails the deployment before the new code starts, and CodeDeploy rolls back.
 set -euo pipefail
 HOOK=AfterInstall
 # shellcheck source=common.sh
@@ -10,27 +9,22 @@ HOOK=AfterInstall
 cd "$TRAINYARD_INSTALL_DIR"
 [ -f package-lock.json ] || die "$TRAINYARD_INSTALL_DIR has no package-lock.json: was the revision installed?"
 
-if [ "$TRAINYARD_SKIP_NPM_CI" = 1 ] && [ -d node_modules ]; then
-  log "keeping the existing node_modules (TRAINYARD_SKIP_NPM_CI=1)"
-else
-  log "installing production dependencies"
-  # Install scripts stay off (onnxruntime-node's would download CUDA libraries); only
-  # better-sqlite3's native build runs.
-  export ONNXRUNTIME_NODE_INSTALL=skip
-  "$TRAINYARD_NPM" ci --omit=dev --ignore-scripts --no-audit --no-fund
-  "$TRAINYARD_NPM" rebuild better-sqlite3
+# The revision carries its production node_modules, built once in CI on this OS and architecture
+# (deploy.yml's bundle job, deploy/build-revision.sh): hosts never run npm or a compiler.
+[ -d node_modules ] || die "the revision has no node_modules: build it with deploy/build-revision.sh (deploy.yml's bundle job)"
+if ! "$TRAINYARD_NODE" -e "require('better-sqlite3')"; then
+  die "the revision's native modules do not load here (built for another OS or architecture?)"
 fi
 
 if [ -f web/package.json ] && [ ! -f web/dist/index.html ]; then
-  # deploy.yml puts the built dashboard (web/dist) into the revision; the API works without it.
+  # The bundle job puts the built dashboard (web/dist) into the revision; the API works without it.
   log "warning: this revision has no built dashboard (web/dist); / will say so, the API is unaffected"
 fi
 
-log "applying database migrations"
-# The entrypoint assembles TRAINYARD_DATABASE_URL from the database secret (TRAINYARD_DB_SECRET_ARN).
-if ! as_service_user "$TRAINYARD_NODE" deploy/entrypoint.mjs migrate; then
-  die "trainyard migrate failed: the deployment stops here and the running version is not replaced"
-fi
+# No migration here. deploy.yml runs `trainyard migrate` once, as a Batch job, before anything
+# switches; migrations are backward-compatible (docs/deploy.md, expand/contract), so this revision
+# and the previous one both run on the migrated schema, and a rollback to the previous revision
+# must not run its older migrator against a schema it does not know.
 
 log "installing $UNIT_FILE"
 mkdir -p "$TRAINYARD_SYSTEMD_DIR"

@@ -4,6 +4,15 @@
 # be overridden from the environment, which is how test/deploy/codedeploy.test.ts runs the hooks
 # against a temporary directory with a stand-in for systemctl.
 
+# Written once by the instance's user data: where the settings live (TRAINYARD_ENV_PARAMETER) and
+# the region. BeforeInstall writes the settings themselves to TRAINYARD_ENV_FILE on every deployment.
+TRAINYARD_INSTANCE_ENV_FILE=${TRAINYARD_INSTANCE_ENV_FILE:-/etc/trainyard/instance.env}
+if [ -f "$TRAINYARD_INSTANCE_ENV_FILE" ]; then
+  set -a
+  # shellcheck disable=SC1090
+  . "$TRAINYARD_INSTANCE_ENV_FILE"
+  set +a
+fi
 TRAINYARD_ENV_FILE=${TRAINYARD_ENV_FILE:-/etc/trainyard/trainyard.env}
 if [ -f "$TRAINYARD_ENV_FILE" ]; then
   set -a
@@ -20,10 +29,9 @@ TRAINYARD_USER=${TRAINYARD_USER:-trainyard}                         # the servic
 TRAINYARD_DATA_DIR=${TRAINYARD_DATA_DIR:-/var/lib/trainyard}
 TRAINYARD_PORT=${TRAINYARD_PORT:-8080}
 TRAINYARD_NODE=${TRAINYARD_NODE:-$(command -v node || echo /usr/bin/node)}
-TRAINYARD_NPM=${TRAINYARD_NPM:-$(command -v npm || echo /usr/bin/npm)}
-TRAINYARD_SKIP_NPM_CI=${TRAINYARD_SKIP_NPM_CI:-0}           # 1: keep an existing node_modules (tests)
+TRAINYARD_AWS_CLI=${TRAINYARD_AWS_CLI:-aws}
 TRAINYARD_VALIDATE_TIMEOUT=${TRAINYARD_VALIDATE_TIMEOUT:-180}  # seconds ValidateService waits for /readyz
-export TRAINYARD_ENV_FILE TRAINYARD_INSTALL_DIR TRAINYARD_DATA_DIR TRAINYARD_PORT
+export TRAINYARD_ENV_FILE TRAINYARD_INSTALL_DIR TRAINYARD_DATA_DIR TRAINYARD_PORT TRAINYARD_AWS_CLI
 
 # shellcheck disable=SC2034  # used by the hooks that source this file
 UNIT_FILE="$TRAINYARD_SYSTEMD_DIR/$TRAINYARD_SERVICE.service"

@@ -1,6 +1,7 @@
 // The CDK app: one stack, configured from cdk.json's `trainyard:*` context (override any with
 // `-c trainyard:gpu=true` etc.). `npm run synth` writes cdk.out/ offline; `npm run deploy` deploys.
-import { App } from 'aws-cdk-lib';
+import { App, Validations } from 'aws-cdk-lib';
+import { AwsSolutionsChecks } from 'cdk-nag';
 import { TrainyardStack, settingsFromContext } from '../lib/trainyard-stack.ts';
 
 const app = new App();
@@ -11,4 +12,8 @@ new TrainyardStack(app, settings.stackName, {
   // No `env`: the template is environment-agnostic (synth needs no AWS account or network) and
   // deploys to whatever account and region the credentials name.
 });
+// cdk-nag's AwsSolutions pack as a policy validation plugin: a finding that is not acknowledged
+// stops `cdk synth` and `cdk deploy`. Every acknowledgement is in lib/constructs/, next to the
+// resource, with its reason.
+Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
 app.synth();

@@ -2,15 +2,23 @@
 //   npm test        (node --import tsx --test test/*.test.ts)
 import { describe, it, before } from 'node:test';
 import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { App } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { INTERRUPTED_EXIT_CODE } from '../lib/constructs/batch.ts';
 import { TrainyardStack, settingsFromContext, type TrainyardSettings } from '../lib/trainyard-stack.ts';
 
 type Json = Record<string, unknown>;
 
+const cdkContext = (JSON.parse(readFileSync(join(import.meta.dirname, '../cdk.json'), 'utf8')) as { context: Record<string, unknown> }).context;
+export const CERTIFICATE = 'arn:aws:acm:us-east-1:123456789012:certificate/abc';
+/** What every deployment must set: the release's image tag and a certificate. */
+const REQUIRED: Partial<TrainyardSettings> = { imageTag: 'abc123', certificateArn: CERTIFICATE };
+
 function synth(settings: Partial<TrainyardSettings> = {}): Template {
-  const app = new App();
-  return Template.fromStack(new TrainyardStack(app, 'Trainyard', { settings }));
+  const app = new App({ context: cdkContext });
+  return Template.fromStack(new TrainyardStack(app, 'Trainyard', { settings: { ...REQUIRED, ...settings } }));
 }
 
 function resourcesOf(template: Template, type: string): [string, Json][] {
@@ -43,7 +51,7 @@ before(() => {
 
 describe('S3 bucket', () => {
   it('is encrypted, versioned, blocks all public access and refuses plain HTTP', () => {
-    template.resourceCountIs('AWS::S3::Bucket', 1);
+    template.resourceCountIs('AWS::S3::Bucket', 2); // data, and access logs
     template.hasResourceProperties('AWS::S3::Bucket', {
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
       VersioningConfiguration: { Status: 'Enabled' },
@@ -65,6 +73,7 @@ describe('RDS MySQL', () => {
     assert.equal(props.StorageEncrypted, true);
     assert.equal(props.PubliclyAccessible, false);
     assert.equal(db.DeletionPolicy, 'Snapshot');
+    assert.equal(props.DeletionProtection, true);
     // {{resolve:secretsmanager:<secret>:SecretString:password::}} assembled with Fn::Join, never a literal.
     const password = JSON.stringify(props.MasterUserPassword);
     assert.match(password, /\{\{resolve:secretsmanager:/);
@@ -75,6 +84,17 @@ describe('RDS MySQL', () => {
     for (const [, secret] of resourcesOf(template, 'AWS::SecretsManager::Secret')) {
       assert.equal((secret.Properties as Json).SecretString, undefined, 'a secret with a literal value');
     }
+  });
+
+  it('requires TLS (parameter group), and every client is told to verify it with the RDS CA', () => {
+    template.hasResourceProperties('AWS::RDS::DBParameterGroup', { Family: Match.stringLikeRegexp('^mysql8\\.4'), Parameters: { require_secure_transport: '1' } });
+    const [[groupId]] = resourcesOf(template, 'AWS::RDS::DBParameterGroup');
+    template.hasResourceProperties('AWS::RDS::DBInstance', { DBParameterGroupName: { Ref: groupId } });
+    for (const [id, definition] of resourcesOf(template, 'AWS::Batch::JobDefinition')) {
+      const env = ((definition.Properties as Json).ContainerProperties as Json).Environment as Json[];
+      assert.ok(env.some((e) => e.Name === 'TRAINYARD_DATABASE_TLS' && e.Value === 'rds'), id);
+    }
+    template.hasResourceProperties('AWS::SSM::Parameter', { Value: Match.objectLike({ 'Fn::Join': Match.arrayWith([Match.arrayWith([Match.stringLikeRegexp('TRAINYARD_DATABASE_TLS=rds')])]) }) });
   });
 
   it('has no plain-text password or database URL anywhere in the template', () => {
@@ -131,9 +151,14 @@ describe('IAM', () => {
     assert.equal(submit.length, 1);
     const resources = JSON.stringify(submit[0].statement.Resource);
     assert.match(resources, /JobQueue[\w]*","JobQueueArn"/);
-    assert.match(resources, /job-definition\/Trainyard-run-job"/);
+    assert.match(resources, /job-definition\/Trainyard-training"/);
+    assert.match(resources, /job-definition\/Trainyard-inference"/);
+    assert.doesNotMatch(resources, /migrate/);
     assert.doesNotMatch(resources, /"\*"/);
-    assert.match(JSON.stringify(byAction('batch:TerminateJob')[0].statement.Resource), /:job\/\*/);
+    const terminate = byAction('batch:TerminateJob')[0].statement;
+    assert.match(JSON.stringify(terminate.Resource), /:job\/\*/);
+    // Only jobs the API tagged at submit (src/…/aws-batch-executor.ts tags trainyard:job).
+    assert.deepEqual(terminate.Condition, { StringLike: { 'aws:ResourceTag/trainyard:job': '*' } });
     assert.deepEqual(byAction('batch:TagResource')[0].statement.Condition, { StringEquals: { 'batch:CreateAction': 'SubmitJob' } });
     const batchActions = new Set(api.flatMap((s) => list(s.statement.Action).map(String)).filter((a) => a.startsWith('batch:')));
     assert.deepEqual([...batchActions].sort(), ['batch:DescribeJobs', 'batch:SubmitJob', 'batch:TagResource', 'batch:TerminateJob']);
@@ -161,34 +186,83 @@ describe('IAM', () => {
 });
 
 describe('API: load balancer, Auto Scaling group, CodeDeploy', () => {
-  it('health-checks /readyz on the API port', () => {
+  it('health-checks /readyz on the API port, and the Auto Scaling group replaces instances that fail it', () => {
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', { HealthCheckPath: '/readyz', Port: 8080, Protocol: 'HTTP', Matcher: { HttpCode: '200' } });
-    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80 });
     template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internet-facing' });
+    template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { HealthCheckType: 'ELB', HealthCheckGracePeriod: 900 });
   });
 
-  it('runs instances with IMDSv2, encrypted disks and an env file that names the secret, not the password', () => {
-    const [[, lt]] = resourcesOf(template, 'AWS::EC2::LaunchTemplate');
+  it('serves HTTPS, redirects :80 to it, and answers /metrics with 403', () => {
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 443, Protocol: 'HTTPS', Certificates: [{ CertificateArn: CERTIFICATE }] });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', {
+      Port: 80,
+      DefaultActions: [Match.objectLike({ Type: 'redirect', RedirectConfig: Match.objectLike({ Protocol: 'HTTPS', Port: '443', StatusCode: 'HTTP_301' }) })],
+    });
+    const [[httpsId]] = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::Listener').filter(([, l]) => (l.Properties as Json).Port === 443);
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::ListenerRule', {
+      ListenerArn: { Ref: httpsId },
+      Conditions: [Match.objectLike({ Field: 'path-pattern', PathPatternConfig: { Values: ['/metrics', '/metrics/*'] } })],
+      Actions: [Match.objectLike({ Type: 'fixed-response', FixedResponseConfig: Match.objectLike({ StatusCode: '403' }) })],
+    });
+  });
+
+  it('protects the load balancer from deletion and logs its requests to the logs bucket', () => {
+    const [[, alb]] = resourcesOf(template, 'AWS::ElasticLoadBalancingV2::LoadBalancer');
+    const attributes = Object.fromEntries(((alb.Properties as Json).LoadBalancerAttributes as { Key: string; Value: unknown }[]).map((a) => [a.Key, a.Value]));
+    assert.equal(attributes['deletion_protection.enabled'], 'true');
+    assert.equal(attributes['access_logs.s3.enabled'], 'true');
+    assert.equal(attributes['access_logs.s3.prefix'], 'alb');
+    assert.deepEqual(attributes['access_logs.s3.bucket'], { Ref: 'AccessLogs8B620ECA' });
+    template.hasResourceProperties('AWS::S3::BucketPolicy', {
+      Bucket: { Ref: 'AccessLogs8B620ECA' },
+      PolicyDocument: { Statement: Match.arrayWith([Match.objectLike({ Sid: 'LoadBalancerAccessLogs', Action: 's3:PutObject' })]) },
+    });
+  });
+
+  it('without a certificate, refuses to synthesize unless insecureHttp is set, which serves plain :80', () => {
+    assert.throws(() => synth({ certificateArn: undefined }), /certificateArn is required.*insecureHttp/s);
+    const t = synth({ certificateArn: undefined, insecureHttp: true });
+    t.resourceCountIs('AWS::ElasticLoadBalancingV2::Listener', 1);
+    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 80, Protocol: 'HTTP', DefaultActions: [Match.objectLike({ Type: 'forward' })] });
+    t.resourceCountIs('AWS::ElasticLoadBalancingV2::ListenerRule', 1);
+  });
+
+  it('runs instances with IMDSv2 and encrypted disks, no compiler or npm, settings from an SSM parameter that names the secret, not the password', () => {
+    const [[, lt]] = resourcesOf(template, 'AWS::EC2::LaunchTemplate').filter(([id]) => id.startsWith('ApiLaunchTemplate'));
     const data = (lt.Properties as Json).LaunchTemplateData as Json;
     assert.deepEqual((data.MetadataOptions as Json).HttpTokens, 'required');
     assert.equal(((data.BlockDeviceMappings as Json[])[0].Ebs as Json).Encrypted, true);
     const userData = JSON.stringify(data.UserData);
-    assert.match(userData, /TRAINYARD_DB_SECRET_ARN=/);
-    assert.match(userData, /TRAINYARD_EXECUTOR=aws-batch/);
-    assert.match(userData, /TRAINYARD_AUTH=on/);
     assert.match(userData, /codedeploy-agent/);
+    assert.match(userData, /TRAINYARD_ENV_PARAMETER=\/Trainyard\/api\/env/);
+    // The revision brings node_modules built in CI: hosts never compile or run npm.
+    assert.doesNotMatch(userData, /gcc|g\+\+|make |npm/);
     assert.doesNotMatch(userData, /password/i);
+    const [[parameterId, parameter]] = resourcesOf(template, 'AWS::SSM::Parameter');
+    assert.equal((parameter.Properties as Json).Name, '/Trainyard/api/env');
+    const settings = JSON.stringify((parameter.Properties as Json).Value);
+    for (const line of ['TRAINYARD_DB_SECRET_ARN=', 'TRAINYARD_EXECUTOR=aws-batch', 'TRAINYARD_AUTH=on', 'TRAINYARD_AUTO_MIGRATE=false', 'TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION=Trainyard-inference']) {
+      assert.ok(settings.includes(line), line);
+    }
+    assert.doesNotMatch(settings, /password/i);
+    const read = statements(template).filter((st) => st.owner.startsWith('ApiInstanceRole') && list(st.statement.Action).includes('ssm:GetParameter'));
+    assert.equal(read.length, 1);
+    assert.match(JSON.stringify(read[0].statement.Resource), new RegExp(`parameter/Trainyard/api/env|${parameterId}`));
     template.hasResourceProperties('AWS::AutoScaling::AutoScalingGroup', { MinSize: '1', MaxSize: '3', TargetGroupARNs: Match.anyValue() });
   });
 
-  it('deploys with CodeDeploy to the Auto Scaling group, one instance at a time, rolling back on failure', () => {
+  it('deploys with CodeDeploy to the Auto Scaling group, one instance at a time, rolling back on failure and on a load balancer alarm', () => {
     template.hasResourceProperties('AWS::CodeDeploy::Application', { ComputePlatform: 'Server' });
     template.hasResourceProperties('AWS::CodeDeploy::DeploymentGroup', {
       AutoScalingGroups: [Match.anyValue()],
       DeploymentConfigName: 'CodeDeployDefault.OneAtATime',
-      AutoRollbackConfiguration: { Enabled: true, Events: Match.arrayWith(['DEPLOYMENT_FAILURE']) },
+      AutoRollbackConfiguration: { Enabled: true, Events: Match.arrayWith(['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM']) },
       LoadBalancerInfo: { TargetGroupInfoList: [Match.anyValue()] },
     });
+    const [[, group]] = resourcesOf(template, 'AWS::CodeDeploy::DeploymentGroup');
+    const alarms = ((group.Properties as Json).AlarmConfiguration as { Enabled: boolean; Alarms: { Name: { Ref: string } }[] });
+    assert.equal(alarms.Enabled, true);
+    assert.deepEqual(alarms.Alarms.map((a) => a.Name.Ref.replace(/[0-9A-F]{8}$/, '')).sort(), ['Api5xx', 'LoadBalancer5xx', 'UnhealthyHosts']);
   });
 
   it('lets only the load balancer reach the API and only the API and jobs reach the database', () => {
@@ -199,19 +273,66 @@ describe('API: load balancer, Auto Scaling group, CodeDeploy', () => {
   });
 });
 
+function definitionNamed(t: Template, name: string): Json {
+  const found = resourcesOf(t, 'AWS::Batch::JobDefinition').find(([, d]) => (d.Properties as Json).JobDefinitionName === name);
+  assert.ok(found, `job definition ${name}`);
+  return found[1].Properties as Json;
+}
+
 describe('AWS Batch', () => {
-  it('has a Fargate Spot compute environment and a job queue', () => {
-    template.hasResourceProperties('AWS::Batch::ComputeEnvironment', { Type: 'managed', ComputeResources: Match.objectLike({ Type: 'FARGATE_SPOT' }) });
-    template.resourceCountIs('AWS::Batch::JobQueue', 1);
+  it('queues on Fargate Spot first, then on-demand Fargate; migrations on on-demand only', () => {
+    const environments = resourcesOf(template, 'AWS::Batch::ComputeEnvironment');
+    const typeOf = (id: string) => ((environments.find(([e]) => e === id)![1].Properties as Json).ComputeResources as Json).Type;
+    const queues = resourcesOf(template, 'AWS::Batch::JobQueue');
+    assert.equal(queues.length, 2);
+    const order = (queue: Json) =>
+      ((queue.Properties as Json).ComputeEnvironmentOrder as { Order: number; ComputeEnvironment: { 'Fn::GetAtt': [string, string] } }[])
+        .sort((a, b) => a.Order - b.Order)
+        .map((e) => typeOf(e.ComputeEnvironment['Fn::GetAtt'][0]));
+    assert.deepEqual(order(queues.find(([id]) => id.startsWith('JobQueue'))![1]), ['FARGATE_SPOT', 'FARGATE']);
+    assert.deepEqual(order(queues.find(([id]) => id.startsWith('MigrateQueue'))![1]), ['FARGATE']);
+  });
+
+  it('has separate training and inference job definitions, sized per stack', () => {
+    const t = synth({ trainingCpu: 4, trainingMemoryGiB: 16, inferenceCpu: 1, inferenceMemoryGiB: 3 });
+    const size = (name: string) =>
+      Object.fromEntries((((definitionNamed(t, name).ContainerProperties as Json).ResourceRequirements as { Type: string; Value: string }[]) ?? []).map((r) => [r.Type, r.Value]));
+    assert.deepEqual(size('Trainyard-training'), { VCPU: '4', MEMORY: '16384' });
+    assert.deepEqual(size('Trainyard-inference'), { VCPU: '1', MEMORY: '3072' });
+  });
+
+  it(`retries lost hosts, Spot reclaims and the trainer's exit ${INTERRUPTED_EXIT_CODE}, and exits on any other failure`, () => {
+    for (const name of ['Trainyard-training', 'Trainyard-inference']) {
+      const retry = definitionNamed(template, name).RetryStrategy as { Attempts: number; EvaluateOnExit: Json[] };
+      assert.equal(retry.Attempts, 3);
+      const rules = retry.EvaluateOnExit;
+      const retried = rules.filter((r) => r.Action === 'RETRY');
+      assert.ok(retried.some((r) => r.OnStatusReason === 'Host EC2*'), 'EC2 host or Spot termination');
+      assert.ok(retried.some((r) => String(r.OnStatusReason).startsWith('Your Spot Task was interrupted')), 'Fargate Spot interruption');
+      assert.ok(retried.some((r) => r.OnExitCode === String(INTERRUPTED_EXIT_CODE)), 'trainer: interrupted, retry me');
+      // Batch takes the first rule that matches: the catch-all EXIT comes last.
+      assert.deepEqual(rules[rules.length - 1], { Action: 'EXIT', OnExitCode: '*' });
+    }
+    const migrate = definitionNamed(template, 'Trainyard-migrate').RetryStrategy as { EvaluateOnExit: Json[] };
+    assert.ok(!migrate.EvaluateOnExit.some((r) => r.Action === 'RETRY' && r.OnExitCode), 'a migration that started is never re-run');
+  });
+
+  it('runs `trainyard migrate` on migrateImageTag, and everything else on imageTag', () => {
+    const t = synth({ imageTag: 'old111', migrateImageTag: 'new222' });
+    const image = (name: string) => JSON.stringify((definitionNamed(t, name).ContainerProperties as Json).Image);
+    assert.deepEqual((definitionNamed(t, 'Trainyard-migrate').ContainerProperties as Json).Command, ['migrate']);
+    assert.match(image('Trainyard-migrate'), /:new222"/);
+    assert.match(image('Trainyard-training'), /:old111"/);
+    assert.match(image('Trainyard-inference'), /:old111"/);
+    assert.match(JSON.stringify((definitionNamed(template, 'Trainyard-migrate').ContainerProperties as Json).Image), /:abc123"/);
   });
 
   it('runs `trainyard run-job <id>` in the trainer image with the database secret by reference', () => {
-    const [[, definition]] = resourcesOf(template, 'AWS::Batch::JobDefinition');
-    const props = definition.Properties as Json;
+    const props = definitionNamed(template, 'Trainyard-training');
     const container = props.ContainerProperties as Json;
     assert.deepEqual(container.Command, ['run-job', 'Ref::jobId']);
     assert.deepEqual(props.PlatformCapabilities, ['FARGATE']);
-    assert.match(JSON.stringify(container.Image), /TrainerRepository.*:latest/);
+    assert.match(JSON.stringify(container.Image), /TrainerRepository.*:abc123"/);
     assert.match(JSON.stringify(container.Secrets), /^\[\{"Name":"TRAINYARD_DB_SECRET","ValueFrom":\{"Ref":"DatabaseSecretAttachment\w+"\}\}\]$/);
     const names = (container.Environment as Json[]).map((e) => e.Name);
     assert.ok(names.includes('TRAINYARD_BLOB_URL'));
@@ -220,9 +341,10 @@ describe('AWS Batch', () => {
 });
 
 describe('images, logs and outputs', () => {
-  it('has api and trainer ECR repositories that scan on push', () => {
+  it('has api and trainer ECR repositories that scan on push and never move a tag', () => {
     template.resourceCountIs('AWS::ECR::Repository', 2);
-    template.hasResourceProperties('AWS::ECR::Repository', { RepositoryName: 'trainyard/api', ImageScanningConfiguration: { ScanOnPush: true } });
+    template.hasResourceProperties('AWS::ECR::Repository', { RepositoryName: 'trainyard/api', ImageScanningConfiguration: { ScanOnPush: true }, ImageTagMutability: 'IMMUTABLE' });
+    template.hasResourceProperties('AWS::ECR::Repository', { RepositoryName: 'trainyard/trainer', ImageTagMutability: 'IMMUTABLE' });
     template.hasResourceProperties('AWS::ECR::Repository', { RepositoryName: 'trainyard/trainer' });
   });
 
@@ -233,7 +355,7 @@ describe('images, logs and outputs', () => {
 
   it('outputs the URL, bucket, queue and what the deploy workflow needs', () => {
     const outputs = Object.keys(template.toJSON().Outputs as Json);
-    for (const name of ['Url', 'BucketName', 'JobQueueArn', 'JobDefinitionName', 'DatabaseSecretArn', 'ApiRepositoryUri', 'TrainerRepositoryUri', 'CodeDeployApplicationName', 'CodeDeployDeploymentGroupName']) {
+    for (const name of ['Url', 'BucketName', 'JobQueueArn', 'JobDefinitionName', 'InferenceJobDefinitionName', 'MigrateJobQueueArn', 'MigrateJobDefinitionName', 'ImageTag', 'DatabaseSecretArn', 'ApiRepositoryUri', 'TrainerRepositoryUri', 'CodeDeployApplicationName', 'CodeDeployDeploymentGroupName', 'AlarmTopicArn']) {
       assert.ok(outputs.includes(name), `output ${name}`);
     }
   });
@@ -250,29 +372,43 @@ describe('options', () => {
     assert.throws(() => settingsFromContext((k) => (k === 'trainyard:natGateways' ? 'two' : undefined)), /whole number/);
   });
 
-  it('with gpu, private subnets and a GitHub repository: GPU queue, NAT, HTTPS and an OIDC deploy role locked to main', () => {
-    const t = synth({ gpu: true, natGateways: 1, githubRepository: 'acme/trainyard', certificateArn: 'arn:aws:acm:us-east-1:123456789012:certificate/abc', imageTag: 'sha1' });
-    t.hasResourceProperties('AWS::Batch::ComputeEnvironment', { ComputeResources: Match.objectLike({ Type: 'EC2', Ec2Configuration: [{ ImageType: 'ECS_AL2023_NVIDIA' }] }) });
-    t.hasResourceProperties('AWS::Batch::JobDefinition', {
-      JobDefinitionName: 'Trainyard-run-job-gpu',
-      ContainerProperties: Match.objectLike({ Command: ['run-job', 'Ref::jobId'], ResourceRequirements: Match.arrayWith([{ Type: 'GPU', Value: '1' }]) }),
-    });
-    assert.match(JSON.stringify(t.toJSON()), /:sha1-cuda/);
+  it('refuses a deployment without an image tag, or with `latest`', () => {
+    assert.throws(() => synth({ imageTag: '' }), /imageTag is required/);
+    assert.throws(() => synth({ imageTag: 'latest' }), /not "latest"/);
+    assert.throws(() => synth({ migrateImageTag: 'latest-cuda' }), /migrateImageTag must name one build/);
+    assert.doesNotMatch(json, /:latest/);
+  });
+
+  it('with gpu, private subnets and a GitHub repository: GPU training on Spot then on-demand, NAT, and a deploy role for the environment', () => {
+    const t = synth({ gpu: true, natGateways: 1, githubRepository: 'acme/trainyard', imageTag: 'sha1' });
+    const environments = resourcesOf(t, 'AWS::Batch::ComputeEnvironment').map(([id, e]) => [id, (e.Properties as Json).ComputeResources as Json] as const);
+    const gpu = environments.filter(([, r]) => r.Type === 'EC2' || r.Type === 'SPOT');
+    assert.deepEqual(gpu.map(([, r]) => r.Type).sort(), ['EC2', 'SPOT']);
+    for (const [, r] of gpu) assert.deepEqual(r.Ec2Configuration, [{ ImageType: 'ECS_AL2023_NVIDIA' }]);
+    const [[, gpuQueue]] = resourcesOf(t, 'AWS::Batch::JobQueue').filter(([id]) => id.startsWith('GpuJobQueue'));
+    const order = ((gpuQueue.Properties as Json).ComputeEnvironmentOrder as { Order: number; ComputeEnvironment: { 'Fn::GetAtt': [string] } }[]).sort((a, b) => a.Order - b.Order);
+    assert.deepEqual(order.map((o) => gpu.find(([id]) => id === o.ComputeEnvironment['Fn::GetAtt'][0])![1].Type), ['SPOT', 'EC2']);
+    // A root volume the CUDA image fits on.
+    const [[, gpuTemplate]] = resourcesOf(t, 'AWS::EC2::LaunchTemplate').filter(([id]) => id.startsWith('GpuLaunchTemplate'));
+    assert.equal((((gpuTemplate.Properties as Json).LaunchTemplateData as Json).BlockDeviceMappings as { Ebs: Json }[])[0].Ebs.VolumeSize, 100);
+    const training = definitionNamed(t, 'Trainyard-training-gpu');
+    assert.deepEqual((training.ContainerProperties as Json).Command, ['run-job', 'Ref::jobId']);
+    assert.deepEqual(((training.ContainerProperties as Json).ResourceRequirements as Json[]).find((r) => r.Type === 'GPU'), { Type: 'GPU', Value: '1' });
+    assert.match(JSON.stringify((training.ContainerProperties as Json).Image), /:sha1-cuda"/);
+    // Inference stays on Fargate: only training goes to GPU instances.
+    assert.deepEqual(definitionNamed(t, 'Trainyard-inference').PlatformCapabilities, ['FARGATE']);
     t.resourceCountIs('AWS::EC2::NatGateway', 1);
-    t.hasResourceProperties('AWS::ElasticLoadBalancingV2::Listener', { Port: 443, Protocol: 'HTTPS' });
-    t.hasResourceProperties('AWS::IAM::Role', {
-      AssumeRolePolicyDocument: {
-        Statement: [
-          Match.objectLike({
-            Action: 'sts:AssumeRoleWithWebIdentity',
-            Condition: {
-              StringEquals: { 'token.actions.githubusercontent.com:aud': 'sts.amazonaws.com' },
-              StringLike: { 'token.actions.githubusercontent.com:sub': 'repo:acme/trainyard:ref:refs/heads/main' },
-            },
-          }),
-        ],
-      },
-    });
+    const deployRole = statements(t).filter((st) => st.owner.startsWith('GithubDeployRole'));
+    const assume = deployRole.find((st) => list(st.statement.Action).includes('sts:AssumeRole'))!;
+    // Exactly the four roles `cdk bootstrap` made, not any cdk-* role.
+    assert.deepEqual(
+      list(assume.statement.Resource).map((r) => JSON.stringify(r).match(/role\/cdk-hnb659fds-([a-z-]+)-role-/)?.[1]).sort(),
+      ['deploy', 'file-publishing', 'image-publishing', 'lookup'],
+    );
+    assert.doesNotMatch(JSON.stringify(assume.statement.Resource), /cdk-\*/);
+    const submit = deployRole.find((st) => list(st.statement.Action).includes('batch:SubmitJob'))!;
+    assert.match(JSON.stringify(submit.statement.Resource), /job-definition\/Trainyard-migrate"/);
+    assert.doesNotMatch(JSON.stringify(submit.statement.Resource), /training|inference/);
     // Still least privilege with every option on.
     for (const { owner, statement } of statements(t)) {
       for (const action of list(statement.Action).map(String)) assert.ok(action !== '*' && !action.endsWith(':*'), `${owner}: ${action}`);

@@ -13,7 +13,7 @@ import type { BlobStore } from '../store/blobs/blob-store.ts';
 import { readCsvBatches, type CsvBatch, type CsvColumnRequest } from './csv/reader.ts';
 import { readColumnarBatches } from './columnar/reader.ts';
 import { COLUMNAR_FORMAT, type ColumnarInfo } from './columnar/format.ts';
-import type { DatasetRow } from './service.ts';
+import type { DatasetRow } from './rows.ts';
 
 export type DatasetSource = Pick<DatasetRow, 'id' | 'blob_key' | 'delimiter' | 'row_count' | 'columnar_json'>;
 

@@ -2,8 +2,7 @@
 import type { Kysely } from 'kysely';
 import type { Database } from '../store/metadata/schema.ts';
 import { TrainyardError } from '../errors.ts';
-import type { DatasetRow } from './service.ts';
-import type { ColumnProfile } from './csv/profiler.ts';
+import type { DatasetRow } from './rows.ts';
 
 export async function resolveDataset(db: Kysely<Database>, reference: string, field = 'dataset'): Promise<DatasetRow> {
   const at = reference.lastIndexOf('@');
@@ -20,5 +19,3 @@ export async function resolveDataset(db: Kysely<Database>, reference: string, fi
   }
   return row;
 }
-
-export const datasetColumns = (row: DatasetRow): ColumnProfile[] => JSON.parse(row.columns_json) as ColumnProfile[];

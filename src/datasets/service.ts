@@ -4,10 +4,9 @@
 // every row points at whole bytes; a failed or aborted upload leaves neither blobs nor row.
 import { createHash } from 'node:crypto';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
-import type { Selectable } from 'kysely';
 import type { Platform } from '../platform.ts';
-import type { DatasetTable } from '../store/metadata/schema.ts';
 import { TrainyardError, notFound } from '../errors.ts';
+import { datasetColumns, type DatasetRow } from './rows.ts';
 import { assertNotInUse } from '../jobs/jobs.ts';
 import { newId, nowIso } from '../ids.ts';
 import { CsvProfiler, type ColumnProfile, type CsvProfile } from './csv/profiler.ts';
@@ -18,7 +17,6 @@ import { ColumnarOutput } from './columnar/output.ts';
 import { COLUMNAR_FORMAT, type ColumnarInfo } from './columnar/format.ts';
 import { datasetColumnarKey, datasetCsvKey, datasetPrefix } from '../store/blobs/keys.ts';
 
-export type DatasetRow = Selectable<DatasetTable>;
 
 export interface Dataset {
   id: string;
@@ -46,7 +44,7 @@ export function toDataset(row: DatasetRow): Dataset {
     size_bytes: Number(row.size_bytes),
     sha256: row.sha256,
     row_count: Number(row.row_count),
-    columns: JSON.parse(row.columns_json) as ColumnProfile[],
+    columns: datasetColumns(row),
     created_at: row.created_at,
   };
 }

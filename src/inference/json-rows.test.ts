@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { parseJsonRows } from './json-rows.ts';
 import { columnsFromJson, columnsFromRows } from './inputs.ts';
 import { formatPredictions, predictionsJson } from './predictions.ts';
-import type { ServingManifest } from './model-cache.ts';
+import type { ServedManifest } from '../models/manifest.ts';
 import type { FeatureEncoding } from '../models/preprocessing.ts';
 import { TrainyardError } from '../errors.ts';
 
@@ -115,17 +115,17 @@ describe('columnsFromRows', () => {
 });
 
 describe('predictionsJson', () => {
-  const manifest = (task: ServingManifest['task'], target: ServingManifest['target']): ServingManifest => ({
+  const manifest = (task: ServedManifest['task'], target: ServedManifest['target']): ServedManifest => ({
     task,
     target,
     features: [],
-    input: { name: 'features', shape: [null, 1] },
-    output: { name: 'output' },
+    input: { name: 'features', dtype: 'float32', shape: [null, 1], encoding: '' },
+    output: { name: 'output', dtype: 'float32', description: '' },
   });
   const outputs = (n: number) => new Float32Array(Array.from({ length: n }, (_, i) => (i === 3 ? NaN : random())));
 
   it('is byte for byte JSON.stringify of formatPredictions: binary, multiclass (odd class names), regression', () => {
-    const cases: Array<[ServingManifest, number]> = [
+    const cases: Array<[ServedManifest, number]> = [
       [manifest('binary_classification', { name: 'y', kind: 'label', classes: ['0', '1'] }), 1],
       [manifest('binary_classification', { name: 'y', kind: 'label', classes: ['no', 'yes "really"'] }), 1],
       [manifest('multiclass_classification', { name: 'y', kind: 'label', classes: ['b', '10', 'a\nb', '2', 'ü'] }), 5],

@@ -5,23 +5,16 @@
 import * as ort from 'onnxruntime-node';
 import type { BlobStore } from '../store/blobs/blob-store.ts';
 import { TrainyardError } from '../errors.ts';
-import { createEncoder, type Encoder, type FeatureEncoding, type TargetEncoding } from '../models/preprocessing.ts';
+import { parseServingManifest, type ServedManifest } from '../models/manifest.ts';
+import { createEncoder, type Encoder } from '../models/preprocessing.ts';
 import type { ModelVersionRecord } from '../models/registry.ts';
 import { artifactKey } from '../store/blobs/keys.ts';
-
-export interface ServingManifest {
-  task: 'binary_classification' | 'multiclass_classification' | 'regression';
-  features: FeatureEncoding[];
-  target: TargetEncoding;
-  input: { name: string; shape: [null, number] };
-  output: { name: string };
-}
 
 export interface LoadedModel {
   key: string;
   model: string;
   version: number;
-  manifest: ServingManifest;
+  manifest: ServedManifest;
   encoder: Encoder;
   /** Runs the network on `rows` encoded rows; returns the flat output and its width. */
   run(input: Float32Array, rows: number): Promise<{ output: Float32Array; width: number }>;
@@ -97,11 +90,11 @@ export class ModelCache {
     const key = version.blob_prefix;
     const label = `${version.model} version ${version.version}`;
     let session: ort.InferenceSession;
-    let manifest: ServingManifest;
+    let manifest: ServedManifest;
     let bytes: number;
     try {
       const [onnx, manifestBytes] = await Promise.all([readAll(this.blobs, artifactKey(key, 'model.onnx')), readAll(this.blobs, artifactKey(key, 'manifest.json'))]);
-      manifest = JSON.parse(manifestBytes.toString('utf8')) as ServingManifest;
+      manifest = parseServingManifest(manifestBytes.toString('utf8'));
       session = await ort.InferenceSession.create(onnx, {
         executionProviders: ['cpu'],
         intraOpNumThreads: this.threads,

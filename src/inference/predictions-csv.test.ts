@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readCsvBatches } from '../datasets/csv/reader.ts';
-import type { ServingManifest } from './model-cache.ts';
+import type { ServedManifest } from '../models/manifest.ts';
 import { PredictionsCsvWriter, writeFloat32 } from './predictions-csv.ts';
 
 const text = (value: number): string => {
@@ -17,8 +17,8 @@ function shortest(value: number): string {
   throw new Error(`no round trip for ${value}`);
 }
 
-function manifest(task: ServingManifest['task'], target: ServingManifest['target']): ServingManifest {
-  return { task, target, features: [], input: { name: 'features', shape: [null, 1] }, output: { name: 'output' } };
+function manifest(task: ServedManifest['task'], target: ServedManifest['target']): ServedManifest {
+  return { task, target, features: [], input: { name: 'features', dtype: 'float32', shape: [null, 1], encoding: '' }, output: { name: 'output', dtype: 'float32', description: '' } };
 }
 
 async function readBack(csv: PredictionsCsvWriter, batches: Array<{ output: Float32Array; width: number; rows: number; firstRow: number }>) {

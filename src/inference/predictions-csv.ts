@@ -3,7 +3,7 @@
 // printed with the shortest decimal text that reads back to the same float32
 // (Math.fround(Number(text)) === value, at most 9 significant digits), in JavaScript's number
 // notation (0.25, 1.5e-7, NaN). Labels are quoted when they need it (RFC 4180).
-import type { ServingManifest } from './model-cache.ts';
+import type { ServedManifest } from '../models/manifest.ts';
 import { predictedClass } from './predictions.ts';
 
 function csvField(text: string): string {
@@ -11,7 +11,7 @@ function csvField(text: string): string {
 }
 
 /** The header line: `row,value` for regression, else `row,label,probability,p_<class>…`. */
-export function predictionsCsvHeader(manifest: ServingManifest): string {
+export function predictionsCsvHeader(manifest: ServedManifest): string {
   const target = manifest.target;
   if (target.kind === 'numeric') return 'row,value\n';
   return ['row', 'label', 'probability', ...target.classes.map((c) => `p_${c}`)].map(csvField).join(',') + '\n';
@@ -130,7 +130,7 @@ export class PredictionsCsvWriter {
   private readonly lineBytes: number;
 
   constructor(
-    private readonly manifest: ServingManifest,
+    private readonly manifest: ServedManifest,
     private readonly threshold: number,
   ) {
     const target = manifest.target;

@@ -1,20 +1,20 @@
 // From the network's output to what users read: labels with probabilities for classifiers, values
 // for regression, and the summary statistics batch jobs report.
-import type { ServingManifest } from './model-cache.ts';
+import type { ServedManifest } from '../models/manifest.ts';
 
 export type Prediction =
   | { label: string; probability: number; probabilities: Record<string, number> }
   | { value: number };
 
 /** Index of the predicted class of row `i` (binary: by threshold on the positive probability). */
-export function predictedClass(manifest: ServingManifest, output: Float32Array, width: number, i: number, threshold: number): number {
+export function predictedClass(manifest: ServedManifest, output: Float32Array, width: number, i: number, threshold: number): number {
   if (manifest.task === 'binary_classification') return output[i] >= threshold ? 1 : 0;
   let best = 0;
   for (let k = 1; k < width; k++) if (output[i * width + k] > output[i * width + best]) best = k;
   return best;
 }
 
-export function formatPredictions(manifest: ServingManifest, output: Float32Array, width: number, rows: number, threshold: number): Prediction[] {
+export function formatPredictions(manifest: ServedManifest, output: Float32Array, width: number, rows: number, threshold: number): Prediction[] {
   const predictions: Prediction[] = new Array(rows);
   const target = manifest.target;
   if (target.kind === 'numeric') {
@@ -43,7 +43,7 @@ const jsonNumber = (x: number): string => (Number.isFinite(x) ? String(x) : 'nul
  * The JSON text of formatPredictions(…) (byte for byte what JSON.stringify makes of it), written
  * directly: no object per row, labels and keys escaped once per class.
  */
-export function predictionsJson(manifest: ServingManifest, output: Float32Array, width: number, rows: number, threshold: number): string {
+export function predictionsJson(manifest: ServedManifest, output: Float32Array, width: number, rows: number, threshold: number): string {
   const target = manifest.target;
   let text = '[';
   if (target.kind === 'numeric') {
@@ -97,7 +97,7 @@ export class StatsAccumulator {
   private max = -Infinity;
 
   constructor(
-    private readonly manifest: ServingManifest,
+    private readonly manifest: ServedManifest,
     private readonly threshold: number,
   ) {
     if (manifest.target.kind === 'label') for (const c of manifest.target.classes) this.byLabel.set(c, 0);

@@ -5,7 +5,7 @@ import { Readable } from 'node:stream';
 import { durably, type JobContext } from '../jobs/context.ts';
 import { JobUserError, LeaseLostError } from '../jobs/errors.ts';
 import { finishJob } from '../jobs/queue.ts';
-import { jobDataset, jobModel } from '../jobs/jobs.ts';
+import { jobDataset, jobModel, jobSpec } from '../jobs/jobs.ts';
 import type { JobRunner } from '../jobs/runner.ts';
 import { getVersion } from '../models/registry.ts';
 import { readDatasetBatches } from '../datasets/read-dataset.ts';
@@ -25,7 +25,7 @@ const BATCH_ROWS = 8192;
 export async function runInferenceJob(ctx: JobContext): Promise<void> {
   const { platform, job, events, signal } = ctx;
   const { db } = platform.metadata;
-  const spec = JSON.parse(job.spec_json) as InferenceJobSpec;
+  const spec = jobSpec<InferenceJobSpec>(job);
   const model = jobModel(job);
   const datasetId = jobDataset(job);
   const version = await getVersion(db, model, job.model_version!).catch((error: unknown) => {

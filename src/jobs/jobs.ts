@@ -16,9 +16,16 @@ export type Db = Kysely<Database> | Transaction<Database>;
 
 export const FINISHED_STATUSES: readonly JobStatus[] = ['succeeded', 'failed', 'cancelled'];
 
+/**
+ * Decodes one of the jobs table's JSON columns (spec, progress, metrics, stats). Their shapes are
+ * the kind's (each kind writes and reads its own), so the caller names the type.
+ */
 export function parseJson<T>(text: string | null | undefined): T | null {
   return text === null || text === undefined ? null : (JSON.parse(text) as T);
 }
+
+/** A job's spec, as its kind wrote it at createJob. */
+export const jobSpec = <Spec>(row: Pick<JobRow, 'spec_json'>): Spec => JSON.parse(row.spec_json) as Spec;
 
 export async function createJob(
   store: MetadataStore,
@@ -105,6 +112,15 @@ export async function appendEvents(db: Db, jobId: string, events: Array<{ type: 
     .insertInto('job_events')
     .values(events.map((e) => ({ job_id: jobId, type: e.type, data_json: JSON.stringify(e.data), created_at })))
     .execute();
+}
+
+/** The log lines a job recorded so far (job_events of type log), oldest first. */
+export async function logLines(db: Db, jobId: string): Promise<Array<{ created_at: string; message: string; source: string }>> {
+  const rows = await db.selectFrom('job_events').select(['data_json', 'created_at']).where('job_id', '=', jobId).where('type', '=', 'log').orderBy('seq').execute();
+  return rows.map((r) => {
+    const data = JSON.parse(r.data_json) as { message: string; source?: string };
+    return { created_at: r.created_at, message: data.message, source: data.source ?? 'platform' };
+  });
 }
 
 export async function eventsSince(db: Db, jobId: string, afterSeq: number, limit = 500) {

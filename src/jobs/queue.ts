@@ -9,6 +9,7 @@ import { together, type MetadataStore } from '../store/metadata/metadata-store.t
 import { nowIso } from '../ids.ts';
 import type { JobTable } from '../store/metadata/schema.ts';
 import { appendEvent, type Db, type JobRow } from './jobs.ts';
+import type { JobErrorCode } from './errors.ts';
 
 /** A lease owner id: host, pid and a random suffix, so a restarted process never matches its predecessor. */
 export function newLeaseOwner(role: string): string {
@@ -112,7 +113,7 @@ export async function renewLease(db: Db, id: string, owner: string, leaseMs: num
 export interface Finish {
   status: 'succeeded' | 'failed' | 'cancelled';
   error?: string | null;
-  errorCode?: string | null;
+  errorCode?: JobErrorCode | null;
   modelVersion?: number | null;
   stats?: unknown;
   metrics?: unknown;
@@ -199,7 +200,7 @@ export async function reapLostJobs(store: MetadataStore, options: { deadOwners?:
       change = { fields: { status: 'queued', external_id: null }, event: { status: 'queued', reason } };
     } else {
       const error = `the process running this job was lost ${job.attempts} time(s) (last worker ${job.lease_owner ?? 'unknown'}); giving up after ${job.max_attempts} attempts`;
-      change = { fields: { status: 'failed', error, error_code: 'WORKER_LOST', finished_at: stamp }, event: { status: 'failed', error } };
+      change = { fields: { status: 'failed', error, error_code: 'WORKER_LOST' satisfies JobErrorCode, finished_at: stamp }, event: { status: 'failed', error } };
     }
     // The status and its event commit together, so a worker that claims the re-queued job cannot
     // record `running` before this `queued`.

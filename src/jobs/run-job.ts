@@ -3,7 +3,7 @@
 // ended. User errors fail the job at once; anything else is an infrastructure failure, retried
 // while attempts remain.
 import type { Platform } from '../platform.ts';
-import { JobUserError, LeaseLostError, abortReason, type AbortReason } from './errors.ts';
+import { JobError, LeaseLostError, abortReason, type AbortReason, type JobErrorCode } from './errors.ts';
 import { EventSink, durably, type JobContext } from './context.ts';
 import { finishJob, renewLease, requeue } from './queue.ts';
 import { getJobRow, type JobRow } from './jobs.ts';
@@ -67,7 +67,7 @@ export async function runClaimedJob(platform: Platform, runners: JobRunners, job
       if (row?.status === 'running' && row.lease_owner === owner && row.cancel_requested) return await endAborted(platform, job, owner, 'cancel', events);
       return 'abandoned';
     }
-    if (error instanceof JobUserError) {
+    if (error instanceof JobError && !error.retryable) {
       events.log(error.message, 'error');
       await events.flush().catch(() => undefined);
       await writeLog(platform, job.id, events);
@@ -129,13 +129,15 @@ async function endAborted(platform: Platform, job: JobRow, owner: string, abort:
 async function retryOrFail(platform: Platform, job: JobRow, owner: string, error: unknown, events: EventSink): Promise<JobEnd> {
   const { db } = platform.metadata;
   const message = error instanceof Error ? error.message : String(error);
+  // A retryable registry code (an interrupted trainer) keeps its code once attempts run out.
+  const errorCode: JobErrorCode = error instanceof JobError ? error.code : 'INFRASTRUCTURE';
   if (job.attempts < job.max_attempts) {
     await durably(platform, job.id, 'requeue the job', () => requeue(platform.metadata, job.id, owner, `attempt ${job.attempts} failed: ${message}`));
     return 'requeued';
   }
   await writeLog(platform, job.id, events);
   await durably(platform, job.id, 'record the failure', () =>
-    finishJob(db, job.id, owner, { status: 'failed', error: `failed after ${job.attempts} attempts: ${message}`, errorCode: 'INFRASTRUCTURE' }),
+    finishJob(db, job.id, owner, { status: 'failed', error: `failed after ${job.attempts} attempts: ${message}`, errorCode }),
   );
   return 'failed';
 }

@@ -11,8 +11,10 @@ export interface JobRunner {
   readonly kind: string;
   /**
    * Runs the job to its end. Records success itself (finishJob, inside its own transaction if it
-   * has one); throws JobUserError for a failure that retrying cannot fix, LeaseLostError when its
-   * final write found the lease gone, anything else for an infrastructure failure. Watches
+   * has one); throws a JobError with a registry code for a known failure (JobUserError for one that
+   * retrying cannot fix; a retryable code such as INTERRUPTED is retried and keeps its code),
+   * LeaseLostError when its final write found the lease gone, anything else for an infrastructure
+   * failure. Watches
    * ctx.signal and returns soon after it fires, keeping nothing of the attempt.
    */
   run(ctx: JobContext): Promise<void>;

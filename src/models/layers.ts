@@ -551,3 +551,36 @@ export function validateLayers(input: unknown, path = 'layers'): LayerSpec[] {
 export function layerDefaults(type: LayerType): Record<string, unknown> {
   return { ...DEFAULTS[type] };
 }
+
+/** The arguments shape inference fills in when they are omitted: a resolved layer always has them. */
+export const INFERRED_ARGUMENTS = ['in_features', 'num_features', 'normalized_shape', 'in_channels'] as const;
+
+/**
+ * One layer's schema as plain JSON Schema, for the generated contract files (contracts/): each
+ * argument's default back as a `default` keyword (the API's copy keeps it in the description only,
+ * since Fastify's strict ajv refuses `default` inside a union). `resolved` makes the inferred
+ * arguments required, as in the layers a training job hands to the trainer.
+ */
+export function layerJsonSchema(type: LayerType, options: { resolved?: boolean } = {}): Record<string, unknown> {
+  const schema = JSON.parse(JSON.stringify(LAYER_SCHEMAS[type])) as JsonSchema & { required?: string[]; description?: string };
+  const properties = schema.properties ?? {};
+  for (const [key, value] of Object.entries(DEFAULTS[type])) {
+    const property = properties[key] as JsonSchema & { description?: string };
+    property.default = value;
+    property.description = property.description?.replace(/ ?Default: .*\.$/, '');
+  }
+  if (options.resolved) {
+    const inferred = INFERRED_ARGUMENTS.filter((name) => name in properties);
+    schema.required = [...new Set([...(schema.required ?? []), ...inferred])];
+  }
+  return schema as Record<string, unknown>;
+}
+
+/**
+ * The layers a training job hands to the trainer (job.json) and records in manifest.json: shape
+ * inference has filled in every inferred argument (and the defaults), so those are required here.
+ */
+export const ResolvedLayersSchema = Type.Array(
+  Type.Unsafe<{ [K in LayerType]: Required<LayerOf<K>> }[LayerType]>({ anyOf: LAYER_TYPES.map((type) => layerJsonSchema(type, { resolved: true })) }),
+  { minItems: 1, description: 'torch.nn.Sequential of these layers, every inferred argument filled in.' },
+);

@@ -10,6 +10,7 @@ import { inferShapes } from '../models/shapes.ts';
 import type { ModelSpec } from '../models/spec.ts';
 import { normalizationVectors, type Preprocessing, type TargetEncoding } from '../models/preprocessing.ts';
 import { insertVersion, type ArtifactInfo, type Signature } from '../models/registry.ts';
+import type { ServingManifest } from '../models/manifest.ts';
 import { isUniqueViolation } from '../store/metadata/errors.ts';
 import { withRetry } from '../store/retry.ts';
 import { STORE_OUTAGE_RETRY } from '../jobs/errors.ts';
@@ -17,11 +18,15 @@ import type { Hyperparameters } from './hyperparameters.ts';
 import { publishDriftBaseline } from './drift-baseline.ts';
 import { BASELINE_ARTIFACT } from '../monitoring/baseline-artifact.ts';
 import { featureKinds, prepareTrainingData, type DatasetColumnInfo, type PreparedData } from './prepare.ts';
-import { detectPython, TrainerProcess, TRAINER_USER_ERROR_EXIT, type TrainerEvent } from './trainer-process.ts';
-import { JobUserError, LeaseLostError, abortReason } from '../jobs/errors.ts';
+import { detectPython, TrainerProcess } from './trainer-process.ts';
+import type { TrainerEvent, TrainerEventOf } from './trainer-events.ts';
+import { trainerJob } from './trainer-job.ts';
+import { JobError, JobUserError, LeaseLostError, TRAINER_EXIT_CODES, abortReason } from '../jobs/errors.ts';
 import type { JobContext } from '../jobs/context.ts';
 import { finishJob } from '../jobs/queue.ts';
-import { jobDataset, parseJson } from '../jobs/jobs.ts';
+import { jobDataset, jobSpec, parseJson } from '../jobs/jobs.ts';
+import { datasetColumns } from '../datasets/rows.ts';
+import { recordEpochMetrics } from './epoch-metrics.ts';
 import type { JobRunner } from '../jobs/runner.ts';
 import { artifactKey, jobLogKey, trainingAttemptPrefix } from '../store/blobs/keys.ts';
 
@@ -60,7 +65,7 @@ function outputDescription(spec: ModelSpec, target: TargetEncoding): string {
 export async function runTrainingJob(ctx: JobContext): Promise<void> {
   const { platform, job, events } = ctx;
   const { config, metadata, blobs } = platform;
-  const spec = JSON.parse(job.spec_json) as TrainingJobSpec;
+  const spec = jobSpec<TrainingJobSpec>(job);
   const h = spec.hyperparameters;
   const timings: Record<string, number> = {};
   const started = performance.now();
@@ -68,7 +73,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
   const datasetId = jobDataset(job);
   const dataset = await metadata.db.selectFrom('datasets').selectAll().where('id', '=', datasetId).executeTakeFirst();
   if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${datasetId} no longer exists`);
-  const columns = JSON.parse(dataset.columns_json) as DatasetColumnInfo[];
+  const columns: DatasetColumnInfo[] = datasetColumns(dataset);
   const features = spec.model.features ?? columns.map((c) => c.name).filter((n) => n !== spec.model.target);
 
   const jobDir = join(config.dataDir, 'scratch', `${job.id}-a${job.attempts}`);
@@ -126,21 +131,21 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       onLog: (line) => events.log(line, 'info', 'trainer'),
       onEvent: (event: TrainerEvent) => {
         if (event.event === 'epoch') {
-          const epoch = Number(event.epoch);
+          const epoch = event.epoch;
           const metrics = flattenMetrics(event);
           latest = { epoch, metrics };
           events.emit('epoch', { epoch, epochs: event.epochs, train: event.train, val: event.val, lr: event.lr, seconds: event.seconds, train_seconds: event.train_seconds });
           // Handled here, not only by the allSettled below: a write that fails while the trainer
           // still runs (a database blip) would otherwise be an unhandled rejection and kill the process.
           epochWrites.push(
-            recordEpoch(ctx, epoch, Number(event.epochs), metrics).catch((error: unknown) =>
+            recordEpoch(ctx, epoch, event.epochs, metrics).catch((error: unknown) =>
               platform.logger.warn({ err: error, job: job.id, epoch }, 'could not record epoch metrics; the final metrics are kept with the version'),
             ),
           );
         } else if (event.event === 'started') {
-          events.log(`trainer started: torch ${String(event.torch_version)}, device ${String(event.device)}, ${String(event.threads)} thread(s), ${String(event.parameters)} parameters`);
+          events.log(`trainer started: torch ${event.torch_version}, device ${event.device}, ${event.threads} thread(s), ${event.parameters} parameters`);
         } else if (event.event === 'failed') {
-          events.log(`trainer failed: ${String(event.message)}`, 'error', 'trainer');
+          events.log(`trainer failed: ${event.message}`, 'error', 'trainer');
         }
       },
     });
@@ -152,8 +157,8 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       // The runner decides what these mean for the job; nothing of this attempt is kept.
       return;
     }
-    if (outcome.exitCode === TRAINER_USER_ERROR_EXIT && outcome.failed) {
-      throw new JobUserError(outcome.failed.code, outcome.failed.message);
+    if (outcome.exitCode === TRAINER_EXIT_CODES.USER_ERROR && outcome.failed) {
+      throw new JobError(outcome.failed.code, outcome.failed.message);
     }
     if (outcome.exitCode !== 0 || !outcome.completed) {
       throw new Error(
@@ -188,7 +193,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         artifacts.push({ name, size_bytes: info.size, sha256 });
       }
       if (!artifacts.some((a) => a.name === 'model.onnx')) throw new Error('the trainer finished without writing model.onnx');
-      const manifest = {
+      const manifest: ServingManifest = {
         format_version: 1,
         model: spec.model.name,
         training_job_id: job.id,
@@ -253,30 +258,10 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
   }
 }
 
-/** The trainer's job.json (trainer/README.md documents it). */
-export function trainerJob(task: ModelSpec['task'], h: Hyperparameters, prepared: PreparedData, layers: unknown[], threads: number) {
-  return {
-    task,
-    layers,
-    input_dim: prepared.inputDim,
-    output_dim: prepared.outputDim,
-    normalization: normalizationVectors(prepared.preprocessing),
-    target_normalization: prepared.target.kind === 'numeric' ? { mean: prepared.target.mean, std: prepared.target.std } : null,
-    classes: prepared.target.kind === 'label' ? prepared.target.classes : null,
-    hyperparameters: { ...h, device: undefined },
-    threads,
-    device: h.device,
-    data: prepared.files,
-    output_dir: 'artifacts',
-    reference_rows: 256,
-  };
-}
-
-function flattenMetrics(event: TrainerEvent): Record<string, number> {
+function flattenMetrics(event: TrainerEventOf<'epoch'>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const split of ['train', 'val'] as const) {
-    const values = (event[split] ?? {}) as Record<string, number>;
-    for (const [k, v] of Object.entries(values)) if (typeof v === 'number') out[`${split}_${k}`] = v;
+    for (const [k, v] of Object.entries(event[split])) if (typeof v === 'number') out[`${split}_${k}`] = v;
   }
   return out;
 }
@@ -284,8 +269,7 @@ function flattenMetrics(event: TrainerEvent): Record<string, number> {
 async function recordEpoch(ctx: JobContext, epoch: number, epochs: number, metrics: Record<string, number>): Promise<void> {
   const { db } = ctx.platform.metadata;
   const now = new Date().toISOString();
-  await db.deleteFrom('job_metrics').where('job_id', '=', ctx.job.id).where('epoch', '=', epoch).execute();
-  await db.insertInto('job_metrics').values({ job_id: ctx.job.id, epoch, metrics_json: JSON.stringify(metrics), created_at: now }).execute();
+  await recordEpochMetrics(db, ctx.job.id, epoch, metrics, now);
   await db
     .updateTable('jobs')
     .set({ progress_json: JSON.stringify({ epoch, epochs }), metrics_json: JSON.stringify(metrics), updated_at: now })
@@ -300,7 +284,7 @@ async function recordVersion(
 ): Promise<void> {
   const { job, owner, events } = ctx;
   const { db } = ctx.platform.metadata;
-  const spec = JSON.parse(job.spec_json) as TrainingJobSpec;
+  const spec = jobSpec<TrainingJobSpec>(job);
   // The one write that turns a finished training into a result. A database blip here must not
   // throw the trained model away: the transaction is retried with backoff (it is all-or-nothing,
   // and guarded by our lease). When a commit's answer was lost, the retry finds the version it
@@ -353,7 +337,7 @@ export const trainingJobRunner: JobRunner = {
   // The trainer enforces max_runtime_seconds itself (stopping gracefully with the best weights);
   // the engine's deadline, 30 s later, is the backstop.
   deadlineSeconds: (job) => {
-    const limit = (JSON.parse(job.spec_json) as TrainingJobSpec).hyperparameters.max_runtime_seconds;
+    const limit = jobSpec<TrainingJobSpec>(job).hyperparameters.max_runtime_seconds;
     return limit ? limit + 30 : null;
   },
 };

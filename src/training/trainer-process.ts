@@ -6,22 +6,16 @@ import { existsSync } from 'node:fs';
 import { setPriority } from 'node:os';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import type { TrainerErrorCode } from '../jobs/errors.ts';
+import { parseTrainerEvent, type TrainerEvent, type TrainerEventOf } from './trainer-events.ts';
 
 export const TRAINER_PACKAGE_DIR = fileURLToPath(new URL('../../trainer', import.meta.url));
-
-/** Exit status the trainer uses for a user error (bad spec, NaN loss …): never retried. */
-export const TRAINER_USER_ERROR_EXIT = 3;
-
-export interface TrainerEvent {
-  event: string;
-  [key: string]: unknown;
-}
 
 export interface TrainerOutcome {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
-  failed?: { code: string; message: string };
-  completed?: TrainerEvent;
+  failed?: { code: TrainerErrorCode; message: string };
+  completed?: TrainerEventOf<'completed'>;
   stderrTail: string;
 }
 
@@ -112,14 +106,15 @@ export class TrainerProcess {
         options.onLog(text);
         return;
       }
-      let event: TrainerEvent;
-      try {
-        event = JSON.parse(text) as TrainerEvent;
-      } catch {
-        options.onLog(text);
+      const parsed = parseTrainerEvent(text);
+      if ('error' in parsed) {
+        // stdout carries events only; a line that is not one breaks the contract (a version skew
+        // between platform and trainer image): it is kept in the log, and the run goes on.
+        options.onLog(`trainer output that is not an event (${parsed.error}): ${text.slice(0, 500)}`);
         return;
       }
-      if (event.event === 'failed') outcome.failed = { code: String(event.code), message: String(event.message) };
+      const { event } = parsed;
+      if (event.event === 'failed') outcome.failed = { code: event.code, message: event.message };
       if (event.event === 'completed') outcome.completed = event;
       options.onEvent(event);
     };

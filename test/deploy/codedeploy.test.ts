@@ -1,8 +1,9 @@
 // Runs the CodeDeploy lifecycle for real, as the agent would on an instance: the hooks from
 // appspec.yml in order, the Install step copying the revision into a temporary install directory,
 // systemctl replaced by a shim (test/deploy/fixtures/systemctl-shim.sh) that runs the installed
-// unit's ExecStart, and a local server on a free port with SQLite. Then checks that a failing
-// migration stops the deployment in AfterInstall.
+// unit's ExecStart, the AWS CLI by one that serves the settings parameter
+// (test/deploy/fixtures/aws-cli-shim.sh), and a local server on a free port with SQLite. The
+// database is migrated first, as deploy.yml's migrate job does; the hooks never migrate.
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -13,6 +14,8 @@ import { parse } from 'yaml';
 
 const root = resolve(import.meta.dirname, '../..');
 const shim = join(root, 'test/deploy/fixtures/systemctl-shim.sh');
+const awsShim = join(root, 'test/deploy/fixtures/aws-cli-shim.sh');
+const PARAMETER = '/Trainyard/api/env';
 
 interface AppSpec {
   files: { source: string; destination: string }[];
@@ -45,13 +48,14 @@ function installRevision(): void {
   for (const path of ['package.json', 'package-lock.json', 'appspec.yml', 'bin', 'src', 'deploy']) {
     cpSync(join(root, path), join(installDir, path), { recursive: true });
   }
-  // Reuse the repository's dependencies rather than `npm ci` (TRAINYARD_SKIP_NPM_CI=1).
+  // The revision brings its node_modules (deploy/build-revision.sh): the repository's stand in.
   if (!existsSync(join(installDir, 'node_modules'))) symlinkSync(join(root, 'node_modules'), join(installDir, 'node_modules'), 'dir');
 }
 
+/** The settings as the stack stores them: the SSM parameter BeforeInstall writes to the env file. */
 function writeEnvFile(databaseUrl: string): void {
   writeFileSync(
-    join(work, 'trainyard.env'),
+    join(work, 'ssm', PARAMETER.replaceAll('/', '_')),
     [
       'TRAINYARD_HOST=127.0.0.1',
       `TRAINYARD_PORT=${port}`,
@@ -82,18 +86,22 @@ beforeAll(async () => {
   work = mkdtempSync(join(tmpdir(), 'trainyard-codedeploy-'));
   installDir = join(work, 'app');
   mkdirSync(join(work, 'state'));
+  mkdirSync(join(work, 'ssm'));
+  writeFileSync(join(work, 'instance.env'), `TRAINYARD_ENV_PARAMETER=${PARAMETER}\nAWS_REGION=us-east-1\n`);
   port = await freePort();
   writeEnvFile(`sqlite:${join(work, 'data', 'trainyard.db')}`);
   env = {
     PATH: process.env.PATH,
     HOME: process.env.HOME,
+    TRAINYARD_INSTANCE_ENV_FILE: join(work, 'instance.env'),
     TRAINYARD_ENV_FILE: join(work, 'trainyard.env'),
+    TRAINYARD_AWS_CLI: awsShim,
+    SHIM_SSM_DIR: join(work, 'ssm'),
     TRAINYARD_INSTALL_DIR: installDir,
     TRAINYARD_SYSTEMCTL: shim,
     TRAINYARD_SYSTEMD_DIR: join(work, 'systemd'),
     TRAINYARD_USER: userInfo().username,
     TRAINYARD_NODE: process.execPath,
-    TRAINYARD_SKIP_NPM_CI: '1',
     TRAINYARD_VALIDATE_TIMEOUT: '60',
     SHIM_UNIT_DIR: join(work, 'systemd'),
     SHIM_STATE_DIR: join(work, 'state'),
@@ -117,13 +125,22 @@ describe('appspec.yml', () => {
   });
 });
 
+/** What deploy.yml's migrate job does before any deployment: `trainyard migrate`, once. */
+function migrate(databaseUrl: string) {
+  mkdirSync(join(work, 'data'), { recursive: true });
+  return spawnSync(process.execPath, [join(root, 'deploy/entrypoint.mjs'), 'migrate'], { env: { ...env, TRAINYARD_DATABASE_URL: databaseUrl }, encoding: 'utf8', timeout: 90_000 });
+}
+
 describe('a CodeDeploy deployment, hook by hook', () => {
-  it('installs, migrates, starts the server under the unit and validates /readyz', async () => {
+  it('writes the settings from SSM, installs, starts the server under the unit and validates /readyz', async () => {
+    const migrated = migrate(`sqlite:${join(work, 'data', 'trainyard.db')}`);
+    expect(migrated.status, migrated.stderr).toBe(0);
     for (const hook of ORDER) {
       const result = runHook(hook);
       expect(result.status, `${hook}\n${result.stdout}\n${result.stderr}`).toBe(0);
-      if (hook === 'AfterInstall') expect(result.stdout).toMatch(/applied: /);
+      if (hook === 'BeforeInstall') expect(readFileSync(join(work, 'trainyard.env'), 'utf8')).toContain(`TRAINYARD_PORT=${port}`);
     }
+    expect(readFileSync(join(work, 'state', 'aws.log'), 'utf8')).toContain(`ssm get-parameter --name ${PARAMETER}`);
     const unit = readFileSync(join(work, 'systemd', 'trainyard.service'), 'utf8');
     expect(unit).toContain(`ExecStart=${process.execPath} ${installDir}/deploy/entrypoint.mjs server`);
     expect(unit).toContain(`EnvironmentFile=-${join(work, 'trainyard.env')}`);
@@ -141,38 +158,53 @@ describe('a CodeDeploy deployment, hook by hook', () => {
     expect(result.status).toBe(0);
   });
 
-  it('deploys again over a running server: stops it, finds the database up to date, restarts', async () => {
+  it('deploys again over a running server: stops it, picks up changed settings, restarts', async () => {
     const before = readFileSync(join(work, 'state', 'trainyard.pid'), 'utf8');
+    const parameter = join(work, 'ssm', PARAMETER.replaceAll('/', '_'));
+    writeFileSync(parameter, `${readFileSync(parameter, 'utf8')}TRAINYARD_TEST_CHANGED_SETTING=yes\n`);
     for (const hook of ORDER) {
       const result = runHook(hook);
       expect(result.status, `${hook}\n${result.stdout}\n${result.stderr}`).toBe(0);
       if (hook === 'ApplicationStop') expect(existsSync(join(work, 'state', 'trainyard.pid'))).toBe(false);
-      if (hook === 'AfterInstall') expect(result.stdout).toMatch(/database is up to date/);
     }
+    expect(readFileSync(join(work, 'trainyard.env'), 'utf8')).toContain('TRAINYARD_TEST_CHANGED_SETTING=yes');
     expect(readFileSync(join(work, 'state', 'trainyard.pid'), 'utf8')).not.toBe(before);
     expect((await readyz()).status).toBe(200);
   }, HEAVY);
 
-  it('stops in AfterInstall when the migration fails, before the unit is replaced or anything starts', () => {
-    const stop = runHook('ApplicationStop');
-    expect(stop.status).toBe(0);
-    const unitBefore = readFileSync(join(work, 'systemd', 'trainyard.service'), 'utf8');
-    // A database path below a regular file: unusable for any user, root included.
+  it('never touches the database in AfterInstall: a rollback must not run an older migrator on a newer schema', () => {
+    expect(runHook('ApplicationStop').status).toBe(0);
+    // A database path below a regular file: any attempt to open or migrate it would fail.
     writeFileSync(join(work, 'not-a-directory'), '');
     writeEnvFile(`sqlite:${join(work, 'not-a-directory', 'trainyard.db')}`);
     try {
       expect(runHook('BeforeInstall').status).toBe(0);
       runHook('Install');
       const result = runHook('AfterInstall', { TRAINYARD_SYSTEMD_DIR: join(work, 'systemd-new') });
-      expect(result.status).not.toBe(0);
-      expect(result.stderr).toMatch(/trainyard migrate failed: the deployment stops here/);
-      expect(existsSync(join(work, 'systemd-new', 'trainyard.service'))).toBe(false);
-      expect(readFileSync(join(work, 'systemd', 'trainyard.service'), 'utf8')).toBe(unitBefore);
-      expect(existsSync(join(work, 'state', 'trainyard.pid'))).toBe(false);
+      expect(result.status, result.stderr).toBe(0);
+      expect(result.stdout + result.stderr).not.toMatch(/migrat|database/i);
     } finally {
       writeEnvFile(`sqlite:${join(work, 'data', 'trainyard.db')}`);
     }
   }, HEAVY);
+
+  it('stops in BeforeInstall when the settings parameter cannot be read, before anything is installed', () => {
+    writeFileSync(join(work, 'instance-missing.env'), 'TRAINYARD_ENV_PARAMETER=/Trainyard/missing\n');
+    const result = runHook('BeforeInstall', { TRAINYARD_INSTANCE_ENV_FILE: join(work, 'instance-missing.env') });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/could not read the settings parameter \/Trainyard\/missing/);
+    // The env file from the last good deployment stays.
+    expect(readFileSync(join(work, 'trainyard.env'), 'utf8')).toContain(`TRAINYARD_PORT=${port}`);
+  });
+
+  it('stops in AfterInstall when the revision has no node_modules (hosts never run npm)', () => {
+    const bare = join(work, 'bare-revision');
+    for (const path of ['package.json', 'package-lock.json']) cpSync(join(root, path), join(bare, path), { recursive: true });
+    const result = runHook('AfterInstall', { TRAINYARD_INSTALL_DIR: bare, TRAINYARD_SYSTEMD_DIR: join(work, 'systemd-bare') });
+    expect(result.status).not.toBe(0);
+    expect(result.stderr).toMatch(/the revision has no node_modules/);
+    expect(existsSync(join(work, 'systemd-bare', 'trainyard.service'))).toBe(false);
+  });
 
   it('fails ValidateService when /readyz never answers within the deadline', () => {
     const started = Date.now();

@@ -128,7 +128,23 @@ describe('the trainer images', () => {
     const cpu = final(parseDockerfile(join(root, 'deploy', 'Dockerfile.trainer')));
     expect(cpu.instructions.find((i) => i.keyword === 'RUN')?.raw).toMatch(/python3-torch.*python3-numpy|python3-numpy.*python3-torch/);
     const cuda = final(parseDockerfile(join(root, 'deploy', 'Dockerfile.trainer-cuda')));
-    expect(cuda.from).toMatch(/^pytorch\/pytorch:[\w.]+-cuda[\w.-]+-runtime$/);
+    expect(cuda.from).toMatch(/^nvidia\/cuda:[\w.]+-cudnn\d+-runtime-ubuntu22\.04$/);
+  });
+
+  it('trains with the same PyTorch release on CPU (Debian bookworm) and GPU (the CUDA wheel)', () => {
+    // The CPU image takes python3-torch from its Debian release; bookworm ships 1.13.1.
+    const BOOKWORM_TORCH = '1.13.1';
+    const cpu = final(parseDockerfile(join(root, 'deploy', 'Dockerfile.trainer')));
+    expect(cpu.from).toMatch(/bookworm/);
+    const cuda = final(parseDockerfile(join(root, 'deploy', 'Dockerfile.trainer-cuda')));
+    const pin = cuda.instructions.map((i) => i.raw).join('\n').match(/torch==(\d+\.\d+\.\d+)\+cu(\d+)/);
+    expect(pin, 'the CUDA image pins torch==X.Y.Z+cuNNN').not.toBeNull();
+    expect(pin![1]).toBe(BOOKWORM_TORCH);
+    // …and the CUDA runtime the wheel is built for is the base image's.
+    expect(cuda.from).toContain(`cuda:${pin![2].slice(0, 2)}.${pin![2].slice(2)}`);
+    // Where Debian's package is installed (the project's reference platform), it is that release.
+    const dpkg = spawnSync('dpkg-query', ['-W', '-f=${Version}', 'python3-torch'], { encoding: 'utf8' });
+    if (dpkg.status === 0) expect(dpkg.stdout).toMatch(new RegExp(`^${BOOKWORM_TORCH.replaceAll('.', '\\.')}\\b`));
   });
 });
 

@@ -115,7 +115,8 @@ describe('migrations are backward-compatible with the previous release', () => {
   }, 300_000);
 
   it('would catch a migration that breaks the previous release (a renamed column: contract before expand)', () => {
-    const report = runSuite(checkout(previous.commit), { COMPAT_EXTRA_SQL: 'ALTER TABLE models RENAME COLUMN description TO summary' });
+    // SQLite only: the break is injected there, and a MariaDB run would only add time.
+    const report = runSuite(checkout(previous.commit), { COMPAT_EXTRA_SQL: 'ALTER TABLE models RENAME COLUMN description TO summary', TRAINYARD_TEST_MYSQL_URL: '' });
     expect(failures(report).some((f) => /sqlite.*round-trips/.test(f)), failures(report).join('\n')).toBe(true);
   }, 300_000);
 });

@@ -19,6 +19,7 @@ interface Step {
 }
 interface Job {
   'runs-on'?: string;
+  environment?: string;
   uses?: string;
   needs?: string | string[];
   services?: Record<string, { image: string; env?: Record<string, string> }>;
@@ -58,12 +59,24 @@ describe.each([
     expect(text).not.toMatch(/mysql:\/\/[^:@/\s]+:[^@\s]+@/);
   });
 
-  it('pins every action to a version', () => {
+  it('pins every action to a commit SHA, with the version it is in a comment', () => {
+    let pinned = 0;
     for (const job of Object.values(workflow.jobs)) {
       for (const step of job.steps ?? []) {
-        if (step.uses) expect(step.uses, step.uses).toMatch(/^[\w.-]+\/[\w./-]+@(v\d[\w.]*|[0-9a-f]{40})$/);
+        if (!step.uses) continue;
+        expect(step.uses, step.uses).toMatch(/^[\w.-]+\/[\w./-]+@[0-9a-f]{40}$/);
+        pinned++;
       }
     }
+    expect(pinned).toBeGreaterThan(0);
+    // A tag can be moved to other code; a SHA cannot. The comment says which release it is.
+    for (const line of text.split('\n').filter((l) => /^\s*(-\s+)?uses:\s+[\w-][\w.-]*\//.test(l))) {
+      expect(line, line).toMatch(/@[0-9a-f]{40} # v\d+(\.\d+)*$/);
+    }
+  });
+
+  it('never tags or runs an image as latest', () => {
+    expect(text).not.toMatch(/:latest\b|latest-cuda|imageTag=latest/);
   });
 
   it('defaults to read-only repository permissions', () => {
@@ -96,6 +109,17 @@ describe('ci.yml', () => {
     expect(stepIndex(steps, /yamllint/)).toBeGreaterThanOrEqual(0);
   });
 
+  it('checks out the whole history (the migration check reads the previous release)', () => {
+    expect(steps[0].uses).toMatch(/^actions\/checkout@/);
+    expect(steps[0].with?.['fetch-depth']).toBe(0);
+  });
+
+  it('builds the CUDA trainer image when the stack has GPU training', () => {
+    const images = workflow.jobs.images.steps ?? [];
+    const cuda = images.find((s) => /docker build -f deploy\/Dockerfile\.trainer-cuda/.test(s.run ?? ''));
+    expect(cuda?.if).toBe("vars.TRAINYARD_GPU == 'true'");
+  });
+
   it('lints the workflows with actionlint and the Dockerfiles with hadolint, and builds the images', () => {
     expect(stepIndex(workflow.jobs.workflows.steps ?? [], /actionlint/)).toBeGreaterThanOrEqual(0);
     const images = workflow.jobs.images.steps ?? [];
@@ -113,7 +137,7 @@ describe('deploy.yml', () => {
   it('runs on pushes to main, after CI passes', () => {
     expect(workflow.on.push).toEqual({ branches: ['main'] });
     expect(workflow.jobs.ci.uses).toBe('./.github/workflows/ci.yml');
-    expect(job.needs).toBe('ci');
+    expect(job.needs).toEqual(['ci', 'bundle']);
   });
 
   it('assumes its AWS role through OIDC, from a repository variable', () => {
@@ -123,25 +147,42 @@ describe('deploy.yml', () => {
     expect(Object.keys(assume?.with ?? {})).not.toContain('aws-access-key-id');
   });
 
-  it('pushes both images to ECR, then runs cdk deploy with this commit\'s image tag, then a CodeDeploy deployment', () => {
+  it('pushes the images, checks migrations, moves only the migrate job to the new image, migrates, then switches, then CodeDeploy', () => {
     const login = stepIndex(steps, /aws-actions\/amazon-ecr-login@/);
-    const api = stepIndex(steps, /docker build -f deploy\/Dockerfile\.api[\s\S]*docker push/);
-    const trainer = stepIndex(steps, /docker build -f deploy\/Dockerfile\.trainer [\s\S]*docker push/);
-    const cdk = stepIndex(steps, /npm run deploy --prefix infra[\s\S]*trainyard:imageTag=\$IMAGE_TAG/);
+    const images = stepIndex(steps, /push_once "\$OUT_ApiRepositoryUri" "\$IMAGE_TAG"[\s\S]*push_once "\$OUT_TrainerRepositoryUri" "\$IMAGE_TAG"/);
+    const compat = stepIndex(steps, /TRAINYARD_PREVIOUS_RELEASE="\$OUT_ImageTag" npx vitest run test\/deploy\/migrations-compat\.test\.ts/);
+    const phase1 = stepIndex(steps, /trainyard:imageTag=\$\{OUT_ImageTag:-\$IMAGE_TAG\}[\s\S]*trainyard:migrateImageTag=\$IMAGE_TAG/);
+    const migrate = stepIndex(steps, /aws batch submit-job[\s\S]*\$OUT_MigrateJobDefinitionName[\s\S]*wait-batch-job\.sh/);
+    const phase2 = steps.findIndex((s, i) => i > migrate && /npm run deploy --prefix infra[\s\S]*trainyard:imageTag=\$IMAGE_TAG"/.test(s.run ?? '') && !/migrateImageTag/.test(s.run ?? ''));
     const codedeploy = stepIndex(steps, /aws deploy create-deployment[\s\S]*bundleType=zip[\s\S]*aws deploy wait deployment-successful/);
-    for (const index of [login, api, trainer, cdk, codedeploy]) expect(index).toBeGreaterThanOrEqual(0);
-    expect(login).toBeLessThan(api);
-    expect(Math.max(api, trainer)).toBeLessThan(cdk);
-    expect(cdk).toBeLessThan(codedeploy);
+    const order = [login, images, compat, phase1, migrate, phase2, codedeploy];
+    for (const index of order) expect(index).toBeGreaterThanOrEqual(0);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(job.env?.IMAGE_TAG).toBe('${{ github.sha }}');
-    // The revision is the repository itself: appspec.yml at its root.
-    expect(steps[codedeploy].run).toMatch(/git archive --format=zip/);
-    expect(steps[codedeploy].run).toMatch(/s3:\/\/\$OUT_BucketName\/\$key/);
+    expect(steps[0].with?.['fetch-depth']).toBe(0);
+  });
+
+  it('deploys the revision the bundle job built once (with node_modules, on Amazon Linux), not a fresh archive', () => {
+    const bundle = workflow.jobs.bundle;
+    expect(bundle.needs).toBe('ci');
+    expect(job.needs).toEqual(['ci', 'bundle']);
+    const build = (bundle.steps ?? []).find((s) => /build-revision\.sh/.test(s.run ?? ''));
+    expect(build?.run).toMatch(/amazonlinux:2023/);
+    expect(build?.run).toMatch(/git archive/);
+    const upload = (bundle.steps ?? []).find((s) => s.uses?.startsWith('actions/upload-artifact@'));
+    const download = steps.find((s) => s.uses?.startsWith('actions/download-artifact@'));
+    expect(download?.with?.name).toBe(upload?.with?.name);
+    const codedeploy = steps[stepIndex(steps, /aws deploy create-deployment/)].run ?? '';
+    expect(codedeploy).toMatch(/aws s3 cp "\$RUNNER_TEMP\/revision\/revision\.zip" "s3:\/\/\$OUT_BucketName\/\$key"/);
+    expect(codedeploy).not.toMatch(/git archive|npm ci/);
+    const script = readFileSync(join(root, 'deploy/build-revision.sh'), 'utf8');
+    expect(script).toMatch(/npm ci --omit=dev --ignore-scripts/);
+    expect(script).toMatch(/npm rebuild better-sqlite3/);
   });
 
   it('reads the names it needs from outputs the stack has', () => {
     const stack = readFileSync(join(root, 'infra/lib/trainyard-stack.ts'), 'utf8');
-    const used = new Set([...deploy.text.matchAll(/\$OUT_(\w+)/g)].map((m) => m[1]));
+    const used = new Set([...deploy.text.matchAll(/\$\{?OUT_(\w+)/g)].map((m) => m[1]));
     expect(used.size).toBeGreaterThan(3);
     for (const output of used) expect(stack, `output ${output}`).toContain(`new CfnOutput(this, '${output}'`);
   });

@@ -9,7 +9,7 @@ import { runJobCommand } from '../../src/cli/run-job.ts';
 import { jobRunners } from '../../src/cli/job-kinds.ts';
 import { durably } from '../../src/jobs/context.ts';
 import { LeaseLostError } from '../../src/jobs/errors.ts';
-import { parseJson } from '../../src/jobs/jobs.ts';
+import { jobSpec } from '../../src/jobs/jobs.ts';
 import { finishJob } from '../../src/jobs/queue.ts';
 import type { JobRunner } from '../../src/jobs/runner.ts';
 
@@ -22,7 +22,7 @@ export const probeRunner: JobRunner = {
   kind: 'probe',
   async run(ctx) {
     const { platform, job, owner, events, signal } = ctx;
-    const spec = parseJson<ProbeSpec>(job.spec_json)!;
+    const spec = jobSpec<ProbeSpec>(job);
     events.emit('probe', { pid: process.pid, attempt: job.attempts });
     await events.flush();
     await new Promise<void>((resolve) => {
@@ -33,7 +33,7 @@ export const probeRunner: JobRunner = {
     const finished = await durably(platform, job.id, 'record the probe', () => finishJob(platform.metadata.db, job.id, owner, { status: 'succeeded', stats: { pid: process.pid } }));
     if (!finished) throw new LeaseLostError();
   },
-  deadlineSeconds: (job) => parseJson<ProbeSpec>(job.spec_json)!.deadline_seconds,
+  deadlineSeconds: (job) => jobSpec<ProbeSpec>(job).deadline_seconds,
 };
 
 /** `run-job` with the probe kind registered beside the real ones (test/support/probe-trainyard.mjs). */

@@ -49,9 +49,17 @@ def write_job(job_dir, task="binary_classification", rows=200, val_rows=64, inpu
     target_norm = None
     if task == "regression":
         target_norm = {"mean": float(y.mean()), "std": float(y.std() or 1.0)}
+    # resolved hyperparameters, as the platform writes them (contracts/trainer-job.schema.json):
+    # every field present, the optimizer's lr, momentum and weight_decay and early stopping's fields filled in
     hp = {"epochs": 5, "batch_size": 32, "optimizer": {"type": "Adam", "lr": 0.01, "momentum": 0, "weight_decay": 0},
-          "lr_scheduler": None, "loss": None, "early_stopping": None, "seed": 42, "max_runtime_seconds": None}
-    hp.update(hyper or {})
+          "lr_scheduler": None, "loss": None, "validation_split": 0.2, "early_stopping": None, "seed": 42,
+          "max_runtime_seconds": None}
+    hyper = dict(hyper or {})
+    if "optimizer" in hyper:
+        hyper["optimizer"] = {"lr": 0.001, "momentum": 0, "weight_decay": 0, **hyper["optimizer"]}
+    if hyper.get("early_stopping"):
+        hyper["early_stopping"] = {"monitor": "val_loss", "patience": 5, "min_delta": 0, **hyper["early_stopping"]}
+    hp.update(hyper)
     job = {
         "task": task, "layers": layers if layers is not None else mlp(input_dim, output_dim),
         "input_dim": input_dim, "output_dim": output_dim,

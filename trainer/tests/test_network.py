@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from trainyard_trainer.errors import TrainerError
-from trainyard_trainer.network import LAYERS, Reshape, build_layers, check_shapes
+from trainyard_trainer.network import TORCH_LAYERS, Reshape, build_layers, check_shapes
 
 # one network per allowed layer type, each a spec the TS shape inference could have produced
 NETWORKS = {
@@ -33,7 +33,7 @@ NETWORKS = {
 
 def test_every_allowed_layer_is_covered():
     used = {layer["type"] for _, layers in NETWORKS.values() for layer in layers}
-    assert used == set(LAYERS)
+    assert used == set(TORCH_LAYERS)
 
 
 @pytest.mark.parametrize("name", sorted(NETWORKS))
@@ -70,10 +70,10 @@ def _error(specs, input_dim=4, task="binary_classification", output_dim=1):
     ([{"type": "Linear", "in_features": 4, "out_features": 1}, {"type": "Transformer"}], ["layer 1", "Transformer"]),
     ([{"type": "__import__"}], ["layer 0", "unknown layer type"]),
     ([{"type": "Linear", "in_features": 4, "out_features": 1, "bogus": 1}], ["layer 0 (Linear)", "bogus"]),
-    ([{"type": "Linear", "in_features": 4}], ["layer 0 (Linear)", "missing", "out_features"]),
+    ([{"type": "Linear", "in_features": 4}], ["layer 0 (Linear)", "out_features is required"]),
     ([{"type": "Linear", "in_features": 4, "out_features": "8"}], ["layer 0 (Linear)", "out_features", "integer"]),
     ([{"type": "Linear", "in_features": 4, "out_features": 1, "bias": 1}], ["bias", "true or false"]),
-    ([{"type": "ReLU"}, {"type": "Dropout", "p": 1.5}], ["layer 1 (Dropout)", "'p'"]),
+    ([{"type": "ReLU"}, {"type": "Dropout", "p": 1.5}], ["layer 1 (Dropout)", "p must be a number >= 0 and <= 1"]),
     ([{"type": "Linear", "in_features": 5, "out_features": 1}], ["layer 0 (Linear)", "does not fit"]),
     ([{"type": "Linear", "in_features": 4, "out_features": 3}], ["last layer", "[batch, 1]"]),
     ([{"type": "Unflatten", "dim": 1, "unflattened_size": [1, 2, 2]},

@@ -39,7 +39,7 @@ def test_nan_loss_exits_3_with_a_failed_event(tmp_path):
 
 
 def test_sigterm_mid_training_saves_the_best_epoch(tmp_path):
-    jobs.write_job(tmp_path, rows=3000, hyper={"epochs": 100000, "batch_size": 8})
+    jobs.write_job(tmp_path, rows=3000, hyper={"epochs": 10000, "batch_size": 8})
     proc = start(tmp_path)
     try:
         read_until(proc, "epoch")

@@ -2,12 +2,12 @@
 module in front (so exported models take raw features) and the export wrapper (output activation,
 target de-standardisation)."""
 
-import math
 from typing import Any, Dict, List, Optional, Tuple
 
 import torch
 from torch import nn
 
+from . import contracts
 from .errors import invalid_spec
 
 
@@ -45,95 +45,23 @@ class Reshape(nn.Module):
         return f"dim={self.dim}, unflattened_size={self.unflattened_size}"
 
 
-# ---- argument checking: PyTorch's argument names, JSON types -------------------------------
+# ---- the allow-list -----------------------------------------------------------------------------
+# Which layers exist, their arguments, types, bounds and defaults come from the platform's layer
+# catalogue (contracts/trainer-job.schema.json: the resolved layers a job hands over). This table
+# only says which torch class builds each; tests/test_contracts.py checks that both list the same.
 
-def _int(v):
-    return isinstance(v, int) and not isinstance(v, bool)
-
-
-def _num(v):
-    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-
-
-def _ints(k):
-    """an int or a list of k ints (JSON has no tuples)"""
-    def check(v):
-        return _int(v) or (isinstance(v, list) and len(v) == k and all(_int(x) for x in v))
-    return check, f"an integer or a list of {k} integers"
-
-
-def _padding(k):
-    base, desc = _ints(k)
-    return (lambda v: base(v) or v in ("same", "valid")), f"{desc}, or 'same' / 'valid'"
-
-
-def _output_size(k):
-    def check(v):
-        return _int(v) or (isinstance(v, list) and len(v) == k and all(x is None or _int(x) for x in v))
-    return check, f"an integer or a list of {k} integers (or null)"
-
-
-INT = (_int, "an integer")
-NUM = (_num, "a number")
-BOOL = (lambda v: isinstance(v, bool), "true or false")
-OPT_NUM = (lambda v: v is None or _num(v), "a number or null")
-OPT_INT = (lambda v: v is None or _int(v), "an integer or null")
-SHAPE = (lambda v: _int(v) or (isinstance(v, list) and v and all(_int(x) for x in v)), "an integer or a list of integers")
-SIZES = (lambda v: isinstance(v, list) and v and all(_int(x) for x in v), "a list of integers")
-GELU_APPROX = (lambda v: v in ("none", "tanh"), "'none' or 'tanh'")
-PADDING_MODE = (lambda v: v in ("zeros", "reflect", "replicate", "circular"), "'zeros', 'reflect', 'replicate' or 'circular'")
-INPLACE = {"inplace": BOOL}  # accepted, always built with inplace=False (see README)
-
-
-def _conv(k):
-    ints = _ints(k)
-    return ({"in_channels": INT, "out_channels": INT, "kernel_size": ints},
-            {"stride": ints, "padding": _padding(k), "dilation": ints, "groups": INT, "bias": BOOL,
-             "padding_mode": PADDING_MODE})
-
-
-def _maxpool(k):
-    ints = _ints(k)
-    return {"kernel_size": ints}, {"stride": (lambda v: v is None or ints[0](v), ints[1] + " or null"),
-                                   "padding": ints, "dilation": ints, "ceil_mode": BOOL}
-
-
-def _avgpool(k):
-    ints = _ints(k)
-    opt = {"stride": (lambda v: v is None or ints[0](v), ints[1] + " or null"), "padding": ints,
-           "ceil_mode": BOOL, "count_include_pad": BOOL}
-    if k == 2:
-        opt["divisor_override"] = OPT_INT
-    return {"kernel_size": ints}, opt
-
-
-# type -> (torch class or builder, required args, optional args). Nothing outside this table is built.
-LAYERS: Dict[str, Tuple[Any, Dict[str, Any], Dict[str, Any]]] = {
-    "Linear": (nn.Linear, {"in_features": INT, "out_features": INT}, {"bias": BOOL}),
-    "ReLU": (nn.ReLU, {}, INPLACE),
-    "LeakyReLU": (nn.LeakyReLU, {}, {"negative_slope": NUM, **INPLACE}),
-    "ELU": (nn.ELU, {}, {"alpha": NUM, **INPLACE}),
-    "GELU": (nn.GELU, {}, {"approximate": GELU_APPROX}),
-    "SiLU": (nn.SiLU, {}, INPLACE),
-    "Tanh": (nn.Tanh, {}, {}),
-    "Sigmoid": (nn.Sigmoid, {}, {}),
-    "Softplus": (nn.Softplus, {}, {"beta": NUM, "threshold": NUM}),
-    "Dropout": (nn.Dropout, {}, {"p": NUM, **INPLACE}),
-    "BatchNorm1d": (nn.BatchNorm1d, {"num_features": INT},
-                    {"eps": NUM, "momentum": OPT_NUM, "affine": BOOL, "track_running_stats": BOOL}),
-    "LayerNorm": (nn.LayerNorm, {"normalized_shape": SHAPE}, {"eps": NUM, "elementwise_affine": BOOL}),
-    "Identity": (nn.Identity, {}, {}),
-    "Flatten": (nn.Flatten, {}, {"start_dim": INT, "end_dim": INT}),
-    "Unflatten": (Reshape, {"dim": INT, "unflattened_size": SIZES}, {}),
-    "Conv1d": (nn.Conv1d, *_conv(1)),
-    "Conv2d": (nn.Conv2d, *_conv(2)),
-    "MaxPool1d": (nn.MaxPool1d, *_maxpool(1)),
-    "MaxPool2d": (nn.MaxPool2d, *_maxpool(2)),
-    "AvgPool1d": (nn.AvgPool1d, *_avgpool(1)),
-    "AvgPool2d": (nn.AvgPool2d, *_avgpool(2)),
-    "AdaptiveAvgPool1d": (nn.AdaptiveAvgPool1d, {"output_size": INT}, {}),
-    "AdaptiveAvgPool2d": (nn.AdaptiveAvgPool2d, {"output_size": _output_size(2)}, {}),
+TORCH_LAYERS: Dict[str, Any] = {
+    "Linear": nn.Linear, "ReLU": nn.ReLU, "LeakyReLU": nn.LeakyReLU, "ELU": nn.ELU, "GELU": nn.GELU,
+    "SiLU": nn.SiLU, "Tanh": nn.Tanh, "Sigmoid": nn.Sigmoid, "Softplus": nn.Softplus, "Dropout": nn.Dropout,
+    "BatchNorm1d": nn.BatchNorm1d, "LayerNorm": nn.LayerNorm, "Identity": nn.Identity, "Flatten": nn.Flatten,
+    "Unflatten": Reshape, "Conv1d": nn.Conv1d, "Conv2d": nn.Conv2d, "MaxPool1d": nn.MaxPool1d,
+    "MaxPool2d": nn.MaxPool2d, "AvgPool1d": nn.AvgPool1d, "AvgPool2d": nn.AvgPool2d,
+    "AdaptiveAvgPool1d": nn.AdaptiveAvgPool1d, "AdaptiveAvgPool2d": nn.AdaptiveAvgPool2d,
 }
+
+#: Each layer's schema, by type: the catalogue's, with the arguments shape inference fills in required.
+LAYERS: Dict[str, Dict[str, Any]] = contracts.variants(
+    contracts.load("trainer-job")["properties"]["layers"]["items"], "type")
 
 
 def _tuplify(v):
@@ -166,33 +94,19 @@ def build_layer(index: int, spec: Any) -> nn.Module:
         raise invalid_spec(f"layer {index}: must be an object with a 'type', got {spec!r}")
     ltype = spec.get("type")
     where = f"layer {index} ({ltype})"
-    if not isinstance(ltype, str) or ltype not in LAYERS:
+    if not isinstance(ltype, str) or ltype not in LAYERS or ltype not in TORCH_LAYERS:
         raise invalid_spec(f"layer {index}: unknown layer type {ltype!r}; allowed: {', '.join(LAYERS)}")
-    cls, required, optional = LAYERS[ltype]
+    problem = contracts.check(LAYERS[ltype], spec)
+    if problem:
+        raise invalid_spec(f"{where}: {problem}")
     args = {k: v for k, v in spec.items() if k != "type"}
-    for k in args:
-        if k not in required and k not in optional:
-            allowed = ", ".join(list(required) + list(optional)) or "none"
-            raise invalid_spec(f"{where}: unknown argument {k!r}; allowed: {allowed}")
-    for k in required:
-        if k not in args:
-            raise invalid_spec(f"{where}: missing argument {k!r}")
-    for k, v in args.items():
-        check, desc = required.get(k) or optional[k]
-        if not check(v):
-            raise invalid_spec(f"{where}: argument {k!r} must be {desc}, got {v!r}")
-    for k in ("in_features", "out_features", "num_features", "in_channels", "out_channels", "groups"):
-        if k in args and args[k] < 1:
-            raise invalid_spec(f"{where}: argument {k!r} must be >= 1, got {args[k]}")
-    if ltype == "Dropout" and not 0 <= args.get("p", 0.5) <= 1:
-        raise invalid_spec(f"{where}: argument 'p' must be between 0 and 1, got {args['p']}")
     if "inplace" in args:  # in-place ops could overwrite the (pre-standardised) input batch
         args["inplace"] = False
     if ltype in ("Conv1d", "Conv2d") and isinstance(args.get("padding"), str):
         args["padding"] = _numeric_padding(where, ltype, args)
     kwargs = {k: _tuplify(v) for k, v in args.items()}
     try:
-        return cls(**kwargs)
+        return TORCH_LAYERS[ltype](**kwargs)
     except Exception as e:  # PyTorch's own argument checks (e.g. padding='same' with stride > 1)
         raise invalid_spec(f"{where}: {e}")
 

@@ -100,8 +100,6 @@ def _train(job_dir, events, log, stop, t_begin) -> int:
     job = load_job(job_dir)
     if job.max_runtime_seconds is not None:
         stop.deadline = t_begin + job.max_runtime_seconds
-    for key in job.ignored:
-        log(f"{key} is not used by the trainer; ignored", "warning")
     _set_threads(job)
     device = _pick_device(job, log)
     torch.manual_seed(job.seed)  # before the build: it draws the initial weights

@@ -1,5 +1,6 @@
 // What outlives a deployment: the S3 bucket (blobs under data/, CodeDeploy revisions under
-// releases/), the RDS MySQL database and its generated secret, the ECR repositories, the log groups.
+// releases/), the RDS MySQL database and its generated secret, the ECR repositories, the log
+// groups, and the bucket that keeps access logs (S3 server access, ALB, VPC flow logs).
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -10,11 +11,13 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import { DATABASE_NAME, DATA_PREFIX, RELEASES_PREFIX, type TrainyardSettings } from '../settings.ts';
-import { StackPart } from './group.ts';
+import { acknowledge, acknowledgeWildcards, nagRef, StackPart } from './group.ts';
 import type { Network } from './network.ts';
 
 export class Data extends StackPart {
   readonly bucket: s3.Bucket;
+  /** S3 server access logs of the data bucket, ALB access logs (alb/), VPC flow logs (vpc/). */
+  readonly logsBucket: s3.Bucket;
   /** TRAINYARD_BLOB_URL: the data prefix of the bucket. */
   readonly blobUrl: string;
   readonly database: rds.DatabaseInstance;
@@ -26,12 +29,28 @@ export class Data extends StackPart {
 
   constructor(scope: Construct, id: string, s: TrainyardSettings, network: Network) {
     super(scope, id);
+    this.logsBucket = new s3.Bucket(this.home, 'AccessLogs', {
+      // SSE-S3: the only encryption ALB access logs can be delivered to.
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy: RemovalPolicy.RETAIN,
+      lifecycleRules: [{ id: 'expire', expiration: Duration.days(90) }],
+    });
+    acknowledge(this.logsBucket, [
+      { id: 'AwsSolutions-S1', reason: 'This is the access-log bucket itself; logging it into itself would loop.' },
+    ]);
+    network.vpc.addFlowLog('FlowLogs', { destination: ec2.FlowLogDestination.toS3(this.logsBucket, 'vpc/'), trafficType: ec2.FlowLogTrafficType.REJECT });
+
     this.bucket = new s3.Bucket(this.home, 'Bucket', {
       encryption: s3.BucketEncryption.S3_MANAGED,
       versioned: true,
       blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
       enforceSSL: true,
       objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.logsBucket,
+      serverAccessLogsPrefix: 's3/',
       // Datasets and trained models outlive the stack: deleting the stack leaves the bucket (docs/deploy.md).
       removalPolicy: RemovalPolicy.RETAIN,
       lifecycleRules: [
@@ -41,8 +60,17 @@ export class Data extends StackPart {
     });
     this.blobUrl = `s3://${this.bucket.bucketName}/${DATA_PREFIX}`;
 
+    const engine = rds.DatabaseInstanceEngine.mysql({ version: rds.MysqlEngineVersion.VER_8_4_7 });
+    // Connections without TLS are refused; the clients verify the server with the RDS CA
+    // (src/store/metadata/mysql-store.ts, TRAINYARD_DATABASE_TLS=rds).
+    const parameterGroup = new rds.ParameterGroup(this.home, 'DatabaseParameters', {
+      engine,
+      description: 'Trainyard MySQL: TLS required',
+      parameters: { require_secure_transport: '1' },
+    });
     this.database = new rds.DatabaseInstance(this.home, 'Database', {
-      engine: rds.DatabaseInstanceEngine.mysql({ version: rds.MysqlEngineVersion.VER_8_4_7 }),
+      engine,
+      parameterGroup,
       instanceType: new ec2.InstanceType(s.dbInstanceType),
       vpc: network.vpc,
       vpcSubnets: { subnetType: ec2.SubnetType.PRIVATE_ISOLATED },
@@ -55,16 +83,30 @@ export class Data extends StackPart {
       maxAllocatedStorage: 200,
       multiAz: s.dbMultiAz,
       backupRetention: Duration.days(7),
-      deletionProtection: false,
-      // Deleting the stack keeps a final snapshot (docs/deploy.md says how to remove it).
+      // Deleting the stack (or a change that would replace the instance) fails until this is
+      // switched off by hand (docs/deploy.md, "Deleting the stack"); then a final snapshot is kept.
+      deletionProtection: true,
+      autoMinorVersionUpgrade: true,
       removalPolicy: RemovalPolicy.SNAPSHOT,
       publiclyAccessible: false,
     });
     this.dbSecret = this.database.secret!;
+    acknowledge(this.database, [
+      { id: 'AwsSolutions-RDS3', reason: 'Multi-AZ doubles the database cost; it is the dbMultiAz setting, off by default for small deployments.' },
+      { id: 'AwsSolutions-RDS11', reason: 'The default port is reachable only from the API and job security groups; a custom port adds no protection here.' },
+      { id: 'AwsSolutions-RDS6', reason: 'Clients authenticate with the generated secret over TLS; IAM database auth tokens expire every 15 minutes and the pools do not refresh them.' },
+    ]);
+    acknowledge(this.database.node.findChild('Secret'), [
+      {
+        id: 'AwsSolutions-SMG4',
+        reason: 'Not rotated yet: processes read the password once at start, so single-user rotation would lock running API servers out; needs multi-user rotation (docs/deploy.md, Security).',
+      },
+    ]);
 
     const repositoryProps: ecr.RepositoryProps = {
       imageScanOnPush: true,
-      imageTagMutability: ecr.TagMutability.MUTABLE,
+      // A tag names one build for ever (the commit SHA): what CI tested is what runs.
+      imageTagMutability: ecr.TagMutability.IMMUTABLE,
       encryption: ecr.RepositoryEncryption.AES_256,
       lifecycleRules: [{ description: 'keep the last 30 images', maxImageCount: 30 }],
       removalPolicy: RemovalPolicy.RETAIN,
@@ -95,5 +137,6 @@ export class Data extends StackPart {
         conditions: { StringLikeIfExists: { 's3:prefix': [`${DATA_PREFIX}/*`, DATA_PREFIX] } },
       }),
     );
+    acknowledgeWildcards(role, [`${nagRef(this.bucket, 'Arn')}/${DATA_PREFIX}/*`], 'Any object under the data/ prefix of the bucket: blob keys are made at run time.');
   }
 }

@@ -2,10 +2,11 @@ import { Type, type Static } from 'typebox';
 import type { Api, RouteContext } from '../route-context.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
-import { createJob, getJobRow, jobDataset, jobModel, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { createJob, getJobRow, jobDataset, jobModel, jobSpec, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { resolveVersion } from '../../models/registry.ts';
-import { datasetColumns, resolveDataset } from '../../datasets/resolve-dataset.ts';
+import { resolveDataset } from '../../datasets/resolve-dataset.ts';
+import { datasetColumns } from '../../datasets/rows.ts';
 import type { InferenceJobSpec } from '../../inference/run-inference.ts';
 import { predictionsKey } from '../../store/blobs/keys.ts';
 import { TrainyardError } from '../../errors.ts';
@@ -56,7 +57,7 @@ const InferenceJobSchema = Type.Object(
 type InferenceJob = Static<typeof InferenceJobSchema>;
 
 function toInferenceJob(row: JobRow): InferenceJob {
-  const spec = JSON.parse(row.spec_json) as InferenceJobSpec;
+  const spec = jobSpec<InferenceJobSpec>(row);
   return {
     id: row.id,
     status: row.status as JobStatus,

@@ -4,7 +4,8 @@ import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { HyperparametersSchema } from '../../training/hyperparameters.ts';
 import { submitTrainingJob } from '../../training/submit.ts';
-import { getJobRow, jobDataset, jobModel, listJobRows, parseJson, requestCancel, type JobKind, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { listEpochMetrics } from '../../training/epoch-metrics.ts';
+import { getJobRow, jobDataset, jobModel, jobSpec, listJobRows, logLines, parseJson, requestCancel, type JobKind, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { TrainyardError } from '../../errors.ts';
 import { jobLogKey } from '../../store/blobs/keys.ts';
@@ -40,7 +41,7 @@ export const TrainingJobSchema = Type.Object(
 export type TrainingJob = Static<typeof TrainingJobSchema>;
 
 export function toTrainingJob(row: JobRow): TrainingJob {
-  const spec = JSON.parse(row.spec_json) as { hyperparameters: Record<string, unknown> };
+  const spec = jobSpec<{ hyperparameters: Record<string, unknown> }>(row);
   return {
     id: row.id,
     status: row.status as JobStatus,
@@ -125,8 +126,7 @@ export async function trainingJobRoutes(app: Api, { platform, executor }: RouteC
     },
     async (request) => {
       await getJobRow(db, request.params.id, 'training');
-      const rows = await db.selectFrom('job_metrics').selectAll().where('job_id', '=', request.params.id).orderBy('epoch').execute();
-      return { job_id: request.params.id, epochs: rows.map((r) => ({ epoch: r.epoch, metrics: JSON.parse(r.metrics_json) as Record<string, number>, created_at: r.created_at })) };
+      return { job_id: request.params.id, epochs: await listEpochMetrics(db, request.params.id) };
     },
   );
 
@@ -174,11 +174,5 @@ export async function jobLogText(platform: RouteContext['platform'], id: string,
     for await (const chunk of stored) chunks.push(chunk as Buffer);
     return Buffer.concat(chunks).toString('utf8');
   }
-  const rows = await db.selectFrom('job_events').select(['data_json', 'created_at']).where('job_id', '=', id).where('type', '=', 'log').orderBy('seq').execute();
-  return rows
-    .map((r) => {
-      const data = JSON.parse(r.data_json) as { message: string; source?: string };
-      return `${r.created_at} [${data.source ?? 'platform'}] ${data.message}`;
-    })
-    .join('\n');
+  return (await logLines(db, id)).map((line) => `${line.created_at} [${line.source}] ${line.message}`).join('\n');
 }

@@ -1493,55 +1493,85 @@ export type paths = {
                         model: string;
                         /** @description Dataset id, name (newest version) or name@version */
                         dataset: string;
+                        /** Hyperparameters */
                         hyperparameters?: {
                             /** @description Default 20. */
                             epochs?: number;
                             /** @description Default 64. */
                             batch_size?: number;
+                            /** @description PyTorch's optimizer options; each optimizer takes lr, weight_decay and its own (the description of each names them). */
                             optimizer?: {
                                 /** @description Default Adam. */
                                 type?: "SGD" | "Adam" | "AdamW" | "RMSprop";
-                                /** @description Default 0.001. */
+                                /** @description Learning rate. Default 0.001. */
                                 lr?: number;
-                                /** @description Default 0. */
-                                momentum?: number;
-                                /** @description Default 0. */
+                                /** @description L2 penalty (AdamW: decoupled weight decay). Default 0. */
                                 weight_decay?: number;
+                                /** @description SGD, RMSprop: Momentum factor. Adam, AdamW: Not used by Adam/AdamW (they use betas); accepted for compatibility, a non-zero value is logged as a warning. Default 0. */
+                                momentum?: number;
+                                /** @description SGD: Dampening for momentum. Default 0. */
+                                dampening?: number;
+                                /** @description SGD: Nesterov momentum (needs momentum > 0 and dampening 0). Default false. */
+                                nesterov?: boolean;
+                                /** @description Adam, AdamW: Decay rates of the running averages of the gradient and of its square. Default [0.9,0.999]. */
+                                betas?: [
+                                    number,
+                                    number
+                                ];
+                                /** @description Adam, AdamW, RMSprop: Added to the denominator for numerical stability. Default 1e-8. */
+                                eps?: number;
+                                /** @description Adam, AdamW: Use the AMSGrad variant. Default false. */
+                                amsgrad?: boolean;
+                                /** @description RMSprop: Smoothing constant of the squared-gradient average. Default 0.99. */
+                                alpha?: number;
+                                /** @description RMSprop: Normalise by an estimate of the gradient variance. Default false. */
+                                centered?: boolean;
                             };
                             lr_scheduler?: ({
                                 /** @enum {string} */
                                 type: "StepLR";
+                                /** @description Epochs between two decays. */
                                 step_size: number;
-                                /** @description Default 0.1. */
+                                /** @description Factor of each decay. Default 0.1. */
                                 gamma?: number;
                             } | {
                                 /** @enum {string} */
                                 type: "CosineAnnealingLR";
-                                /** @description Default: epochs. */
+                                /** @description Epochs of one cosine half-period. Default epochs. */
                                 T_max?: number;
+                                /** @description The lowest learning rate. Default 0. */
                                 eta_min?: number;
                             } | {
                                 /** @enum {string} */
                                 type: "ReduceLROnPlateau";
-                                /** @description A metric name prefixed with train_ or val_, e.g. val_loss, val_accuracy, val_rmse. */
+                                /** @description A metric name prefixed with train_ or val_, e.g. val_loss, val_accuracy, val_rmse. Default val_loss. */
                                 monitor?: string;
-                                /** @description Default 0.1. */
+                                /** @description Factor of each reduction. Default 0.1. */
                                 factor?: number;
-                                /** @description Default 5. */
+                                /** @description Epochs without improvement before a reduction. Default 5. */
                                 patience?: number;
+                                /** @description Relative change that counts as an improvement. Default 0.0001. */
+                                threshold?: number;
+                                /** @description Epochs to wait after a reduction. Default 0. */
+                                cooldown?: number;
+                                /** @description The learning rate is not reduced below this. Default 0. */
+                                min_lr?: number;
                             }) | null;
                             /** @description Regression only (default mse); classification losses are fixed by the task. */
                             loss?: "mse" | "l1" | "huber" | null;
                             /** @description Fraction of rows held out for validation. Default 0.2. */
                             validation_split?: number;
                             early_stopping?: {
-                                /** @description A metric name prefixed with train_ or val_, e.g. val_loss, val_accuracy, val_rmse. */
+                                /** @description A metric name prefixed with train_ or val_, e.g. val_loss, val_accuracy, val_rmse. Default val_loss. */
                                 monitor?: string;
+                                /** @description Epochs without improvement before training stops. Default 5. */
                                 patience?: number;
+                                /** @description A change smaller than this is no improvement. Default 0. */
                                 min_delta?: number;
                             } | null;
                             /** @description Default 42: runs are reproducible. */
                             seed?: number;
+                            /** @description Seconds; the best weights so far are kept when it passes. */
                             max_runtime_seconds?: number | null;
                             /** @description Default auto: CUDA when present. */
                             device?: "auto" | "cpu" | "cuda";

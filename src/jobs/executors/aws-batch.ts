@@ -13,6 +13,7 @@ import type { Platform } from '../../platform.ts';
 import { ConfigError } from '../../errors.ts';
 import { nowIso } from '../../ids.ts';
 import { appendEvent, type Db } from '../jobs.ts';
+import type { JobErrorCode } from '../errors.ts';
 import { reapLostJobs, newLeaseOwner } from '../queue.ts';
 import type { Executor } from './executor.ts';
 
@@ -188,7 +189,7 @@ export class AwsBatchExecutor implements Executor {
     const stamp = nowIso();
     const result = await this.db
       .updateTable('jobs')
-      .set({ status: 'failed', error, error_code: 'BATCH_JOB_FAILED', finished_at: stamp, updated_at: stamp, lease_owner: null, lease_expires_at: null })
+      .set({ status: 'failed', error, error_code: 'BATCH_JOB_FAILED' satisfies JobErrorCode, finished_at: stamp, updated_at: stamp, lease_owner: null, lease_expires_at: null })
       .where('id', '=', id)
       .where('external_id', '=', batchJobId)
       .where('status', 'in', ['queued', 'running'])

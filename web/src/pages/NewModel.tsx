@@ -2,10 +2,10 @@ import { useMemo, useState } from 'react';
 import { ActionIcon, Alert, Autocomplete, Button, Card, Group, List, MultiSelect, Select, Stack, Tabs, Text, TextInput, Textarea, Title } from '@mantine/core';
 import { ApiError, api, errorText, type FieldProblem, type LayerSpec } from '../api.ts';
 import { PageHeader } from '../components/Common.tsx';
+import { LAYER_TYPES, argumentsHint } from '../layers.ts';
 import { useLoad } from '../hooks.ts';
 import { navigate, queryParam, usePath } from '../router.tsx';
 
-const LAYER_TYPES = ['Linear', 'ReLU', 'GELU', 'SiLU', 'ELU', 'LeakyReLU', 'Tanh', 'Sigmoid', 'Dropout', 'BatchNorm1d', 'LayerNorm', 'Conv1d', 'Conv2d', 'MaxPool2d', 'AvgPool1d', 'AdaptiveAvgPool2d', 'Flatten', 'Softmax'];
 const TASKS = [
   { value: 'binary_classification', label: 'Binary classification' },
   { value: 'multiclass_classification', label: 'Multiclass classification' },
@@ -222,7 +222,7 @@ export function NewModelPage() {
                     <Text size="sm" c="dimmed" w={24}>
                       {i}
                     </Text>
-                    <Autocomplete label={`Layer ${i} type`} data={LAYER_TYPES} value={layer.type} onChange={(v) => setLayer(i, { type: v })} w={170} />
+                    <Autocomplete label={`Layer ${i} type`} data={[...LAYER_TYPES]} value={layer.type} onChange={(v) => setLayer(i, { type: v })} w={170} />
                     <TextInput
                       label={`Layer ${i} arguments`}
                       placeholder="out_features=64"
@@ -242,6 +242,11 @@ export function NewModelPage() {
                       </ActionIcon>
                     </Group>
                   </Group>
+                  {argumentsHint(layer.type) && (
+                    <Text size="xs" c="dimmed" mt={4} data-testid={`layer-${i}-hint`}>
+                      {argumentsHint(layer.type)}
+                    </Text>
+                  )}
                   {errs.map((p, k) => (
                     <Text key={k} c="red" size="sm" role="alert" mt={4}>
                       {p.field.replace(/^(body\.)?layers(\[\d+\]|\.\d+|\/\d+)\.?/, '') || 'layer'}: {p.message}
