@@ -1,28 +1,47 @@
-// bench/predict: serving throughput and latency with the breast-cancer MLP.
+// bench/predict: serving throughput and latency with the breast-cancer MLP, with one HTTP process and
+// with one per core, side by side in the same sitting.
 //
 //   npx tsx bench/predict.ts [--rows 1000000] [--duration 10] [--only single,thousand,job,training,floor]
+//                            [--workers 1,<cores>] [--load wrk|autocannon]
 //
-// In one run: (a) single-row predict over HTTP at concurrency 1, 16 and 64 (requests/s, p50, p99);
-// (b) 1,000-row requests, with a JSON body and with a CSV body (rows/s, and the server process's
-// CPU time per request); (c) a batch inference job over a rows-long file (rows/s, and the job
-// process's CPU seconds and peak RSS); (d) the in-process ONNX Runtime floor for the same shapes;
-// and (e) the single-row p99 while a training job runs on the same machine. --only runs some of
-// them (the model is trained either way), e.g. --only thousand,job.
+// One server per --workers entry (TRAINYARD_WORKERS), all on one data directory: the first trains the
+// model (it runs the job loop); the others only serve. Each measurement runs against each server in
+// turn: (a) single-row predict over HTTP at concurrency 1, 16 and 64 (requests/s, p50, p99);
+// (b) 1,000-row requests at concurrency 4 and 16 with a JSON body and at 16 with a CSV body (rows/s,
+// and the server's CPU time per request, all its processes); (c) a batch inference job over a
+// rows-long file (rows/s, and the job process's CPU seconds and peak RSS); (d) the in-process ONNX
+// Runtime floor for the same shapes; and (e) the single-row p99 while a training job runs on the
+// same machine. --only runs some of them (the model is trained either way), e.g. --only thousand,job.
+// The load generator is wrk (1 thread) when it is installed, else autocannon in this process, which
+// needs most of a core itself: on 2 cores it leaves the server less than wrk does.
 // Targets (2 cores): single-row ≥ 5,000 req/s at concurrency 16 with p99 < 10 ms; ≥ 200,000 rows/s
-// for 1,000-row requests; batch job ≥ 300,000 rows/s with RSS under 500 MB.
+// for 1,000-row requests; batch job ≥ 300,000 rows/s with RSS under 500 MB. With one HTTP process per
+// core: single-row at concurrency 16 ≥ 1.6× the one-process figure with p99 < 10 ms, and 1,000-row
+// requests at concurrency 16 ≥ 1.6× the one-process rows/s with p99 < 50 ms.
+import { execFile, execFileSync } from 'node:child_process';
 import { createReadStream, readFileSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { promisify } from 'node:util';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import * as ort from 'onnxruntime-node';
-import { ROOT, startServer, writeCsvOnce } from './support.ts';
+import { ROOT, startServer, writeCsvOnce, type BenchServer } from './support.ts';
 
 const PARTS = ['single', 'thousand', 'job', 'training', 'floor'] as const;
 const { values: args } = parseArgs({
-  options: { rows: { type: 'string', default: '1000000' }, duration: { type: 'string', default: '10' }, only: { type: 'string', default: PARTS.join(',') } },
+  options: {
+    rows: { type: 'string', default: '1000000' },
+    duration: { type: 'string', default: '10' },
+    only: { type: 'string', default: PARTS.join(',') },
+    workers: { type: 'string', default: `1,${availableParallelism()}` },
+    load: { type: 'string', default: hasWrk() ? 'wrk' : 'autocannon' },
+  },
 });
+const WORKERS = args.workers.split(',').map(Number);
+if (WORKERS.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--workers takes HTTP process counts, e.g. 1,2; got ${args.workers}`);
+if (args.load !== 'wrk' && args.load !== 'autocannon') throw new Error(`--load takes wrk or autocannon; got ${args.load}`);
 const ROWS = Number(args.rows);
 const DURATION = Number(args.duration);
 const only = new Set(args.only.split(','));
@@ -51,9 +70,54 @@ async function waitJob(base: string, kind: string, id: string, onTick?: () => Pr
   }
 }
 
-async function load(url: string, body: string, connections: number, seconds = DURATION, type = 'application/json') {
+function hasWrk(): boolean {
+  try {
+    execFileSync('wrk', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch (error) {
+    // wrk --version prints its banner and exits 1.
+    return (error as NodeJS.ErrnoException).code !== 'ENOENT';
+  }
+}
+
+interface LoadResult {
+  connections: number;
+  requests_per_second: number;
+  p50_ms: number;
+  p99_ms: number;
+  errors: number;
+}
+
+async function load(url: string, body: string, connections: number, seconds = DURATION, type = 'application/json'): Promise<LoadResult> {
+  if (args.load === 'wrk') return wrk(url, body, connections, seconds, type);
   const result = await autocannon({ url, method: 'POST', headers: { 'content-type': type }, body, connections, duration: seconds });
   return { connections, requests_per_second: Math.round(result.requests.average), p50_ms: result.latency.p50, p99_ms: result.latency.p99, errors: result.errors + result.non2xx };
+}
+
+let scripts = 0;
+/** wrk, one thread, POSTing `body` (through a Lua script) on `connections` connections. */
+async function wrk(url: string, body: string, connections: number, seconds: number, type: string): Promise<LoadResult> {
+  const script = `${tmpdir()}/bench-predict-${process.pid}-${++scripts}.lua`;
+  await writeFile(script, `wrk.method = "POST"\nwrk.headers["Content-Type"] = "${type}"\nwrk.body = [==[${body}]==]\n`);
+  try {
+    const { stdout } = await promisify(execFile)('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', '-s', script, url], { maxBuffer: 1 << 20 });
+    const ms = (percent: number) => {
+      const match = new RegExp(`^\\s+${percent}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(stdout);
+      if (!match) throw new Error(`no ${percent}% latency in wrk's output:\n${stdout}`);
+      return Number((Number(match[1]) * { us: 0.001, ms: 1, s: 1000 }[match[2] as 'us' | 'ms' | 's']).toFixed(2));
+    };
+    const count = (pattern: RegExp) => Number(pattern.exec(stdout)?.[1] ?? 0);
+    const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/.exec(stdout);
+    return {
+      connections,
+      requests_per_second: Math.round(count(/Requests\/sec:\s+([\d.]+)/)),
+      p50_ms: ms(50),
+      p99_ms: ms(99),
+      errors: count(/Non-2xx or 3xx responses: (\d+)/) + (socketErrors ? socketErrors.slice(1).reduce((a, b) => a + Number(b), 0) : 0),
+    };
+  } finally {
+    await rm(script, { force: true });
+  }
 }
 
 /** CPU seconds (user + system, all threads) that process `pid` has used so far. */
@@ -62,13 +126,24 @@ async function cpuSeconds(pid: number): Promise<number> {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime (fields 14, 15) in 1/100 s
 }
 
-/** `load`, plus the server process's CPU milliseconds per request and rows/s for `rows`-row bodies. */
-async function loadRows(url: string, body: string, type: string, rows: number, pid: number) {
-  const before = await cpuSeconds(pid);
+/** CPU seconds of the server: its own process and its HTTP processes (not its job processes). */
+async function serverCpuSeconds(pid: number): Promise<number> {
+  let total = await cpuSeconds(pid);
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry) || (await parentOf(Number(entry))) !== pid) continue;
+    const args = (await readFile(`/proc/${entry}/cmdline`, 'utf8').catch(() => '')).split('\0');
+    if (args.includes('server') && !args.includes('run-job')) total += await cpuSeconds(Number(entry)).catch(() => 0);
+  }
+  return total;
+}
+
+/** `load`, plus the server's CPU milliseconds per request and rows/s for `rows`-row bodies. */
+async function loadRows(url: string, body: string, type: string, rows: number, pid: number, connections: number) {
+  const before = await serverCpuSeconds(pid);
   const started = performance.now();
-  const result = await load(url, body, 4, DURATION, type);
+  const result = await load(url, body, connections, DURATION, type);
   const seconds = (performance.now() - started) / 1000;
-  const cpu = (await cpuSeconds(pid)) - before;
+  const cpu = (await serverCpuSeconds(pid)) - before;
   const requests = result.requests_per_second * seconds;
   return { ...result, rows_per_second: result.requests_per_second * rows, server_cpu_ms_per_request: Number(((cpu * 1000) / requests).toFixed(2)) };
 }
@@ -102,8 +177,11 @@ async function observeJobProcesses(serverPid: number, seen: Map<number, { rss: n
 
 const bigCsv = join(ROOT, 'bench', '.data', `predict-${ROWS}.csv`);
 
-const server = await startServer();
+// The first server trains the model and runs every job (its job loop); the others share its data
+// directory and only serve (queue executor), so each measurement can run against each in turn.
+const server = await startServer({ TRAINYARD_WORKERS: String(WORKERS[0]) });
 const { base } = server;
+const servers: Array<{ workers: number; server: BenchServer }> = [{ workers: WORKERS[0], server }];
 try {
   const post = (path: string, body: unknown) => fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const cancer = await json<{ id: string }>(await fetch(`${base}/v1/datasets?name=cancer`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: source.join('\n') + '\n' }));
@@ -112,39 +190,65 @@ try {
   const trained = await json<{ id: string }>(await post('/v1/training-jobs', { model: 'cancer', dataset: cancer.id, hyperparameters: { epochs: 20 } }));
   const trainedJob = await waitJob(base, 'training', trained.id);
   if (trainedJob.status !== 'succeeded') throw new Error(`training failed: ${JSON.stringify(trainedJob)}`);
-  const predictUrl = `${base}/v1/models/cancer/predict`;
+  for (const workers of WORKERS.slice(1)) {
+    servers.push({ workers, server: await startServer({ TRAINYARD_WORKERS: String(workers), TRAINYARD_EXECUTOR: 'queue' }, { dataDir: server.dataDir }) });
+  }
+  const predictPath = '/v1/models/cancer/predict';
   const oneRow = JSON.stringify({ inputs: [sampleRows[0]] });
   const thousandRows = Array.from({ length: 1000 }, (_, i) => sampleRows[i % sampleRows.length]);
   const thousand = JSON.stringify({ inputs: thousandRows });
   const thousandCsv = [features.join(','), ...thousandRows.map((row) => features.map((f) => row[f]).join(','))].join('\n') + '\n';
-  await load(predictUrl, oneRow, 4, 2); // warm-up
-  const report: Record<string, unknown> = { machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`, date: new Date().toISOString() };
+  // Warm-up: every HTTP process loads the model on its first request.
+  for (const { server: s } of servers) await load(`${s.base}${predictPath}`, oneRow, 16, 2);
+  const report: Record<string, unknown> = {
+    machine: `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}`,
+    date: new Date().toISOString(),
+    load_generator: args.load === 'wrk' ? 'wrk -t1' : 'autocannon (in the bench process)',
+    loadavg_at_start: loadavg().map((l) => Number(l.toFixed(2))),
+  };
+  /** Runs `measure` against each server in turn: `{ "1": …, "2": … }` by HTTP process count. */
+  const each = async <T>(measure: (s: BenchServer) => Promise<T>): Promise<Record<string, T>> => {
+    const out: Record<string, T> = {};
+    for (const { workers, server: s } of servers) {
+      out[workers] = await measure(s);
+      console.log(`  ${workers} HTTP process(es): ${JSON.stringify(out[workers])}`);
+    }
+    return out;
+  };
 
   if (only.has('single')) {
     console.log('single-row predict …');
-    const single = [];
-    for (const c of [1, 16, 64]) single.push(await load(predictUrl, oneRow, c));
-    report.single_row_http = single;
+    report.single_row_http = await each(async (s) => {
+      const single = [];
+      for (const c of [1, 16, 64]) single.push(await load(`${s.base}${predictPath}`, oneRow, c));
+      return single;
+    });
   }
   if (only.has('thousand')) {
     console.log('1,000-row predict, JSON and CSV bodies …');
-    await load(predictUrl, thousand, 4, 2); // warm-up
-    report.thousand_row_http_json = await loadRows(predictUrl, thousand, 'application/json', 1000, server.child.pid!);
-    await load(predictUrl, thousandCsv, 4, 2, 'text/csv');
-    report.thousand_row_http_csv = await loadRows(predictUrl, thousandCsv, 'text/csv', 1000, server.child.pid!);
+    report.thousand_row_http_json = await each(async (s) => {
+      await load(`${s.base}${predictPath}`, thousand, 4, 2); // warm-up
+      return [await loadRows(`${s.base}${predictPath}`, thousand, 'application/json', 1000, s.child.pid!, 4), await loadRows(`${s.base}${predictPath}`, thousand, 'application/json', 1000, s.child.pid!, 16)];
+    });
+    report.thousand_row_http_csv = await each(async (s) => {
+      await load(`${s.base}${predictPath}`, thousandCsv, 4, 2, 'text/csv');
+      return loadRows(`${s.base}${predictPath}`, thousandCsv, 'text/csv', 1000, s.child.pid!, 16);
+    });
   }
+  if (servers.length > 1 && (only.has('single') || only.has('thousand'))) report.cluster_vs_one_process = speedups(report);
   if (only.has('job')) await batchJob();
   if (only.has('training')) {
     console.log('predict while a training job runs …');
     const busy = await json<{ id: string }>(await post('/v1/training-jobs', { model: 'cancer', dataset: cancer.id, hyperparameters: { epochs: 400, batch_size: 16 } }));
     await new Promise((r) => setTimeout(r, 4000));
-    report.single_row_http_while_training = await load(predictUrl, oneRow, 16);
+    report.single_row_http_while_training = await each((s) => load(`${s.base}${predictPath}`, oneRow, 16));
     await post(`/v1/training-jobs/${busy.id}/cancel`, {});
   }
   if (only.has('floor')) await onnxFloor();
+  report.loadavg_at_end = loadavg().map((l) => Number(l.toFixed(2)));
 
   console.log(JSON.stringify(report, null, 2));
-  console.log(`rerun: npx tsx bench/predict.ts --rows ${ROWS} --duration ${DURATION} --only ${[...only].join(',')}`);
+  console.log(`rerun: npx tsx bench/predict.ts --rows ${ROWS} --duration ${DURATION} --only ${[...only].join(',')} --workers ${WORKERS.join(',')} --load ${args.load}`);
 
   async function batchJob() {
     console.log(`generating ${bigCsv} (once) …`);
@@ -184,5 +288,22 @@ try {
     report.onnx_runtime_floor = [await floor(1, 20000), await floor(1000, 2000), await floor(8192, 300)];
   }
 } finally {
-  await server.stop();
+  for (const { server: s } of servers.reverse()) await s.stop();
+}
+
+/** The last server's figures at concurrency 16 against the first's (the issue's targets). */
+function speedups(report: Record<string, unknown>): Record<string, unknown> {
+  const [one, many] = [String(WORKERS[0]), String(WORKERS.at(-1))];
+  const out: Record<string, unknown> = { compared: `${many} HTTP processes vs ${one}` };
+  const single = report.single_row_http as Record<string, LoadResult[]> | undefined;
+  if (single) {
+    const [a, b] = [single[one].find((r) => r.connections === 16)!, single[many].find((r) => r.connections === 16)!];
+    out.single_row_c16 = { speedup: Number((b.requests_per_second / a.requests_per_second).toFixed(2)), p99_ms: b.p99_ms, target: '≥ 1.6×, p99 < 10 ms' };
+  }
+  const thousand = report.thousand_row_http_json as Record<string, Array<LoadResult & { rows_per_second: number }>> | undefined;
+  if (thousand) {
+    const [a, b] = [thousand[one].find((r) => r.connections === 16)!, thousand[many].find((r) => r.connections === 16)!];
+    out.thousand_rows_json_c16 = { speedup: Number((b.rows_per_second / a.rows_per_second).toFixed(2)), p99_ms: b.p99_ms, target: '≥ 1.6×, p99 < 50 ms' };
+  }
+  return out;
 }

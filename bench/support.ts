@@ -48,9 +48,12 @@ export interface BenchServer {
   stop(): Promise<void>;
 }
 
-/** `trainyard server` on a fresh data dir and a free port, ready when /healthz answers. */
-export async function startServer(env: Record<string, string> = {}): Promise<BenchServer> {
-  const dataDir = await mkdtemp(join(tmpdir(), 'bench-'));
+/**
+ * `trainyard server` on a fresh data dir (or `options.dataDir`, which stop() then leaves in place)
+ * and a free port, ready when /healthz answers and, with several HTTP processes, all of them listen.
+ */
+export async function startServer(env: Record<string, string> = {}, options: { dataDir?: string } = {}): Promise<BenchServer> {
+  const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'bench-')));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = spawn(process.execPath, [join(ROOT, 'bin', 'trainyard.mjs'), 'server'], {
@@ -64,12 +67,23 @@ export async function startServer(env: Record<string, string> = {}): Promise<Ben
       child.kill('SIGTERM');
       await once(child, 'exit').catch(() => undefined);
     }
-    await rm(dataDir, { recursive: true, force: true });
+    if (!options.dataDir) await rm(dataDir, { recursive: true, force: true });
   };
   for (let i = 0; !(await fetch(`${base}/healthz`).catch(() => null))?.ok; i++) {
-    if (i > 600 || child.exitCode !== null) {
+    if (i > 1800 || child.exitCode !== null) {
       await stop();
-      throw new Error('the server did not start');
+      throw new Error('the server did not start within 3 minutes');
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // /healthz answers as soon as one HTTP process listens; the primary counts them in /metrics.
+  const processes = Number(env.TRAINYARD_WORKERS ?? 1);
+  for (let i = 0; processes > 1; i++) {
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    if (new RegExp(`^trainyard_http_processes ${processes}$`, 'm').test(metrics)) break;
+    if (i > 1800 || child.exitCode !== null) {
+      await stop();
+      throw new Error('the server did not start all its HTTP processes within 3 minutes');
     }
     await new Promise((r) => setTimeout(r, 100));
   }

@@ -28,6 +28,7 @@ if $want_tests; then
   need_deb python3-pytest
   need_deb python3-jsonschema  # the trainer's tests validate job.json and events against contracts/
   need_deb chromium
+  need_deb wrk # bench/predict.ts's load generator (it falls back to autocannon, which takes more of the CPU)
 fi
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   echo "bootstrap: installing OS packages: ${apt_missing[*]}"

@@ -1,7 +1,7 @@
 // Configuration comes from the environment only (12-factor). Every variable is listed here with its
 // default, and the README's configuration table is written from the same list.
 import { resolve, join } from 'node:path';
-import { cpus } from 'node:os';
+import { availableParallelism, cpus } from 'node:os';
 import { ConfigError } from './errors.ts';
 
 export type ExecutorKind = 'local' | 'queue' | 'aws-batch';
@@ -10,6 +10,8 @@ export type AuthMode = 'auto' | 'on' | 'off';
 export interface Config {
   host: string;
   port: number;
+  /** HTTP processes `trainyard server` runs (1: one process serves and runs the job loop). */
+  workers: number;
   dataDir: string;
   databaseUrl: string;
   blobUrl: string;
@@ -45,6 +47,7 @@ interface VariableDoc {
 export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_HOST', default: '127.0.0.1', description: 'Address the API listens on.' },
   { name: 'TRAINYARD_PORT', default: '8080', description: 'Port the API listens on.' },
+  { name: 'TRAINYARD_WORKERS', default: 'auto', description: 'HTTP processes `trainyard server` runs, sharing the port: `auto` (one per core: `os.availableParallelism()`) or a number. The job loop and other singletons run once, in the primary process; `1` serves from the one process that runs everything.' },
   { name: 'TRAINYARD_DATA_DIR', default: './.trainyard', description: 'Where the embedded defaults keep the SQLite file, blobs and job scratch space.' },
   { name: 'TRAINYARD_DATABASE_URL', default: 'sqlite:<data dir>/trainyard.db', description: '`sqlite:/path/file.db` or `mysql://user:pass@host:3306/db`.' },
   { name: 'TRAINYARD_BLOB_URL', default: 'file://<data dir>/blobs', description: '`file:///path` or `s3://bucket/prefix`.' },
@@ -59,7 +62,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_LEASE_SECONDS', default: '30', description: 'Job lease length; a worker renews it by heartbeat every third of it.' },
   { name: 'TRAINYARD_MAX_ATTEMPTS', default: '3', description: 'Attempts a job gets when its worker is lost before it is failed.' },
   { name: 'TRAINYARD_TRAINER_THREADS', default: 'cores − 1 (min 1)', description: 'Torch intra-op and OpenBLAS threads for the trainer.' },
-  { name: 'TRAINYARD_MODEL_CACHE_BYTES', default: '536870912 (512 MiB)', description: 'Upper bound on ONNX sessions kept in memory (LRU by model size).' },
+  { name: 'TRAINYARD_MODEL_CACHE_BYTES', default: '536870912 (512 MiB)', description: 'Upper bound on ONNX sessions kept in memory (LRU by model size), in each HTTP process (see TRAINYARD_WORKERS).' },
   { name: 'TRAINYARD_AUTH', default: 'auto', description: '`auto` (on unless listening on loopback), `on` or `off`.' },
   { name: 'TRAINYARD_AUTO_MIGRATE', default: 'true', description: 'Whether `trainyard server` applies migrations on start.' },
   { name: 'TRAINYARD_LOG_LEVEL', default: 'info', description: 'pino log level.' },
@@ -101,11 +104,19 @@ function oneOf<T extends string>(env: Env, name: string, allowed: readonly T[], 
   return raw as T;
 }
 
+/** TRAINYARD_WORKERS: `auto` (the default) is one HTTP process per core the process may use. */
+function workerCount(env: Env): number {
+  const raw = env.TRAINYARD_WORKERS;
+  if (raw === undefined || raw === '' || raw === 'auto') return availableParallelism();
+  return integer(env, 'TRAINYARD_WORKERS', 1, 1);
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(env.TRAINYARD_DATA_DIR || './.trainyard');
   return {
     host: env.TRAINYARD_HOST || '127.0.0.1',
     port: integer(env, 'TRAINYARD_PORT', 8080),
+    workers: workerCount(env),
     dataDir,
     databaseUrl: env.TRAINYARD_DATABASE_URL || `sqlite:${join(dataDir, 'trainyard.db')}`,
     blobUrl: env.TRAINYARD_BLOB_URL || `file://${join(dataDir, 'blobs')}`,

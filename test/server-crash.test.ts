@@ -3,7 +3,7 @@
 // re-queues the job at once (its owner is a dead process on this host). Nothing stays `running`.
 import { afterAll, describe, expect, it } from 'vitest';
 import { join } from 'node:path';
-import { api, descendants, mlp, startServerProcess, tempDir, uploadCsv, waitFor, type ServerProcess } from './support/processes.ts';
+import { alive, api, descendants, mlp, startServerProcess, tempDir, uploadCsv, waitFor, type ServerProcess } from './support/processes.ts';
 import { readFile } from 'node:fs/promises';
 
 const cleanups: Array<() => Promise<void>> = [];
@@ -65,12 +65,3 @@ describe('a server killed with -9 mid-job', () => {
     expect(versions.body.items[0].training_job_id).toBe(id);
   }, 300_000);
 });
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}

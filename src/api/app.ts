@@ -8,7 +8,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Platform } from '../platform.ts';
 import { TrainyardError } from '../errors.ts';
 import { sendProblem } from './problem.ts';
-import { createMetrics } from './metrics.ts';
+import { createMetrics, registerMonitoringMetrics, type ApiMetrics } from './metrics.ts';
 import { AJV_OPTIONS, type Api, type RouteContext, type RouteModule } from './route-context.ts';
 import { healthRoutes } from './routes/health.ts';
 import { ProblemSchema } from './schemas.ts';
@@ -20,12 +20,15 @@ export interface AppOptions {
   /** Route modules to register (ALL_ROUTES in the server); tests may build slices. */
   routes?: RouteModule[];
   executor?: { poke(): void };
+  /** The app's metrics (default: a new registry), e.g. for a cluster primary to collect. */
+  metrics?: ApiMetrics;
+  /** What `/metrics` answers (default: this app's registry). */
+  exportMetrics?: () => Promise<string>;
 }
 
 const API_DESCRIPTION = `Trainyard: ingest tabular data, define PyTorch models, train them as jobs, version the results and serve predictions.
 
 Errors are RFC 9457 \`application/problem+json\` with \`errors[]\` naming each bad field; codes are listed in docs/errors.md.`;
-
 
 /**
  * Fastify's request log lines as one access-log line per request: `incoming request` moves to debug
@@ -56,6 +59,7 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
     logController: new AccessLog(),
   }).withTypeProvider<TypeBoxTypeProvider>();
 
+  const metrics = options.metrics ?? createMetrics();
   const monitor = new PredictionMonitor(platform, {
     ...DEFAULT_MONITOR_OPTIONS,
     flushMs: platform.config.monitoringFlushMs,
@@ -63,8 +67,8 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
   }).start();
   app.addHook('onClose', async () => monitor.close());
   const thresholds = { warn: platform.config.driftWarn, drift: platform.config.driftAlert };
-  const metrics = createMetrics({ counters: monitor.counters, snapshot: () => monitoringSnapshot(platform, thresholds) });
-  const context: RouteContext = { platform, metrics, executor: options.executor, monitor };
+  registerMonitoringMetrics(metrics.registry, { counters: monitor.counters, snapshot: () => monitoringSnapshot(platform, thresholds) });
+  const context: RouteContext = { platform, metrics, executor: options.executor, monitor, exportMetrics: options.exportMetrics ?? (() => metrics.registry.metrics()) };
 
   await app.register(swagger, {
     openapi: {

@@ -16,10 +16,9 @@ export interface ApiMetrics {
   predictions: Counter<'model'>;
 }
 
-export function createMetrics(monitoring?: MonitoringSource): ApiMetrics {
+export function createMetrics(): ApiMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry, prefix: 'trainyard_' });
-  if (monitoring) registerMonitoringMetrics(registry, monitoring);
   return {
     registry,
     requestDuration: new Histogram({
@@ -44,7 +43,8 @@ export function createMetrics(monitoring?: MonitoringSource): ApiMetrics {
   };
 }
 
-function registerMonitoringMetrics(registry: Registry, monitoring: MonitoringSource): void {
+/** Model monitoring's series, read from the monitor and the shared database at scrape time. */
+export function registerMonitoringMetrics(registry: Registry, monitoring: MonitoringSource): void {
   new Counter({
     name: 'trainyard_prediction_log_rows_total',
     help: 'Predicted rows the prediction log took (logged) or dropped because its buffer was full or a write failed',

@@ -18,10 +18,12 @@ export type Api = FastifyInstance<
 export interface RouteContext {
   platform: Platform;
   metrics: ApiMetrics;
-  /** The in-process job loop (local executor), woken when a route queues a job. */
+  /** The job loop (local executor), woken when a route queues a job: in this process, or over IPC. */
   executor?: { poke(): void };
   /** This process's prediction monitor (logs, feedback records, live histograms). */
   monitor: PredictionMonitor;
+  /** The text `/metrics` answers: this app's registry, or every HTTP process's aggregated. */
+  exportMetrics(): Promise<string>;
 }
 
 export type RouteModule = (app: Api, context: RouteContext) => Promise<void> | void;

@@ -31,8 +31,13 @@ export interface TrainyardProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Environment every spawned process gets: quiet logs, one trainer thread, no SDK chatter. */
+/**
+ * Environment every spawned process gets: quiet logs, one trainer thread, no SDK chatter, and one
+ * HTTP process per server (tests about the cluster set TRAINYARD_WORKERS themselves): a server's
+ * extra processes would cost every fleet test seconds of start-up and memory on the 2-core CI.
+ */
 export const BASE_ENV: Record<string, string> = {
+  TRAINYARD_WORKERS: '1',
   TRAINYARD_LOG_LEVEL: process.env.TRAINYARD_TEST_LOG_LEVEL ?? 'warn',
   TRAINYARD_TRAINER_THREADS: '1',
   TRAINYARD_AUTH: 'off',
@@ -172,6 +177,16 @@ export async function startWorkerProcess(env: Record<string, string>, options: {
       await rm(dataDir, { recursive: true, force: true });
     },
   };
+}
+
+/** Whether process `pid` exists (signal 0). */
+export function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** All processes a run-job spawned beneath `pid` (the job subprocess and its trainer), from /proc. */

@@ -21,7 +21,7 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
 
-export async function healthRoutes(app: Api, { platform, metrics }: RouteContext): Promise<void> {
+export async function healthRoutes(app: Api, { platform, metrics, exportMetrics }: RouteContext): Promise<void> {
   app.get(
     '/healthz',
     { schema: { tags: ['health'], summary: 'Liveness: the process answers', security: [], response: { 200: Type.Object({ ok: Type.Boolean() }) } } },
@@ -50,7 +50,7 @@ export async function healthRoutes(app: Api, { platform, metrics }: RouteContext
     { schema: { tags: ['health'], summary: 'Prometheus metrics', security: [], produces: ['text/plain'] } },
     async (_request, reply) => {
       reply.type(metrics.registry.contentType);
-      return metrics.registry.metrics();
+      return exportMetrics();
     },
   );
 }
