@@ -39,6 +39,10 @@ export interface Config {
   allowedHosts: string[];
   autoMigrate: boolean;
   logLevel: string;
+  monitoringFlushMs: number;
+  monitoringMaxQueuedRows: number;
+  driftWarn: number;
+  driftAlert: number;
   batch: { jobQueue: string | undefined; jobDefinition: string | undefined; region: string | undefined };
 }
 
@@ -80,6 +84,10 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_ALLOWED_HOSTS', default: '—', description: 'With auth off: comma-separated host names, besides `localhost`, `*.localhost` and IP addresses, that requests may name in `Host` (others get 403, against DNS rebinding).' },
   { name: 'TRAINYARD_AUTO_MIGRATE', default: 'true', description: 'Whether `trainyard server` applies migrations on start.' },
   { name: 'TRAINYARD_LOG_LEVEL', default: 'info', description: 'pino log level.' },
+  { name: 'TRAINYARD_MONITORING_FLUSH_MS', default: '2000', description: 'How often each process writes the prediction logs it buffered (what a `kill -9` can lose).' },
+  { name: 'TRAINYARD_MONITORING_MAX_QUEUED_ROWS', default: '50000', description: 'Logged rows one process buffers at most; beyond, rows are dropped and counted, never waited for.' },
+  { name: 'TRAINYARD_DRIFT_WARN', default: '0.1', description: 'PSI from which a feature is `warn` in drift reports.' },
+  { name: 'TRAINYARD_DRIFT_ALERT', default: '0.2', description: 'PSI from which a feature is `drift` in drift reports.' },
   { name: 'TRAINYARD_BATCH_JOB_QUEUE', default: '—', description: 'AWS Batch job queue (aws-batch executor).' },
   { name: 'TRAINYARD_BATCH_JOB_DEFINITION', default: '—', description: 'AWS Batch job definition (aws-batch executor).' },
   { name: 'AWS_REGION', default: '—', description: 'Region for S3 and Batch clients.' },
@@ -94,6 +102,14 @@ function integer(env: Env, name: string, fallback: number, min = 0): number {
   if (!Number.isInteger(value) || value < min) {
     throw new ConfigError(`${name} must be an integer ≥ ${min}, got "${raw}"`);
   }
+  return value;
+}
+
+function decimal(env: Env, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value) || value < 0) throw new ConfigError(`${name} must be a number ≥ 0, got "${raw}"`);
   return value;
 }
 
@@ -146,6 +162,10 @@ export function loadConfig(env: Env = process.env): Config {
     allowedHosts: (env.TRAINYARD_ALLOWED_HOSTS ?? '').split(',').map((h) => h.trim().toLowerCase()).filter((h) => h !== ''),
     autoMigrate: env.TRAINYARD_AUTO_MIGRATE !== 'false',
     logLevel: env.TRAINYARD_LOG_LEVEL || 'info',
+    monitoringFlushMs: integer(env, 'TRAINYARD_MONITORING_FLUSH_MS', 2000, 10),
+    monitoringMaxQueuedRows: integer(env, 'TRAINYARD_MONITORING_MAX_QUEUED_ROWS', 50_000, 1),
+    driftWarn: decimal(env, 'TRAINYARD_DRIFT_WARN', 0.1),
+    driftAlert: decimal(env, 'TRAINYARD_DRIFT_ALERT', 0.2),
     batch: {
       jobQueue: env.TRAINYARD_BATCH_JOB_QUEUE || undefined,
       jobDefinition: env.TRAINYARD_BATCH_JOB_DEFINITION || undefined,

@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   IN_USE: { status: 409, title: 'The resource is in use' },
   JOB_FINISHED: { status: 409, title: 'The job has already finished' },
   OUTPUT_NOT_READY: { status: 409, title: 'The job has no output yet' },
+  NO_BASELINE: { status: 409, title: 'The model version has no drift baseline' },
+  UNKNOWN_PREDICTION: { status: 400, title: 'Feedback names a prediction that was not logged' },
   UNAUTHORIZED: { status: 401, title: 'Authentication required' },
   FORBIDDEN: { status: 403, title: 'The token does not allow this' },
   UNTRUSTED_ORIGIN: { status: 403, title: 'Refused: foreign Host or Origin while authentication is off' },

@@ -59,7 +59,7 @@ describe('trainyard CLI client', () => {
   const run = (...args: string[]) => cli(server.url, args);
 
   beforeAll(async () => {
-    server = await startServerProcess({ TRAINYARD_AUTH: 'off' });
+    server = await startServerProcess({ TRAINYARD_AUTH: 'off', TRAINYARD_MONITORING_FLUSH_MS: '100' });
     tmp = await mkdtemp(join(tmpdir(), 'trainyard-cli-files-'));
   }, 60_000);
   afterAll(async () => {
@@ -313,6 +313,30 @@ describe('trainyard CLI client', () => {
       const missing = await run('models', 'alias', 'cancer', 'staging', '99');
       expect(missing.code).toBe(1);
       expect(missing.stderr).toMatch(/99/);
+    });
+
+    it('turns prediction logging on and shows drift per feature with `monitor`', async () => {
+      const bad = await run('models', 'monitoring', 'cancer', '--log-sample-rate', '2');
+      expect(bad.code).not.toBe(0);
+      expect(bad.stderr).toMatch(/from 0 to 1/);
+      const on = await run('models', 'monitoring', 'cancer', '--log-sample-rate', '1', '--retention-days', '3');
+      expect(on.code, on.stderr).toBe(0);
+      expect(on.stdout).toMatch(/log sample rate:?\s+1\b/);
+      expect(on.stdout).toMatch(/retention:?\s+3 days/);
+      const csv = join(tmp, 'served.csv');
+      const lines = (await readFile(join(EXAMPLES, 'breast_cancer.csv'), 'utf8')).split('\n');
+      await writeFile(csv, lines.slice(0, 41).join('\n') + '\n');
+      expect((await run('predict', '--model', 'cancer', '--csv', csv)).code).toBe(0);
+      let monitor: CliResult | undefined;
+      for (let i = 0; i < 50 && !/live rows:?\s+40\b/.test(monitor?.stdout ?? ''); i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        monitor = await run('monitor', 'cancer', '--window', '1h');
+      }
+      expect(monitor!.code, monitor!.stderr).toBe(0);
+      expect(monitor!.stdout).toMatch(/live rows:?\s+40\b/);
+      expect(monitor!.stdout).toMatch(/FEATURE\s+PSI\s+STATUS\s+MISSING\s+UNSEEN/);
+      expect(monitor!.stdout).toMatch(/radius_mean\s+\S+\s+(ok|warn|drift)/);
+      expect(monitor!.stdout).toMatch(/\(prediction\)/);
     });
 
     it('runs a batch inference job over a local CSV file', async () => {

@@ -44,7 +44,7 @@ describe('dashboard (headless chromium)', () => {
   beforeAll(async () => {
     if (!base) {
       ensureDashboardBuilt();
-      server = await startServerProcess({ TRAINYARD_AUTH: 'off' });
+      server = await startServerProcess({ TRAINYARD_AUTH: 'off', TRAINYARD_MONITORING_FLUSH_MS: '200' });
       base = server.url;
     }
     if (SCREENSHOTS) await mkdir(SCREENSHOTS, { recursive: true });
@@ -158,6 +158,26 @@ describe('dashboard (headless chromium)', () => {
     await inference.getByRole('button', { name: 'CSV' }).waitFor({ timeout: 120_000 });
     expect(await inference.textContent()).toContain('569');
     await shot(page, 'predict');
+
+    // 7. Monitoring: turn prediction logging on from the model page, serve rows, see drift per feature.
+    await page.goto(`${base}/models/${model}`);
+    await page.getByTestId('monitoring-state').waitFor();
+    expect(await page.getByTestId('monitoring-state').textContent()).toContain('off');
+    await page.getByLabel('Sample rate').fill('1');
+    await page.getByRole('button', { name: 'Save', exact: true }).click();
+    await expect.poll(() => page.getByTestId('monitoring-state').textContent()).toContain('100% of rows');
+    const csvLines = (await readFile(join(ROOT, 'examples/breast_cancer.csv'), 'utf8')).trim().split('\n');
+    const served = [csvLines[0], ...csvLines.slice(1, 201)].join('\n') + '\n';
+    expect((await fetch(`${base}/v1/models/${model}/predict`, { method: 'POST', headers: { 'content-type': 'text/csv' }, body: served })).status).toBe(200);
+    await expect
+      .poll(async () => {
+        await page.goto(`${base}/models/${model}`);
+        await page.getByRole('table', { name: 'Drift per feature' }).waitFor();
+        return page.getByRole('table', { name: 'Drift per feature' }).textContent();
+      }, { timeout: 30_000 })
+      .toMatch(/radius_mean[\d.]+(ok|warn|drift)/);
+    await page.getByTestId(/^bins-/).first().waitFor();
+    await shot(page, 'monitoring');
 
     // The lists, for the docs.
     if (SCREENSHOTS) {

@@ -8,13 +8,15 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Platform } from '../platform.ts';
 import { TrainyardError } from '../errors.ts';
 import { sendProblem } from './problem.ts';
-import { createMetrics, type ApiMetrics } from './metrics.ts';
+import { createMetrics, registerMonitoringMetrics, type ApiMetrics } from './metrics.ts';
 import { AJV_OPTIONS, type Api, type RouteContext, type RouteModule } from './route-context.ts';
 import { healthRoutes } from './routes/health.ts';
 import { ProblemSchema } from './schemas.ts';
 import { registerAuth } from '../auth/plugin.ts';
 import { startStagingSweeper } from '../store/gc.ts';
 import { jsonBodyParser } from './json-body.ts';
+import { DEFAULT_MONITOR_OPTIONS, PredictionMonitor } from '../monitoring/monitor.ts';
+import { monitoringSnapshot } from '../monitoring/gauges.ts';
 
 export interface AppOptions {
   /** Route modules to register (ALL_ROUTES in the server); tests may build slices. */
@@ -113,7 +115,15 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   const metrics = options.metrics ?? createMetrics();
-  const context: RouteContext = { platform, metrics, executor: options.executor, exportMetrics: options.exportMetrics ?? (() => metrics.registry.metrics()) };
+  const monitor = new PredictionMonitor(platform, {
+    ...DEFAULT_MONITOR_OPTIONS,
+    flushMs: platform.config.monitoringFlushMs,
+    maxQueuedRows: platform.config.monitoringMaxQueuedRows,
+  }).start();
+  app.addHook('onClose', async () => monitor.close());
+  const thresholds = { warn: platform.config.driftWarn, drift: platform.config.driftAlert };
+  registerMonitoringMetrics(metrics.registry, { counters: monitor.counters, snapshot: () => monitoringSnapshot(platform, thresholds) });
+  const context: RouteContext = { platform, metrics, executor: options.executor, monitor, exportMetrics: options.exportMetrics ?? (() => metrics.registry.metrics()) };
 
   await app.register(swagger, {
     openapi: {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Platform } from '../platform.ts';
 import type { ApiMetrics } from './metrics.ts';
+import type { PredictionMonitor } from '../monitoring/monitor.ts';
 
 export type Api = FastifyInstance<
   import('node:http').Server,
@@ -19,6 +20,8 @@ export interface RouteContext {
   metrics: ApiMetrics;
   /** The job loop (local executor), woken when a route queues a job: in this process, or over IPC. */
   executor?: { poke(): void };
+  /** This process's prediction monitor (logs, feedback records, live histograms). */
+  monitor: PredictionMonitor;
   /** The text `/metrics` answers: this app's registry, or every HTTP process's aggregated. */
   exportMetrics(): Promise<string>;
 }

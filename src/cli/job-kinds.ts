@@ -5,7 +5,8 @@ import { JobRunners } from '../jobs/runner.ts';
 import { trainingJobRunner } from '../training/run-training.ts';
 import { inferenceJobRunner } from '../inference/run-inference.ts';
 import { tuningJobRunner } from '../tuning/driver.ts';
+import { exportJobRunner } from '../monitoring/export-job.ts';
 
 export function jobRunners(): JobRunners {
-  return new JobRunners().register(trainingJobRunner).register(inferenceJobRunner).register(tuningJobRunner);
+  return new JobRunners().register(trainingJobRunner).register(inferenceJobRunner).register(tuningJobRunner).register(exportJobRunner);
 }

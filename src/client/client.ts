@@ -7,18 +7,25 @@ import type {
   Dataset,
   DatasetSummary,
   DatasetPreview,
+  DriftReport,
   EpochEvent,
   EpochPoint,
+  ExportJob,
   InferenceJob,
   InferenceJobRequest,
+  FeedbackItem,
+  LiveQuality,
   Model,
   ModelSpec,
   ModelVersion,
+  MonitoringSettings,
+  MonitoringSettingsRequest,
   Page,
   PredictResult,
   TrainingJob,
   TrainingJobQuery,
   TrainingJobRequest,
+  Traffic,
   TuningJob,
   TuningJobQuery,
   TuningJobRequest,
@@ -186,6 +193,34 @@ export class TrainyardClient {
   }
   artifactUrl(name: string, version: number | string, artifact: string): string {
     return this.url(`/v1/models/${enc(name)}/versions/${enc(String(version))}/artifacts/${enc(artifact)}`);
+  }
+
+  // Monitoring -------------------------------------------------------------------------------
+
+  getMonitoring(name: string): Promise<MonitoringSettings> {
+    return this.request('GET', `/v1/models/${enc(name)}/monitoring`);
+  }
+  setMonitoring(name: string, settings: MonitoringSettingsRequest): Promise<MonitoringSettings> {
+    return this.request('PUT', `/v1/models/${enc(name)}/monitoring`, { json: settings });
+  }
+  drift(name: string, version: number | string, window = '24h'): Promise<DriftReport> {
+    return this.request('GET', `/v1/models/${enc(name)}/versions/${enc(String(version))}/drift`, { query: { window } });
+  }
+  liveQuality(name: string, version: number | string, window = '24h'): Promise<LiveQuality> {
+    return this.request('GET', `/v1/models/${enc(name)}/versions/${enc(String(version))}/quality`, { query: { window } });
+  }
+  traffic(name: string, window = '24h'): Promise<Traffic> {
+    return this.request('GET', `/v1/models/${enc(name)}/monitoring/traffic`, { query: { window } });
+  }
+  sendFeedback(name: string, items: FeedbackItem[]): Promise<{ updated: number }> {
+    return this.request('POST', `/v1/models/${enc(name)}/feedback`, { json: items });
+  }
+  /** Starts exporting the logged predictions (with feedback labels) into a dataset version. */
+  exportPredictionLogs(name: string, request: { name: string; from?: string; to?: string }): Promise<ExportJob> {
+    return this.request('POST', `/v1/models/${enc(name)}/prediction-logs/export`, { json: request });
+  }
+  getExportJob(id: string): Promise<ExportJob> {
+    return this.request('GET', `/v1/export-jobs/${enc(id)}`);
   }
 
   // Training jobs ----------------------------------------------------------------------------

@@ -91,3 +91,12 @@ export interface EpochPoint {
 }
 
 export const FINISHED: readonly string[] = ['succeeded', 'failed', 'cancelled'] satisfies JobStatus[];
+
+export type MonitoringSettings = ResponseJson<'/v1/models/{name}/monitoring', 'get', 200>;
+export type MonitoringSettingsRequest = RequestJson<'/v1/models/{name}/monitoring', 'put'>;
+export type DriftReport = ResponseJson<'/v1/models/{name}/versions/{version}/drift', 'get', 200>;
+export type FeatureDrift = DriftReport['features'][number];
+export type LiveQuality = ResponseJson<'/v1/models/{name}/versions/{version}/quality', 'get', 200>;
+export type Traffic = ResponseJson<'/v1/models/{name}/monitoring/traffic', 'get', 200>;
+export type FeedbackItem = RequestJson<'/v1/models/{name}/feedback', 'post'>[number];
+export type ExportJob = ResponseJson<'/v1/export-jobs/{id}', 'get', 200>;

@@ -28,6 +28,9 @@ interface Entry {
   evicted: boolean;
 }
 
+/** What the cache needs of a version: its name for messages, and where its artifacts are. */
+export type CachedVersion = Pick<ModelVersionRecord, 'model' | 'version' | 'blob_prefix'>;
+
 // ONNX Runtime's own memory for a small MLP is a few times the file; count that, not the file alone.
 const MEMORY_FACTOR = 4;
 const MIN_ENTRY_BYTES = 1024 * 1024;
@@ -55,7 +58,7 @@ export class ModelCache {
   }
 
   /** Runs `fn` with the version's loaded model, keeping it from being released meanwhile. */
-  async use<T>(version: ModelVersionRecord, fn: (model: LoadedModel) => Promise<T>): Promise<T> {
+  async use<T>(version: CachedVersion, fn: (model: LoadedModel) => Promise<T>): Promise<T> {
     const entry = await this.acquire(version);
     entry.inFlight++;
     try {
@@ -66,7 +69,7 @@ export class ModelCache {
     }
   }
 
-  private async acquire(version: ModelVersionRecord): Promise<Entry> {
+  private async acquire(version: CachedVersion): Promise<Entry> {
     const key = version.blob_prefix;
     const cached = this.entries.get(key);
     if (cached) {
@@ -83,7 +86,7 @@ export class ModelCache {
     return pending;
   }
 
-  private async load(version: ModelVersionRecord): Promise<Entry> {
+  private async load(version: CachedVersion): Promise<Entry> {
     const key = version.blob_prefix;
     const label = `${version.model} version ${version.version}`;
     let session: ort.InferenceSession;

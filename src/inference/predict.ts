@@ -9,6 +9,7 @@ import { columnsFromCsv, columnsFromJson, columnsFromRows } from './inputs.ts';
 import { predictionsJson } from './predictions.ts';
 import { tooManyRows, type JsonRows } from './json-rows.ts';
 import type { RawColumn } from '../models/preprocessing.ts';
+import type { ObservedPredictions } from '../monitoring/monitor.ts';
 
 export interface PredictResult {
   model: string;
@@ -51,8 +52,9 @@ export async function predict(
   cache: ModelCache,
   version: ModelVersionRecord,
   input: PredictInput,
-  options: { maxRows: number; threshold: number },
+  options: { maxRows: number; threshold: number; observe?: (batch: ObservedPredictions) => void },
 ): Promise<PredictResult> {
+  const started = performance.now();
   return cache.use(version, async (model) => {
     const features = model.manifest.features;
     let columns: RawColumn[];
@@ -69,6 +71,7 @@ export async function predict(
     const encoded = new Float32Array(rows * model.encoder.width);
     model.encoder.encode(columns, 0, rows, encoded);
     const { output, width } = await model.run(encoded, rows);
+    options.observe?.({ manifest: model.manifest, columns, rows, output, width, latencyMs: performance.now() - started });
     return { model: version.model, version: version.version, rows, predictions: predictionsJson(model.manifest, output, width, rows, options.threshold) };
   });
 }

@@ -15,6 +15,7 @@ import { TrainyardError } from '../errors.ts';
 import { ModelCache } from './model-cache.ts';
 import { StatsAccumulator } from './predictions.ts';
 import { PredictionsCsvWriter } from './predictions-csv.ts';
+import { DEFAULT_MONITOR_OPTIONS, PredictionMonitor } from '../monitoring/monitor.ts';
 import { predictionsKey } from '../store/blobs/keys.ts';
 
 export interface InferenceJobSpec {
@@ -37,6 +38,10 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
   if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${datasetId} no longer exists`);
 
   const cache = new ModelCache(platform.blobs, Number.MAX_SAFE_INTEGER, undefined, platform.config.trainerThreads);
+  // Batch predictions are logged like real-time ones (request id = the job id, row = the row number);
+  // a job waits for the log to be written instead of dropping rows.
+  const monitor = new PredictionMonitor(platform, { ...DEFAULT_MONITOR_OPTIONS, flushMs: platform.config.monitoringFlushMs, maxQueuedRows: platform.config.monitoringMaxQueuedRows }).start();
+  const record = await monitor.recorder(version, { requestId: job.id, threshold: spec.threshold });
   try {
     await cache.use(version, async (model) => {
       events.log(`predicting ${dataset.row_count} rows of ${dataset.name} v${dataset.version} with ${version.model} version ${version.version}`);
@@ -59,8 +64,13 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
           if (signal.aborted) throw new Error(`job stopped (${String(signal.reason)})`);
           if (input.length < batch.length * model.encoder.width) input = new Float32Array(batch.length * model.encoder.width);
           model.encoder.encode(datetimeInputs(features, batch.columns, batch.firstRow), 0, batch.length, input);
+          const batchStarted = performance.now();
           const { output, width } = await model.run(input.subarray(0, batch.length * model.encoder.width), batch.length);
           stats.add(output, width, batch.length);
+          if (record) {
+            record({ manifest: model.manifest, columns: batch.columns, rows: batch.length, output, width, firstRow: batch.firstRow, latencyMs: performance.now() - batchStarted });
+            if (monitor.backlog >= platform.config.monitoringMaxQueuedRows / 4) await monitor.flush();
+          }
           yield csv.lines(output, width, batch.length, batch.firstRow);
           done = batch.firstRow + batch.length;
           if (Date.now() - lastProgress > 1000) {
@@ -94,6 +104,7 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
       }
     });
   } finally {
+    await monitor.close();
     await cache.close();
   }
 }

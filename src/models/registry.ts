@@ -222,4 +222,5 @@ export const ARTIFACT_CONTENT_TYPES: Record<string, string> = {
   'model.pt2': 'application/octet-stream',
   'state_dict.pt': 'application/octet-stream',
   'manifest.json': 'application/json',
+  'baseline.json': 'application/json',
 };

@@ -18,6 +18,7 @@ import {
   type TargetEncoding,
 } from '../models/preprocessing.ts';
 import { writeNpy } from './npy.ts';
+import { fitFeatureBaseline, type FeatureBaseline } from '../monitoring/baseline.ts';
 import { JobUserError } from '../jobs/errors.ts';
 import type { Task } from '../models/spec.ts';
 
@@ -50,6 +51,8 @@ export interface PrepareInput {
 
 export interface PreparedData {
   preprocessing: Preprocessing;
+  /** The training split's feature histograms, for drift monitoring. */
+  baseline: { rows: number; features: FeatureBaseline[] };
   target: TargetEncoding;
   trainRows: number;
   valRows: number;
@@ -176,6 +179,7 @@ export async function prepareTrainingData(input: PrepareInput): Promise<Prepared
   }
 
   const preprocessing = fitPreprocessing(featureColumns, train, input.maxCategories);
+  const baseline = fitFeatureBaseline(featureColumns, preprocessing.features, train);
   if (preprocessing.width === 0) throw new JobUserError('BAD_DATA', 'the selected features encode to zero inputs (every categorical column is empty)');
   const encoder = createEncoder(preprocessing);
   const rawFeatures = featureColumns.map((f) => f.values);
@@ -201,6 +205,7 @@ export async function prepareTrainingData(input: PrepareInput): Promise<Prepared
 
   return {
     preprocessing,
+    baseline,
     target,
     trainRows: train.length,
     valRows: val.length,

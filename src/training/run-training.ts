@@ -15,6 +15,8 @@ import { isUniqueViolation } from '../store/metadata/errors.ts';
 import { withRetry } from '../store/retry.ts';
 import { STORE_OUTAGE_RETRY } from '../jobs/errors.ts';
 import type { Hyperparameters } from './hyperparameters.ts';
+import { publishDriftBaseline } from './drift-baseline.ts';
+import { BASELINE_ARTIFACT } from '../monitoring/baseline-artifact.ts';
 import { featureKinds, prepareTrainingData, type DatasetColumnInfo, type PreparedData } from './prepare.ts';
 import { detectPython, TrainerProcess } from './trainer-process.ts';
 import type { TrainerEvent, TrainerEventOf } from './trainer-events.ts';
@@ -223,6 +225,17 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       artifacts.push({ name: 'manifest.json', size_bytes: Buffer.byteLength(manifestText), sha256: createHash('sha256').update(manifestText).digest('hex') });
       const reference = join(jobDir, 'artifacts', 'reference_outputs.npy');
       if (await stat(reference).catch(() => null)) await blobs.put(artifactKey(prefix, 'reference_outputs.npy'), createReadStream(reference));
+      const baseline = await publishDriftBaseline({
+        blobs,
+        prefix,
+        model: spec.model.name,
+        features: prepared.baseline,
+        task: spec.model.task,
+        classes: prepared.target.kind === 'label' ? prepared.target.classes : undefined,
+        validationPath: join(jobDir, prepared.files.val_x),
+        threads: config.trainerThreads,
+      });
+      artifacts.push({ name: BASELINE_ARTIFACT, size_bytes: baseline.bytes, sha256: createHash('sha256').update(baseline.text).digest('hex') });
       await blobs.put(jobLogKey(job.id), events.logText());
       timings.upload_seconds = (performance.now() - uploadStarted) / 1000;
       timings.total_seconds = (performance.now() - started) / 1000;

@@ -38,6 +38,11 @@ export const STATUS_COLORS: Record<string, string> = {
   failed: 'red',
   cancelled: 'orange',
   ready: 'green',
+  // drift statuses (monitoring)
+  ok: 'green',
+  warn: 'yellow',
+  drift: 'red',
+  no_data: 'gray',
 };
 
 /** The metrics worth a column, most telling first: training and validation loss, then validation metrics. */

@@ -8,5 +8,6 @@ import { inferenceJobRoutes } from './inference-jobs.ts';
 import { tuningJobRoutes } from './tuning-jobs.ts';
 import { tokenRoutes } from '../../auth/routes.ts';
 import { dashboardRoutes } from './dashboard.ts';
+import { monitoringRoutes } from './monitoring.ts';
 
-export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, tuningJobRoutes, predictRoutes, inferenceJobRoutes, dashboardRoutes, tokenRoutes];
+export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, tuningJobRoutes, predictRoutes, monitoringRoutes, inferenceJobRoutes, dashboardRoutes, tokenRoutes];

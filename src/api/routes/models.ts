@@ -16,7 +16,8 @@ import {
   setAlias,
   type ModelVersionRecord,
 } from '../../models/registry.ts';
-import { notFound } from '../../errors.ts';
+import { TrainyardError, notFound } from '../../errors.ts';
+import { deleteModelMonitoring } from '../../monitoring/retention.ts';
 import { artifactKey } from '../../store/blobs/keys.ts';
 
 const NameParams = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
@@ -108,6 +109,7 @@ export async function modelRoutes(app: Api, { platform }: RouteContext): Promise
     { schema: { tags, summary: 'Delete a model with all its versions and artifacts', params: NameParams, response: { 204: Type.Null(), ...problems(401, 403, 404, 409) } } },
     async (request, reply) => {
       await deleteModel(db, platform.blobs, request.params.name);
+      await deleteModelMonitoring(platform.metadata, platform.blobs, request.params.name);
       return reply.status(204).send(null);
     },
   );

@@ -9,6 +9,7 @@ import { JsonRows, parseJsonRows, tooManyColumns, tooManyRows, type JsonRowsLimi
 import type { FastifyReply, FastifySchemaCompiler, FastifySchemaValidationError } from 'fastify';
 import { TrainyardError } from '../../errors.ts';
 import { jsonBodyParser } from '../json-body.ts';
+import type { ObservedPredictions } from '../../monitoring/monitor.ts';
 
 const Prediction = Type.Union([
   Type.Object({
@@ -119,7 +120,7 @@ function predictValidators(app: Api): FastifySchemaCompiler<unknown> {
   };
 }
 
-async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext, limits: JsonRowsLimits): Promise<void> {
+async function scopedPredictRoutes(app: Api, { platform, metrics, monitor }: RouteContext, limits: JsonRowsLimits): Promise<void> {
   const { config, logger } = platform;
   const cache = new ModelCache(platform.blobs, config.modelCacheBytes, (model, error) => {
     metrics.modelLoadFailures.inc({ model });
@@ -131,9 +132,12 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
   const tags = ['inference'];
   const response = { 200: Type.Ref('PredictResponse'), ...problems(400, 401, 403, 404, 413, 415, 500) };
 
-  const run = async (name: string, reference: string | number | undefined, body: unknown, threshold = 0.5) => {
+  const run = async (name: string, reference: string | number | undefined, body: unknown, reply: FastifyReply, threshold = 0.5) => {
     const version = await versions.resolve(name, reference);
-    const result = await predict(cache, version, toInput(body, limits), { maxRows: config.maxPredictRows, threshold });
+    const record = await monitor.recorder(version, { requestId: String(reply.request.id), threshold });
+    // The logged latency is the request's so far (body read and parsed, model run), as the client saw it.
+    const observe = record && ((batch: ObservedPredictions) => record({ ...batch, latencyMs: reply.elapsedTime }));
+    const result = await predict(cache, version, toInput(body, limits), { maxRows: config.maxPredictRows, threshold, observe });
     metrics.predictions.inc({ model: name }, result.rows);
     return result;
   };
@@ -164,7 +168,7 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
         response,
       },
     },
-    async (request, reply) => send(reply, await run(request.params.name, request.query.alias, request.body, request.query.threshold)),
+    async (request, reply) => send(reply, await run(request.params.name, request.query.alias, request.body, reply, request.query.threshold)),
   );
 
   app.post(
@@ -180,6 +184,6 @@ async function scopedPredictRoutes(app: Api, { platform, metrics }: RouteContext
         response,
       },
     },
-    async (request, reply) => send(reply, await run(request.params.name, request.params.version, request.body, request.query.threshold)),
+    async (request, reply) => send(reply, await run(request.params.name, request.params.version, request.body, reply, request.query.threshold)),
   );
 }

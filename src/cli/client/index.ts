@@ -6,6 +6,7 @@ import { modelsCommand } from './models.ts';
 import { jobsCommand, trainCommand } from './train.ts';
 import { inferCommand, predictCommand } from './predict.ts';
 import { tuneCommand, tuningJobsCommand } from './tune.ts';
+import { monitorCommand } from './monitor.ts';
 
 export { setClientIO, type ClientIO } from './context.ts';
 
@@ -19,7 +20,7 @@ function usageErrorsExit2(command: Command): void {
 }
 
 export function clientCommands(): Command[] {
-  const commands = [datasetsCommand(), modelsCommand(), trainCommand(), jobsCommand(), tuneCommand(), tuningJobsCommand(), predictCommand(), inferCommand()];
+  const commands = [datasetsCommand(), modelsCommand(), trainCommand(), jobsCommand(), tuneCommand(), tuningJobsCommand(), predictCommand(), inferCommand(), monitorCommand()];
   for (const command of commands) usageErrorsExit2(command);
   return commands;
 }

@@ -1,6 +1,6 @@
 // trainyard models create|ls|show
 import { readFile } from 'node:fs/promises';
-import { Argument, Command } from 'commander';
+import { Argument, Command, InvalidArgumentError } from 'commander';
 import type { Model, ModelVersion } from '../../client/index.ts';
 import { UsageError, action, fields, formatBytes, formatNumber, formatTime, makeClient, out, printJson, table } from './context.ts';
 import { positiveInt } from './datasets.ts';
@@ -108,7 +108,39 @@ export function modelsCommand(): Command {
       }),
     );
 
+  models
+    .command('monitoring')
+    .description('Show or change prediction logging for a model (off by default; drift and live quality need it)')
+    .argument('<name>', 'model name')
+    .option('--log-sample-rate <rate>', 'share of predicted rows to log, 0 (off) to 1', (v) => sampleRate(v))
+    .option('--retention-days <days>', 'delete logs, feedback and live histograms older than this', (v) => positiveInt(v, '--retention-days'))
+    .option('--json', 'print the settings as JSON')
+    .action(
+      action(async (name: string, options: { logSampleRate?: number; retentionDays?: number; json?: boolean }) => {
+        const client = makeClient();
+        let settings = await client.getMonitoring(name);
+        if (options.logSampleRate !== undefined || options.retentionDays !== undefined) {
+          settings = await client.setMonitoring(name, { log_sample_rate: options.logSampleRate ?? settings.log_sample_rate, retention_days: options.retentionDays ?? settings.retention_days });
+        }
+        if (options.json) return printJson(settings);
+        out(
+          fields([
+            ['model', name],
+            ['log sample rate', settings.log_sample_rate > 0 ? settings.log_sample_rate : '0 (off)'],
+            ['retention', `${settings.retention_days} days`],
+            ['updated', formatTime(settings.updated_at)],
+          ]),
+        );
+      }),
+    );
+
   return models;
+}
+
+function sampleRate(value: string): number {
+  const rate = Number(value);
+  if (value.trim() === '' || !Number.isFinite(rate) || rate < 0 || rate > 1) throw new InvalidArgumentError('must be a number from 0 to 1');
+  return rate;
 }
 
 export function layersTable(model: Model): string {

@@ -8,6 +8,8 @@
 //                                               manifest.json, …); a version records the prefix
 //   jobs/<job id>/log.txt                       a job's log, once it has ended
 //   jobs/<job id>/predictions.csv               a batch inference job's output
+//   monitoring/<model>/logs/<YYYY-MM-DDTHH>/<ms>-<writer>-<seq>.jsonl
+//                                               prediction-log parts, by hour (src/monitoring/)
 //
 // Deleting a dataset removes its whole prefix; a model version's artifacts go with its prefix.
 
@@ -43,4 +45,13 @@ export function ownerOfKey(key: string): { prefix: string; kind: 'dataset' | 'jo
     if (match) return { prefix: trainingAttemptPrefix(parts[1], match[1], Number(match[2])), kind: 'model-version', id: match[1] };
   }
   return undefined;
+}
+
+/** Everything monitoring keeps in the blob store for a model (its prediction-log parts). */
+export const predictionLogPrefix = (model: string): string => `monitoring/${model}/logs`;
+/** One prediction-log part: an hour folder (`YYYY-MM-DDTHH`), then a name unique to its writer. */
+export const predictionLogPartKey = (model: string, hour: string, name: string): string => `${predictionLogPrefix(model)}/${hour}/${name}.jsonl`;
+/** The hour folder of a prediction-log part key, or undefined for a key that is not a part. */
+export function predictionLogPartHour(key: string): string | undefined {
+  return /\/logs\/(\d{4}-\d{2}-\d{2}T\d{2})\/[^/]+\.jsonl$/.exec(key)?.[1];
 }

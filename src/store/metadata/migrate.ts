@@ -7,6 +7,7 @@ import * as datasetColumnar from './migrations/0002_dataset_columnar.ts';
 import * as jobsAnyKind from './migrations/0003_jobs_any_kind.ts';
 import * as tuning from './migrations/0006_tuning.ts';
 import * as datasetColumnCount from './migrations/0007_dataset_column_count.ts';
+import * as monitoring from './migrations/0008_monitoring.ts';
 
 /** Every migration by name, in order (exported for tests that start from an older schema). */
 export const MIGRATIONS: Record<string, Migration> = {
@@ -15,6 +16,7 @@ export const MIGRATIONS: Record<string, Migration> = {
   '0003_jobs_any_kind': jobsAnyKind,
   '0006_tuning': tuning,
   '0007_dataset_column_count': datasetColumnCount,
+  '0008_monitoring': monitoring,
 };
 
 const provider: MigrationProvider = {

@@ -118,6 +118,40 @@ export interface ApiTokenTable {
   revoked_at: string | null;
 }
 
+/** Monitoring settings of a model (migration 0008); no row = monitoring off. */
+export interface ModelMonitoringTable {
+  model_name: string;
+  log_sample_rate: number;
+  retention_days: number;
+  updated_at: string;
+}
+
+/** One logged prediction row, compact: what feedback joins on and live quality is computed from. */
+export interface PredictionRecordTable {
+  model_name: string;
+  request_id: string;
+  row_index: number;
+  version: number;
+  logged_at: string;
+  /** Classifiers: the predicted label; null for regression. */
+  predicted_label: string | null;
+  /** Binary: probability of the positive class; multiclass: of the predicted label; regression: the value. */
+  predicted_value: number;
+  /** The true label from feedback (text; a number for regression), once it arrives. */
+  label: string | null;
+  labelled_at: string | null;
+}
+
+/** Live histogram counts: one row per version, hour (`YYYY-MM-DDTHH`), feature and bin. */
+export interface DriftBinTable {
+  model_name: string;
+  version: number;
+  hour: string;
+  feature: string;
+  bin: number;
+  count: number;
+}
+
 export interface Database {
   datasets: DatasetTable;
   models: ModelTable;
@@ -128,4 +162,7 @@ export interface Database {
   job_events: JobEventTable;
   api_tokens: ApiTokenTable;
   tuning_trials: TuningTrialTable;
+  model_monitoring: ModelMonitoringTable;
+  prediction_records: PredictionRecordTable;
+  drift_bins: DriftBinTable;
 }

@@ -8,8 +8,8 @@ export interface ChartSeries {
 
 const COLORS = ['#1c7ed6', '#f76707', '#37b24d', '#ae3ec9', '#f03e3e', '#1098ad', '#f59f00', '#5c7cfa'];
 
-/** A line chart over epochs (uPlot); redraws in place as points arrive. */
-export function EpochChart({ title, x, series, height = 240 }: { title: string; x: number[]; series: ChartSeries[]; height?: number }) {
+/** A line chart over epochs, or another step such as hours (uPlot); redraws in place as points arrive. */
+export function EpochChart({ title, x, series, height = 240, xLabel = 'epoch' }: { title: string; x: number[]; series: ChartSeries[]; height?: number; xLabel?: string }) {
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
   const labels = series.map((s) => s.label).join('|');
@@ -21,10 +21,10 @@ export function EpochChart({ title, x, series, height = 240 }: { title: string; 
       width: Math.max(280, el.clientWidth),
       height,
       scales: { x: { time: false } },
-      axes: [{ label: 'epoch' }, {}],
+      axes: [{ label: xLabel }, {}],
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      series: [{ label: 'epoch' }, ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2, points: { show: true, size: 5 }, spanGaps: true }))],
+      series: [{ label: xLabel }, ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2, points: { show: true, size: 5 }, spanGaps: true }))],
     };
     plot.current = new uPlot(options, [x, ...series.map((s) => s.values)] as uPlot.AlignedData, el);
     const observer = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(280, el.clientWidth), height }));
@@ -36,11 +36,11 @@ export function EpochChart({ title, x, series, height = 240 }: { title: string; 
     };
     // Rebuild only when the set of series changes; data updates go through setData below.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [labels, height]);
+  }, [labels, height, xLabel]);
 
   useEffect(() => {
     plot.current?.setData([x, ...series.map((s) => s.values)] as uPlot.AlignedData);
   }, [x, series]);
 
-  return <div ref={container} className="chart" role="img" aria-label={`${title}: ${series.map((s) => s.label).join(', ')} over ${x.length} epochs`} data-testid={`chart-${title.toLowerCase().replace(/\W+/g, '-')}`} data-points={x.length} />;
+  return <div ref={container} className="chart" role="img" aria-label={`${title}: ${series.map((s) => s.label).join(', ')} over ${x.length} ${xLabel === 'epoch' ? 'epochs' : 'points'}`} data-testid={`chart-${title.toLowerCase().replace(/\W+/g, '-')}`} data-points={x.length} />;
 }

@@ -5,6 +5,7 @@ import { DataTable, LoadState, PageHeader } from '../components/Common.tsx';
 import { flatMetrics, formatBytes, formatNumber, formatTime, pickMetrics } from '../format.ts';
 import { useLoad } from '../hooks.ts';
 import { Link, navigate } from '../router.tsx';
+import { ModelMonitoring } from './Monitoring.tsx';
 
 function shapeText(shape: unknown): string {
   if (shape === undefined || shape === null) return '—';
@@ -174,6 +175,8 @@ export function ModelPage({ name }: { name: string }) {
           <LoadState loading={versions.loading} error={versions.error} empty={!versions.loading && sorted.length === 0 ? 'No versions yet: train this model on a dataset.' : undefined}>
             {sorted.length > 0 && <Versions model={m} versions={sorted} onChange={versions.reload} />}
           </LoadState>
+          <Title order={3}>Monitoring</Title>
+          {sorted.length > 0 ? <ModelMonitoring model={m.name} versions={sorted} /> : <Text c="dimmed">Train a version first; then turn prediction logging on to watch it.</Text>}
         </Stack>
       )}
     </LoadState>

@@ -1,0 +1,62 @@
+// The `export` job kind: prediction logs over a time range → a new dataset version (export.ts).
+// Nothing partial is kept: the dataset is recorded only when its bytes are whole, and removed again
+// if the job cannot record its success (cancelled at the last moment, or its lease lost).
+import type { JobContext } from '../jobs/context.ts';
+import { durably } from '../jobs/context.ts';
+import { JobUserError, LeaseLostError } from '../jobs/errors.ts';
+import type { JobRunner } from '../jobs/runner.ts';
+import { finishJob } from '../jobs/queue.ts';
+import { deleteDataset } from '../datasets/service.ts';
+import { TrainyardError } from '../errors.ts';
+import { ExportError, exportPredictionLogs } from './export.ts';
+
+/** What POST /v1/models/{name}/prediction-logs/export stores as the job's spec. */
+export interface ExportJobSpec {
+  target: string;
+  name: string;
+  from: string;
+  to: string;
+}
+
+/** What a succeeded export job records as its stats. */
+export interface ExportJobResult {
+  dataset_id: string;
+  dataset_name: string;
+  dataset_version: number;
+  rows: number;
+}
+
+export function parseExportSpec(specJson: string): ExportJobSpec {
+  return JSON.parse(specJson) as ExportJobSpec;
+}
+
+async function runExportJob(ctx: JobContext): Promise<void> {
+  const { platform, job, events, signal } = ctx;
+  const { db } = platform.metadata;
+  const spec = parseExportSpec(job.spec_json);
+  const model = job.model_name;
+  if (!model) throw new JobUserError('BAD_DATA', 'the export job names no model');
+  events.log(`exporting the prediction logs of ${model} from ${spec.from} to ${spec.to} into dataset "${spec.name}"`);
+  let lastProgress = 0;
+  const dataset = await exportPredictionLogs(platform, { model, target: spec.target, name: spec.name, from: new Date(spec.from), to: new Date(spec.to) }, signal, (rows) => {
+    if (Date.now() - lastProgress < 1000) return;
+    lastProgress = Date.now();
+    void db.updateTable('jobs').set({ progress_json: JSON.stringify({ rows_done: rows }) }).where('id', '=', job.id).execute().catch(() => undefined);
+  }).catch((error: unknown) => {
+    if (signal.aborted) throw error;
+    if (error instanceof ExportError) throw new JobUserError('BAD_DATA', error.message);
+    if (error instanceof TrainyardError && error.status < 500) throw new JobUserError('BAD_DATA', `the exported rows do not make a dataset: ${error.message}`);
+    throw error;
+  });
+  const result: ExportJobResult = { dataset_id: dataset.id, dataset_name: dataset.name, dataset_version: dataset.version, rows: dataset.row_count };
+  events.log(`exported ${dataset.row_count} rows as ${dataset.name} v${dataset.version} (${dataset.id})`);
+  const finished = await durably(platform, job.id, 'record the export', () =>
+    finishJob(db, job.id, ctx.owner, { status: 'succeeded', stats: result }),
+  );
+  if (!finished) {
+    await deleteDataset(platform, dataset.id).catch((error: unknown) => platform.logger.warn({ err: error, dataset: dataset.id }, 'could not remove the dataset of an export that did not finish'));
+    throw new LeaseLostError();
+  }
+}
+
+export const exportJobRunner: JobRunner = { kind: 'export', run: runExportJob };

@@ -1,0 +1,258 @@
+// The prediction monitor of one process (an API process, or a batch inference job): samples
+// predicted rows by each model's `log_sample_rate`, and off the request path writes them as JSON
+// Lines parts to the blob store, their compact records to the database (feedback joins on them) and
+// their histogram counts to the live drift bins. Every process writes its own parts and adds its own
+// counts, so a fleet needs no coordination.
+//
+// Serving never waits for it: a recorder only appends to in-memory buffers, bounded by
+// `maxQueuedRows`; when they are full, rows are dropped and counted. A flush runs every `flushMs`
+// (and when the buffer is half full). What a `kill -9` loses is what was not flushed yet: at most
+// `flushMs` of logged traffic, at most `maxQueuedRows` rows.
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { BlobStore } from '../store/blobs/blob-store.ts';
+import type { MetadataStore } from '../store/metadata/metadata-store.ts';
+import type { RawColumn } from '../models/preprocessing.ts';
+import type { ModelVersionRecord } from '../models/registry.ts';
+import { featureBinner, predictionBinner, type DriftBaseline, type FeatureBinner, type PredictionBinner } from './baseline.ts';
+import { LATENCY_FEATURE, PREDICTION_FEATURE, addBinCounts, getSettings, insertRecords, type BinCount, type MonitoringSettings, type PredictionRecord } from './store.ts';
+import { readBaseline } from './baseline-artifact.ts';
+import { predictionLogPartKey } from '../store/blobs/keys.ts';
+import { latencyBin } from './traffic.ts';
+import { sweepExpired } from './retention.ts';
+
+export interface MonitorOptions {
+  /** How often buffered rows are written (default 2 s). */
+  flushMs: number;
+  /** Rows held in memory at most; more are dropped and counted (default 50,000). */
+  maxQueuedRows: number;
+  /** How long a model's settings are cached (default 5 s): a change shows within it on every server. */
+  settingsTtlMs: number;
+}
+
+const SWEEP_EVERY_MS = 3600_000;
+
+export const DEFAULT_MONITOR_OPTIONS: MonitorOptions = { flushMs: 2000, maxQueuedRows: 50_000, settingsTtlMs: 5000 };
+
+/** What a predict call (or one batch of an inference job) hands its recorder. */
+export interface ObservedPredictions {
+  /** The served version's manifest fields the log needs. */
+  manifest: { task: string; features: ReadonlyArray<{ name: string; kind: string }>; target: { kind: string; classes?: string[] } };
+  /** Raw feature columns, in the manifest's feature order (as the encoder received them). */
+  columns: RawColumn[];
+  rows: number;
+  /** Outputs as served: probabilities for classifiers (one per class, or of the positive class), values for regression. */
+  output: Float32Array;
+  width: number;
+  /** Row number of the first row (an inference job's batches); 0 for a request. */
+  firstRow?: number;
+  latencyMs: number;
+}
+
+export interface MonitorCounters {
+  logged: number;
+  dropped: number;
+  flushFailures: number;
+}
+
+interface VersionBinners {
+  /** By feature name: the features the baseline bins (datetime features are not). */
+  features: Map<string, FeatureBinner>;
+  prediction: PredictionBinner | null;
+}
+
+export class PredictionMonitor {
+  readonly counters: MonitorCounters = { logged: 0, dropped: 0, flushFailures: 0 };
+  private readonly writer = `${hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  private sequence = 0;
+  private lines: Array<{ model: string; hour: string; text: string }> = [];
+  private records: PredictionRecord[] = [];
+  private bins = new Map<string, BinCount>();
+  private readonly settings = new Map<string, { at: number; value: MonitoringSettings }>();
+  private readonly binners = new Map<string, Promise<VersionBinners>>();
+  private timer: NodeJS.Timeout | undefined;
+  private sweeper: NodeJS.Timeout | undefined;
+  private flushing: Promise<void> | undefined;
+
+  constructor(
+    private readonly stores: { metadata: MetadataStore; blobs: BlobStore; logger: Logger },
+    private readonly options: MonitorOptions = DEFAULT_MONITOR_OPTIONS,
+  ) {}
+
+  start(): this {
+    this.timer = setInterval(() => void this.flush(), this.options.flushMs);
+    this.timer.unref();
+    this.sweeper = setInterval(() => {
+      sweepExpired(this.stores).catch((error: unknown) => this.stores.logger.warn({ err: error }, 'prediction-log retention sweep failed'));
+    }, SWEEP_EVERY_MS);
+    this.sweeper.unref();
+    return this;
+  }
+
+  /** The model's settings, cached for `settingsTtlMs`; a lookup that fails leaves logging off for it. */
+  async settingsFor(model: string): Promise<MonitoringSettings> {
+    const hit = this.settings.get(model);
+    if (hit && Date.now() - hit.at < this.options.settingsTtlMs) return hit.value;
+    const value = await getSettings(this.stores.metadata, model).catch((error: unknown) => {
+      this.stores.logger.warn({ err: error, model }, 'could not read monitoring settings; not logging');
+      return hit?.value ?? { log_sample_rate: 0, retention_days: 0, updated_at: null };
+    });
+    if (this.settings.size > 10_000) this.settings.clear();
+    this.settings.set(model, { at: Date.now(), value });
+    return value;
+  }
+
+  /** Rows buffered and not yet written (a batch job waits on flush() when this grows, instead of dropping). */
+  get backlog(): number {
+    return this.records.length;
+  }
+
+  /** Forgets cached settings of a model, so a change made through this process applies at once. */
+  invalidate(model: string): void {
+    this.settings.delete(model);
+  }
+
+  /**
+   * A recorder for one request (or one inference job) on `version`, or undefined when the model's
+   * logging is off. The recorder is synchronous: it samples and buffers rows at once (the output
+   * buffer may be reused once the caller returns) and never waits for storage.
+   */
+  async recorder(version: ModelVersionRecord, context: { requestId: string; threshold?: number }): Promise<((batch: ObservedPredictions) => void) | undefined> {
+    const { log_sample_rate: rate } = await this.settingsFor(version.model);
+    if (rate <= 0) return undefined;
+    const binners = await this.binnersFor(version);
+    return (batch) => this.record(version, binners, rate, context, batch);
+  }
+
+  private record(version: ModelVersionRecord, binners: VersionBinners, sampleRate: number, context: { requestId: string; threshold?: number }, batch: ObservedPredictions): void {
+    const { manifest, columns, output, width } = batch;
+    const model = version.model;
+    const time = new Date().toISOString();
+    const hour = time.slice(0, 13);
+    const classes = manifest.target.kind === 'label' ? (manifest.target.classes ?? []) : null;
+    const threshold = context.threshold ?? 0.5;
+    const loggedBefore = this.counters.logged;
+    for (let i = 0; i < batch.rows; i++) {
+      if (sampleRate < 1 && Math.random() >= sampleRate) continue;
+      if (this.records.length >= this.options.maxQueuedRows) {
+        this.counters.dropped++;
+        continue;
+      }
+      const row = (batch.firstRow ?? 0) + i;
+      const inputs: Record<string, string | number | null> = {};
+      for (let f = 0; f < manifest.features.length; f++) {
+        const column = columns[f];
+        inputs[manifest.features[f].name] = column instanceof Float64Array ? (Number.isNaN(column[i]) ? null : column[i]) : column[i];
+      }
+      const prediction = describeOutput(manifest.task, classes, output, width, i, threshold);
+      this.lines.push({
+        model,
+        hour,
+        text: JSON.stringify({ time, model, version: version.version, request_id: context.requestId, row, latency_ms: batch.latencyMs, inputs, output: prediction.output }),
+      });
+      this.records.push({ model_name: model, request_id: context.requestId, row_index: row, version: version.version, logged_at: time, predicted_label: prediction.label, predicted_value: prediction.value });
+      for (let f = 0; f < manifest.features.length; f++) {
+        const binner = binners.features.get(manifest.features[f].name);
+        if (binner) this.count(model, version.version, hour, manifest.features[f].name, binner.bin(columns[f], i));
+      }
+      if (binners.prediction) this.count(model, version.version, hour, PREDICTION_FEATURE, binners.prediction.bin(output, width, i));
+      this.counters.logged++;
+    }
+    if (this.counters.logged > loggedBefore) this.count(model, version.version, hour, LATENCY_FEATURE, latencyBin(batch.latencyMs));
+    if (this.records.length >= this.options.maxQueuedRows / 2) void this.flush();
+  }
+
+  private count(model: string, version: number, hour: string, feature: string, bin: number): void {
+    const key = `${model}\u0000${version}\u0000${hour}\u0000${feature}\u0000${bin}`;
+    const hit = this.bins.get(key);
+    if (hit) hit.count++;
+    else this.bins.set(key, { model_name: model, version, hour, feature, bin, count: 1 });
+  }
+
+  private binnersFor(version: ModelVersionRecord): Promise<VersionBinners> {
+    const key = `${version.model}\u0000${version.version}`;
+    let hit = this.binners.get(key);
+    if (!hit) {
+      hit = readBaseline(this.stores.blobs, version.blob_prefix).then(
+        (baseline) => binnersOf(baseline, version.signature.output.task),
+        (error: unknown) => {
+          this.stores.logger.warn({ err: error, model: version.model, version: version.version }, 'could not read the drift baseline');
+          this.binners.delete(key);
+          return { features: new Map(), prediction: null };
+        },
+      );
+      if (this.binners.size > 1000) this.binners.clear();
+      this.binners.set(key, hit);
+    }
+    return hit;
+  }
+
+  /** Writes what is buffered: one part per model and hour, then the records, then the counts. */
+  flush(): Promise<void> {
+    this.flushing ??= this.write().finally(() => (this.flushing = undefined));
+    return this.flushing;
+  }
+
+  private async write(): Promise<void> {
+    if (this.records.length === 0 && this.bins.size === 0) return;
+    const lines = this.lines;
+    const records = this.records;
+    const bins = this.bins;
+    this.lines = [];
+    this.records = [];
+    this.bins = new Map();
+    try {
+      const parts = new Map<string, string[]>();
+      for (const line of lines) {
+        const key = predictionLogPartKey(line.model, line.hour, `${Date.now()}-${this.writer}-${this.sequence}`);
+        let texts = parts.get(key);
+        if (!texts) parts.set(key, (texts = []));
+        texts.push(line.text);
+      }
+      this.sequence++;
+      for (const [key, texts] of parts) await this.stores.blobs.put(key, texts.join('\n') + '\n', { contentType: 'application/x-ndjson' });
+      await insertRecords(this.stores.metadata, records);
+      await addBinCounts(this.stores.metadata, [...bins.values()]);
+    } catch (error) {
+      this.counters.flushFailures++;
+      this.counters.dropped += records.length;
+      this.stores.logger.warn({ err: error, rows: records.length }, 'could not write prediction logs; these rows are dropped');
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    clearInterval(this.sweeper);
+    await this.flush();
+  }
+}
+
+function binnersOf(baseline: DriftBaseline | null, task: string): VersionBinners {
+  if (!baseline) return { features: new Map(), prediction: null };
+  return {
+    features: new Map(baseline.features.map((f) => [f.name, featureBinner(f)])),
+    prediction: baseline.prediction ? predictionBinner(baseline.prediction, task) : null,
+  };
+}
+
+/** The logged form of one output row, and its compact record (label and score). */
+export function describeOutput(
+  task: string,
+  classes: string[] | null,
+  output: Float32Array,
+  width: number,
+  row: number,
+  threshold: number,
+): { output: Record<string, unknown>; label: string | null; value: number } {
+  if (!classes) return { output: { value: output[row] }, label: null, value: output[row] };
+  if (task === 'binary_classification') {
+    const p = output[row];
+    const label = classes[p >= threshold ? 1 : 0];
+    return { output: { label, probability: p >= threshold ? p : 1 - p }, label, value: p };
+  }
+  let best = 0;
+  for (let k = 1; k < width; k++) if (output[row * width + k] > output[row * width + best]) best = k;
+  const p = output[row * width + best];
+  return { output: { label: classes[best], probability: p }, label: classes[best], value: p };
+}

@@ -1,0 +1,275 @@
+// Model monitoring end to end, as a user runs it: train, turn logging on, serve rows like the training
+// data (every feature ok), serve rows with one feature shifted by two standard deviations (that
+// feature drifts, the others stay ok), count unseen categories and missing values, send feedback
+// and read live quality, and on MariaDB + the S3-protocol server with two API servers, see drift
+// aggregate both servers' traffic.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, mlp, startTestPlatform, train, uploadCsv, waitForJob, type TestPlatform } from './support/platform.ts';
+import { startTestServer, type TestServer } from './support/server.ts';
+import { MYSQL_SKIP_NOTE, MYSQL_URL, createTestDatabase, type TestDatabase } from './support/mysql.ts';
+import { startS3Server, type S3TestServer } from './support/s3.ts';
+
+const FLUSH_MS = '150';
+
+/** Mulberry32, so the data and the served rows are the same on every run. */
+function random(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+const normal = (r: () => number) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
+const COLORS = ['red', 'green', 'blue'];
+
+interface Row {
+  x1: number | null;
+  x2: number;
+  color: string;
+}
+/** x1 ~ N(0, 1), x2 ~ N(5, 2) + shift·2, color uniform; the label depends on x1 and color. */
+function rows(r: () => number, n: number, shiftX2 = 0): Array<Row & { label: string }> {
+  return Array.from({ length: n }, () => {
+    const x1 = normal(r);
+    const color = COLORS[Math.floor(r() * 3)];
+    return { x1, x2: 5 + 2 * normal(r) + 2 * shiftX2, color, label: x1 + (color === 'red' ? 0.7 : 0) > 0.3 ? 'yes' : 'no' };
+  });
+}
+const csv = (data: Array<Row & { label: string }>) => ['x1,x2,color,label', ...data.map((d) => `${d.x1},${d.x2},${d.color},${d.label}`)].join('\n') + '\n';
+
+interface Prediction {
+  label: string;
+  probability: number;
+}
+interface Drift {
+  live_rows: number;
+  status: string;
+  features: Array<{ feature: string; psi: number; status: string; missing_share: { live: number }; unseen_share?: { live: number }; histogram: unknown[] }>;
+  prediction: { status: string; live_rows: number } | null;
+}
+
+async function predictRows(base: string, path: string, data: Row[], requestId: string): Promise<Prediction[]> {
+  const response = await fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-request-id': requestId },
+    body: JSON.stringify({ inputs: data.map(({ x1, x2, color }) => ({ x1, x2, color })) }),
+  });
+  const body = (await response.json()) as { predictions: Prediction[] };
+  if (response.status !== 200) throw new Error(`predict ${response.status}: ${JSON.stringify(body)}`);
+  expect(response.headers.get('x-request-id')).toBe(requestId);
+  return body.predictions;
+}
+
+/** Drift once the servers have flushed `rows` live rows (flushes run every FLUSH_MS). */
+async function driftWhen(base: string, path: string, rows: number): Promise<Drift> {
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const { status, body } = await api<Drift>(base, 'GET', path);
+    expect(status).toBe(200);
+    if (body.live_rows >= rows || Date.now() > deadline) return body;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+describe('model monitoring on SQLite and files', () => {
+  let platform: TestPlatform;
+  let base: string;
+  const r = random(42);
+  const served: Array<{ id: string; truth: string; predicted: Prediction }> = [];
+
+  beforeAll(async () => {
+    platform = await startTestPlatform({ env: { TRAINYARD_MONITORING_FLUSH_MS: FLUSH_MS } });
+    base = platform.url;
+    const dataset = await uploadCsv(base, csv(rows(r, 800)), 'monitored');
+    expect((await api(base, 'POST', '/v1/models', { name: 'watched', task: 'binary_classification', target: 'label', layers: mlp([8], 1) })).status).toBe(201);
+    for (const seed of [1, 2]) expect((await train(base, 'watched', dataset.id, { epochs: 3, seed })).status).toBe('succeeded');
+  }, 180_000);
+
+  afterAll(async () => {
+    await platform?.close();
+  });
+
+  it('is off by default, and refuses a sample rate outside 0..1 or a model that does not exist', async () => {
+    expect((await api<{ log_sample_rate: number }>(base, 'GET', '/v1/models/watched/monitoring')).body.log_sample_rate).toBe(0);
+    const bad = await api<{ errors: Array<{ field: string }> }>(base, 'PUT', '/v1/models/watched/monitoring', { log_sample_rate: 1.5 });
+    expect(bad.status).toBe(400);
+    expect(JSON.stringify(bad.body.errors)).toContain('log_sample_rate');
+    expect((await api(base, 'PUT', '/v1/models/nope/monitoring', { log_sample_rate: 1 })).status).toBe(404);
+    // Nothing is logged while it is off.
+    await predictRows(base, '/v1/models/watched/versions/1/predict', rows(r, 5), 'before-on');
+    const on = await api<{ log_sample_rate: number; retention_days: number }>(base, 'PUT', '/v1/models/watched/monitoring', { log_sample_rate: 1, retention_days: 7 });
+    expect(on.body).toMatchObject({ log_sample_rate: 1, retention_days: 7 });
+  });
+
+  it('sees no drift in rows like the training data', async () => {
+    for (let i = 0; i < 6; i++) {
+      const data = rows(r, 100);
+      const predictions = await predictRows(base, '/v1/models/watched/versions/1/predict', data, `same-${i}`);
+      predictions.forEach((p, row) => served.push({ id: `same-${i}`, truth: data[row].label, predicted: p }));
+    }
+    const drift = await driftWhen(base, '/v1/models/watched/versions/1/drift?window=24h', 600);
+    expect(drift.live_rows).toBe(600);
+    expect(drift.features.map((f) => [f.feature, f.status])).toEqual([
+      ['x1', 'ok'],
+      ['x2', 'ok'],
+      ['color', 'ok'],
+    ]);
+    expect(drift.prediction?.status).toBe('ok');
+    expect(drift.status).toBe('ok');
+  });
+
+  it('flags the one feature shifted by two standard deviations, and counts unseen categories and missing values', async () => {
+    await predictRows(base, '/v1/models/watched/versions/2/predict', rows(r, 500, 1), 'shifted');
+    let drift = await driftWhen(base, '/v1/models/watched/versions/2/drift', 500);
+    const status = Object.fromEntries(drift.features.map((f) => [f.feature, f.status]));
+    expect(status).toEqual({ x1: 'ok', x2: 'drift', color: 'ok' });
+    expect(drift.features.find((f) => f.feature === 'x2')!.psi).toBeGreaterThan(0.5);
+
+    const odd = rows(r, 50).map((row, i) => ({ ...row, x1: i < 10 ? null : row.x1, color: i < 20 ? 'purple' : row.color }));
+    await predictRows(base, '/v1/models/watched/versions/2/predict', odd, 'odd');
+    drift = await driftWhen(base, '/v1/models/watched/versions/2/drift', 550);
+    const x1 = drift.features.find((f) => f.feature === 'x1')!;
+    const color = drift.features.find((f) => f.feature === 'color')!;
+    expect(x1.missing_share.live).toBeCloseTo(10 / 550, 6);
+    expect(color.unseen_share?.live).toBeCloseTo(20 / 550, 6);
+  });
+
+  it('joins feedback to logged predictions and reports live quality; unknown ids write nothing', async () => {
+    const unknown = await api<{ code: string; errors: Array<{ field: string }> }>(base, 'POST', '/v1/models/watched/feedback', [
+      { request_id: 'same-0', row: 0, label: served[0].truth },
+      { request_id: 'before-on', row: 0, label: 'yes' },
+    ]);
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.code).toBe('UNKNOWN_PREDICTION');
+    expect(unknown.body.errors.map((e) => e.field)).toEqual(['[1].request_id']);
+    const none = await api<{ labelled_rows: number }>(base, 'GET', '/v1/models/watched/versions/1/quality');
+    expect(none.body.labelled_rows).toBe(0);
+
+    const feedback = served.slice(0, 300).map((s, i) => ({ request_id: s.id, row: i % 100, label: s.truth }));
+    expect((await api(base, 'POST', '/v1/models/watched/feedback', feedback)).body).toEqual({ updated: 300 });
+    const quality = await api<{ labelled_rows: number; metrics: Record<string, number> }>(base, 'GET', '/v1/models/watched/versions/1/quality?window=1h');
+    expect(quality.body.labelled_rows).toBe(300);
+    const scored = served.slice(0, 300);
+    const correct = scored.filter((s) => s.predicted.label === s.truth).length;
+    expect(quality.body.metrics.accuracy).toBeCloseTo(correct / 300, 10);
+    const tp = scored.filter((s) => s.predicted.label === 'yes' && s.truth === 'yes').length;
+    const fp = scored.filter((s) => s.predicted.label === 'yes' && s.truth === 'no').length;
+    const fn = scored.filter((s) => s.predicted.label === 'no' && s.truth === 'yes').length;
+    expect(quality.body.metrics.f1).toBeCloseTo((2 * tp) / (2 * tp + fp + fn), 10);
+    // AUC by brute force over every positive-negative pair.
+    const score = (s: (typeof scored)[number]) => (s.predicted.label === 'yes' ? s.predicted.probability : 1 - s.predicted.probability);
+    const positives = scored.filter((s) => s.truth === 'yes').map(score);
+    const negatives = scored.filter((s) => s.truth === 'no').map(score);
+    let wins = 0;
+    for (const p of positives) for (const n of negatives) wins += p > n ? 1 : p === n ? 0.5 : 0;
+    expect(quality.body.metrics.roc_auc).toBeCloseTo(wins / (positives.length * negatives.length), 5);
+  });
+
+  it('keeps the served rows as JSON Lines parts, and logs batch inference jobs too', async () => {
+    const keys = await platform.platform.blobs.list('monitoring/watched/logs');
+    let lines = 0;
+    for (const key of keys) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await platform.platform.blobs.get(key)) chunks.push(chunk as Buffer);
+      lines += Buffer.concat(chunks).toString('utf8').trim().split('\n').length;
+    }
+    expect(lines).toBe(600 + 550);
+
+    const dataset = await uploadCsv(base, csv(rows(r, 40)), 'to-score');
+    const job = await api<{ id: string }>(base, 'POST', '/v1/inference-jobs', { model: 'watched', version: 1, dataset: dataset.id });
+    expect((await waitForJob(base, job.body.id, { kind: 'inference' })).status).toBe('succeeded');
+    const records = await platform.platform.metadata.db.selectFrom('prediction_records').select('row_index').where('request_id', '=', job.body.id).execute();
+    expect(records.map((x) => x.row_index).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
+  });
+
+  it('exports PSI per feature on /metrics, and answers bad windows and old versions clearly', async () => {
+    const metrics = await (await fetch(`${base}/metrics`)).text();
+    expect(metrics).toMatch(/trainyard_feature_psi\{model="watched",version="2",feature="x2"\} (\d|\.)+/);
+    expect(metrics).toMatch(/trainyard_live_quality\{model="watched",version="1",metric="accuracy"\}/);
+    expect(metrics).toMatch(/trainyard_prediction_log_rows_total\{outcome="logged"\} \d+/);
+    const bad = await api<{ errors: Array<{ field: string }> }>(base, 'GET', '/v1/models/watched/versions/1/drift?window=yesterday');
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0].field).toBe('window');
+    expect((await api(base, 'GET', '/v1/models/watched/versions/9/drift')).status).toBe(404);
+    const traffic = await api<{ hours: Array<{ version: number; rows: number; latency_ms: { p99: number | null } }> }>(base, 'GET', '/v1/models/watched/monitoring/traffic');
+    expect(traffic.body.hours.filter((h) => h.version === 1).reduce((s, h) => s + h.rows, 0)).toBe(640);
+    expect(traffic.body.hours[0].latency_ms.p99).toBeGreaterThan(0);
+  });
+
+  it('exports what was served, with the feedback labels as the target, into a new dataset version', async () => {
+    const bad = await api<{ errors: Array<{ field: string }> }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served', from: '2026-12-03T10:00:00Z', to: '2026-12-03T09:00:00Z' });
+    expect(bad.status).toBe(400);
+    expect(bad.body.errors[0].field).toBe('from');
+    const created = await api<{ id: string; status: string }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served' });
+    expect(created.status).toBe(202);
+    let job: { status: string; error: string | null; result: { dataset_id: string; dataset_version: number; rows: number } | null } | undefined;
+    for (let i = 0; i < 600 && !['succeeded', 'failed', 'cancelled'].includes(job?.status ?? ''); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      job = (await api<NonNullable<typeof job>>(base, 'GET', `/v1/export-jobs/${created.body.id}`)).body;
+    }
+    expect(job?.status, job?.error ?? '').toBe('succeeded');
+    // 600 + 550 served in real time and 40 by the batch job (the 5 served before logging was on are not there).
+    expect(job!.result!.rows).toBe(1190);
+    const dataset = await api<{ columns: Array<{ name: string; missing_count: number }> }>(base, 'GET', `/v1/datasets/${job!.result!.dataset_id}`);
+    expect(dataset.body.columns.map((c) => c.name)).toEqual(['x1', 'x2', 'color', 'label']);
+    expect(dataset.body.columns.find((c) => c.name === 'label')!.missing_count).toBe(1190 - 300);
+    // The labels are the ones sent as feedback, on the rows they were sent for.
+    const content = await (await fetch(`${base}/v1/datasets/${job!.result!.dataset_id}/content`)).text();
+    const labelled = content.trim().split('\n').slice(1).filter((line) => !line.endsWith(','));
+    expect(labelled).toHaveLength(300);
+    const truth = new Map(served.slice(0, 300).map((s, i) => [`${s.id}/${i % 100}`, s.truth]));
+    expect(new Set(labelled.map((line) => line.split(',').at(-1)))).toEqual(new Set(truth.values()));
+  });
+
+  it('deletes what monitoring holds with the model', async () => {
+    expect((await api(base, 'DELETE', '/v1/models/watched')).status).toBe(204);
+    expect(await platform.platform.blobs.list('monitoring/watched')).toEqual([]);
+    expect(await platform.platform.metadata.db.selectFrom('drift_bins').select('bin').where('model_name', '=', 'watched').execute()).toEqual([]);
+  });
+});
+
+describe.skipIf(!MYSQL_URL)(`model monitoring on MariaDB and S3 with two API servers${MYSQL_SKIP_NOTE}`, () => {
+  let db: TestDatabase;
+  let s3: S3TestServer;
+  let first: TestPlatform;
+  let second: TestServer;
+
+  beforeAll(async () => {
+    db = await createTestDatabase();
+    s3 = await startS3Server();
+    // Both servers run in this process: the SDK reads the keys from its environment.
+    for (const [name, value] of Object.entries(s3.env)) if (name.startsWith('AWS_')) process.env[name] = value;
+    const env = { ...s3.env, TRAINYARD_DATABASE_URL: db.url, TRAINYARD_MONITORING_FLUSH_MS: FLUSH_MS };
+    first = await startTestPlatform({ env });
+    second = await startTestServer({ env });
+    const r = random(7);
+    const dataset = await uploadCsv(first.url, csv(rows(r, 400)), 'fleet-data');
+    expect((await api(first.url, 'POST', '/v1/models', { name: 'fleet', task: 'binary_classification', target: 'label', layers: mlp([8], 1) })).status).toBe(201);
+    expect((await train(first.url, 'fleet', dataset.id, { epochs: 2 })).status).toBe('succeeded');
+  }, 180_000);
+
+  afterAll(async () => {
+    await second?.close();
+    await first?.close();
+    await s3?.stop();
+    await db?.drop();
+  });
+
+  it('sums both servers’ traffic into one drift view', async () => {
+    expect((await api(second.url, 'PUT', '/v1/models/fleet/monitoring', { log_sample_rate: 1 })).status).toBe(200);
+    const r = random(9);
+    await predictRows(first.url, '/v1/models/fleet/predict', rows(r, 200), 'a-1');
+    await predictRows(second.url, '/v1/models/fleet/predict', rows(r, 200, 1), 'b-1');
+    const drift = await driftWhen(first.url, '/v1/models/fleet/versions/1/drift', 400);
+    expect(drift.live_rows).toBe(400);
+    expect(drift.features.find((f) => f.feature === 'x2')!.status).not.toBe('ok');
+    const feedback = await api(first.url, 'POST', '/v1/models/fleet/feedback', [
+      { request_id: 'a-1', row: 3, label: 'yes' },
+      { request_id: 'b-1', row: 4, label: 'no' },
+    ]);
+    expect(feedback.status).toBe(200);
+    expect((await second.platform.blobs.list('monitoring/fleet/logs')).length).toBeGreaterThanOrEqual(2);
+  });
+});
