@@ -16,7 +16,7 @@ import {
   setAlias,
   type ModelVersionRecord,
 } from '../../models/registry.ts';
-import { TrainyardError, notFound } from '../../errors.ts';
+import { notFound } from '../../errors.ts';
 import { deleteModelMonitoring } from '../../monitoring/retention.ts';
 import { artifactKey } from '../../store/blobs/keys.ts';
 
