@@ -69,6 +69,9 @@ function securityHeaders(url: string, reply: FastifyReply): void {
     reply.header('content-security-policy', "frame-ancestors 'none'");
     return;
   }
+  // A 304 has no body and no content type: the browser keeps the cached answer's headers, and a
+  // policy sent here would replace the dashboard's own (a revisited page would load blank).
+  if (reply.statusCode === 304) return;
   const type = String(reply.getHeader('content-type') ?? '');
   reply.header('content-security-policy', type.startsWith('text/html') ? DASHBOARD_CSP : API_CSP);
 }
