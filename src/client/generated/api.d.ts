@@ -3323,7 +3323,7 @@ export type paths = {
         put?: never;
         /**
          * Export logged predictions (feedback labels as the target column) into a new dataset version
-         * @description A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model's target column (empty where none arrived). The range defaults to everything kept. Ready for a training job with `init_from`.
+         * @description A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model's target column (empty where none arrived). The range defaults to everything kept. Ready to train on with POST /v1/training-jobs.
          */
         post: {
             parameters: {
