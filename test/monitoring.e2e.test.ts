@@ -8,19 +8,10 @@ import { api, mlp, startTestPlatform, train, uploadCsv, waitForJob, type TestPla
 import { startTestServer, type TestServer } from './support/server.ts';
 import { MYSQL_SKIP_NOTE, MYSQL_URL, createTestDatabase, type TestDatabase } from './support/mysql.ts';
 import { startS3Server, type S3TestServer } from './support/s3.ts';
+import { seededRandom as random } from '../src/training/prepare.ts';
 
 const FLUSH_MS = '150';
 
-/** Mulberry32, so the data and the served rows are the same on every run. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const normal = (r: () => number) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 const COLORS = ['red', 'green', 'blue'];
 

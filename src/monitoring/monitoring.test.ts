@@ -16,17 +16,8 @@ import { openMetadataStore } from '../store/metadata/open-metadata-store.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
 import { FileBlobStore } from '../store/blobs/file-blob-store.ts';
 import type { ModelVersionRecord } from '../models/registry.ts';
+import { seededRandom as random } from '../training/prepare.ts';
 
-/** Mulberry32, for reproducible samples. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 const normal = (r: () => number) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 
 describe('baseline bins', () => {

@@ -2,6 +2,7 @@
 // (feedback joins on them) and live drift-bin counts (every server adds its own; sums are the view).
 import { sql } from 'kysely';
 import { together, type MetadataStore } from '../store/metadata/metadata-store.ts';
+import type { PredictionRecordTable } from '../store/metadata/schema.ts';
 import { nowIso } from '../ids.ts';
 
 export interface MonitoringSettings {
@@ -32,15 +33,8 @@ export async function listMonitoredModels(store: MetadataStore): Promise<Array<{
   return rows.map((r) => ({ model: r.model_name, log_sample_rate: Number(r.log_sample_rate), retention_days: Number(r.retention_days), updated_at: r.updated_at }));
 }
 
-export interface PredictionRecord {
-  model_name: string;
-  request_id: string;
-  row_index: number;
-  version: number;
-  logged_at: string;
-  predicted_label: string | null;
-  predicted_value: number;
-}
+/** A logged prediction as the monitor writes it (feedback fills in the label later). */
+export type PredictionRecord = Omit<PredictionRecordTable, 'label' | 'labelled_at'>;
 
 /** Rows per INSERT statement: well under both dialects' limits on bound parameters. */
 const INSERT_CHUNK = 500;

@@ -74,7 +74,7 @@ export function featureKinds(columns: DatasetColumnInfo[], features: string[]): 
 }
 
 /** Mulberry32: a small, fast, seedable PRNG; good enough to shuffle row indices reproducibly. */
-function seededRandom(seed: number): () => number {
+export function seededRandom(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;
