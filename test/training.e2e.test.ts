@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { api, mlp, startTestPlatform, train, uploadCsv, uploadExample, waitForJob, type JobView, type TestPlatform } from './support/platform.ts';
-import { prepareTrainingData, shuffledIndices } from '../src/training/prepare.ts';
+import { prepareTrainingData, splitDraw } from '../src/training/prepare.ts';
 import { readFloat32Npy } from '../src/training/npy.ts';
 import { TRAINER_PACKAGE_DIR } from '../src/training/trainer-process.ts';
 
@@ -103,8 +103,8 @@ describe('training the shipped datasets', () => {
       // Serving parity: raw CSV rows of the validation split through the API (TypeScript preprocessing + ONNX).
       const csv = (await readFile(join(EXAMPLES_DIR, 'breast_cancer.csv'), 'utf8')).trim().split('\n');
       const header = csv[0].split(',');
-      // The validation rows: the first 20 % of the seeded shuffle, in file order.
-      const valRows = Array.from(shuffledIndices(dataset.row_count, 7).slice(0, Math.round(dataset.row_count * 0.2))).sort((a, b) => a - b);
+      // The validation rows: those whose seeded draw is below the split, in file order.
+      const valRows = Array.from({ length: dataset.row_count }, (_, i) => i).filter((i) => splitDraw(7, i) < 0.2);
       const inputs = valRows.slice(0, rows).map((index) => {
         const cells = csv[index + 1].split(',');
         return Object.fromEntries(header.map((h, j) => [h, Number(cells[j])]).filter(([h]) => h !== 'diagnosis'));
@@ -244,7 +244,7 @@ describe('datetime features: train/serve parity', () => {
       for (let i = 0; i < rows; i++) expect(Math.abs(onnx[i] - reference.data[i])).toBeLessThan(1e-4);
 
       // Serving: the validation rows as ISO text, through JSON and through a CSV body.
-      const valRows = Array.from(shuffledIndices(ROWS, 7).slice(0, Math.round(ROWS * 0.2))).sort((a, b) => a - b).slice(0, rows);
+      const valRows = Array.from({ length: ROWS }, (_, i) => i).filter((i) => splitDraw(7, i) < 0.2).slice(0, rows);
       const inputs = valRows.map((i) => ({ when: iso(whens[i]), x: xs[i], color: colors[i] }));
       const json = await api<{ predictions: Array<{ probabilities: Record<string, number> }> }>(base, 'POST', '/v1/models/events/versions/1/predict', { inputs });
       expect(json.status, JSON.stringify(json.body)).toBe(200);

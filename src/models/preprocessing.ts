@@ -91,61 +91,119 @@ export function categoryOf(value: string): string {
   return lower === 'true' || lower === 'false' ? lower : value;
 }
 
-function fitNumeric(name: string, values: Float64Array, rows: ArrayLike<number>): NumericEncoding {
-  let count = 0;
-  let mean = 0;
-  let m2 = 0;
-  for (let i = 0; i < rows.length; i++) {
-    const v = values[rows[i]];
-    if (Number.isNaN(v)) continue;
-    count++;
-    const delta = v - mean;
-    mean += delta / count;
-    m2 += delta * (v - mean);
-  }
-  if (count === 0) return { name, kind: 'numeric', impute: 0, mean: 0, std: 1 };
-  const std = Math.sqrt(m2 / count);
-  // A constant column would divide by zero; std 1 keeps it at 0 after centring instead of NaN.
-  return { name, kind: 'numeric', impute: mean, mean, std: std > 1e-12 && Number.isFinite(std) ? std : 1 };
+/** Running count, mean and sum of squared deviations (Welford): one pass, any number of chunks. */
+interface Moments {
+  count: number;
+  mean: number;
+  m2: number;
 }
 
-function fitCategorical(name: string, values: (string | null)[], rows: ArrayLike<number>, maxCategories: number): CategoricalEncoding {
-  const counts = new Map<string, number>();
-  for (let i = 0; i < rows.length; i++) {
-    const v = values[rows[i]];
-    if (v === null) continue;
-    const key = categoryOf(v);
-    counts.set(key, (counts.get(key) ?? 0) + 1);
-  }
-  const categories = [...counts.entries()]
-    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0))
-    .slice(0, maxCategories)
-    .map(([value]) => value);
-  return { name, kind: 'categorical', categories, unknown: 'zeros' };
+function addValue(m: Moments, v: number): void {
+  if (v !== v) return;
+  m.count++;
+  const delta = v - m.mean;
+  m.mean += delta / m.count;
+  m.m2 += delta * (v - m.mean);
 }
 
-function fitDatetime(name: string, values: Float64Array, rows: ArrayLike<number>): DatetimeEncoding {
-  const days = new Float64Array(rows.length);
+/** Mean and population std of the values seen; a constant column gets std 1 (0 after centring, not NaN). */
+function standardisation(m: Moments): { impute: number; mean: number; std: number } {
+  if (m.count === 0) return { impute: 0, mean: 0, std: 1 };
+  const std = Math.sqrt(m.m2 / m.count);
+  return { impute: m.mean, mean: m.mean, std: std > 1e-12 && Number.isFinite(std) ? std : 1 };
+}
+
+/**
+ * Distinct values a categorical column's counts keep while fitting (at least this, or 10 × max_categories).
+ * Up to it the counts are exact; when the table fills it keeps its most frequent half, so a column
+ * with more distinct values than that costs bounded memory and keeps its frequent values.
+ */
+export const CATEGORY_COUNT_CAP = 10_000;
+
+function pruneCounts(counts: Map<string, number>, keep: number): void {
+  const kept = [...counts.entries()].sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0)).slice(0, keep);
+  counts.clear();
+  for (const [value, count] of kept) counts.set(value, count);
+}
+
+interface FeatureFitter {
+  add(values: RawColumn, rows: ArrayLike<number>): void;
+  finish(): FeatureEncoding;
+}
+
+function numericFitter(name: string): FeatureFitter {
+  const m: Moments = { count: 0, mean: 0, m2: 0 };
+  return {
+    add(values, rows) {
+      const column = values as Float64Array;
+      for (let i = 0; i < rows.length; i++) addValue(m, column[rows[i]]);
+    },
+    finish: () => ({ name, kind: 'numeric', ...standardisation(m) }),
+  };
+}
+
+function datetimeFitter(name: string): FeatureFitter {
+  const m: Moments = { count: 0, mean: 0, m2: 0 };
   const seen = CYCLES.map(() => new Set<number>());
-  for (let i = 0; i < rows.length; i++) {
-    const v = values[rows[i]];
-    days[i] = v / DAY_MS;
-    if (v !== v) continue;
-    CYCLES.forEach((cycle, k) => {
-      if (seen[k].size < 2) seen[k].add(cycleOf(v, cycle));
-    });
-  }
-  const numeric = fitNumeric(name, days, firstIndices(rows.length).subarray(0, rows.length));
-  return { name, kind: 'datetime', impute: numeric.impute, mean: numeric.mean, std: numeric.std, cycles: CYCLES.filter((_, k) => seen[k].size > 1) };
+  return {
+    add(values, rows) {
+      const column = values as Float64Array;
+      for (let i = 0; i < rows.length; i++) {
+        const v = column[rows[i]];
+        if (v !== v) continue;
+        addValue(m, v / DAY_MS);
+        CYCLES.forEach((cycle, k) => {
+          if (seen[k].size < 2) seen[k].add(cycleOf(v, cycle));
+        });
+      }
+    },
+    finish: () => ({ name, kind: 'datetime', ...standardisation(m), cycles: CYCLES.filter((_, k) => seen[k].size > 1) }),
+  };
+}
+
+function categoricalFitter(name: string, maxCategories: number): FeatureFitter {
+  const counts = new Map<string, number>();
+  const cap = Math.max(CATEGORY_COUNT_CAP, 10 * maxCategories);
+  return {
+    add(values, rows) {
+      const column = values as (string | null)[];
+      for (let i = 0; i < rows.length; i++) {
+        const v = column[rows[i]];
+        if (v === null) continue;
+        const key = categoryOf(v);
+        counts.set(key, (counts.get(key) ?? 0) + 1);
+        if (counts.size > cap) pruneCounts(counts, cap >> 1);
+      }
+    },
+    finish() {
+      pruneCounts(counts, maxCategories);
+      return { name, kind: 'categorical', categories: [...counts.keys()], unknown: 'zeros' };
+    },
+  };
+}
+
+/**
+ * Fits the preprocessing on the training rows chunk by chunk (one streaming pass): running moments
+ * for numeric and datetime columns, capped counts for categorical ones. `add` takes the feature
+ * columns of one chunk (datetime columns as datetimeColumn makes them) and the chunk's training rows.
+ */
+export function preprocessingFitter(kinds: Array<{ name: string; kind: FeatureEncoding['kind'] }>, maxCategories: number): { add(columns: RawColumn[], rows: ArrayLike<number>): void; finish(): Preprocessing } {
+  const fitters = kinds.map((k) => (k.kind === 'numeric' ? numericFitter(k.name) : k.kind === 'datetime' ? datetimeFitter(k.name) : categoricalFitter(k.name, maxCategories)));
+  return {
+    add(columns, rows) {
+      fitters.forEach((fitter, f) => fitter.add(columns[f], rows));
+    },
+    finish() {
+      const features = fitters.map((fitter) => fitter.finish());
+      return { features, width: encodedWidth(features) };
+    },
+  };
 }
 
 export function fitPreprocessing(columns: FeatureColumn[], trainRows: ArrayLike<number>, maxCategories: number): Preprocessing {
-  const features = columns.map((column): FeatureEncoding => {
-    if (column.kind === 'numeric') return fitNumeric(column.name, column.values as Float64Array, trainRows);
-    if (column.kind === 'datetime') return fitDatetime(column.name, column.values as Float64Array, trainRows);
-    return fitCategorical(column.name, column.values as (string | null)[], trainRows, maxCategories);
-  });
-  return { features, width: encodedWidth(features) };
+  const fitter = preprocessingFitter(columns, maxCategories);
+  fitter.add(columns.map((c) => c.values), trainRows);
+  return fitter.finish();
 }
 
 /** Inputs a feature encodes to. */
