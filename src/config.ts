@@ -25,6 +25,7 @@ export interface Config {
   maxModelParameters: number;
   maxActivationElements: number;
   trainerMemoryBytes: number;
+  prepareBatchRows: number;
   maxPredictRows: number;
   maxPredictBytes: number;
   maxColumns: number;
@@ -70,6 +71,7 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_MAX_MODEL_PARAMETERS', default: '50000000', description: 'Parameter budget a model definition may not exceed.' },
   { name: 'TRAINYARD_MAX_ACTIVATION_ELEMENTS', default: '268435456', description: 'Activation budget of a model: the elements its layers output for one row, summed, times the batch size (checked at POST /v1/models for one row and at submission for the batch); 400 `ACTIVATIONS_TOO_LARGE` beyond.' },
   { name: 'TRAINYARD_TRAINER_MEMORY_BYTES', default: '8589934592 (8 GiB)', description: 'Data-memory limit (`RLIMIT_DATA`: heap and private mappings, so every tensor) of each trainer process; a trainer that runs out fails its job with `OUT_OF_MEMORY` (not retried). 0: no limit.' },
+  { name: 'TRAINYARD_PREPARE_BATCH_ROWS', default: '16384', description: 'Rows a training job\'s data preparation reads, fits and encodes at a time: its memory grows with this (and the columns), not with the dataset (docs/training.md).' },
   { name: 'TRAINYARD_MAX_PREDICT_ROWS', default: '10000', description: 'Most rows one real-time predict request may carry (413 beyond; use an inference job).' },
   { name: 'TRAINYARD_MAX_PREDICT_BYTES', default: '33554432 (32 MiB)', description: 'Largest real-time predict body (JSON or CSV); 413 beyond.' },
   { name: 'TRAINYARD_MAX_COLUMNS', default: '4096', description: 'Most columns a dataset upload may have, and most distinct keys the rows of one predict request may name (400 beyond).' },
@@ -148,6 +150,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxModelParameters: integer(env, 'TRAINYARD_MAX_MODEL_PARAMETERS', 50_000_000, 1),
     maxActivationElements: integer(env, 'TRAINYARD_MAX_ACTIVATION_ELEMENTS', 2 ** 28, 1),
     trainerMemoryBytes: integer(env, 'TRAINYARD_TRAINER_MEMORY_BYTES', 8 * 1024 ** 3, 0),
+    prepareBatchRows: integer(env, 'TRAINYARD_PREPARE_BATCH_ROWS', 16_384, 1),
     maxPredictRows: integer(env, 'TRAINYARD_MAX_PREDICT_ROWS', 10_000, 1),
     maxPredictBytes: integer(env, 'TRAINYARD_MAX_PREDICT_BYTES', 32 * 1024 ** 2, 1),
     maxColumns: integer(env, 'TRAINYARD_MAX_COLUMNS', 4096, 1),

@@ -103,6 +103,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         validationSplit: h.validation_split,
         seed: h.seed,
         jobDir,
+        batchRows: config.prepareBatchRows,
       });
     } catch (error) {
       if (error instanceof TrainyardError && error.status < 500) throw new JobUserError('BAD_DATA', error.message);

@@ -1,28 +1,21 @@
-"""Loading the prepared .npy tensors: checked, copied once into torch, standardised in place
-(once, instead of per batch), and moved once to the training device."""
+"""Opening the prepared .npy tensors: memory-mapped and checked in one front-to-back scan; the
+training loop then reads them batch by batch (stream.py), standardising each batch as it goes."""
 
 import os
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 import torch
 
 from .errors import bad_data
 from .spec import Job
-
-
-@dataclass
-class Split:
-    x: torch.Tensor  # [n, input_dim] float32, standardised, on the device
-    y: torch.Tensor  # binary/regression: [n, 1] float32 (regression standardised if asked); multiclass: [n] int64
-    rows: int
+from .stream import SCAN_ROWS, MappedSplit
 
 
 @dataclass
 class Data:
-    train: Split
-    val: Split
+    train: MappedSplit
+    val: MappedSplit
     reference_x: np.ndarray  # the first reference_rows raw val rows, float32
 
 
@@ -36,7 +29,26 @@ def _load(job: Job, key: str) -> np.ndarray:
         raise bad_data(f"data.{key}: {path} is not a readable .npy file ({e})")
 
 
-def _split(job: Job, which: str, device: torch.device, keep_raw: int = 0):
+def _check_y(job: Job, which: str, yv: np.ndarray) -> None:
+    if job.task == "multiclass_classification":
+        if np.issubdtype(yv.dtype, np.floating):
+            if not np.all(np.isfinite(yv)) or not np.all(yv == np.round(yv)):
+                raise bad_data(f"data.{which}_y must hold integer class indices for multiclass_classification")
+        elif not np.issubdtype(yv.dtype, np.integer):
+            raise bad_data(f"data.{which}_y has dtype {yv.dtype}; expected int64 class indices")
+        if yv.size and (int(yv.min()) < 0 or int(yv.max()) >= job.output_dim):
+            raise bad_data(f"data.{which}_y has class index {int(yv.min()) if int(yv.min()) < 0 else int(yv.max())} "
+                           f"outside 0..{job.output_dim - 1} ({len(job.classes)} classes)")
+        return
+    if not (np.issubdtype(yv.dtype, np.floating) or np.issubdtype(yv.dtype, np.integer)):
+        raise bad_data(f"data.{which}_y has dtype {yv.dtype}; expected float32")
+    if not np.all(np.isfinite(yv)):
+        raise bad_data(f"data.{which}_y contains NaN or infinite values; rows with a missing target must be left out")
+    if job.task == "binary_classification" and not np.all((yv == 0) | (yv == 1)):
+        raise bad_data(f"data.{which}_y must be 0 or 1 (index into classes) for binary_classification")
+
+
+def _split(job: Job, which: str, keep_raw: int = 0):
     xa = _load(job, f"{which}_x")
     ya = _load(job, f"{which}_y")
     if xa.ndim != 2 or xa.shape[1] != job.input_dim:
@@ -48,43 +60,26 @@ def _split(job: Job, which: str, device: torch.device, keep_raw: int = 0):
     if not (np.issubdtype(xa.dtype, np.floating) or np.issubdtype(xa.dtype, np.integer)):
         raise bad_data(f"data.{which}_x has dtype {xa.dtype}; expected float32")
     n = xa.shape[0]
+    # One scan in bounded chunks checks every value, so training never meets a bad one halfway.
+    for start in range(0, n, SCAN_ROWS):
+        chunk = np.asarray(xa[start:start + SCAN_ROWS])
+        finite = np.isfinite(chunk)
+        if not finite.all():
+            bad = start + int(np.flatnonzero(~finite.all(axis=1))[0])
+            raise bad_data(f"data.{which}_x contains NaN or infinite values (first at row {bad}); "
+                           "missing values must be imputed before training")
+        _check_y(job, which, np.asarray(ya[start:start + SCAN_ROWS]).reshape(-1))
     raw = np.array(xa[:keep_raw], dtype=np.float32) if keep_raw else None
-
-    x = torch.from_numpy(np.array(xa, dtype=np.float32, order="C"))  # the one copy out of the mmap
-    if not bool(torch.isfinite(x).all()):
-        bad = (~torch.isfinite(x)).any(dim=1).nonzero()[0, 0].item()
-        raise bad_data(f"data.{which}_x contains NaN or infinite values (first at row {bad}); "
-                       "missing values must be imputed before training")
-    x.sub_(torch.as_tensor(job.mean)).div_(torch.as_tensor(job.std))
-
-    yv = np.asarray(ya).reshape(-1)
-    if job.task == "multiclass_classification":
-        if np.issubdtype(yv.dtype, np.floating):
-            if not np.all(np.isfinite(yv)) or not np.all(yv == np.round(yv)):
-                raise bad_data(f"data.{which}_y must hold integer class indices for multiclass_classification")
-        elif not np.issubdtype(yv.dtype, np.integer):
-            raise bad_data(f"data.{which}_y has dtype {yv.dtype}; expected int64 class indices")
-        y = torch.from_numpy(np.array(yv, dtype=np.int64))
-        if n and (int(y.min()) < 0 or int(y.max()) >= job.output_dim):
-            raise bad_data(f"data.{which}_y has class index {int(y.min()) if int(y.min()) < 0 else int(y.max())} "
-                           f"outside 0..{job.output_dim - 1} ({len(job.classes)} classes)")
-    else:
-        if not (np.issubdtype(yv.dtype, np.floating) or np.issubdtype(yv.dtype, np.integer)):
-            raise bad_data(f"data.{which}_y has dtype {yv.dtype}; expected float32")
-        y = torch.from_numpy(np.array(yv, dtype=np.float32)).reshape(-1, 1)
-        if not bool(torch.isfinite(y).all()):
-            raise bad_data(f"data.{which}_y contains NaN or infinite values; rows with a missing target must be left out")
-        if job.task == "binary_classification":
-            if not bool(((y == 0) | (y == 1)).all()):
-                raise bad_data(f"data.{which}_y must be 0 or 1 (index into classes) for binary_classification")
-        elif job.target_mean is not None:
-            y.sub_(job.target_mean).div_(job.target_std)
-    return Split(x.to(device), y.to(device), n), raw
+    target = job.task == "regression" and job.target_mean is not None
+    split = MappedSplit(xa, ya, n, torch.as_tensor(job.mean, dtype=torch.float32), torch.as_tensor(job.std, dtype=torch.float32),
+                        job.task == "multiclass_classification",
+                        job.target_mean if target else None, job.target_std if target else None)
+    return split, raw
 
 
-def load_data(job: Job, device: torch.device) -> Data:
-    train, _ = _split(job, "train", device)
-    val, raw = _split(job, "val", device, keep_raw=job.reference_rows)
+def load_data(job: Job) -> Data:
+    train, _ = _split(job, "train")
+    val, raw = _split(job, "val", keep_raw=job.reference_rows)
     if train.rows == 0:
         raise bad_data("the training split has no rows")
     if val.rows == 0:

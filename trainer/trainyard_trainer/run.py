@@ -109,7 +109,7 @@ def _train(job_dir, events, log, stop, t_begin) -> int:
     layers, parameters = _build(job)
 
     t0 = time.monotonic()
-    data = load_data(job, device)
+    data = load_data(job)
     t_load = time.monotonic() - t0
 
     events.emit("started", torch_version=torch.__version__, device=str(device), threads=torch.get_num_threads(),

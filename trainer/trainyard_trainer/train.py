@@ -1,5 +1,6 @@
-"""The training loop: seeded shuffles of whole tensors, batches by slicing, per-epoch metrics,
-best-epoch tracking, early stopping, schedulers, stop requests (SIGTERM / max runtime)."""
+"""The training loop: batches streamed from the memory-mapped splits in an order that is a pure
+function of (seed, epoch) (stream.py), per-epoch metrics, best-epoch tracking, early stopping,
+schedulers, stop requests (SIGTERM / max runtime)."""
 
 import copy
 import math
@@ -11,7 +12,8 @@ import torch
 from torch import nn
 
 from . import metrics as M
-from .data import Data, Split
+from .data import Data
+from .stream import SCAN_ROWS, MappedSplit
 from .errors import NAN_LOSS, TrainerError
 from .spec import Job
 
@@ -106,6 +108,15 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         return torch.cat([model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 
+def predict_split(model: nn.Module, split: MappedSplit, device: torch.device, batch_size: int):
+    """The network's outputs on a whole split and its targets, read front to back in chunks."""
+    outs, ys = [], []
+    for x, y in split.scan(device, max(batch_size, SCAN_ROWS)):
+        outs.append(predict(model, x, batch_size))
+        ys.append(y)
+    return torch.cat(outs), torch.cat(ys)
+
+
 class _OneDnnLinear(nn.Module):
     """An inference-only nn.Linear computed by oneDNN's inner product (dense in, dense out)."""
 
@@ -151,23 +162,19 @@ def evaluation_network(model: nn.Module, device: torch.device, probe: torch.Tens
 
 def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: StopRequest,
           emit: Callable[..., None], log: Callable[[str, str], None], skip_single_row_batch: bool) -> Result:
-    """`model` takes standardised features (data.x already is). On return it holds the best
-    epoch's weights (by job.monitor). Raises TrainerError(NAN_LOSS) on a non-finite loss."""
+    """`model` takes standardised features (the splits standardise each batch they hand out). On
+    return it holds the best epoch's weights (by job.monitor). Raises TrainerError(NAN_LOSS) on a
+    non-finite loss."""
     torch.manual_seed(job.seed)
-    gen = torch.Generator()  # CPU generator: the same shuffles on CPU and CUDA
-    gen.manual_seed(job.seed)
     loss_fn = make_loss(job)
     optimizer = make_optimizer(job, model.parameters(), log)
     scheduler = make_scheduler(job, optimizer)
     evaluate = Evaluator(job, loss_fn)
     train_split, val_split = data.train, data.val
     n, bs = train_split.rows, job.batch_size
-    starts = list(range(0, n, bs))
-    if skip_single_row_batch and len(starts) > 1 and n - starts[-1] == 1:
-        starts.pop()  # BatchNorm cannot train on a batch of one row
+    if skip_single_row_batch and n > bs and n % bs == 1:
         log(f"the last batch of each epoch has a single row and the network has BatchNorm; "
             f"that row is skipped each epoch (a different one every epoch)", "warning")
-    n_used = starts[-1] + min(bs, n - starts[-1]) if starts else 0
     eval_bs = max(bs, 4096)
     on_cuda = device.type == "cuda"
     check_every = 64  # on CUDA, check the loss every 64 batches: a sync per batch would cost
@@ -196,25 +203,21 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
         t0 = time.monotonic()
         lr = optimizer.param_groups[0]["lr"]
         model.train()
-        perm = torch.randperm(n, generator=gen)
-        if on_cuda:
-            perm = perm.to(device)
-        xs = train_split.x.index_select(0, perm)
-        ys = train_split.y.index_select(0, perm)
         interrupted = False
-        outs = []  # the batches' outputs, for the epoch's train metrics (no second pass)
+        outs, ys = [], []  # the batches' outputs and targets, for the epoch's train metrics (no second pass)
         losses = []  # CUDA only: loss tensors, checked every check_every batches
         checked = 0
-        for b, s in enumerate(starts):
+        for b, (xb, yb) in enumerate(train_split.epoch(job.seed, epoch, bs, device, skip_single_row_batch)):
             if stop.requested():
                 interrupted = True
                 break
-            out = model(xs[s:s + bs])
-            loss = loss_fn(out, ys[s:s + bs])
+            out = model(xb)
+            loss = loss_fn(out, yb)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             outs.append(out.detach())
+            ys.append(yb)
             if on_cuda:
                 losses.append(loss.detach())
                 if len(losses) - checked >= check_every:
@@ -231,10 +234,11 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
             check_cuda_losses(epoch, losses, checked)
         train_seconds = time.monotonic() - t0
 
-        train_m = evaluate(torch.cat(outs), ys[:n_used])
-        del outs, losses
-        val_out = predict(evaluation_network(model, device, val_split.x[:64]), val_split.x, eval_bs)
-        val_m = evaluate(val_out, val_split.y)
+        train_m = evaluate(torch.cat(outs), torch.cat(ys))
+        del outs, ys, losses
+        val_out, val_y = predict_split(evaluation_network(model, device, val_split.read(0, 64, device)[0]), val_split, device, eval_bs)
+        val_m = evaluate(val_out, val_y)
+        del val_out, val_y
         flat = {**{f"train_{k}": v for k, v in train_m.items()}, **{f"val_{k}": v for k, v in val_m.items()}}
         res.epochs_run = epoch
         seconds = time.monotonic() - t0
