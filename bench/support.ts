@@ -51,12 +51,13 @@ export interface BenchServer {
 /**
  * `trainyard server` on a fresh data dir (or `options.dataDir`, which stop() then leaves in place)
  * and a free port, ready when /healthz answers and, with several HTTP processes, all of them listen.
+ * `options.root`: another checkout of Trainyard to run (e.g. main, to compare with).
  */
-export async function startServer(env: Record<string, string> = {}, options: { dataDir?: string } = {}): Promise<BenchServer> {
+export async function startServer(env: Record<string, string> = {}, options: { dataDir?: string; root?: string } = {}): Promise<BenchServer> {
   const dataDir = options.dataDir ?? (await mkdtemp(join(tmpdir(), 'bench-')));
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, [join(ROOT, 'bin', 'trainyard.mjs'), 'server'], {
+  const child = spawn(process.execPath, [join(options.root ?? ROOT, 'bin', 'trainyard.mjs'), 'server'], {
     // warn by default: the figures are the server's, not the terminal's. TRAINYARD_LOG_LEVEL=info in
     // the environment measures the server as it starts by default (two log lines per request).
     env: { ...process.env, TRAINYARD_DATA_DIR: dataDir, TRAINYARD_PORT: String(port), TRAINYARD_LOG_LEVEL: process.env.TRAINYARD_LOG_LEVEL ?? 'warn', ...env },
@@ -112,4 +113,27 @@ export function upload(url: string, path: string, name: string, contentType = 't
     req.on('error', reject);
     createReadStream(path, { highWaterMark: 1024 * 1024 }).pipe(req);
   });
+}
+
+/** Features of the benchmarks' binary training CSV (bench/train.ts, bench/memory.ts). */
+export const TRAINING_FEATURES = 32;
+
+const TRAINING_WEIGHTS = (() => {
+  let seed = 3;
+  return Array.from({ length: TRAINING_FEATURES }, () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1);
+})();
+
+export const TRAINING_HEADER = [...Array.from({ length: TRAINING_FEATURES }, (_, i) => `f${String(i + 1).padStart(2, '0')}`), 'label'].join(',');
+
+/** A row of 32 features and a label drawn from a logistic model of them, so there is something to learn. */
+export function trainingRow(_i: number, random: () => number): string {
+  let z = 0;
+  const cells: string[] = [];
+  for (let k = 0; k < TRAINING_FEATURES; k++) {
+    const v = (random() - 0.5) * 6;
+    z += v * TRAINING_WEIGHTS[k];
+    cells.push(v.toFixed(5));
+  }
+  cells.push(random() < 1 / (1 + Math.exp(-z)) ? '1' : '0');
+  return cells.join(',');
 }

@@ -29,7 +29,7 @@ import { resolveHyperparameters } from '../src/training/hyperparameters.ts';
 import { inferShapes } from '../src/models/shapes.ts';
 import { validateLayers } from '../src/models/layers.ts';
 import { LOCAL_JOB_NICENESS } from '../src/jobs/executors/local.ts';
-import { ROOT, percentile, startServer, writeCsvOnce } from './support.ts';
+import { ROOT, TRAINING_FEATURES, TRAINING_HEADER, percentile, startServer, trainingRow, writeCsvOnce } from './support.ts';
 
 const execFileAsync = promisify(execFile);
 const { values: args } = parseArgs({
@@ -46,7 +46,7 @@ const EPOCHS = Number(args.epochs);
 const THREADS = Number(args.threads);
 const PAIRS = Number(args.pairs);
 const PAIR_EPOCHS = Number(args['pair-epochs']);
-const FEATURES = 32;
+const FEATURES = TRAINING_FEATURES;
 const LAYERS = validateLayers([
   { type: 'Linear', out_features: 64 },
   { type: 'ReLU' },
@@ -56,27 +56,9 @@ const LAYERS = validateLayers([
 ]);
 const HYPERPARAMETERS = { epochs: EPOCHS, batch_size: 256, optimizer: { type: 'Adam' as const, lr: 0.001 }, seed: 42, validation_split: 0.2 };
 
-const WEIGHTS = (() => {
-  let seed = 3;
-  return Array.from({ length: FEATURES }, () => ((seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 4294967296) * 2 - 1);
-})();
-
-/** A row of 32 features and a label drawn from a logistic model of them, so there is something to learn. */
-function trainingRow(_i: number, random: () => number): string {
-  let z = 0;
-  const cells: string[] = [];
-  for (let k = 0; k < FEATURES; k++) {
-    const v = (random() - 0.5) * 6;
-    z += v * WEIGHTS[k];
-    cells.push(v.toFixed(5));
-  }
-  cells.push(random() < 1 / (1 + Math.exp(-z)) ? '1' : '0');
-  return cells.join(',');
-}
-
 const csvPath = join(ROOT, 'bench', '.data', `train-${ROWS}x${FEATURES}.csv`);
 console.log(`generating ${csvPath} (once) …`);
-await writeCsvOnce(csvPath, [...Array.from({ length: FEATURES }, (_, i) => `f${String(i + 1).padStart(2, '0')}`), 'label'].join(','), ROWS, trainingRow);
+await writeCsvOnce(csvPath, TRAINING_HEADER, ROWS, trainingRow);
 const sizeMb = statSync(csvPath).size / 1e6;
 
 const server = await startServer({ TRAINYARD_TRAINER_THREADS: String(THREADS) });
