@@ -240,10 +240,7 @@ function baselineSampler(kinds: Array<{ name: string; kind: FeatureColumn['kind'
     /** Called with each training row in file order, `ordinal` counting from 0. */
     offer(ordinal: number, features: RawColumn[], i: number) {
       while (taken < size && Math.floor(taken * step) === ordinal) {
-        columns.forEach((c, f) => {
-          if (c.kind === 'datetime') return; // not part of drift
-          (c.values as RawColumn)[taken] = (features[f] as RawColumn)[i] as never;
-        });
+        columns.forEach((c, f) => ((c.values as RawColumn)[taken] = (features[f] as RawColumn)[i] as never));
         taken++;
       }
     },
