@@ -6,11 +6,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, mlp, startTestPlatform, train, uploadCsv, waitForJob, type TestPlatform } from './support/platform.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { startServerProcess } from './support/processes.ts';
 import { MYSQL_SKIP_NOTE, MYSQL_URL, createTestDatabase, type TestDatabase } from './support/mysql.ts';
 import { startS3Server, type S3TestServer } from './support/s3.ts';
 import { seededRandom as random } from '../src/training/prepare.ts';
 
 const FLUSH_MS = '150';
+/** The flush interval of the server process killed with -9. */
+const CRASH_FLUSH_MS = 400;
+/** Time allowed for one flush's writes on top of the interval before rows count as lost beyond the bound. */
+const FLUSH_WRITE_ALLOWANCE_MS = 600;
 
 const normal = (r: () => number) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 const COLORS = ['red', 'green', 'blue'];
@@ -78,6 +83,7 @@ describe('model monitoring on SQLite and files', () => {
   let base: string;
   const r = random(42);
   const served: Array<{ id: string; truth: string; predicted: Prediction }> = [];
+  let crashStartedAt = new Date();
 
   beforeAll(async () => {
     // Both versions train at once (the slowest part of this file is the trainers starting up).
@@ -197,6 +203,68 @@ describe('model monitoring on SQLite and files', () => {
     expect(records.map((x) => x.row_index).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
   });
 
+  it('loses at most the last flush interval of logged rows to a kill -9, and every part written reads whole', async () => {
+    // A server process on the same stores, flushing every CRASH_FLUSH_MS, serves one request at a
+    // time (so the order requests were answered is the order their rows were buffered) and is
+    // killed with -9 between two flushes.
+    crashStartedAt = new Date();
+    const crashing = await startServerProcess(
+      { TRAINYARD_DATABASE_URL: platform.config.databaseUrl, TRAINYARD_BLOB_URL: platform.config.blobUrl, TRAINYARD_EXECUTOR: 'queue', TRAINYARD_MONITORING_FLUSH_MS: String(CRASH_FLUSH_MS) },
+      { name: 'crash-server', readyTimeoutMs: 100_000 },
+    );
+    const answered: Array<{ id: string; at: number }> = [];
+    let killedAt = 0;
+    try {
+      // The first request loads the version (model and baseline); the timed traffic starts after it.
+      await predictRows(crashing.url, '/v1/models/watched/versions/2/predict', rows(r, 5), 'before-crash');
+      const started = Date.now();
+      for (let i = 0; Date.now() - started < 3.4 * CRASH_FLUSH_MS; i++) {
+        await predictRows(crashing.url, '/v1/models/watched/versions/2/predict', rows(r, 5), `crash-${i}`);
+        answered.push({ id: `crash-${i}`, at: Date.now() });
+      }
+      crashing.kill('SIGKILL');
+      killedAt = Date.now();
+      await crashing.exited;
+    } finally {
+      await crashing.stop();
+    }
+
+    // Every part in the store reads whole: the file store renames a part into place once written.
+    const logged = new Map<string, number>();
+    /** The crash server's parts, by its flush sequence (the part name ends in it). */
+    const flushes: Array<{ sequence: number; ids: Set<string> }> = [];
+    for (const key of await platform.platform.blobs.list('monitoring/watched/logs')) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await platform.platform.blobs.get(key)) chunks.push(chunk as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      expect(text.endsWith('\n'), key).toBe(true);
+      const ids = new Set<string>();
+      for (const line of text.trim().split('\n')) {
+        const { request_id: id } = JSON.parse(line) as { request_id: string };
+        if (!id.startsWith('crash-')) continue;
+        logged.set(id, (logged.get(id) ?? 0) + 1);
+        ids.add(id);
+      }
+      if (ids.size > 0) flushes.push({ sequence: Number(/-(\d+)\.jsonl$/.exec(key)![1]), ids });
+    }
+    // What survived is whole requests, a prefix of what was answered; what was lost was answered in
+    // the last flush interval (plus the time a flush takes to write, generous on a loaded machine).
+    expect([...logged.values()].every((n) => n === 5)).toBe(true);
+    const kept = answered.filter((a) => logged.has(a.id));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept).toEqual(answered.slice(0, kept.length));
+    expect(logged.size).toBe(kept.length);
+    const lost = answered.slice(kept.length);
+    for (const { id, at } of lost) expect(killedAt - at, `${id} was answered ${killedAt - at} ms before the kill and lost`).toBeLessThanOrEqual(CRASH_FLUSH_MS + FLUSH_WRITE_ALLOWANCE_MS);
+    // A flush writes its part, then the records feedback joins on: every flush's records are there
+    // but perhaps the last one's, which the kill may have cut between the two.
+    const records = await platform.platform.metadata.db.selectFrom('prediction_records').select('request_id').distinct().where('model_name', '=', 'watched').where('request_id', 'like', 'crash-%').execute();
+    const recorded = new Set(records.map((x) => x.request_id));
+    expect([...recorded].every((id) => logged.has(id))).toBe(true);
+    flushes.sort((a, b) => a.sequence - b.sequence);
+    for (const flush of flushes.slice(0, -1)) expect([...flush.ids].filter((id) => !recorded.has(id))).toEqual([]);
+  }, 150_000);
+
   it('exports PSI per feature on /metrics, and answers bad windows and old versions clearly', async () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/trainyard_feature_psi\{model="watched",version="2",feature="x2"\} (\d|\.)+/);
@@ -215,7 +283,8 @@ describe('model monitoring on SQLite and files', () => {
     const bad = await api<{ errors: Array<{ field: string }> }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served', from: '2026-12-03T10:00:00Z', to: '2026-12-03T09:00:00Z' });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].field).toBe('from');
-    const created = await api<{ id: string; status: string }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served' });
+    // Up to the crash test's traffic (the range's end is exclusive; its start defaults to the beginning).
+    const created = await api<{ id: string; status: string }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served', to: crashStartedAt.toISOString() });
     expect(created.status).toBe(202);
     let job: { status: string; error: string | null; result: { dataset_id: string; dataset_version: number; rows: number } | null } | undefined;
     for (let i = 0; i < 600 && !['succeeded', 'failed', 'cancelled'].includes(job?.status ?? ''); i++) {
