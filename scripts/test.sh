@@ -17,7 +17,11 @@ step lint npx eslint .
 # Zero import cycles in src/ (an interface file that imports its implementations, two modules that
 # need each other's types): madge lists each cycle it finds and exits non-zero.
 step import-cycles npx madge --circular --extensions ts,tsx --ts-config tsconfig.json --no-color src
-step vitest npx vitest run
+# The vitest log is kept so the end of this script can repeat which tests failed: CI shows only
+# the tail of the output, and the infrastructure tests print after vitest.
+vitest_log=$(mktemp)
+trap 'rm -f "$vitest_log"' EXIT
+step vitest bash -c 'set -o pipefail; npx vitest run 2>&1 | tee "$1"' vitest "$vitest_log"
 # The database-outage acceptance with MariaDB really stopped and restarted: alone, after the main
 # suite, since it takes down the server every MariaDB test shares (CI sets the variable).
 if [ -n "${TRAINYARD_TEST_MYSQL_URL:-}" ] && [ "${TRAINYARD_TEST_REAL_DB_OUTAGE:-}" = 1 ]; then
@@ -26,6 +30,8 @@ fi
 step trainer sh -c 'cd trainer && /usr/bin/python3 -m pytest -q'
 if [ -f infra/package.json ]; then step infra npm test --prefix infra; fi
 if [ -n "$failed" ]; then
+  failed_tests=$(sed 's/\x1b\[[0-9;]*m//g' "$vitest_log" | grep -E '^ *FAIL ' | sort -u)
+  if [ -n "$failed_tests" ]; then echo "== failed vitest tests:"; echo "$failed_tests"; fi
   echo "test suite FAILED:$failed"
   exit 1
 fi

@@ -28,6 +28,17 @@ export function newId(prefix: IdPrefix, now = Date.now()): string {
 
 export const nowIso = (): string => new Date().toISOString();
 
+/**
+ * The id of the dataset a job makes (a prediction-log export): the job id's time and random part
+ * under the dataset prefix. Every attempt of the job stages under it, so an attempt finds what an
+ * earlier one left (staged blobs, or a dataset recorded just before a crash), and gc can tell that
+ * the staging belongs to a job still running (jobOfDatasetId).
+ */
+export const jobDatasetId = (jobId: string): string => `ds_${jobId.slice(jobId.indexOf('_') + 1)}`;
+
+/** The job a dataset id would belong to if a job made it (the inverse of jobDatasetId). */
+export const jobOfDatasetId = (datasetId: string): string => `job_${datasetId.slice(datasetId.indexOf('_') + 1)}`;
+
 /** When an id from newId was made (ms since the epoch); undefined for anything else. */
 export function idTime(id: string): number | undefined {
   const match = /^[a-z]+_([0-9a-z]{10})[0-9a-z]{16}$/.exec(id);

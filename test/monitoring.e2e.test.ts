@@ -6,29 +6,43 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { api, mlp, startTestPlatform, train, uploadCsv, waitForJob, type TestPlatform } from './support/platform.ts';
 import { startTestServer, type TestServer } from './support/server.ts';
+import { startServerProcess } from './support/processes.ts';
 import { MYSQL_SKIP_NOTE, MYSQL_URL, createTestDatabase, type TestDatabase } from './support/mysql.ts';
 import { startS3Server, type S3TestServer } from './support/s3.ts';
 import { seededRandom as random } from '../src/training/prepare.ts';
 
 const FLUSH_MS = '150';
+/** The flush interval of the server process killed with -9. */
+const CRASH_FLUSH_MS = 400;
+/** Time allowed for one flush's writes on top of the interval before rows count as lost beyond the bound. */
+const FLUSH_WRITE_ALLOWANCE_MS = 600;
 
 const normal = (r: () => number) => Math.sqrt(-2 * Math.log(1 - r())) * Math.cos(2 * Math.PI * r());
 const COLORS = ['red', 'green', 'blue'];
+
+const DAY_MS = 86_400_000;
+/** 364 days: a year later on the same weekday. */
+const A_YEAR_LATER_MS = 364 * DAY_MS;
 
 interface Row {
   x1: number | null;
   x2: number;
   color: string;
+  t: string | null;
 }
-/** x1 ~ N(0, 1), x2 ~ N(5, 2) + shift·2, color uniform; the label depends on x1 and color. */
-function rows(r: () => number, n: number, shiftX2 = 0): Array<Row & { label: string }> {
+/**
+ * x1 ~ N(0, 1), x2 ~ N(5, 2) + shift·2, color uniform, t a working-hours instant (8–12 h UTC) in the
+ * first half of 2026 (+ shift · 52 weeks: a shifted window); the label depends on x1 and color.
+ */
+function rows(r: () => number, n: number, shift = 0): Array<Row & { label: string }> {
   return Array.from({ length: n }, () => {
     const x1 = normal(r);
     const color = COLORS[Math.floor(r() * 3)];
-    return { x1, x2: 5 + 2 * normal(r) + 2 * shiftX2, color, label: x1 + (color === 'red' ? 0.7 : 0) > 0.3 ? 'yes' : 'no' };
+    const t = Date.UTC(2026, 0, 1) + Math.floor(r() * 180) * DAY_MS + (8 + Math.floor(r() * 4)) * 3_600_000 + shift * A_YEAR_LATER_MS;
+    return { x1, x2: 5 + 2 * normal(r) + 2 * shift, color, t: new Date(t).toISOString(), label: x1 + (color === 'red' ? 0.7 : 0) > 0.3 ? 'yes' : 'no' };
   });
 }
-const csv = (data: Array<Row & { label: string }>) => ['x1,x2,color,label', ...data.map((d) => `${d.x1},${d.x2},${d.color},${d.label}`)].join('\n') + '\n';
+const csv = (data: Array<Row & { label: string }>) => ['x1,x2,color,t,label', ...data.map((d) => `${d.x1},${d.x2},${d.color},${d.t},${d.label}`)].join('\n') + '\n';
 
 interface Prediction {
   label: string;
@@ -37,7 +51,7 @@ interface Prediction {
 interface Drift {
   live_rows: number;
   status: string;
-  features: Array<{ feature: string; psi: number; status: string; missing_share: { live: number }; unseen_share?: { live: number }; histogram: unknown[] }>;
+  features: Array<{ feature: string; psi: number; status: string; missing_share: { live: number }; unseen_share?: { live: number }; histogram: Array<{ bin: string; live: number }> }>;
   prediction: { status: string; live_rows: number } | null;
 }
 
@@ -45,7 +59,7 @@ async function predictRows(base: string, path: string, data: Row[], requestId: s
   const response = await fetch(`${base}${path}`, {
     method: 'POST',
     headers: { 'content-type': 'application/json', 'x-request-id': requestId },
-    body: JSON.stringify({ inputs: data.map(({ x1, x2, color }) => ({ x1, x2, color })) }),
+    body: JSON.stringify({ inputs: data.map(({ x1, x2, color, t }) => ({ x1, x2, color, t })) }),
   });
   const body = (await response.json()) as { predictions: Prediction[] };
   if (response.status !== 200) throw new Error(`predict ${response.status}: ${JSON.stringify(body)}`);
@@ -69,13 +83,16 @@ describe('model monitoring on SQLite and files', () => {
   let base: string;
   const r = random(42);
   const served: Array<{ id: string; truth: string; predicted: Prediction }> = [];
+  let crashStartedAt = new Date();
 
   beforeAll(async () => {
-    platform = await startTestPlatform({ env: { TRAINYARD_MONITORING_FLUSH_MS: FLUSH_MS } });
+    // Both versions train at once (the slowest part of this file is the trainers starting up).
+    platform = await startTestPlatform({ env: { TRAINYARD_MONITORING_FLUSH_MS: FLUSH_MS, TRAINYARD_MAX_CONCURRENT_JOBS: '2' } });
     base = platform.url;
     const dataset = await uploadCsv(base, csv(rows(r, 800)), 'monitored');
     expect((await api(base, 'POST', '/v1/models', { name: 'watched', task: 'binary_classification', target: 'label', layers: mlp([8], 1) })).status).toBe(201);
-    for (const seed of [1, 2]) expect((await train(base, 'watched', dataset.id, { epochs: 3, seed })).status).toBe('succeeded');
+    const jobs = await Promise.all([1, 2].map((seed) => train(base, 'watched', dataset.id, { epochs: 3, seed })));
+    expect(jobs.map((j) => j.status)).toEqual(['succeeded', 'succeeded']);
   }, 180_000);
 
   afterAll(async () => {
@@ -102,29 +119,40 @@ describe('model monitoring on SQLite and files', () => {
     }
     const drift = await driftWhen(base, '/v1/models/watched/versions/1/drift?window=24h', 600);
     expect(drift.live_rows).toBe(600);
+    // A datetime feature is watched as its instant and as each cyclic part the model uses.
     expect(drift.features.map((f) => [f.feature, f.status])).toEqual([
       ['x1', 'ok'],
       ['x2', 'ok'],
       ['color', 'ok'],
+      ['t', 'ok'],
+      ['t.month', 'ok'],
+      ['t.day_of_week', 'ok'],
+      ['t.hour', 'ok'],
     ]);
     expect(drift.prediction?.status).toBe('ok');
     expect(drift.status).toBe('ok');
   });
 
-  it('flags the one feature shifted by two standard deviations, and counts unseen categories and missing values', async () => {
+  it('flags the features shifted (x2 by two standard deviations, t by a year), and counts unseen categories and missing values', async () => {
     await predictRows(base, '/v1/models/watched/versions/2/predict', rows(r, 500, 1), 'shifted');
     let drift = await driftWhen(base, '/v1/models/watched/versions/2/drift', 500);
     const status = Object.fromEntries(drift.features.map((f) => [f.feature, f.status]));
-    expect(status).toEqual({ x1: 'ok', x2: 'drift', color: 'ok' });
+    // A year later on the same weekdays and hours: the instant drifts, its cyclic parts do not.
+    expect(status).toEqual({ x1: 'ok', x2: 'drift', color: 'ok', t: 'drift', 't.month': 'ok', 't.day_of_week': 'ok', 't.hour': 'ok' });
     expect(drift.features.find((f) => f.feature === 'x2')!.psi).toBeGreaterThan(0.5);
+    const t = drift.features.find((f) => f.feature === 't')!;
+    expect(t).toMatchObject({ kind: 'datetime', column: 't', part: 'time' });
+    // Everything served falls after the last training decile (bins are labelled with ISO instants).
+    expect(t.histogram.at(-2)).toMatchObject({ bin: expect.stringMatching(/^≥ 2026-0\d-\d\dT/), live: 1 });
 
-    const odd = rows(r, 50).map((row, i) => ({ ...row, x1: i < 10 ? null : row.x1, color: i < 20 ? 'purple' : row.color }));
+    const odd = rows(r, 50).map((row, i) => ({ ...row, x1: i < 10 ? null : row.x1, color: i < 20 ? 'purple' : row.color, t: i < 5 ? null : row.t }));
     await predictRows(base, '/v1/models/watched/versions/2/predict', odd, 'odd');
     drift = await driftWhen(base, '/v1/models/watched/versions/2/drift', 550);
     const x1 = drift.features.find((f) => f.feature === 'x1')!;
     const color = drift.features.find((f) => f.feature === 'color')!;
     expect(x1.missing_share.live).toBeCloseTo(10 / 550, 6);
     expect(color.unseen_share?.live).toBeCloseTo(20 / 550, 6);
+    expect(drift.features.find((f) => f.feature === 't.hour')!.missing_share.live).toBeCloseTo(5 / 550, 6);
   });
 
   it('joins feedback to logged predictions and reports live quality; unknown ids write nothing', async () => {
@@ -175,6 +203,68 @@ describe('model monitoring on SQLite and files', () => {
     expect(records.map((x) => x.row_index).sort((a, b) => a - b)).toEqual(Array.from({ length: 40 }, (_, i) => i));
   });
 
+  it('loses at most the last flush interval of logged rows to a kill -9, and every part written reads whole', async () => {
+    // A server process on the same stores, flushing every CRASH_FLUSH_MS, serves one request at a
+    // time (so the order requests were answered is the order their rows were buffered) and is
+    // killed with -9 between two flushes.
+    crashStartedAt = new Date();
+    const crashing = await startServerProcess(
+      { TRAINYARD_DATABASE_URL: platform.config.databaseUrl, TRAINYARD_BLOB_URL: platform.config.blobUrl, TRAINYARD_EXECUTOR: 'queue', TRAINYARD_MONITORING_FLUSH_MS: String(CRASH_FLUSH_MS) },
+      { name: 'crash-server', readyTimeoutMs: 100_000 },
+    );
+    const answered: Array<{ id: string; at: number }> = [];
+    let killedAt = 0;
+    try {
+      // The first request loads the version (model and baseline); the timed traffic starts after it.
+      await predictRows(crashing.url, '/v1/models/watched/versions/2/predict', rows(r, 5), 'before-crash');
+      const started = Date.now();
+      for (let i = 0; Date.now() - started < 3.4 * CRASH_FLUSH_MS; i++) {
+        await predictRows(crashing.url, '/v1/models/watched/versions/2/predict', rows(r, 5), `crash-${i}`);
+        answered.push({ id: `crash-${i}`, at: Date.now() });
+      }
+      crashing.kill('SIGKILL');
+      killedAt = Date.now();
+      await crashing.exited;
+    } finally {
+      await crashing.stop();
+    }
+
+    // Every part in the store reads whole: the file store renames a part into place once written.
+    const logged = new Map<string, number>();
+    /** The crash server's parts, by its flush sequence (the part name ends in it). */
+    const flushes: Array<{ sequence: number; ids: Set<string> }> = [];
+    for (const key of await platform.platform.blobs.list('monitoring/watched/logs')) {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await platform.platform.blobs.get(key)) chunks.push(chunk as Buffer);
+      const text = Buffer.concat(chunks).toString('utf8');
+      expect(text.endsWith('\n'), key).toBe(true);
+      const ids = new Set<string>();
+      for (const line of text.trim().split('\n')) {
+        const { request_id: id } = JSON.parse(line) as { request_id: string };
+        if (!id.startsWith('crash-')) continue;
+        logged.set(id, (logged.get(id) ?? 0) + 1);
+        ids.add(id);
+      }
+      if (ids.size > 0) flushes.push({ sequence: Number(/-(\d+)\.jsonl$/.exec(key)![1]), ids });
+    }
+    // What survived is whole requests, a prefix of what was answered; what was lost was answered in
+    // the last flush interval (plus the time a flush takes to write, generous on a loaded machine).
+    expect([...logged.values()].every((n) => n === 5)).toBe(true);
+    const kept = answered.filter((a) => logged.has(a.id));
+    expect(kept.length).toBeGreaterThan(0);
+    expect(kept).toEqual(answered.slice(0, kept.length));
+    expect(logged.size).toBe(kept.length);
+    const lost = answered.slice(kept.length);
+    for (const { id, at } of lost) expect(killedAt - at, `${id} was answered ${killedAt - at} ms before the kill and lost`).toBeLessThanOrEqual(CRASH_FLUSH_MS + FLUSH_WRITE_ALLOWANCE_MS);
+    // A flush writes its part, then the records feedback joins on: every flush's records are there
+    // but perhaps the last one's, which the kill may have cut between the two.
+    const records = await platform.platform.metadata.db.selectFrom('prediction_records').select('request_id').distinct().where('model_name', '=', 'watched').where('request_id', 'like', 'crash-%').execute();
+    const recorded = new Set(records.map((x) => x.request_id));
+    expect([...recorded].every((id) => logged.has(id))).toBe(true);
+    flushes.sort((a, b) => a.sequence - b.sequence);
+    for (const flush of flushes.slice(0, -1)) expect([...flush.ids].filter((id) => !recorded.has(id))).toEqual([]);
+  }, 150_000);
+
   it('exports PSI per feature on /metrics, and answers bad windows and old versions clearly', async () => {
     const metrics = await (await fetch(`${base}/metrics`)).text();
     expect(metrics).toMatch(/trainyard_feature_psi\{model="watched",version="2",feature="x2"\} (\d|\.)+/);
@@ -193,7 +283,8 @@ describe('model monitoring on SQLite and files', () => {
     const bad = await api<{ errors: Array<{ field: string }> }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served', from: '2026-12-03T10:00:00Z', to: '2026-12-03T09:00:00Z' });
     expect(bad.status).toBe(400);
     expect(bad.body.errors[0].field).toBe('from');
-    const created = await api<{ id: string; status: string }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served' });
+    // Up to the crash test's traffic (the range's end is exclusive; its start defaults to the beginning).
+    const created = await api<{ id: string; status: string }>(base, 'POST', '/v1/models/watched/prediction-logs/export', { name: 'served', to: crashStartedAt.toISOString() });
     expect(created.status).toBe(202);
     let job: { status: string; error: string | null; result: { dataset_id: string; dataset_version: number; rows: number } | null } | undefined;
     for (let i = 0; i < 600 && !['succeeded', 'failed', 'cancelled'].includes(job?.status ?? ''); i++) {
@@ -203,8 +294,14 @@ describe('model monitoring on SQLite and files', () => {
     expect(job?.status, job?.error ?? '').toBe('succeeded');
     // 600 + 550 served in real time and 40 by the batch job (the 5 served before logging was on are not there).
     expect(job!.result!.rows).toBe(1190);
-    const dataset = await api<{ columns: Array<{ name: string; missing_count: number }> }>(base, 'GET', `/v1/datasets/${job!.result!.dataset_id}`);
-    expect(dataset.body.columns.map((c) => c.name)).toEqual(['x1', 'x2', 'color', 'label']);
+    const dataset = await api<{ columns: Array<{ name: string; type: string; missing_count: number }> }>(base, 'GET', `/v1/datasets/${job!.result!.dataset_id}`);
+    expect(dataset.body.columns.map((c) => [c.name, c.type])).toEqual([
+      ['x1', 'number'],
+      ['x2', 'number'],
+      ['color', 'string'],
+      ['t', 'datetime'],
+      ['label', 'string'],
+    ]);
     expect(dataset.body.columns.find((c) => c.name === 'label')!.missing_count).toBe(1190 - 300);
     // The labels are the ones sent as feedback, on the rows they were sent for.
     const content = await (await fetch(`${base}/v1/datasets/${job!.result!.dataset_id}/content`)).text();

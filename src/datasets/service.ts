@@ -241,10 +241,11 @@ export function isAbort(error: unknown): boolean {
 /**
  * Streams `source` into the blob store while hashing and profiling it, and writes its columnar copy
  * as a second blob. On any failure (bad CSV, too large, client gone, either write failing) both
- * partial blobs are removed and a TrainyardError is thrown.
+ * partial blobs are removed and a TrainyardError is thrown. `id`: the dataset id to stage under (a
+ * job's own, see jobDatasetId), else a new one.
  */
-export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number } = {}): Promise<StagedUpload> {
-  const id = newId('ds');
+export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number; id?: string } = {}): Promise<StagedUpload> {
+  const id = options.id ?? newId('ds');
   const blobKey = datasetCsvKey(id);
   const columnarKey = datasetColumnarKey(id);
   const output = new ColumnarOutput();

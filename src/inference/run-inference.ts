@@ -63,12 +63,13 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
         for await (const batch of batches) {
           if (signal.aborted) throw new Error(`job stopped (${String(signal.reason)})`);
           if (input.length < batch.length * model.encoder.width) input = new Float32Array(batch.length * model.encoder.width);
-          model.encoder.encode(datetimeInputs(features, batch.columns, batch.firstRow), 0, batch.length, input);
+          const columns = datetimeInputs(features, batch.columns, batch.firstRow);
+          model.encoder.encode(columns, 0, batch.length, input);
           const batchStarted = performance.now();
           const { output, width } = await model.run(input.subarray(0, batch.length * model.encoder.width), batch.length);
           stats.add(output, width, batch.length);
           if (record) {
-            record({ manifest: model.manifest, columns: batch.columns, rows: batch.length, output, width, firstRow: batch.firstRow, latencyMs: performance.now() - batchStarted });
+            record({ manifest: model.manifest, columns, rows: batch.length, output, width, firstRow: batch.firstRow, latencyMs: performance.now() - batchStarted });
             if (monitor.backlog >= platform.config.monitoringMaxQueuedRows / 4) await monitor.flush();
           }
           yield csv.lines(output, width, batch.length, batch.firstRow);

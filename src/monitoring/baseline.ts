@@ -4,9 +4,12 @@
 //
 // Bins: a numeric feature is cut at the training split's deciles (the distinct ones), a categorical
 // feature has one bin per value of its training vocabulary (the encoder's categories) and one for
-// "unseen" (any other value). Missing values are counted apart. Live values go through the same
-// binner, so both sides of a comparison always have the same bins.
-import type { FeatureColumn, FeatureEncoding, RawColumn } from '../models/preprocessing.ts';
+// "unseen" (any other value). A datetime feature gives several histograms: its instant cut at the
+// training deciles (like a number), and one per cyclic part the encoder uses (those that vary in
+// training): the month of the year, the day of the week, the hour of the day (UTC), one bin per
+// value. Missing values are counted apart. Live values go through the same binner, so both sides of
+// a comparison always have the same bins.
+import type { DatetimeCycle, FeatureColumn, FeatureEncoding, RawColumn } from '../models/preprocessing.ts';
 import { categoryOf } from '../models/preprocessing.ts';
 
 /** Bin index of a missing value (NaN, null). */
@@ -30,7 +33,44 @@ export interface CategoricalBaseline {
   missing: number;
 }
 
-export type FeatureBaseline = NumericBaseline | CategoricalBaseline;
+/** A datetime feature's instant (ms since the epoch, UTC), cut at the training deciles like a number. */
+export interface DatetimeBaseline {
+  name: string;
+  kind: 'datetime';
+  part: 'time';
+  edges: number[];
+  counts: number[];
+  missing: number;
+}
+
+/** A cyclic part of a datetime feature: one bin per month (0 = January), weekday (0 = Sunday) or hour, UTC. */
+export interface CycleBaseline {
+  name: string;
+  kind: 'datetime';
+  part: DatetimeCycle;
+  counts: number[];
+  missing: number;
+}
+
+export type FeatureBaseline = NumericBaseline | CategoricalBaseline | DatetimeBaseline | CycleBaseline;
+
+/** Bins of each cyclic part of a datetime. */
+export const CYCLE_BINS: Readonly<Record<DatetimeCycle, number>> = { month: 12, day_of_week: 7, hour: 24 };
+
+/** Bin of an instant (ms since the epoch) in a cyclic part: its month, weekday or hour (UTC). */
+export function cycleBin(millis: number, part: DatetimeCycle): number {
+  if (Number.isNaN(millis)) return MISSING_BIN;
+  const date = new Date(millis);
+  return part === 'month' ? date.getUTCMonth() : part === 'day_of_week' ? date.getUTCDay() : date.getUTCHours();
+}
+
+/**
+ * The name a baseline histogram goes by in the live drift bins: the column's name, with the part
+ * after a NUL for a datetime's cyclic parts (no column name holds a NUL, so no name is taken twice).
+ */
+export function histogramKey(feature: FeatureBaseline): string {
+  return feature.kind === 'datetime' && feature.part !== 'time' ? `${feature.name}\u0000${feature.part}` : feature.name;
+}
 
 /**
  * The distribution of the version's outputs on its validation split: for classifiers, the predicted
@@ -83,9 +123,13 @@ export interface FeatureBinner {
 }
 
 export function featureBinner(feature: FeatureBaseline): FeatureBinner {
-  if (feature.kind === 'numeric') {
+  if (feature.kind === 'numeric' || (feature.kind === 'datetime' && feature.part === 'time')) {
     const { edges } = feature;
     return { bins: edges.length + 1, bin: (column, row) => numericBin(edges, (column as Float64Array)[row]) };
+  }
+  if (feature.kind === 'datetime') {
+    const { part } = feature;
+    return { bins: CYCLE_BINS[part], bin: (column, row) => cycleBin((column as Float64Array)[row], part) };
   }
   const index = new Map(feature.categories.map((c, i) => [c, i]));
   const unseen = feature.categories.length;
@@ -108,38 +152,51 @@ function sampleRows(rows: ArrayLike<number>, max: number): ArrayLike<number> {
 }
 
 /**
- * The training split's histograms, binned by its own deciles (numeric) and by the vocabulary the
- * encoder was fitted with (categorical), so "unseen" means exactly what serving treats as unknown.
+ * The training split's histograms, binned by its own deciles (numeric, and a datetime's instants), by
+ * the vocabulary the encoder was fitted with (categorical), so "unseen" means exactly what serving
+ * treats as unknown, and by the cyclic parts of a datetime that the encoder uses.
  */
 export function fitFeatureBaseline(columns: FeatureColumn[], encodings: FeatureEncoding[], trainRows: ArrayLike<number>): { rows: number; features: FeatureBaseline[] } {
   const rows = sampleRows(trainRows, BASELINE_MAX_ROWS);
-  // Datetime features are left out of drift: serving hands them over as text, training as instants.
-  const binned = columns.flatMap((column, c) => (column.kind === 'numeric' || column.kind === 'categorical' ? [{ column, encoding: encodings[c] }] : []));
-  const features = binned.map(({ column, encoding }): FeatureBaseline => {
-    let feature: FeatureBaseline;
-    if (column.kind === 'numeric') {
-      const values = column.values as Float64Array;
-      const present = new Float64Array(rows.length);
-      let n = 0;
-      for (let i = 0; i < rows.length; i++) {
-        const v = values[rows[i]];
-        if (!Number.isNaN(v)) present[n++] = v;
-      }
-      const edges = decileEdges(present.subarray(0, n).sort());
-      feature = { name: column.name, kind: 'numeric', edges, counts: new Array<number>(edges.length + 1).fill(0), missing: 0 };
-    } else {
+  const features = columns.flatMap((column, c): FeatureBaseline[] => {
+    const encoding = encodings[c];
+    if (column.kind === 'categorical') {
       const categories = encoding?.kind === 'categorical' ? encoding.categories : [];
-      feature = { name: column.name, kind: 'categorical', categories: [...categories], counts: new Array<number>(categories.length + 1).fill(0), missing: 0 };
+      return [count({ name: column.name, kind: 'categorical', categories: [...categories], counts: new Array<number>(categories.length + 1).fill(0), missing: 0 }, column, rows)];
     }
-    const binner = featureBinner(feature);
-    for (let i = 0; i < rows.length; i++) {
-      const bin = binner.bin(column.values, rows[i]);
-      if (bin === MISSING_BIN) feature.missing++;
-      else feature.counts[bin]++;
-    }
-    return feature;
+    // Numbers, and a datetime's instants (ms since the epoch), are cut at their training deciles.
+    const edges = presentDeciles(column.values as Float64Array, rows);
+    const counts = new Array<number>(edges.length + 1).fill(0);
+    if (column.kind === 'numeric') return [count({ name: column.name, kind: 'numeric', edges, counts, missing: 0 }, column, rows)];
+    const cycles = encoding?.kind === 'datetime' ? encoding.cycles : [];
+    return [
+      count({ name: column.name, kind: 'datetime', part: 'time', edges, counts, missing: 0 }, column, rows),
+      ...cycles.map((part) => count({ name: column.name, kind: 'datetime', part, counts: new Array<number>(CYCLE_BINS[part]).fill(0), missing: 0 }, column, rows)),
+    ];
   });
   return { rows: rows.length, features };
+}
+
+/** The distinct deciles of the values at `rows` that are not missing. */
+function presentDeciles(values: Float64Array, rows: ArrayLike<number>): number[] {
+  const present = new Float64Array(rows.length);
+  let n = 0;
+  for (let i = 0; i < rows.length; i++) {
+    const v = values[rows[i]];
+    if (!Number.isNaN(v)) present[n++] = v;
+  }
+  return decileEdges(present.subarray(0, n).sort());
+}
+
+/** Fills `feature`'s counts from the column's values at `rows`, through the binner serving uses. */
+function count<F extends FeatureBaseline>(feature: F, column: FeatureColumn, rows: ArrayLike<number>): F {
+  const binner = featureBinner(feature);
+  for (let i = 0; i < rows.length; i++) {
+    const bin = binner.bin(column.values, rows[i]);
+    if (bin === MISSING_BIN) feature.missing++;
+    else feature.counts[bin]++;
+  }
+  return feature;
 }
 
 /** Bins of a model output row: the predicted class, or the predicted value among the edges. */

@@ -3,20 +3,26 @@
 // shares of missing and unseen values; the same for the predictions against validation. The work is
 // proportional to features × bins × hours, never to the rows served.
 import type { MetadataStore } from '../store/metadata/metadata-store.ts';
-import { MISSING_BIN, type DriftBaseline, type FeatureBaseline } from './baseline.ts';
+import { MISSING_BIN, histogramKey, type DriftBaseline, type FeatureBaseline } from './baseline.ts';
+import type { DatetimeCycle } from '../models/preprocessing.ts';
+import { isoOf } from '../datasets/datetime.ts';
 import { PREDICTION_FEATURE, windowBinCounts } from './store.ts';
 import { driftStatus, psi, type DriftStatus, type DriftThresholds } from './psi.ts';
 
 export interface HistogramBin {
-  /** `< 3.5`, `[3.5, 7)`, `≥ 7`, a category, `(unseen)` or `(missing)`. */
+  /** `< 3.5`, `[3.5, 7)`, `≥ 7`, a category, `(unseen)`, a month, weekday or hour, or `(missing)`. */
   bin: string;
   expected: number;
   live: number;
 }
 
 export interface FeatureDrift {
+  /** The column; for a datetime's cyclic part, the column and the part: `signup.month`. */
   feature: string;
-  kind: 'numeric' | 'categorical';
+  kind: 'numeric' | 'categorical' | 'datetime';
+  /** Datetime features: the column, and which histogram (the instant, or a cyclic part). */
+  column?: string;
+  part?: 'time' | DatetimeCycle;
   psi: number;
   status: DriftStatus;
   live_rows: number;
@@ -46,7 +52,7 @@ export async function computeDrift(
 ): Promise<DriftReport> {
   const fromHour = input.from.toISOString().slice(0, 13);
   const live = await windowBinCounts(store, input.model, input.version, fromHour);
-  const features = input.baseline.features.map((f) => featureDrift(f, live.get(f.name) ?? new Map(), input.thresholds));
+  const features = input.baseline.features.map((f) => featureDrift(f, live.get(histogramKey(f)) ?? new Map(), input.thresholds));
   let prediction: DriftReport['prediction'] = null;
   const p = input.baseline.prediction;
   if (p) {
@@ -84,15 +90,15 @@ function featureDrift(feature: FeatureBaseline, live: Map<number, number>, thres
   const expectedRows = sum(expected);
   const liveRows = sum(actual);
   const value = psi(expected, actual);
-  const labels = feature.kind === 'numeric' ? rangeLabels(feature.edges) : [...feature.categories, '(unseen)'];
   const result: FeatureDrift = {
-    feature: feature.name,
+    feature: feature.kind === 'datetime' && feature.part !== 'time' ? `${feature.name}.${feature.part}` : feature.name,
     kind: feature.kind,
+    ...(feature.kind === 'datetime' ? { column: feature.name, part: feature.part } : {}),
     psi: value,
     status: driftStatus(value, liveRows, thresholds),
     live_rows: liveRows,
     missing_share: { expected: share(feature.missing, expectedRows), live: share(actual[actual.length - 1], liveRows) },
-    histogram: [...labels, '(missing)'].map((bin, i) => ({ bin, expected: share(expected[i], expectedRows), live: share(actual[i], liveRows) })),
+    histogram: [...binLabels(feature), '(missing)'].map((bin, i) => ({ bin, expected: share(expected[i], expectedRows), live: share(actual[i], liveRows) })),
   };
   if (feature.kind === 'categorical') {
     const unseen = feature.categories.length;
@@ -101,10 +107,22 @@ function featureDrift(feature: FeatureBaseline, live: Map<number, number>, thres
   return result;
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+const WEEKDAYS = ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat'];
+
+/** Labels of a feature's bins (without the missing bin). */
+function binLabels(feature: FeatureBaseline): string[] {
+  if (feature.kind === 'numeric') return rangeLabels(feature.edges);
+  if (feature.kind === 'categorical') return [...feature.categories, '(unseen)'];
+  if (feature.part === 'time') return rangeLabels(feature.edges, isoOf);
+  if (feature.part === 'month') return MONTHS;
+  if (feature.part === 'day_of_week') return WEEKDAYS;
+  return Array.from({ length: 24 }, (_, h) => `${String(h).padStart(2, '0')}:00`);
+}
+
 /** Labels of the bins that `edges` cut the line into. */
-function rangeLabels(edges: number[]): string[] {
+function rangeLabels(edges: number[], fmt = (x: number) => String(Number(x.toPrecision(4)))): string[] {
   if (edges.length === 0) return ['all'];
-  const fmt = (x: number) => String(Number(x.toPrecision(4)));
   return [`< ${fmt(edges[0])}`, ...edges.slice(1).map((e, i) => `[${fmt(edges[i])}, ${fmt(e)})`), `≥ ${fmt(edges[edges.length - 1])}`];
 }
 

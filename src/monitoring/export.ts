@@ -3,7 +3,8 @@
 // column, ready for a training job. The parts are read twice, streamed both times:
 // once for the columns (inputs can differ between versions), once to write the CSV, which goes
 // through the same ingest as an upload (hash, types, profile, columnar copy), so nothing half-made
-// is ever recorded.
+// is ever recorded. The bytes are staged under the dataset id the caller gives (the job's own), and
+// become a dataset only when its row is recorded at the end.
 import { Readable } from 'node:stream';
 import { createInterface } from 'node:readline';
 import type { Platform } from '../platform.ts';
@@ -20,6 +21,8 @@ export interface ExportRequest {
   target: string;
   /** The new dataset's name (an existing name gets its next version). */
   name: string;
+  /** The id to stage and record the dataset under. */
+  datasetId: string;
   from: Date;
   to: Date;
 }
@@ -93,7 +96,7 @@ export async function exportPredictionLogs(platform: Platform, request: ExportRe
     if (batch.length > 0) yield Buffer.from(batch.join('\n') + '\n');
   }
 
-  const staged = await stageUpload(platform, Readable.from(csv()), { delimiter: ',' });
+  const staged = await stageUpload(platform, Readable.from(csv()), { delimiter: ',', id: request.datasetId });
   if (signal.aborted) {
     await discardStaged(platform, staged);
     throw new ExportError(`export stopped (${String(signal.reason)})`);

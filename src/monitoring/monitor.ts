@@ -15,7 +15,8 @@ import type { BlobStore } from '../store/blobs/blob-store.ts';
 import type { MetadataStore } from '../store/metadata/metadata-store.ts';
 import type { RawColumn } from '../models/preprocessing.ts';
 import type { ModelVersionRecord } from '../models/registry.ts';
-import { featureBinner, predictionBinner, type DriftBaseline, type FeatureBinner, type PredictionBinner } from './baseline.ts';
+import { featureBinner, histogramKey, predictionBinner, type DriftBaseline, type FeatureBinner, type PredictionBinner } from './baseline.ts';
+import { isoOf } from '../datasets/datetime.ts';
 import { LATENCY_FEATURE, PREDICTION_FEATURE, addBinCounts, getSettings, insertRecords, type BinCount, type MonitoringSettings, type PredictionRecord } from './store.ts';
 import { readBaseline } from './baseline-artifact.ts';
 import { predictionLogPartKey } from '../store/blobs/keys.ts';
@@ -39,7 +40,7 @@ export const DEFAULT_MONITOR_OPTIONS: MonitorOptions = { flushMs: 2000, maxQueue
 export interface ObservedPredictions {
   /** The served version's manifest fields the log needs. */
   manifest: { task: string; features: ReadonlyArray<{ name: string; kind: string }>; target: { kind: string; classes?: string[] } };
-  /** Raw feature columns, in the manifest's feature order (as the encoder received them). */
+  /** Feature columns, in the manifest's feature order, as the encoder received them (a datetime as ms since the epoch). */
   columns: RawColumn[];
   rows: number;
   /** Outputs as served: probabilities for classifiers (one per class, or of the positive class), values for regression. */
@@ -57,8 +58,8 @@ export interface MonitorCounters {
 }
 
 interface VersionBinners {
-  /** By feature name: the features the baseline bins (datetime features are not). */
-  features: Map<string, FeatureBinner>;
+  /** By feature name: the histograms the baseline keeps of it (a datetime has several), each under its key. */
+  features: Map<string, Array<{ key: string; binner: FeatureBinner }>>;
   prediction: PredictionBinner | null;
 }
 
@@ -143,7 +144,9 @@ export class PredictionMonitor {
       const inputs: Record<string, string | number | null> = {};
       for (let f = 0; f < manifest.features.length; f++) {
         const column = columns[f];
-        inputs[manifest.features[f].name] = column instanceof Float64Array ? (Number.isNaN(column[i]) ? null : column[i]) : column[i];
+        // A datetime is logged as ISO 8601 text, as it was sent (and as an export must read it back).
+        if (!(column instanceof Float64Array)) inputs[manifest.features[f].name] = column[i];
+        else inputs[manifest.features[f].name] = Number.isNaN(column[i]) ? null : manifest.features[f].kind === 'datetime' ? isoOf(column[i]) : column[i];
       }
       const prediction = describeOutput(manifest.task, classes, output, width, i, threshold);
       this.lines.push({
@@ -153,8 +156,7 @@ export class PredictionMonitor {
       });
       this.records.push({ model_name: model, request_id: context.requestId, row_index: row, version: version.version, logged_at: time, predicted_label: prediction.label, predicted_value: prediction.value });
       for (let f = 0; f < manifest.features.length; f++) {
-        const binner = binners.features.get(manifest.features[f].name);
-        if (binner) this.count(model, version.version, hour, manifest.features[f].name, binner.bin(columns[f], i));
+        for (const { key, binner } of binners.features.get(manifest.features[f].name) ?? []) this.count(model, version.version, hour, key, binner.bin(columns[f], i));
       }
       if (binners.prediction) this.count(model, version.version, hour, PREDICTION_FEATURE, binners.prediction.bin(output, width, i));
       this.counters.logged++;
@@ -230,8 +232,14 @@ export class PredictionMonitor {
 
 function binnersOf(baseline: DriftBaseline | null, task: string): VersionBinners {
   if (!baseline) return { features: new Map(), prediction: null };
+  const features = new Map<string, Array<{ key: string; binner: FeatureBinner }>>();
+  for (const f of baseline.features) {
+    let list = features.get(f.name);
+    if (!list) features.set(f.name, (list = []));
+    list.push({ key: histogramKey(f), binner: featureBinner(f) });
+  }
   return {
-    features: new Map(baseline.features.map((f) => [f.name, featureBinner(f)])),
+    features,
     prediction: baseline.prediction ? predictionBinner(baseline.prediction, task) : null,
   };
 }

@@ -3,7 +3,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
-import { MISSING_BIN, decileEdges, featureBinner, fitFeatureBaseline, fitPredictionBaseline, numericBin } from './baseline.ts';
+import { MISSING_BIN, decileEdges, featureBinner, fitFeatureBaseline, fitPredictionBaseline, histogramKey, numericBin, type FeatureBaseline } from './baseline.ts';
+import { fitPreprocessing } from '../models/preprocessing.ts';
 import { driftStatus, psi } from './psi.ts';
 import { liveQuality, rocAuc } from './quality.ts';
 import { parseWindow } from './window.ts';
@@ -57,6 +58,42 @@ describe('baseline bins', () => {
     expect(bin.bin(['TRUE', 'red', 'green', null], 1)).toBe(0);
     expect(bin.bin(['TRUE', 'red', 'green', null], 2)).toBe(2);
     expect(bin.bin(['TRUE', 'red', 'green', null], 3)).toBe(MISSING_BIN);
+  });
+
+  it('bins a datetime by its instant and by each cyclic part the encoder uses, so a shift in time or in hour of day shows', () => {
+    const r = random(11);
+    const DAY = 86_400_000;
+    // Working-hours events over the first half of 2026; the dates vary in month and weekday, the hours in 8–11.
+    const times = (n: number, shiftMs = 0, hour?: number) =>
+      Float64Array.from({ length: n }, () => Date.UTC(2026, 0, 1) + Math.floor(r() * 180) * DAY + (hour ?? 8 + Math.floor(r() * 4)) * 3_600_000 + shiftMs);
+    const train = times(2000);
+    train[0] = Number.NaN;
+    const columns = [{ name: 'at', kind: 'datetime' as const, values: train }];
+    const rows = Array.from({ length: train.length }, (_, i) => i);
+    const { features } = fitFeatureBaseline(columns, fitPreprocessing(columns, rows, 10).features, rows);
+    expect(features.map((f) => [histogramKey(f), f.kind === 'datetime' ? f.part : f.kind, f.counts.length])).toEqual([
+      ['at', 'time', 10],
+      ['at\u0000month', 'month', 12],
+      ['at\u0000day_of_week', 'day_of_week', 7],
+      ['at\u0000hour', 'hour', 24],
+    ]);
+    expect(features.every((f) => f.missing === 1)).toBe(true);
+    expect(features[3].counts.slice(8, 12).reduce((s, c) => s + c, 0)).toBe(1999);
+
+    const psiOf = (feature: FeatureBaseline, live: Float64Array) => {
+      const binner = featureBinner(feature);
+      const counts = new Array<number>(feature.counts.length).fill(0);
+      for (let i = 0; i < live.length; i++) counts[binner.bin(live, i)]++;
+      return psi(feature.counts, counts);
+    };
+    const same = times(1000);
+    expect(features.map((f) => psiOf(f, same)).every((v) => v < 0.1)).toBe(true);
+    // A year later (52 weeks: the same weekdays): the instant drifts, the cyclic parts do not.
+    const later = times(1000, 364 * DAY);
+    expect(features.map((f) => psiOf(f, later) >= 0.2)).toEqual([true, false, false, false]);
+    // The same dates at night: only the hour of day drifts.
+    const night = times(1000, 0, 22);
+    expect(features.map((f) => psiOf(f, night) >= 0.2)).toEqual([false, false, false, true]);
   });
 
   it('bins predictions by predicted class, or by the deciles of the predicted value', () => {

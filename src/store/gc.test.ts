@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config.ts';
 import { openPlatform, type Platform } from '../platform.ts';
-import { newId, idTime } from '../ids.ts';
+import { newId, idTime, jobDatasetId } from '../ids.ts';
 import { collectGarbage } from './gc.ts';
 import { startS3Server, type S3TestServer } from '../../test/support/s3.ts';
 import { CreateMultipartUploadCommand } from '@aws-sdk/client-s3';
@@ -31,7 +31,14 @@ async function seed(platform: Platform) {
   await platform.blobs.put(`jobs/${orphanJob}/log.txt`, 'log');
   await platform.blobs.put(`models/m/${job}-a1/model.onnx`, 'onnx'); // its job row is gone too
   await platform.blobs.put('notes/readme.txt', 'not ours');
-  return { kept, orphan, fresh, job, orphanJob };
+  // An export job queued long ago and running now: what it stages is not an orphan.
+  const exporting = newId('job', old);
+  await platform.metadata.db
+    .insertInto('jobs')
+    .values({ id: exporting, kind: 'export', status: 'running', spec_json: '{}', attempts: 1, max_attempts: 3, cancel_requested: 0, created_at: now, updated_at: now })
+    .execute();
+  await platform.blobs.put(`datasets/${jobDatasetId(exporting)}/data.csv`, 'a\n1\n');
+  return { kept, orphan, fresh, job, orphanJob, exporting: jobDatasetId(exporting) };
 }
 
 describe('idTime', () => {
@@ -73,7 +80,7 @@ for (const kind of ['file', 's3'] as const) {
       expect(await platform.blobs.list('')).toEqual(before);
       const real = await collectGarbage(platform, { dryRun: false, minAgeMs: DAY });
       expect(real.orphans).toEqual(dry.orphans);
-      expect(await platform.blobs.list('')).toEqual([`datasets/${ids.fresh}/data.csv`, `datasets/${ids.kept}/data.csv`, 'notes/readme.txt'].sort());
+      expect(await platform.blobs.list('')).toEqual([`datasets/${ids.exporting}/data.csv`, `datasets/${ids.fresh}/data.csv`, `datasets/${ids.kept}/data.csv`, 'notes/readme.txt'].sort());
       expect((await collectGarbage(platform, { dryRun: false, minAgeMs: DAY })).orphans).toEqual([]);
     });
 

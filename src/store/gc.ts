@@ -6,11 +6,12 @@
 // is an orphan: an upload or a job whose process died between writing its blobs and recording them
 // (or failed to clean up after itself). Safe while other servers run: ids carry their creation
 // time, and a group younger than `minAgeMs` (an upload or job that may still be recording) is never
-// touched; a model prefix whose job is still queued or running is kept whatever its age; the job's
-// status is read before its version row, so a job that finishes meanwhile is seen with its version.
+// touched; a model prefix whose job is still queued or running is kept whatever its age, and so is a
+// dataset a queued or running job is making (an export stages under its job's id, jobDatasetId);
+// the job's status is read before its version row, so a job that finishes meanwhile is seen with its version.
 // Keys of any other shape are reported and never removed.
 import type { Platform } from '../platform.ts';
-import { idTime } from '../ids.ts';
+import { idTime, jobOfDatasetId } from '../ids.ts';
 import { ownerOfKey } from './blobs/keys.ts';
 
 export interface GcGroup {
@@ -66,14 +67,14 @@ export async function collectGarbage(platform: Platform, options: { dryRun: bool
   const jobs = await existing([...new Set([...ids('job'), ...ids('model-version')])], async (chunk) =>
     (await db.selectFrom('jobs').select('id').where('id', 'in', chunk).execute()).map((r) => r.id),
   );
-  // Jobs that may still record a version: their status first, then the version rows.
-  const active = await existing(ids('model-version'), async (chunk) =>
+  // Jobs that may still record a version or a dataset: their status first, then the rows.
+  const active = await existing([...ids('model-version'), ...ids('dataset').map(jobOfDatasetId)], async (chunk) =>
     (await db.selectFrom('jobs').select('id').where('id', 'in', chunk).where('status', 'in', ['queued', 'running']).execute()).map((r) => r.id),
   );
   const prefixes = old.filter((g) => g.kind === 'model-version').map((g) => g.prefix);
   const versions = await existing(prefixes, async (chunk) => (await db.selectFrom('model_versions').select('blob_prefix').where('blob_prefix', 'in', chunk).execute()).map((r) => r.blob_prefix));
   const orphans = old.filter((g) => {
-    if (g.kind === 'dataset') return !datasets.has(g.id);
+    if (g.kind === 'dataset') return !datasets.has(g.id) && !active.has(jobOfDatasetId(g.id));
     if (g.kind === 'job') return !jobs.has(g.id);
     return !active.has(g.id) && !versions.has(g.prefix);
   });

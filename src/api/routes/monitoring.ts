@@ -50,8 +50,14 @@ const DriftReportSchema = Type.Object(
     status: Status,
     features: Type.Array(
       Type.Object({
-        feature: Type.String(),
-        kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical')]),
+        feature: Type.String({ description: 'The column; a datetime column\'s cyclic parts are `column.month`, `column.day_of_week` and `column.hour`' }),
+        kind: Type.Union([Type.Literal('numeric'), Type.Literal('categorical'), Type.Literal('datetime')]),
+        column: Type.Optional(Type.String({ description: 'Datetime features: the column' })),
+        part: Type.Optional(
+          Type.Union([Type.Literal('time'), Type.Literal('month'), Type.Literal('day_of_week'), Type.Literal('hour')], {
+            description: 'Datetime features: the instant (binned at the training deciles) or a cyclic part (one bin per month, weekday or hour, UTC)',
+          }),
+        ),
         psi: Type.Number(),
         status: Status,
         live_rows: Type.Integer(),

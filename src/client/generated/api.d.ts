@@ -5167,8 +5167,13 @@ export type components = {
             live_rows: number;
             status: "ok" | "warn" | "drift" | "no_data";
             features: {
+                /** @description The column; a datetime column's cyclic parts are `column.month`, `column.day_of_week` and `column.hour` */
                 feature: string;
-                kind: "numeric" | "categorical";
+                kind: "numeric" | "categorical" | "datetime";
+                /** @description Datetime features: the column */
+                column?: string;
+                /** @description Datetime features: the instant (binned at the training deciles) or a cyclic part (one bin per month, weekday or hour, UTC) */
+                part?: "time" | "month" | "day_of_week" | "hour";
                 psi: number;
                 status: "ok" | "warn" | "drift" | "no_data";
                 live_rows: number;
