@@ -243,12 +243,12 @@ export function isAbort(error: unknown): boolean {
  * as a second blob. On any failure (bad CSV, too large, client gone, either write failing) both
  * partial blobs are removed and a TrainyardError is thrown.
  */
-export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number } = {}): Promise<StagedUpload> {
+export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number; maxBytes?: number } = {}): Promise<StagedUpload> {
   const id = newId('ds');
   const blobKey = datasetCsvKey(id);
   const columnarKey = datasetColumnarKey(id);
   const output = new ColumnarOutput();
-  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output, platform.config.maxColumns);
+  const tap = new IngestTap(options.maxBytes ?? platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output, platform.config.maxColumns);
   tap.on('error', () => {}); // handled through the puts; stopping one put may error the tap late
   const pumping = pump(source, tap);
   // Either write failing stops the other: the copy's stream is destroyed, or the tap (and so the upload).
