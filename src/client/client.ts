@@ -230,6 +230,9 @@ export class TrainyardClient {
   getImportJob(id: string): Promise<ImportJob> {
     return this.request('GET', `/v1/import-jobs/${enc(id)}`);
   }
+  cancelImportJob(id: string): Promise<ImportJob> {
+    return this.request('POST', `/v1/import-jobs/${enc(id)}/cancel`);
+  }
 
   // Training jobs ----------------------------------------------------------------------------
 
