@@ -115,7 +115,7 @@ describe.each(BACKENDS)('import from S3 ($name)', ({ mysql }) => {
     const stores: Record<string, string> = mysql
       ? { ...s3.env, TRAINYARD_DATABASE_URL: db!.url }
       : { TRAINYARD_S3_ENDPOINT: s3.endpoint, AWS_ACCESS_KEY_ID: s3.credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: s3.credentials.secretAccessKey, AWS_REGION: 'us-east-1' };
-    env = { ...stores, TRAINYARD_IMPORT_ALLOW: `s3://${s3.bucket}/data`, TRAINYARD_MAX_ATTEMPTS: '2', };
+    env = { ...stores, TRAINYARD_IMPORT_ALLOW: `s3://${s3.bucket}/data`, TRAINYARD_MAX_ATTEMPTS: '2' };
     server = await startServerProcess(env, { readyTimeoutMs: 150_000 });
   }, 300_000);
 
