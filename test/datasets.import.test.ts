@@ -77,7 +77,9 @@ describe.each(BACKENDS)('import from S3 ($name)', ({ mysql }) => {
       },
       timeoutMs,
       200,
-    );
+    ).catch((error: unknown) => {
+      throw new Error(`${(error as Error).message}\n${server.tail(60)}`);
+    });
   const blobUrl = () => (mysql ? `${s3.bucketUrl}` : `file://${join(server.dataDir, 'blobs')}`);
   /** Dataset blobs under datasets/ whose dataset has no row, and files left in the local staging. */
   async function leftovers(): Promise<{ orphanKeys: string[]; staging: string[] }> {
