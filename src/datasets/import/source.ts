@@ -105,7 +105,10 @@ export class ImportSource {
     try {
       response = await this.client.send(new GetObjectCommand({ Bucket: bucket, Key: object.key }), { abortSignal: signal });
     } catch (error) {
-      throw sorted(error, object.url);
+      const user = sorted(error, object.url);
+      if (user !== error || signal?.aborted) throw user;
+      // The store failing (retried by the engine): the message names the object.
+      throw new Error(`reading ${object.url} failed: ${(error as Error).message}`, { cause: error });
     }
     const body = response.Body as Readable | undefined;
     if (!body) throw new Error(`${object.url}: the object store sent no body`);
