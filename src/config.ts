@@ -3,6 +3,7 @@
 import { resolve, join } from 'node:path';
 import { availableParallelism, cpus } from 'node:os';
 import { ConfigError } from './errors.ts';
+import { parseAllowList, type AllowEntry } from './datasets/import/location.ts';
 
 export type ExecutorKind = 'local' | 'queue' | 'aws-batch';
 export type AuthMode = 'auto' | 'on' | 'off';
@@ -44,6 +45,11 @@ export interface Config {
   monitoringMaxQueuedRows: number;
   driftWarn: number;
   driftAlert: number;
+  /** TRAINYARD_IMPORT_ALLOW: where POST /v1/datasets/import may read (empty: imports disabled). */
+  importAllow: AllowEntry[];
+  importMaxObjects: number;
+  importMaxBytes: number;
+  importRegion: string | undefined;
   batch: { jobQueue: string | undefined; jobDefinition: string | undefined; region: string | undefined };
 }
 
@@ -90,6 +96,10 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_MONITORING_MAX_QUEUED_ROWS', default: '50000', description: 'Logged rows one process buffers at most; beyond, rows are dropped and counted, never waited for.' },
   { name: 'TRAINYARD_DRIFT_WARN', default: '0.1', description: 'PSI from which a feature is `warn` in drift reports.' },
   { name: 'TRAINYARD_DRIFT_ALERT', default: '0.2', description: 'PSI from which a feature is `drift` in drift reports.' },
+  { name: 'TRAINYARD_IMPORT_ALLOW', default: '— (imports disabled)', description: 'Comma-separated `s3://bucket/prefix` entries that `POST /v1/datasets/import` may read from; anything else is 403 `IMPORT_NOT_ALLOWED`. An entry is a folder: `s3://b/data` allows `s3://b/data/…`, not `s3://b/data-secret/…`; `s3://b` allows the whole bucket. The objects are read with the server\'s or worker\'s own AWS credentials (the default chain).' },
+  { name: 'TRAINYARD_IMPORT_MAX_OBJECTS', default: '10000', description: 'Most objects one import may read; an import matching more fails (nothing kept).' },
+  { name: 'TRAINYARD_IMPORT_MAX_BYTES', default: '107374182400 (100 GiB)', description: 'Most bytes one import may read, all objects together; an import over it fails (nothing kept).' },
+  { name: 'TRAINYARD_IMPORT_REGION', default: 'AWS_REGION', description: 'Region of the import client (a bucket in another region is followed by redirect). `TRAINYARD_S3_ENDPOINT` applies to imports too.' },
   { name: 'TRAINYARD_BATCH_JOB_QUEUE', default: '—', description: 'AWS Batch job queue (aws-batch executor).' },
   { name: 'TRAINYARD_BATCH_JOB_DEFINITION', default: '—', description: 'AWS Batch job definition (aws-batch executor).' },
   { name: 'AWS_REGION', default: '—', description: 'Region for S3 and Batch clients.' },
@@ -131,6 +141,15 @@ function workerCount(env: Env): number {
   return integer(env, 'TRAINYARD_WORKERS', 1, 1);
 }
 
+function importAllowList(env: Env): AllowEntry[] {
+  const entries = (env.TRAINYARD_IMPORT_ALLOW ?? '').split(',').map((e) => e.trim()).filter((e) => e !== '');
+  try {
+    return parseAllowList(entries);
+  } catch (error) {
+    throw new ConfigError((error as Error).message);
+  }
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(env.TRAINYARD_DATA_DIR || './.trainyard');
   return {
@@ -169,6 +188,10 @@ export function loadConfig(env: Env = process.env): Config {
     monitoringMaxQueuedRows: integer(env, 'TRAINYARD_MONITORING_MAX_QUEUED_ROWS', 50_000, 1),
     driftWarn: decimal(env, 'TRAINYARD_DRIFT_WARN', 0.1),
     driftAlert: decimal(env, 'TRAINYARD_DRIFT_ALERT', 0.2),
+    importAllow: importAllowList(env),
+    importMaxObjects: integer(env, 'TRAINYARD_IMPORT_MAX_OBJECTS', 10_000, 1),
+    importMaxBytes: integer(env, 'TRAINYARD_IMPORT_MAX_BYTES', 100 * 1024 ** 3, 1),
+    importRegion: env.TRAINYARD_IMPORT_REGION || env.AWS_REGION || undefined,
     batch: {
       jobQueue: env.TRAINYARD_BATCH_JOB_QUEUE || undefined,
       jobDefinition: env.TRAINYARD_BATCH_JOB_DEFINITION || undefined,
@@ -188,6 +211,10 @@ export function storeEnvironment(config: Config): Record<string, string> {
     TRAINYARD_TRAINER_THREADS: String(config.trainerThreads),
     TRAINYARD_LOG_LEVEL: config.logLevel,
   };
+  env.TRAINYARD_IMPORT_ALLOW = config.importAllow.map((e) => `s3://${e.bucket}${e.folder ? `/${e.folder}` : ''}`).join(',');
+  env.TRAINYARD_IMPORT_MAX_OBJECTS = String(config.importMaxObjects);
+  env.TRAINYARD_IMPORT_MAX_BYTES = String(config.importMaxBytes);
+  if (config.importRegion) env.TRAINYARD_IMPORT_REGION = config.importRegion;
   if (config.s3Endpoint) env.TRAINYARD_S3_ENDPOINT = config.s3Endpoint;
   if (config.python) env.TRAINYARD_PYTHON = config.python;
   return env;

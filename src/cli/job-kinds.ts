@@ -6,7 +6,8 @@ import { trainingJobRunner } from '../training/run-training.ts';
 import { inferenceJobRunner } from '../inference/run-inference.ts';
 import { tuningJobRunner } from '../tuning/driver.ts';
 import { exportJobRunner } from '../monitoring/export-job.ts';
+import { importJobRunner } from '../datasets/import/import-job.ts';
 
 export function jobRunners(): JobRunners {
-  return new JobRunners().register(trainingJobRunner).register(inferenceJobRunner).register(tuningJobRunner).register(exportJobRunner);
+  return new JobRunners().register(trainingJobRunner).register(inferenceJobRunner).register(tuningJobRunner).register(exportJobRunner).register(importJobRunner);
 }

@@ -11,6 +11,7 @@ import type {
   EpochEvent,
   EpochPoint,
   ExportJob,
+  ImportJob,
   InferenceJob,
   InferenceJobRequest,
   FeedbackItem,
@@ -221,6 +222,16 @@ export class TrainyardClient {
   }
   getExportJob(id: string): Promise<ExportJob> {
     return this.request('GET', `/v1/export-jobs/${enc(id)}`);
+  }
+  /** Starts importing s3:// objects (one, a prefix or a glob) into a dataset version, read by the server with its own credentials. */
+  importDataset(request: { name: string; url: string }): Promise<ImportJob> {
+    return this.request('POST', '/v1/datasets/import', { json: request });
+  }
+  getImportJob(id: string): Promise<ImportJob> {
+    return this.request('GET', `/v1/import-jobs/${enc(id)}`);
+  }
+  cancelImportJob(id: string): Promise<ImportJob> {
+    return this.request('POST', `/v1/import-jobs/${enc(id)}/cancel`);
   }
 
   // Training jobs ----------------------------------------------------------------------------

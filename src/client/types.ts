@@ -100,3 +100,4 @@ export type LiveQuality = ResponseJson<'/v1/models/{name}/versions/{version}/qua
 export type Traffic = ResponseJson<'/v1/models/{name}/monitoring/traffic', 'get', 200>;
 export type FeedbackItem = RequestJson<'/v1/models/{name}/feedback', 'post'>[number];
 export type ExportJob = ResponseJson<'/v1/export-jobs/{id}', 'get', 200>;
+export type ImportJob = ResponseJson<'/v1/import-jobs/{id}', 'get', 200>;

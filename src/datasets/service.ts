@@ -244,12 +244,12 @@ export function isAbort(error: unknown): boolean {
  * partial blobs are removed and a TrainyardError is thrown. `id`: the dataset id to stage under (a
  * job's own, see jobDatasetId), else a new one.
  */
-export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number; id?: string } = {}): Promise<StagedUpload> {
+export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number; maxBytes?: number; id?: string } = {}): Promise<StagedUpload> {
   const id = options.id ?? newId('ds');
   const blobKey = datasetCsvKey(id);
   const columnarKey = datasetColumnarKey(id);
   const output = new ColumnarOutput();
-  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output, platform.config.maxColumns);
+  const tap = new IngestTap(options.maxBytes ?? platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output, platform.config.maxColumns);
   tap.on('error', () => {}); // handled through the puts; stopping one put may error the tap late
   const pumping = pump(source, tap);
   // Either write failing stops the other: the copy's stream is destroyed, or the tap (and so the upload).

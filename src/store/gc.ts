@@ -13,6 +13,7 @@
 import type { Platform } from '../platform.ts';
 import { idTime, jobOfDatasetId } from '../ids.ts';
 import { ownerOfKey } from './blobs/keys.ts';
+import { sweepLocalStaging } from '../datasets/table/staging.ts';
 
 export interface GcGroup {
   /** The blob prefix (deleted with deletePrefix). */
@@ -84,7 +85,9 @@ export async function collectGarbage(platform: Platform, options: { dryRun: bool
       platform.logger.info({ prefix: group.prefix, kind: group.kind, keys: group.keys }, 'gc: removed orphaned blobs');
     }
   }
-  const staging = await platform.blobs.sweepStaging(options.minAgeMs, { dryRun: options.dryRun });
+  const blobStaging = await platform.blobs.sweepStaging(options.minAgeMs, { dryRun: options.dryRun });
+  const localStaging = await sweepLocalStaging(platform.config.dataDir, options.minAgeMs, { dryRun: options.dryRun, now });
+  const staging = { removed: blobStaging.removed + localStaging.removed, bytes: blobStaging.bytes + localStaging.bytes };
   return { orphans: orphans.map(({ prefix, kind, keys }) => ({ prefix, kind, keys })), young, unknown, staging, dryRun: options.dryRun };
 }
 
@@ -95,7 +98,10 @@ export async function collectGarbage(platform: Platform, options: { dryRun: bool
 export function startStagingSweeper(platform: Platform, staleMs: number, intervalMs = Math.max(60_000, Math.min(staleMs, 3_600_000))): () => void {
   const sweep = async () => {
     try {
-      const { removed, bytes } = await platform.blobs.sweepStaging(staleMs);
+      const blob = await platform.blobs.sweepStaging(staleMs);
+      const local = await sweepLocalStaging(platform.config.dataDir, staleMs);
+      const removed = blob.removed + local.removed;
+      const bytes = blob.bytes + local.bytes;
       if (removed > 0) platform.logger.info({ removed, bytes }, 'removed stale blob staging left by writes that never finished');
     } catch (error) {
       platform.logger.warn({ err: error }, 'could not sweep stale blob staging');

@@ -42,8 +42,10 @@ const S3rver = createRequire(import.meta.url)('s3rver') as S3rverConstructor;
 export const S3RVER_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } as const;
 
 export interface S3Fault {
-  /** HTTP status to answer, e.g. 503 or 500. */
+  /** HTTP status to answer, e.g. 503 or 500; 0 with `stallMs`: answer normally, late. */
   status: number;
+  /** Hold each matching request this long before answering (with `status` 0: then serve it as usual). */
+  stallMs?: number;
   /** S3 error code in the XML body (default ServiceUnavailable / InternalError by status). */
   code?: string;
   /** Only requests this returns true for fail (default all), e.g. `(req) => req.url.includes('partNumber=')`. */
@@ -123,10 +125,20 @@ export async function startS3Server(options: { bucket?: string; prefix?: string 
   const requests: string[] = [];
   const server: Server = createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
+    const matched = fault && (!fault.match || fault.match(req)) ? fault : null;
+    if (matched?.stallMs) {
+      setTimeout(() => serve(req, res, matched), matched.stallMs);
+      return;
+    }
+    serve(req, res, matched);
+  });
+
+  function serve(req: IncomingMessage, res: ServerResponse, matched: S3Fault | null): void {
     const url = new URL(req.url ?? '/', 'http://s3');
     const [, reqBucket, ...keyParts] = url.pathname.split('/');
     const key = decodeURIComponent(keyParts.join('/'));
-    if (fault && (!fault.match || fault.match(req))) {
+    if (matched && matched.status > 0) {
+      const fault = matched;
       const code = fault.code ?? (fault.status === 503 ? 'ServiceUnavailable' : 'InternalError');
       req.resume();
       return xml(res, fault.status, `<Error><Code>${code}</Code><Message>injected by the test</Message></Error>`);
@@ -189,7 +201,7 @@ export async function startS3Server(options: { bucket?: string; prefix?: string 
       return;
     }
     handle(req, res);
-  });
+  }
 
   const { port, down, up } = await listenSwitchable(server);
 

@@ -1,6 +1,7 @@
 // Every resource's route module, in the order they appear in the OpenAPI document.
 import type { RouteModule } from '../route-context.ts';
 import { datasetRoutes } from './datasets.ts';
+import { importJobRoutes } from './import-jobs.ts';
 import { modelRoutes } from './models.ts';
 import { trainingJobRoutes } from './training-jobs.ts';
 import { predictRoutes } from './predict.ts';
@@ -10,4 +11,4 @@ import { tokenRoutes } from '../../auth/routes.ts';
 import { dashboardRoutes } from './dashboard.ts';
 import { monitoringRoutes } from './monitoring.ts';
 
-export const ALL_ROUTES: RouteModule[] = [datasetRoutes, modelRoutes, trainingJobRoutes, tuningJobRoutes, predictRoutes, monitoringRoutes, inferenceJobRoutes, dashboardRoutes, tokenRoutes];
+export const ALL_ROUTES: RouteModule[] = [datasetRoutes, importJobRoutes, modelRoutes, trainingJobRoutes, tuningJobRoutes, predictRoutes, monitoringRoutes, inferenceJobRoutes, dashboardRoutes, tokenRoutes];

@@ -4,8 +4,8 @@ import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 import { Readable } from 'node:stream';
 import { Command, InvalidArgumentError } from 'commander';
-import type { Dataset } from '../../client/index.ts';
-import { ProgressBar, UsageError, action, fields, formatBytes, formatTime, makeClient, out, printJson, table } from './context.ts';
+import type { Dataset, ImportJob } from '../../client/index.ts';
+import { JOB_EXIT_CODES, ProgressBar, UsageError, action, fields, formatBytes, formatTime, makeClient, out, printJson, sleep, table } from './context.ts';
 
 interface JsonOption {
   json?: boolean;
@@ -15,6 +15,37 @@ interface JsonOption {
 export function formatOfFile(file: string): 'csv' | 'parquet' | 'jsonl' {
   const ext = extname(file).toLowerCase();
   return ext === '.parquet' || ext === '.pq' ? 'parquet' : ext === '.jsonl' || ext === '.ndjson' ? 'jsonl' : 'csv';
+}
+
+/** Polls an import job until it ends, with a progress bar (files and bytes) on stderr. */
+async function followImport(id: string): Promise<ImportJob> {
+  const client = makeClient();
+  const bar = new ProgressBar('importing', (done, total) => `${formatBytes(done)} / ${formatBytes(total)}`);
+  try {
+    for (;;) {
+      const job = await client.getImportJob(id);
+      if (job.progress?.bytes_total) bar.update(job.progress.bytes_done, job.progress.bytes_total);
+      if (['succeeded', 'failed', 'cancelled'].includes(job.status)) return job;
+      await sleep(1000);
+    }
+  } finally {
+    bar.clear();
+  }
+}
+
+function printImport(job: ImportJob): void {
+  const progress = job.progress ? `${job.progress.files_done}/${job.progress.files_total ?? '?'} files, ${formatBytes(job.progress.bytes_done)}` : '';
+  out(
+    fields([
+      ['id', job.id],
+      ['status', job.status],
+      ['url', job.url],
+      ['name', job.name],
+      ['progress', progress],
+      ['dataset', job.result ? `${job.result.dataset_name} v${job.result.dataset_version} (${job.result.dataset_id}): ${job.result.rows} rows from ${job.result.files} object(s)` : ''],
+      ['error', job.error ? `${job.error} (${job.error_code})` : ''],
+    ]),
+  );
 }
 
 export function datasetsCommand(): Command {
@@ -53,6 +84,44 @@ export function datasetsCommand(): Command {
         }
         if (options.json) return printJson(dataset);
         out(`uploaded ${dataset.name} v${dataset.version} as ${dataset.id}: ${dataset.row_count} rows, ${dataset.columns.length} columns, ${formatBytes(dataset.size_bytes)}`);
+      }),
+    );
+
+  datasets
+    .command('import')
+    .description('Import objects from S3 into a dataset version: the server reads them with its own credentials (only under its TRAINYARD_IMPORT_ALLOW). With --follow, wait and exit 0 (succeeded), 1 (failed) or 130 (cancelled).')
+    .argument('<url>', 's3://bucket/key, s3://bucket/prefix/ or s3://bucket/folder/*.parquet')
+    .requiredOption('--name <name>', 'dataset name (an existing name gets its next version)')
+    .option('-f, --follow', 'wait for the import to end, showing files and bytes read')
+    .option('--json', 'print the import job as JSON')
+    .action(
+      action(async (url: string, options: { name: string; follow?: boolean } & JsonOption) => {
+        const client = makeClient();
+        let job = await client.importDataset({ name: options.name, url });
+        if (!options.follow) {
+          if (options.json) return printJson(job);
+          out(`queued import ${job.id} of ${job.url} into "${job.name}"; follow it with: trainyard datasets import-status ${job.id}`);
+          return;
+        }
+        job = await followImport(job.id);
+        if (options.json) printJson(job);
+        else printImport(job);
+        return JOB_EXIT_CODES[job.status] ?? 1;
+      }),
+    );
+
+  datasets
+    .command('import-status')
+    .description('Show an import job (with --follow, wait for it to end)')
+    .argument('<id>', 'import job id')
+    .option('-f, --follow', 'wait for the import to end')
+    .option('--json', 'print the import job as JSON')
+    .action(
+      action(async (id: string, options: { follow?: boolean } & JsonOption) => {
+        const job = options.follow ? await followImport(id) : await makeClient().getImportJob(id);
+        if (options.json) printJson(job);
+        else printImport(job);
+        return options.follow ? (JOB_EXIT_CODES[job.status] ?? 1) : undefined;
       }),
     );
 

@@ -715,6 +715,366 @@ export type paths = {
         patch?: never;
         trace?: never;
     };
+    "/v1/datasets/import": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Import a dataset from S3 (one object, a prefix, or a glob): queues an import job
+         * @description A job (kind `import`) streams the objects through the same ingest as an upload; many objects of one schema make one dataset, and a schema mismatch fails the job naming the object. On success the job names the new dataset version; on failure or cancel nothing is kept. 403 `IMPORT_NOT_ALLOWED` outside TRAINYARD_IMPORT_ALLOW. A missing key or a prefix that matches nothing is found by the job (it fails naming the location).
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description Dataset name; an existing name gets its next version */
+                        name: string;
+                        /** @description `s3://bucket/key` (one object), `s3://bucket/prefix/` (every object under it) or `s3://bucket/folder/*.parquet` (`*` and `?` in the last segment). Objects of one format (.parquet, .jsonl, .csv), one schema; read with the server's own credentials, only under TRAINYARD_IMPORT_ALLOW. */
+                        url: string;
+                    };
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-3"];
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/import-jobs": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** List import jobs (newest first) */
+        get: {
+            parameters: {
+                query?: {
+                    /** @description Page size (1–500). */
+                    limit?: number;
+                    /** @description The `next_cursor` of the previous page. */
+                    cursor?: string;
+                    status?: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+                };
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            items: components["schemas"]["def-3"][];
+                            next_cursor: string | null;
+                        };
+                    };
+                };
+                /** @description Invalid request (problem+json naming each bad field) */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/import-jobs/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Get an import job: status, progress in files and bytes, error, and once succeeded its dataset */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-3"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/import-jobs/{id}/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Server-Sent Events: status, log; then end */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": string;
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Too many open streams */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/import-jobs/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Cancel a queued or running import job (nothing is kept) */
+        post: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    id: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-3"];
+                    };
+                };
+                /** @description Missing or invalid API token */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description The token’s scope does not allow this route */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Not found */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Conflict with the current state */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": components["schemas"]["def-0"];
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/models": {
         parameters: {
             query?: never;
@@ -744,7 +1104,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-4"][];
+                            items: components["schemas"]["def-5"][];
                             next_cursor: string | null;
                         };
                     };
@@ -829,7 +1189,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-4"];
+                        "application/json": components["schemas"]["def-5"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -901,7 +1261,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-4"];
+                        "application/json": components["schemas"]["def-5"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -1028,7 +1388,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-3"][];
+                            items: components["schemas"]["def-4"][];
                             next_cursor: string | null;
                         };
                     };
@@ -1105,7 +1465,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-3"];
+                        "application/json": components["schemas"]["def-4"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -1335,7 +1695,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-3"];
+                        "application/json": components["schemas"]["def-4"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -1475,7 +1835,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-6"][];
+                            items: components["schemas"]["def-7"][];
                             next_cursor: string | null;
                         };
                     };
@@ -1618,7 +1978,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-7"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -1699,7 +2059,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-7"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -1982,7 +2342,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-6"];
+                        "application/json": components["schemas"]["def-7"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2060,7 +2420,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-8"][];
+                            items: components["schemas"]["def-9"][];
                             next_cursor: string | null;
                         };
                     };
@@ -2243,7 +2603,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-8"];
+                        "application/json": components["schemas"]["def-9"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2324,7 +2684,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-8"];
+                        "application/json": components["schemas"]["def-9"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2398,7 +2758,7 @@ export type paths = {
                                 metric: string;
                                 direction: string;
                             };
-                            items: components["schemas"]["def-9"][];
+                            items: components["schemas"]["def-10"][];
                         };
                     };
                 };
@@ -2534,7 +2894,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-8"];
+                        "application/json": components["schemas"]["def-9"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2623,7 +2983,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-16"];
+                        "application/json": components["schemas"]["def-17"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2738,7 +3098,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-16"];
+                        "application/json": components["schemas"]["def-17"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -2837,7 +3197,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-10"];
+                        "application/json": components["schemas"]["def-11"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -2899,7 +3259,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-10"];
+                        "application/json": components["schemas"]["def-11"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -3077,7 +3437,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-11"];
+                        "application/json": components["schemas"]["def-12"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -3359,7 +3719,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-12"];
+                        "application/json": components["schemas"]["def-13"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -3431,7 +3791,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-12"];
+                        "application/json": components["schemas"]["def-13"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -3563,7 +3923,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-12"];
+                        "application/json": components["schemas"]["def-13"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -3642,7 +4002,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-13"][];
+                            items: components["schemas"]["def-14"][];
                             next_cursor: string | null;
                         };
                     };
@@ -3721,7 +4081,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-13"];
+                        "application/json": components["schemas"]["def-14"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -3820,7 +4180,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-13"];
+                        "application/json": components["schemas"]["def-14"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -4038,7 +4398,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-13"];
+                        "application/json": components["schemas"]["def-14"];
                     };
                 };
                 /** @description Missing or invalid API token */
@@ -4114,7 +4474,7 @@ export type paths = {
                     };
                     content: {
                         "application/json": {
-                            items: components["schemas"]["def-14"][];
+                            items: components["schemas"]["def-15"][];
                             next_cursor: string | null;
                         };
                     };
@@ -4174,7 +4534,7 @@ export type paths = {
                         [name: string]: unknown;
                     };
                     content: {
-                        "application/json": components["schemas"]["def-15"];
+                        "application/json": components["schemas"]["def-16"];
                     };
                 };
                 /** @description Invalid request (problem+json naming each bad field) */
@@ -4368,8 +4728,39 @@ export type components = {
             /** @description Number of columns (their profiles: GET /v1/datasets/{id}). */
             column_count: number;
         };
-        /** ModelVersion */
+        /** ImportJob */
         "def-3": {
+            id: string;
+            status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
+            /** @description The dataset the objects are imported into (its next version) */
+            name: string;
+            /** @description The s3:// location, as normalised at submission */
+            url: string;
+            progress: {
+                files_done: number;
+                files_total: number | null;
+                bytes_done: number;
+                bytes_total: number | null;
+            } | null;
+            result: {
+                dataset_id: string;
+                dataset_name: string;
+                dataset_version: number;
+                format: string;
+                rows: number;
+                files: number;
+                bytes: number;
+            } | null;
+            error: string | null;
+            error_code: string | null;
+            attempts: number;
+            /** Format: date-time */
+            created_at: string;
+            started_at: string | null;
+            finished_at: string | null;
+        };
+        /** ModelVersion */
+        "def-4": {
             model: string;
             version: number;
             training_job_id: string;
@@ -4405,7 +4796,7 @@ export type components = {
          * Model
          * @description A model definition (trained artifacts are its versions).
          */
-        "def-4": {
+        "def-5": {
             id: string;
             name: string;
             description: string | null;
@@ -4696,7 +5087,7 @@ export type components = {
             created_at: string;
         };
         /** ModelSpec */
-        "def-5": {
+        "def-6": {
             /** @description Unique model name: letters, digits, ".", "_" and "-", starting with a letter or digit. */
             name: string;
             description?: string;
@@ -4984,7 +5375,7 @@ export type components = {
             };
         };
         /** TrainingJob */
-        "def-6": {
+        "def-7": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -5022,7 +5413,7 @@ export type components = {
          * Distribution
          * @description One of uniform, log_uniform, int_uniform (with step) or choice.
          */
-        "def-7": {
+        "def-8": {
             /** @description [low, high] */
             uniform: [
                 number,
@@ -5050,7 +5441,7 @@ export type components = {
             choice: unknown[];
         };
         /** TuningJob */
-        "def-8": {
+        "def-9": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -5061,7 +5452,7 @@ export type components = {
                 [key: string]: unknown;
             };
             search_space: {
-                [key: string]: components["schemas"]["def-7"];
+                [key: string]: components["schemas"]["def-8"];
             };
             strategy: string;
             objective: {
@@ -5122,7 +5513,7 @@ export type components = {
             updated_at: string;
         };
         /** TuningTrial */
-        "def-9": {
+        "def-10": {
             number: number;
             /** @description One of running, succeeded, failed, pruned, cancelled */
             state: "running" | "succeeded" | "failed" | "pruned" | "cancelled";
@@ -5145,7 +5536,7 @@ export type components = {
             finished_at: string | null;
         };
         /** MonitoringSettings */
-        "def-10": {
+        "def-11": {
             model: string;
             /** @description Share of predicted rows logged, 0 (off, the default) to 1 */
             log_sample_rate: number;
@@ -5154,7 +5545,7 @@ export type components = {
             updated_at: string | null;
         };
         /** DriftReport */
-        "def-11": {
+        "def-12": {
             model: string;
             version: number;
             window: string;
@@ -5203,7 +5594,7 @@ export type components = {
             } | null;
         };
         /** ExportJob */
-        "def-12": {
+        "def-13": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -5231,7 +5622,7 @@ export type components = {
             finished_at: string | null;
         };
         /** InferenceJob */
-        "def-13": {
+        "def-14": {
             id: string;
             status: "queued" | "running" | "succeeded" | "failed" | "cancelled";
             model: string;
@@ -5269,7 +5660,7 @@ export type components = {
             finished_at: string | null;
         };
         /** ApiToken */
-        "def-14": {
+        "def-15": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -5280,7 +5671,7 @@ export type components = {
             revoked_at: string | null;
         };
         /** CreatedApiToken */
-        "def-15": {
+        "def-16": {
             id: string;
             name: string;
             /** @description read: GET routes; write: read + create, train, predict, cancel; admin: everything, incl. deletes and tokens */
@@ -5291,7 +5682,7 @@ export type components = {
             created_at: string;
         };
         /** PredictResponse */
-        "def-16": {
+        "def-17": {
             model: string;
             version: number;
             predictions: ({

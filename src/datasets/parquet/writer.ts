@@ -19,7 +19,7 @@ const ROW_GROUP_ROWS = 65_536;
 type SchemaElement = ConstructorParameters<typeof ParquetWriter>[0]['schema'][number];
 type ColumnSource = Parameters<ParquetWriter['write']>[0]['columnData'][number];
 
-function schemaOf(columns: ColumnProfile[]): SchemaElement[] {
+function schemaOf(columns: Pick<ColumnProfile, 'name' | 'type'>[]): SchemaElement[] {
   return [
     { name: 'root', num_children: columns.length },
     ...columns.map((c): SchemaElement => {
@@ -40,7 +40,7 @@ function schemaOf(columns: ColumnProfile[]): SchemaElement[] {
   ];
 }
 
-function valuesOf(column: ColumnProfile, data: Float64Array | (string | null)[]): unknown[] {
+function valuesOf(column: Pick<ColumnProfile, 'type'>, data: Float64Array | (string | null)[]): unknown[] {
   const n = data.length;
   const out = new Array<unknown>(n);
   switch (column.type) {
@@ -74,24 +74,50 @@ function valuesOf(column: ColumnProfile, data: Float64Array | (string | null)[])
   }
 }
 
+/** Batch columns as read-dataset.ts gives them: numbers for integer and number columns, text (null missing) for the others. */
+export type ParquetBatchColumns = Array<Float64Array | (string | null)[]>;
+
+/** The requests that read a dataset's columns in the shape ParquetWriterStream takes. */
+export const parquetRequests = (columns: Pick<ColumnProfile, 'name' | 'type'>[]) =>
+  columns.map((c) => ({ name: c.name, as: c.type === 'integer' || c.type === 'number' ? ('number' as const) : ('string' as const) }));
+
+/** Writes batches of columns as a Parquet file, one row group per batch, giving back the bytes of each as it goes. */
+export class ParquetBatchWriter {
+  private readonly writer = new ByteWriter();
+  private readonly parquet: ParquetWriter;
+
+  constructor(private readonly columns: Pick<ColumnProfile, 'name' | 'type'>[]) {
+    this.parquet = new ParquetWriter({ writer: this.writer, schema: schemaOf(columns), codec: 'SNAPPY' });
+  }
+
+  private take(): Uint8Array {
+    const out = this.writer.getBytes().slice();
+    this.writer.index = 0;
+    return out;
+  }
+
+  /** One row group; the file's bytes so far. */
+  async write(data: ParquetBatchColumns, length: number): Promise<Uint8Array> {
+    const columnData = this.columns.map((c, k): ColumnSource => ({ name: c.name, data: valuesOf(c, data[k]) as ColumnSource['data'] }));
+    await this.parquet.write({ columnData, rowGroupSize: length });
+    return this.take();
+  }
+
+  /** The footer. */
+  finish(): Uint8Array {
+    this.parquet.finish();
+    return this.take();
+  }
+}
+
 /** The dataset as a Parquet byte stream. */
 export function datasetAsParquet(blobs: BlobStore, dataset: DatasetSource, columns: ColumnProfile[], logger?: { warn(object: object, message: string): void }): Readable {
   async function* bytes(): AsyncGenerator<Uint8Array> {
-    const writer = new ByteWriter();
-    const parquet = new ParquetWriter({ writer, schema: schemaOf(columns), codec: 'SNAPPY' });
-    const take = (): Uint8Array => {
-      const out = writer.getBytes().slice();
-      writer.index = 0;
-      return out;
-    };
-    const requests = columns.map((c) => ({ name: c.name, as: c.type === 'integer' || c.type === 'number' ? ('number' as const) : ('string' as const) }));
-    for await (const batch of readDatasetBatches(blobs, dataset, { columns: requests, batchRows: ROW_GROUP_ROWS, logger })) {
-      const columnData = columns.map((c, k): ColumnSource => ({ name: c.name, data: valuesOf(c, batch.columns[k]) as ColumnSource['data'] }));
-      await parquet.write({ columnData, rowGroupSize: batch.length });
-      yield take();
+    const writer = new ParquetBatchWriter(columns);
+    for await (const batch of readDatasetBatches(blobs, dataset, { columns: parquetRequests(columns), batchRows: ROW_GROUP_ROWS, logger })) {
+      yield await writer.write(batch.columns, batch.length);
     }
-    parquet.finish();
-    yield take();
+    yield writer.finish();
   }
   return Readable.from(bytes(), { objectMode: false });
 }

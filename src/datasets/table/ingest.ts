@@ -20,9 +20,11 @@ import { TableColumnarWriter } from '../columnar/table-writer.ts';
 import { COLUMNAR_FORMAT, type ColumnarInfo } from '../columnar/format.ts';
 import { datasetColumnarKey, datasetOriginalKey, datasetPrefix } from '../../store/blobs/keys.ts';
 import { openParquet, readParquetBatches } from '../parquet/reader.ts';
+import { ParquetBatchWriter, parquetRequests } from '../parquet/writer.ts';
 import { JsonlReader } from '../jsonl/reader.ts';
 import { TableProfiler } from './profile.ts';
-import type { TableBatch, TableField } from './batch.ts';
+import { stagingDir } from './staging.ts';
+import { readRequested, type TableBatch, type TableField } from './batch.ts';
 import { isAbort, pump, tooLarge, type StagedUpload } from '../service.ts';
 
 export type TableFormat = 'parquet' | 'jsonl';
@@ -32,8 +34,6 @@ const CONTENT_TYPES: Record<TableFormat, string> = {
   jsonl: 'application/x-ndjson',
 };
 
-/** Where uploads of typed formats are staged (one file per upload, removed when it is done). */
-export const stagingDir = (platform: Platform): string => join(platform.config.dataDir, 'tmp', 'uploads');
 
 /** Hashes and counts the bytes flowing through, failing past `maxBytes`. */
 class HashTap extends Transform {
@@ -120,16 +120,16 @@ async function readStaged(format: TableFormat, path: string, output: ColumnarOut
  * Stages, stores, profiles and copies an upload of a typed format. On any failure nothing is left:
  * neither the staging file nor any blob.
  */
-export async function stageTableUpload(platform: Platform, source: Readable, format: TableFormat): Promise<StagedUpload> {
+export async function stageTableUpload(platform: Platform, source: Readable, format: TableFormat, options: { maxBytes?: number } = {}): Promise<StagedUpload> {
   const id = newId('ds');
   const blobKey = datasetOriginalKey(id, format);
   const columnarKey = datasetColumnarKey(id);
-  const dir = stagingDir(platform);
+  const dir = stagingDir(platform.config.dataDir);
   await mkdir(dir, { recursive: true });
   const path = join(dir, `${id}.${format}`);
   let stored = false;
   try {
-    const { size, sha256 } = await stageToFile(source, path, platform.config.maxUploadBytes);
+    const { size, sha256 } = await stageToFile(source, path, options.maxBytes ?? platform.config.maxUploadBytes);
     stored = true;
     const output = new ColumnarOutput();
     const originalPut = platform.blobs.put(blobKey, createReadStream(path), { contentType: CONTENT_TYPES[format] });
@@ -164,4 +164,108 @@ export async function stageTableUpload(platform: Platform, source: Readable, for
   } finally {
     await rm(path, { force: true });
   }
+}
+
+/** One Parquet file of many that make one dataset (an import of a prefix): its name for messages, and its bytes. */
+export interface TablePart {
+  /** Where the part came from (`s3://bucket/key`), named in every error about it. */
+  name: string;
+  open(): Promise<Readable>;
+}
+
+/** An error about one part, naming it (a TrainyardError keeps its code). */
+function aboutPart(part: TablePart, error: unknown): unknown {
+  if (!(error instanceof TrainyardError)) return error;
+  return new TrainyardError(error.code, `${part.name}: ${error.message}`, { errors: error.errors.map((e) => ({ ...e, field: `${part.name}${e.field === 'file' ? '' : ` ${e.field}`}` })), cause: error });
+}
+
+const sameFields = (a: TableField[], b: TableField[]): boolean => a.length === b.length && a.every((f, i) => f.name === b[i].name && f.type === b[i].type);
+const describeFields = (fields: TableField[]): string => fields.map((f) => `${f.name} ${f.type ?? 'any'}`).join(', ');
+
+/**
+ * Many Parquet files of one schema as one dataset: each part is staged to a local file in turn
+ * (hashed and size-limited: `maxBytes` counts all parts together), checked against the first part's
+ * schema (names and types, in order; a mismatch fails naming the part), and read one row group at a
+ * time into the profile, the columnar copy and the dataset's original: one Parquet file of all the
+ * rows in part order, written as it goes (the bytes of several files cannot be one file). On any
+ * failure nothing is left: no staging file, no blob.
+ */
+export async function stageParquetParts(platform: Platform, parts: TablePart[], options: { maxBytes: number; signal?: AbortSignal }): Promise<StagedUpload> {
+  const id = newId('ds');
+  const blobKey = datasetOriginalKey(id, 'parquet');
+  const columnarKey = datasetColumnarKey(id);
+  const dir = stagingDir(platform.config.dataDir);
+  await mkdir(dir, { recursive: true });
+  const path = join(dir, `${id}.part.parquet`);
+  const output = new ColumnarOutput();
+  const original = new ColumnarOutput();
+  const hash = createHash('sha256');
+  const originalPut = platform.blobs.put(blobKey, original, { contentType: CONTENT_TYPES.parquet });
+  const columnarPut = platform.blobs.put(columnarKey, output, { contentType: 'application/octet-stream', durable: false });
+  const emit = (bytes: Uint8Array) => {
+    hash.update(bytes);
+    original.write(bytes);
+  };
+  const read = async () => {
+    const profiler = new TableProfiler();
+    const writer = new TableColumnarWriter((part) => output.write(part));
+    let fields: TableField[] | null = null;
+    let parquet: ParquetBatchWriter | null = null;
+    let requests: ReturnType<typeof parquetRequests> = [];
+    let staged = 0;
+    for (const part of parts) {
+      options.signal?.throwIfAborted();
+      try {
+        staged += (await stageToFile(await part.open(), path, options.maxBytes - staged)).size;
+        const table = await openParquet(path);
+        if (!fields) {
+          fields = table.fields;
+          profiler.fields(fields);
+          writer.header(fields.map((f) => f.name));
+          requests = parquetRequests(fields.map((f) => ({ name: f.name, type: f.type ?? 'string' })));
+          parquet = new ParquetBatchWriter(fields.map((f) => ({ name: f.name, type: f.type ?? 'string' })));
+        } else if (!sameFields(fields, table.fields)) {
+          throw new TrainyardError('SCHEMA_MISMATCH', `its columns (${describeFields(table.fields)}) differ from the first part's (${describeFields(fields)}): every part of an import must have the same columns, in the same order, of the same types`, {
+            errors: [{ field: 'file', message: 'has other columns than the first part' }],
+          });
+        }
+        const indices = requests.map((_, k) => k);
+        for await (const batch of readParquetBatches(table)) {
+          options.signal?.throwIfAborted();
+          profiler.add(batch);
+          writer.add(batch);
+          emit(await (parquet as ParquetBatchWriter).write(readRequested(batch, indices, requests), batch.length));
+          await output.room();
+          await original.room();
+        }
+      } catch (error) {
+        throw aboutPart(part, error);
+      } finally {
+        await rm(path, { force: true });
+      }
+    }
+    if (profiler.rows === 0 || !parquet) throw new TrainyardError('EMPTY_FILE', 'the Parquet files have no rows', { errors: [{ field: 'file', message: 'have no rows' }] });
+    emit(parquet.finish());
+    const summary = writer.finish();
+    output.end();
+    original.end();
+    return { profile: profiler.profiles(), rows: profiler.rows, summary, size: staged };
+  };
+  const reading = read().catch((error: unknown) => {
+    output.destroy();
+    original.destroy();
+    throw error;
+  });
+  const [kept, columnar, result] = await Promise.allSettled([originalPut, columnarPut, reading]);
+  try {
+    if (result.status === 'rejected') throw result.reason;
+    if (kept.status === 'rejected') throw kept.reason;
+    if (columnar.status === 'rejected') throw columnar.reason;
+  } catch (error) {
+    await platform.blobs.deletePrefix(datasetPrefix(id)).catch(() => {});
+    throw error;
+  }
+  const { summary, rows, profile } = result.value;
+  const info: ColumnarInfo = { format: COLUMNAR_FORMAT, key: columnarKey, size_bytes: columnar.value.size, row_count: summary.row_count, groups: summary.groups, columns: summary.columns };
+  return { id, blobKey, size: kept.value.size, sha256: hash.digest('hex'), format: 'parquet', profile: { delimiter: '', row_count: rows, columns: profile }, columnar: info };
 }

@@ -62,6 +62,39 @@ function s3Name(error: unknown): string | undefined {
   return (error as S3ErrorShape | null)?.name;
 }
 
+/**
+ * An S3 client as Trainyard uses one (the blob store, imports): the default credential chain unless
+ * given, path-style addressing with `endpoint` (an S3-compatible server), region redirects followed,
+ * checksums only where required, connect and idle timeouts.
+ */
+export function createS3Client(endpoint: string | undefined, options: S3BlobStoreOptions = {}): S3Client {
+  const agentOptions = { keepAlive: true, maxSockets: 64 };
+  return new S3Client({
+    region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+    endpoint: endpoint || undefined,
+    forcePathStyle: Boolean(endpoint),
+    followRegionRedirects: true,
+    credentials: options.credentials,
+    // Without these the SDK sends stream bodies aws-chunked with a trailing CRC32, which
+    // S3-compatible servers (s3rver, older MinIO) store verbatim: silent corruption.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: options.maxAttempts ?? 3,
+    // Options for the SDK's NodeHttpHandler (without importing @smithy/* directly).
+    requestHandler: {
+      connectionTimeout: CONNECT_TIMEOUT_MS,
+      socketTimeout: SOCKET_IDLE_MS,
+      httpAgent: new HttpAgent(agentOptions),
+      httpsAgent: new HttpsAgent(agentOptions),
+    },
+  });
+}
+
+/** Relaxes a get's idle timeout once its body flows: a slow consumer pausing the stream is not a dead server. */
+export function relaxBodyTimeout(body: Readable): void {
+  (body as Partial<IncomingMessage>).socket?.setTimeout(STREAM_IDLE_MS);
+}
+
 export class S3BlobStore implements BlobStore {
   readonly url: string;
   readonly bucket: string;
@@ -86,26 +119,7 @@ export class S3BlobStore implements BlobStore {
     const match = /^s3:\/\/([^/]+)\/?(.*)$/.exec(url);
     if (!match || !match[1]) throw new Error(`an S3 blob URL looks like s3://bucket/prefix, got "${url}"`);
     const [, bucket, prefix] = match;
-    const agentOptions = { keepAlive: true, maxSockets: 64 };
-    const client = new S3Client({
-      region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
-      endpoint: endpoint || undefined,
-      forcePathStyle: Boolean(endpoint),
-      followRegionRedirects: true,
-      credentials: options.credentials,
-      // Without these the SDK sends stream bodies aws-chunked with a trailing CRC32, which
-      // S3-compatible servers (s3rver, older MinIO) store verbatim: silent corruption.
-      requestChecksumCalculation: 'WHEN_REQUIRED',
-      responseChecksumValidation: 'WHEN_REQUIRED',
-      maxAttempts: options.maxAttempts ?? 3,
-      // Options for the SDK's NodeHttpHandler (without importing @smithy/* directly).
-      requestHandler: {
-        connectionTimeout: CONNECT_TIMEOUT_MS,
-        socketTimeout: SOCKET_IDLE_MS,
-        httpAgent: new HttpAgent(agentOptions),
-        httpsAgent: new HttpsAgent(agentOptions),
-      },
-    });
+    const client = createS3Client(endpoint, options);
     return new S3BlobStore(client, bucket, prefix);
   }
 
@@ -193,9 +207,7 @@ export class S3BlobStore implements BlobStore {
     }
     const body = response.Body as Readable | undefined;
     if (!body) return Readable.from([]);
-    // The request's idle timeout also governs the body; a slow consumer pausing the stream is
-    // not a dead server, so relax it once bytes are flowing.
-    (body as Partial<IncomingMessage>).socket?.setTimeout(STREAM_IDLE_MS);
+    relaxBodyTimeout(body);
     return body;
   }
 

@@ -1,6 +1,6 @@
 import { useRef, useState, type DragEvent } from 'react';
 import { Alert, Button, Card, Group, Progress, Stack, Text, TextInput } from '@mantine/core';
-import { api, errorText, uploadWithProgress, type Dataset } from '../api.ts';
+import { api, errorText, uploadWithProgress, type Dataset, type ImportJob } from '../api.ts';
 import { DataTable, LoadState, PageHeader, StatusBadge } from '../components/Common.tsx';
 import { formatBytes, formatNumber, formatTime } from '../format.ts';
 import { useLoad } from '../hooks.ts';
@@ -99,6 +99,78 @@ function Upload({ onUploaded }: { onUploaded: (dataset: Dataset) => void }) {
   );
 }
 
+const FINISHED = ['succeeded', 'failed', 'cancelled'];
+
+/** Starts an import from S3 (the server reads the objects with its own credentials) and follows it to its end. */
+function Import({ onImported }: { onImported: (datasetId: string) => void }) {
+  const [url, setUrl] = useState('');
+  const [name, setName] = useState('');
+  const [job, setJob] = useState<ImportJob | null>(null);
+  const [error, setError] = useState<string>();
+  const running = job !== null && !FINISHED.includes(job.status);
+
+  const start = async () => {
+    setError(undefined);
+    try {
+      let current = await api.importDataset({ name, url });
+      setJob(current);
+      while (!FINISHED.includes(current.status)) {
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        current = await api.getImportJob(current.id);
+        setJob(current);
+      }
+      if (current.status === 'succeeded' && current.result) onImported(current.result.dataset_id);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  const cancel = async () => {
+    if (job) setJob(await api.cancelImportJob(job.id).catch(() => job));
+  };
+  const progress = job?.progress;
+  const percent = progress?.bytes_total ? Math.round((progress.bytes_done / progress.bytes_total) * 100) : 0;
+
+  return (
+    <Card withBorder>
+      <Stack>
+        <Text fw={500}>Import from S3</Text>
+        <Text size="sm" c="dimmed">
+          One object (s3://bucket/key.parquet), a prefix (s3://bucket/prefix/) or a glob (s3://bucket/folder/*.parquet). The server reads it with its own credentials, only where its TRAINYARD_IMPORT_ALLOW allows.
+        </Text>
+        <Group align="end">
+          <TextInput label="S3 URL" placeholder="s3://bucket/events/2026/*.parquet" value={url} onChange={(e) => setUrl(e.currentTarget.value)} style={{ flex: 2 }} />
+          <TextInput label="Dataset name" value={name} onChange={(e) => setName(e.currentTarget.value)} style={{ flex: 1 }} />
+          <Button onClick={() => void start()} disabled={!url || !name || running}>
+            Import
+          </Button>
+          {running && (
+            <Button variant="default" onClick={() => void cancel()}>
+              Cancel
+            </Button>
+          )}
+        </Group>
+        {job && (
+          <Stack gap={4} aria-live="polite">
+            <Group gap="xs">
+              <StatusBadge status={job.status} />
+              <Text size="sm">
+                {progress ? `${progress.files_done} of ${progress.files_total ?? '?'} objects, ${formatBytes(progress.bytes_done)}${progress.bytes_total ? ` of ${formatBytes(progress.bytes_total)}` : ''}` : 'queued'}
+              </Text>
+            </Group>
+            {running && progress?.bytes_total ? <Progress value={percent} aria-label="Import progress" /> : null}
+            {job.error && <Alert color="red" title="The import failed">{job.error}</Alert>}
+          </Stack>
+        )}
+        {error && (
+          <Alert color="red" title="The import was refused">
+            {error}
+          </Alert>
+        )}
+      </Stack>
+    </Card>
+  );
+}
+
 export function DatasetsPage() {
   const list = useLoad(() => api.listDatasets({ limit: 100 }), []);
   const items = list.data?.items ?? [];
@@ -106,6 +178,7 @@ export function DatasetsPage() {
     <Stack>
       <PageHeader title="Datasets" description="Tabular training data (CSV, Parquet, JSON Lines). Each upload is profiled: types, missing values, ranges." />
       <Upload onUploaded={(dataset) => navigate(`/datasets/${encodeURIComponent(dataset.id)}`)} />
+      <Import onImported={(id) => navigate(`/datasets/${encodeURIComponent(id)}`)} />
       <LoadState loading={list.loading} error={list.error} empty={!list.loading && items.length === 0 ? 'No datasets yet: upload a file above.' : undefined}>
         {items.length > 0 && (
           <DataTable
