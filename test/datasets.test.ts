@@ -6,10 +6,11 @@ import { readFile, readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { workerStats } from '../src/datasets/csv/worker-profiler.ts';
-import type { Dataset } from '../src/datasets/service.ts';
+import { discardStaged, OFF_THREAD_MIN_BYTES, stageUpload, type Dataset } from '../src/datasets/service.ts';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
 
@@ -224,7 +225,7 @@ describe('datasets API', () => {
       expect((await fetch(`${server.url}/v1/datasets/${dataset.id}`, { method: 'DELETE' })).status).toBe(204);
     });
 
-    it('profiles large uploads on a worker thread with the same result as inline', async () => {
+    it('profiles large uploads and chunked ones (no Content-Length) on a worker thread, with the same result as inline', async () => {
       let text = 'id,x,cat,flag\n';
       for (let k = 0; text.length < 9 * 1024 * 1024; k++) text += `${k},${(k % 1000) / 4},"c,${k % 7}",${k % 2 === 0}\n`;
       const rowsExpected = text.split('\n').length - 2;
@@ -238,20 +239,25 @@ describe('datasets API', () => {
         ['string', 7],
         ['boolean', 2],
       ]);
-      // The same bytes below the off-thread threshold (chunked: no Content-Length) profile the same.
-      const inline = await created(
-        await fetch(`${server.url}/v1/datasets?name=big-inline`, {
+      // Chunked (no Content-Length): its size is unknown, so it goes to the worker too, never the request thread.
+      const chunked = await created(
+        await fetch(`${server.url}/v1/datasets?name=big-chunked`, {
           method: 'POST',
           headers: { 'content-type': 'text/csv' },
           body: new Blob([text]).stream(),
           duplex: 'half',
         } as RequestInit),
       );
-      expect(workerStats.jobs).toBe(jobsBefore + 1);
+      expect(workerStats.jobs).toBe(jobsBefore + 2);
+      expect(chunked).toMatchObject({ row_count: rowsExpected, sha256: big.sha256, columns: big.columns });
+      // The same bytes declared small are profiled inline, and profile the same.
+      const inline = await stageUpload(server.platform, Readable.from([Buffer.from(text)]), { expectedBytes: OFF_THREAD_MIN_BYTES - 1 });
+      await discardStaged(server.platform, inline);
+      expect(workerStats.jobs).toBe(jobsBefore + 2);
       // Equal up to floating-point summation order (blocks follow chunk boundaries).
       const strip = (columns: DatasetJson['columns']) => columns.map(({ mean: _m, std: _s, ...rest }) => rest);
-      expect(strip(inline.columns)).toEqual(strip(big.columns));
-      inline.columns.forEach((column, k) => {
+      expect(strip(inline.profile.columns)).toEqual(strip(big.columns));
+      inline.profile.columns.forEach((column, k) => {
         expect(column.mean ?? 0).toBeCloseTo(big.columns[k].mean ?? 0, 9);
         expect(column.std ?? 0).toBeCloseTo(big.columns[k].std ?? 0, 9);
       });

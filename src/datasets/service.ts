@@ -80,8 +80,18 @@ export function nameFromFilename(filename: string | undefined): string | undefin
 
 // ---- ingest ----
 
-/** Uploads at least this large (by Content-Length) are profiled on a worker thread. */
+/**
+ * Uploads at least this large (by Content-Length), and every upload of unknown length (chunked), are
+ * profiled on a worker thread: parsing and profiling cost ~10 ms of CPU per MiB, which on the request
+ * thread would delay every other request for as long as the upload lasts.
+ */
 export const OFF_THREAD_MIN_BYTES = 8 * 1024 * 1024;
+
+/** A request's Content-Length, or undefined when it sent none (chunked) or something unreadable. */
+export function declaredLength(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d+$/.test(header)) return undefined;
+  return Number(header);
+}
 
 /**
  * Hashes, counts, size-limits and profiles the bytes flowing through it, unchanged, to the store,
@@ -241,14 +251,15 @@ export function isAbort(error: unknown): boolean {
 /**
  * Streams `source` into the blob store while hashing and profiling it, and writes its columnar copy
  * as a second blob. On any failure (bad CSV, too large, client gone, either write failing) both
- * partial blobs are removed and a TrainyardError is thrown.
+ * partial blobs are removed and a TrainyardError is thrown. `expectedBytes` is its declared length,
+ * undefined when unknown (then it is profiled off-thread, as a large upload is: OFF_THREAD_MIN_BYTES).
  */
-export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number } = {}): Promise<StagedUpload> {
+export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes: number | undefined }): Promise<StagedUpload> {
   const id = newId('ds');
   const blobKey = datasetCsvKey(id);
   const columnarKey = datasetColumnarKey(id);
   const output = new ColumnarOutput();
-  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output, platform.config.maxColumns);
+  const tap = new IngestTap(platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? Infinity) >= OFF_THREAD_MIN_BYTES, output, platform.config.maxColumns);
   tap.on('error', () => {}); // handled through the puts; stopping one put may error the tap late
   const pumping = pump(source, tap);
   // Either write failing stops the other: the copy's stream is destroyed, or the tap (and so the upload).

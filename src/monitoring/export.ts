@@ -93,7 +93,7 @@ export async function exportPredictionLogs(platform: Platform, request: ExportRe
     if (batch.length > 0) yield Buffer.from(batch.join('\n') + '\n');
   }
 
-  const staged = await stageUpload(platform, Readable.from(csv()), { delimiter: ',' });
+  const staged = await stageUpload(platform, Readable.from(csv()), { delimiter: ',', expectedBytes: undefined });
   if (signal.aborted) {
     await discardStaged(platform, staged);
     throw new ExportError(`export stopped (${String(signal.reason)})`);
