@@ -345,15 +345,20 @@ describe('datasets API', () => {
       await rejected(await fetch(`${server.url}/v1/datasets?name=x`, { method: 'POST' }), 400, 'MISSING_FILE', rows, files);
     });
 
-    it('names with path separators or control characters, or none at all', async () => {
-      for (const name of ['a/b', '..\\x', 'tab\there', 'bell\u0007', 'x'.repeat(201), '   ']) {
+    it('names with path separators, control, format (zero-width, bidi) or other invisible characters, or none at all', async () => {
+      const hidden = ['pay\u200Broll', 'a\u200Db', 'invoice\u202Egpj.exe', 'x\u2066y\u2069', 'b\uFEFFom', 'soft\u00ADhyphen', 'line\u2028break', 'no\u00A0break', 'wide\u3000space', 'private\uE000'];
+      for (const name of ['a/b', '..\\x', 'tab\there', 'bell\u0007', 'x'.repeat(201), '   ', ...hidden]) {
         const problem = await rejected(await uploadRaw('a\n1\n', `?name=${encodeURIComponent(name)}`), 400, 'INVALID_NAME', rows, files);
         expect(problem.errors[0].field).toBe('querystring.name');
       }
+      const bidi = await rejected(await uploadRaw('a\n1\n', `?name=${encodeURIComponent('invoice\u202Egpj.exe')}`), 400, 'INVALID_NAME', rows, files);
+      expect(bidi.detail).toContain('U+202E');
       const multipart = await rejected(await uploadMultipart('a\n1\n', 'ok.csv', { name: 'evil/../name' }), 400, 'INVALID_NAME', rows, files);
       expect(multipart.errors[0].field).toBe('name');
       const missing = await rejected(await uploadRaw('a\n1\n', ''), 400, 'INVALID_NAME', rows, files);
       expect(missing.errors[0].field).toBe('querystring.name');
+      // Names in other scripts, with emoji and ordinary spaces, are fine.
+      expect((await created(await uploadRaw('a\n1\n', `?name=${encodeURIComponent('données été 中文 🚂')}`))).name).toBe('données été 中文 🚂');
     });
 
     it('a bad delimiter or content type', async () => {

@@ -46,15 +46,19 @@ export function toDataset(row: DatasetRow): Dataset {
 
 // ---- names ----
 
-/** C0 and C1 control characters (U+0000–U+001F, U+007F–U+009F). */
-function isControl(code: number): boolean {
-  return code < 0x20 || (code >= 0x7f && code <= 0x9f);
-}
+/**
+ * Characters a name may not hold, as they hide or disguise what it says: control characters (Cc),
+ * format characters (Cf: zero-width joiners and spaces, bidi overrides and isolates, the BOM, soft
+ * hyphens), line and paragraph separators, lone surrogates and private-use characters, and spaces
+ * other than U+0020 (no-break, ideographic, …), which look like one.
+ */
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Co}]|(?! )\p{Zs}/u;
+const HIDDEN_ALL = new RegExp(HIDDEN.source, 'gu');
 
-const hasControl = (text: string): boolean => Array.from(text).some((c) => isControl(c.charCodeAt(0)));
-const withoutControl = (text: string): string => Array.from(text).filter((c) => !isControl(c.charCodeAt(0))).join('');
-
-/** Checks a dataset name: 1–200 characters, no `/` or `\`, no control characters. */
+/**
+ * Checks a dataset name: 1–200 characters, no `/` or `\`, none of the characters that hide or
+ * disguise text (HIDDEN).
+ */
 export function validateName(name: string | undefined, field = 'name'): string {
   const fail = (message: string): never => {
     throw new TrainyardError('INVALID_NAME', `dataset name ${message}`, { errors: [{ field, message }] });
@@ -64,7 +68,8 @@ export function validateName(name: string | undefined, field = 'name'): string {
   if (trimmed.length === 0) fail('must not be empty');
   if (trimmed.length > 200) fail('must be at most 200 characters');
   if (/[/\\]/.test(trimmed)) fail('must not contain path separators (/ or \\)');
-  if (hasControl(trimmed)) fail('must not contain control characters');
+  const hidden = HIDDEN.exec(trimmed);
+  if (hidden) fail(`must not contain control, format (zero-width, bidi) or other invisible characters (found U+${hidden[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`);
   return trimmed;
 }
 
@@ -72,7 +77,7 @@ export function validateName(name: string | undefined, field = 'name'): string {
 export function nameFromFilename(filename: string | undefined): string | undefined {
   if (!filename) return undefined;
   const base = filename.split(/[/\\]/).pop() ?? '';
-  const cleaned = withoutControl(base.replace(/\.(csv|tsv|txt|parquet|pq|jsonl|ndjson)$/i, ''))
+  const cleaned = base.replace(/\.(csv|tsv|txt|parquet|pq|jsonl|ndjson)$/i, '').replace(HIDDEN_ALL, '')
     .trim()
     .slice(0, 200);
   return cleaned.length > 0 ? cleaned : undefined;
