@@ -7,7 +7,8 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Platform } from '../platform.ts';
 import { TrainyardError, notFound } from '../errors.ts';
 import { datasetColumns, type DatasetRow } from './rows.ts';
-import { assertNotInUse } from '../jobs/jobs.ts';
+import { deleteUnlessInUse } from '../jobs/jobs.ts';
+import { together } from '../store/metadata/metadata-store.ts';
 import { newId, nowIso } from '../ids.ts';
 import { CsvProfiler, type ColumnProfile, type CsvProfile } from './csv/profiler.ts';
 import { readCsvRows, type CellValue } from './csv/reader.ts';
@@ -401,8 +402,8 @@ export async function listDatasets(platform: Platform, options: { limit: number;
  */
 export async function deleteDataset(platform: Platform, id: string): Promise<void> {
   const row = await getDatasetRow(platform, id);
-  await assertNotInUse(platform.metadata.db, { datasetId: id });
-  await platform.metadata.db.deleteFrom('datasets').where('id', '=', id).execute();
+  const store = platform.metadata;
+  if (!(await together(store, (q) => deleteUnlessInUse(q, store.dialect, { datasetId: id })))) throw notFound('dataset', id);
   await platform.blobs.deletePrefix(datasetPrefix(row.id)).catch((error: unknown) => {
     platform.logger.warn({ err: error, dataset: id }, 'dataset deleted but its blobs could not be removed');
   });

@@ -7,7 +7,7 @@ import { once } from 'node:events';
 import { METADATA_STORES, type MetadataFixture } from '../../test/support/stores.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
 import type { MetadataStore } from '../store/metadata/metadata-store.ts';
-import { createJob, getJobRow, requestCancel } from './jobs.ts';
+import { createJob, deleteUnlessInUse, getJobRow, requestCancel } from './jobs.ts';
 import { claimById, claimNext, finishJob, isDeadLocalOwner, leaseOwnerPid, newLeaseOwner, reapLostJobs, renewLease, requeue } from './queue.ts';
 
 for (const config of METADATA_STORES) {
@@ -157,6 +157,24 @@ for (const config of METADATA_STORES) {
         vi.useRealTimers();
         expect((await getJobRow(stores[0].db, id)).status).toBe('queued');
       });
+    });
+
+    it('deletes a dataset or model only in the statement that finds no queued or running job using it', async () => {
+      const now = new Date().toISOString();
+      await stores[0].db.insertInto('datasets').values({ id: 'ds_inuse', name: 'inuse', version: 1, status: 'ready', format: 'csv', delimiter: ',', size_bytes: 1, sha256: 'a'.repeat(64), row_count: 1, columns_json: '[]', blob_key: 'k', columnar_json: null, created_at: now }).execute();
+      await stores[0].db.insertInto('models').values({ id: 'mdl_inuse', name: 'inuse', description: '', spec_json: '{}', created_at: now }).execute();
+      const job = await createJob(stores[0], { kind: 'training', model: 'inuse', datasetId: 'ds_inuse', spec: {}, maxAttempts: 1 });
+      const store = stores[1];
+      for (const ref of [{ datasetId: 'ds_inuse' }, { model: 'inuse' }]) {
+        await expect(deleteUnlessInUse(store.db, store.dialect, ref)).rejects.toMatchObject({ code: 'IN_USE', message: expect.stringContaining(job.id) });
+      }
+      expect(await stores[0].db.selectFrom('datasets').select('id').where('id', '=', 'ds_inuse').execute()).toHaveLength(1);
+      expect(await stores[0].db.selectFrom('models').select('id').where('name', '=', 'inuse').execute()).toHaveLength(1);
+      await claimById(stores[0], job.id, 'w', 30_000);
+      await finishJob(stores[0].db, job.id, 'w', { status: 'succeeded' });
+      expect(await deleteUnlessInUse(store.db, store.dialect, { datasetId: 'ds_inuse' })).toBe(true);
+      expect(await deleteUnlessInUse(store.db, store.dialect, { model: 'inuse' })).toBe(true);
+      expect(await deleteUnlessInUse(store.db, store.dialect, { model: 'inuse' })).toBe(false);
     });
 
     it('only claims a specific job by id while it is queued', async () => {
