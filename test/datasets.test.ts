@@ -6,10 +6,11 @@ import { readFile, readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startTestServer, type TestServer } from './support/server.ts';
 import { workerStats } from '../src/datasets/csv/worker-profiler.ts';
-import type { Dataset } from '../src/datasets/service.ts';
+import { discardStaged, OFF_THREAD_MIN_BYTES, stageUpload, type Dataset } from '../src/datasets/service.ts';
 
 const EXAMPLES = join(import.meta.dirname, '..', 'examples');
 
@@ -224,7 +225,7 @@ describe('datasets API', () => {
       expect((await fetch(`${server.url}/v1/datasets/${dataset.id}`, { method: 'DELETE' })).status).toBe(204);
     });
 
-    it('profiles large uploads on a worker thread with the same result as inline', async () => {
+    it('profiles large uploads and chunked ones (no Content-Length) on a worker thread, with the same result as inline', async () => {
       let text = 'id,x,cat,flag\n';
       for (let k = 0; text.length < 9 * 1024 * 1024; k++) text += `${k},${(k % 1000) / 4},"c,${k % 7}",${k % 2 === 0}\n`;
       const rowsExpected = text.split('\n').length - 2;
@@ -238,20 +239,25 @@ describe('datasets API', () => {
         ['string', 7],
         ['boolean', 2],
       ]);
-      // The same bytes below the off-thread threshold (chunked: no Content-Length) profile the same.
-      const inline = await created(
-        await fetch(`${server.url}/v1/datasets?name=big-inline`, {
+      // Chunked (no Content-Length): its size is unknown, so it goes to the worker too, never the request thread.
+      const chunked = await created(
+        await fetch(`${server.url}/v1/datasets?name=big-chunked`, {
           method: 'POST',
           headers: { 'content-type': 'text/csv' },
           body: new Blob([text]).stream(),
           duplex: 'half',
         } as RequestInit),
       );
-      expect(workerStats.jobs).toBe(jobsBefore + 1);
+      expect(workerStats.jobs).toBe(jobsBefore + 2);
+      expect(chunked).toMatchObject({ row_count: rowsExpected, sha256: big.sha256, columns: big.columns });
+      // The same bytes declared small are profiled inline, and profile the same.
+      const inline = await stageUpload(server.platform, Readable.from([Buffer.from(text)]), { expectedBytes: OFF_THREAD_MIN_BYTES - 1 });
+      await discardStaged(server.platform, inline);
+      expect(workerStats.jobs).toBe(jobsBefore + 2);
       // Equal up to floating-point summation order (blocks follow chunk boundaries).
       const strip = (columns: DatasetJson['columns']) => columns.map(({ mean: _m, std: _s, ...rest }) => rest);
-      expect(strip(inline.columns)).toEqual(strip(big.columns));
-      inline.columns.forEach((column, k) => {
+      expect(strip(inline.profile.columns)).toEqual(strip(big.columns));
+      inline.profile.columns.forEach((column, k) => {
         expect(column.mean ?? 0).toBeCloseTo(big.columns[k].mean ?? 0, 9);
         expect(column.std ?? 0).toBeCloseTo(big.columns[k].std ?? 0, 9);
       });
@@ -339,15 +345,20 @@ describe('datasets API', () => {
       await rejected(await fetch(`${server.url}/v1/datasets?name=x`, { method: 'POST' }), 400, 'MISSING_FILE', rows, files);
     });
 
-    it('names with path separators or control characters, or none at all', async () => {
-      for (const name of ['a/b', '..\\x', 'tab\there', 'bell\u0007', 'x'.repeat(201), '   ']) {
+    it('names with path separators, control, format (zero-width, bidi) or other invisible characters, or none at all', async () => {
+      const hidden = ['pay\u200Broll', 'a\u200Db', 'invoice\u202Egpj.exe', 'x\u2066y\u2069', 'b\uFEFFom', 'soft\u00ADhyphen', 'line\u2028break', 'no\u00A0break', 'wide\u3000space', 'private\uE000'];
+      for (const name of ['a/b', '..\\x', 'tab\there', 'bell\u0007', 'x'.repeat(201), '   ', ...hidden]) {
         const problem = await rejected(await uploadRaw('a\n1\n', `?name=${encodeURIComponent(name)}`), 400, 'INVALID_NAME', rows, files);
         expect(problem.errors[0].field).toBe('querystring.name');
       }
+      const bidi = await rejected(await uploadRaw('a\n1\n', `?name=${encodeURIComponent('invoice\u202Egpj.exe')}`), 400, 'INVALID_NAME', rows, files);
+      expect(bidi.detail).toContain('U+202E');
       const multipart = await rejected(await uploadMultipart('a\n1\n', 'ok.csv', { name: 'evil/../name' }), 400, 'INVALID_NAME', rows, files);
       expect(multipart.errors[0].field).toBe('name');
       const missing = await rejected(await uploadRaw('a\n1\n', ''), 400, 'INVALID_NAME', rows, files);
       expect(missing.errors[0].field).toBe('querystring.name');
+      // Names in other scripts, with emoji and ordinary spaces, are fine.
+      expect((await created(await uploadRaw('a\n1\n', `?name=${encodeURIComponent('données été 中文 🚂')}`))).name).toBe('données été 中文 🚂');
     });
 
     it('a bad delimiter or content type', async () => {

@@ -11,6 +11,7 @@
 // Sized for a 2-core machine: a 200-row CSV, 1-epoch jobs, an 8-unit MLP, one trainer thread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, MYSQL_SKIP_NOTE, MYSQL_URL, queryDatabase, type TestDatabase } from './support/mysql.ts';
+import { leaseOwnerPid } from '../src/jobs/queue.ts';
 import { startS3Server, type S3TestServer } from './support/s3.ts';
 import {
   api,
@@ -239,7 +240,7 @@ describe.skipIf(!MYSQL_URL)(`a fleet: 2 servers + 3 workers on MariaDB and S3${M
     );
     const [row] = await query<{ lease_owner: string; attempts: number }>(`SELECT lease_owner, attempts FROM jobs WHERE id = ?`, [jobId]);
     expect(row!.attempts).toBe(1);
-    const pid = Number(row!.lease_owner.split(':')[2]);
+    const pid = leaseOwnerPid(row!.lease_owner);
     const victim = workers.find((w) => w.pid === pid);
     expect(victim, `lease owner ${row!.lease_owner} is none of the workers`).toBeDefined();
 
@@ -299,7 +300,7 @@ describe.skipIf(!MYSQL_URL)(`a fleet: 2 servers + 3 workers on MariaDB and S3${M
       100,
     );
     const [row] = await query<{ lease_owner: string }>(`SELECT lease_owner FROM jobs WHERE id = ?`, [jobId]);
-    const draining = workers.find((w) => w.pid === Number(row!.lease_owner.split(':')[2]));
+    const draining = workers.find((w) => w.pid === leaseOwnerPid(row!.lease_owner));
     expect(draining, `lease owner ${row!.lease_owner} is none of the workers`).toBeDefined();
 
     draining!.kill('SIGTERM');

@@ -1,8 +1,9 @@
 // One suite, every MetadataStore (test/support/stores.ts): SQLite always, MariaDB when
 // TRAINYARD_TEST_MYSQL_URL is set. Domain code is written once against Kysely; this suite pins the
 // behaviour it may rely on to be the same on both dialects: migrations, every table round-tripping
-// (JSON over 64 KB, non-ASCII text), numbers as JS numbers, case-sensitive unique names, detectable
-// unique violations, transactions, and a ping that fails while the database is unreachable.
+// (JSON over 64 KB, non-ASCII text), numbers as JS numbers, the database's clock, case-sensitive
+// unique names, detectable unique violations, transactions, and a ping that fails while the database
+// is unreachable.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { Migrator, sql, type Insertable, type Kysely } from 'kysely';
@@ -148,6 +149,14 @@ for (const config of METADATA_STORES) {
     it(`is the ${config.name} dialect and answers ping`, async () => {
       expect(store.dialect).toBe(config.name);
       await store.ping();
+    });
+
+    it('tells the database’s clock (what leases go by) in epoch milliseconds, near this machine’s and never going back', async () => {
+      const read = async () => (await sql<{ now: number }>`select ${store.nowMs} as now`.execute(db)).rows[0].now;
+      const [a, b] = [await read(), await read()];
+      expect(Number.isInteger(a)).toBe(true);
+      expect(Math.abs(a - Date.now())).toBeLessThan(60_000);
+      expect(b).toBeGreaterThanOrEqual(a);
     });
 
     it('applies migrations, then re-applies them as a no-op', async () => {

@@ -6,6 +6,7 @@
 // Sized for a 2-core machine: 200 rows, 2 epochs, an 8-unit MLP, one trainer thread.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, MYSQL_SKIP_NOTE, MYSQL_URL, queryDatabase, type TestDatabase } from './support/mysql.ts';
+import { leaseOwnerPid } from '../src/jobs/queue.ts';
 import { api, descendants, mlp, startServerProcess, startWorkerProcess, tempDir, tinyCsv, uploadCsv, waitFor, type ServerProcess, type WorkerProcess } from './support/processes.ts';
 
 const FINISHED = ['succeeded', 'failed', 'cancelled'];
@@ -69,10 +70,10 @@ describe.skipIf(!MYSQL_URL)(`a tuning study on MariaDB with two workers, one kil
     ).catch((error: Error) => {
       throw new Error(`${error.message}\n${tail()}`);
     });
-    const pid = Number(owner.split(':')[2]);
+    const pid = leaseOwnerPid(owner);
     const victim = workers.find((w) => w.pid === pid);
     expect(victim, `lease owner ${owner} is not one of the workers`).toBeDefined();
-    const family = await descendants(pid);
+    const family = await descendants(victim!.pid);
     victim!.kill('SIGKILL');
     for (const child of family) {
       try {

@@ -7,7 +7,8 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { Platform } from '../platform.ts';
 import { TrainyardError, notFound } from '../errors.ts';
 import { datasetColumns, type DatasetRow } from './rows.ts';
-import { assertNotInUse } from '../jobs/jobs.ts';
+import { deleteUnlessInUse } from '../jobs/jobs.ts';
+import { together } from '../store/metadata/metadata-store.ts';
 import { newId, nowIso } from '../ids.ts';
 import { CsvProfiler, type ColumnProfile, type CsvProfile } from './csv/profiler.ts';
 import { readCsvRows, type CellValue } from './csv/reader.ts';
@@ -46,15 +47,19 @@ export function toDataset(row: DatasetRow): Dataset {
 
 // ---- names ----
 
-/** C0 and C1 control characters (U+0000–U+001F, U+007F–U+009F). */
-function isControl(code: number): boolean {
-  return code < 0x20 || (code >= 0x7f && code <= 0x9f);
-}
+/**
+ * Characters a name may not hold, as they hide or disguise what it says: control characters (Cc),
+ * format characters (Cf: zero-width joiners and spaces, bidi overrides and isolates, the BOM, soft
+ * hyphens), line and paragraph separators, lone surrogates and private-use characters, and spaces
+ * other than U+0020 (no-break, ideographic, …), which look like one.
+ */
+const HIDDEN = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Co}]|(?! )\p{Zs}/u;
+const HIDDEN_ALL = new RegExp(HIDDEN.source, 'gu');
 
-const hasControl = (text: string): boolean => Array.from(text).some((c) => isControl(c.charCodeAt(0)));
-const withoutControl = (text: string): string => Array.from(text).filter((c) => !isControl(c.charCodeAt(0))).join('');
-
-/** Checks a dataset name: 1–200 characters, no `/` or `\`, no control characters. */
+/**
+ * Checks a dataset name: 1–200 characters, no `/` or `\`, none of the characters that hide or
+ * disguise text (HIDDEN).
+ */
 export function validateName(name: string | undefined, field = 'name'): string {
   const fail = (message: string): never => {
     throw new TrainyardError('INVALID_NAME', `dataset name ${message}`, { errors: [{ field, message }] });
@@ -64,7 +69,8 @@ export function validateName(name: string | undefined, field = 'name'): string {
   if (trimmed.length === 0) fail('must not be empty');
   if (trimmed.length > 200) fail('must be at most 200 characters');
   if (/[/\\]/.test(trimmed)) fail('must not contain path separators (/ or \\)');
-  if (hasControl(trimmed)) fail('must not contain control characters');
+  const hidden = HIDDEN.exec(trimmed);
+  if (hidden) fail(`must not contain control, format (zero-width, bidi) or other invisible characters (found U+${hidden[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')})`);
   return trimmed;
 }
 
@@ -72,7 +78,7 @@ export function validateName(name: string | undefined, field = 'name'): string {
 export function nameFromFilename(filename: string | undefined): string | undefined {
   if (!filename) return undefined;
   const base = filename.split(/[/\\]/).pop() ?? '';
-  const cleaned = withoutControl(base.replace(/\.(csv|tsv|txt|parquet|pq|jsonl|ndjson)$/i, ''))
+  const cleaned = base.replace(/\.(csv|tsv|txt|parquet|pq|jsonl|ndjson)$/i, '').replace(HIDDEN_ALL, '')
     .trim()
     .slice(0, 200);
   return cleaned.length > 0 ? cleaned : undefined;
@@ -80,8 +86,18 @@ export function nameFromFilename(filename: string | undefined): string | undefin
 
 // ---- ingest ----
 
-/** Uploads at least this large (by Content-Length) are profiled on a worker thread. */
+/**
+ * Uploads at least this large (by Content-Length), and every upload of unknown length (chunked), are
+ * profiled on a worker thread: parsing and profiling cost ~10 ms of CPU per MiB, which on the request
+ * thread would delay every other request for as long as the upload lasts.
+ */
 export const OFF_THREAD_MIN_BYTES = 8 * 1024 * 1024;
+
+/** A request's Content-Length, or undefined when it sent none (chunked) or something unreadable. */
+export function declaredLength(header: string | undefined): number | undefined {
+  if (header === undefined || !/^\d+$/.test(header)) return undefined;
+  return Number(header);
+}
 
 /**
  * Hashes, counts, size-limits and profiles the bytes flowing through it, unchanged, to the store,
@@ -241,15 +257,16 @@ export function isAbort(error: unknown): boolean {
 /**
  * Streams `source` into the blob store while hashing and profiling it, and writes its columnar copy
  * as a second blob. On any failure (bad CSV, too large, client gone, either write failing) both
- * partial blobs are removed and a TrainyardError is thrown. `id`: the dataset id to stage under (a
- * job's own, see jobDatasetId), else a new one.
+ * partial blobs are removed and a TrainyardError is thrown. `expectedBytes` is its declared length,
+ * undefined when unknown (then it is profiled off-thread, as a large upload is: OFF_THREAD_MIN_BYTES).
+ * `id`: the dataset id to stage under (a job's own, see jobDatasetId), else a new one.
  */
-export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes?: number; maxBytes?: number; id?: string } = {}): Promise<StagedUpload> {
+export async function stageUpload(platform: Platform, source: Readable, options: { delimiter?: string; expectedBytes: number | undefined; maxBytes?: number; id?: string }): Promise<StagedUpload> {
   const id = options.id ?? newId('ds');
   const blobKey = datasetCsvKey(id);
   const columnarKey = datasetColumnarKey(id);
   const output = new ColumnarOutput();
-  const tap = new IngestTap(options.maxBytes ?? platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? 0) >= OFF_THREAD_MIN_BYTES, output, platform.config.maxColumns);
+  const tap = new IngestTap(options.maxBytes ?? platform.config.maxUploadBytes, options.delimiter, (options.expectedBytes ?? Infinity) >= OFF_THREAD_MIN_BYTES, output, platform.config.maxColumns);
   tap.on('error', () => {}); // handled through the puts; stopping one put may error the tap late
   const pumping = pump(source, tap);
   // Either write failing stops the other: the copy's stream is destroyed, or the tap (and so the upload).
@@ -386,8 +403,8 @@ export async function listDatasets(platform: Platform, options: { limit: number;
  */
 export async function deleteDataset(platform: Platform, id: string): Promise<void> {
   const row = await getDatasetRow(platform, id);
-  await assertNotInUse(platform.metadata.db, { datasetId: id });
-  await platform.metadata.db.deleteFrom('datasets').where('id', '=', id).execute();
+  const store = platform.metadata;
+  if (!(await together(store, (q) => deleteUnlessInUse(q, store.dialect, { datasetId: id })))) throw notFound('dataset', id);
   await platform.blobs.deletePrefix(datasetPrefix(row.id)).catch((error: unknown) => {
     platform.logger.warn({ err: error, dataset: id }, 'dataset deleted but its blobs could not be removed');
   });

@@ -4,7 +4,7 @@
 // stream them over SSE, whichever process runs the job.
 import type { Kysely, Selectable, Transaction } from 'kysely';
 import type { Database, JobTable } from '../store/metadata/schema.ts';
-import { together, type MetadataStore } from '../store/metadata/metadata-store.ts';
+import { together, type DialectName, type MetadataStore } from '../store/metadata/metadata-store.ts';
 import { TrainyardError, notFound } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 
@@ -162,23 +162,48 @@ export async function requestCancel(db: Kysely<Database>, id: string, kind: JobK
   return getJobRow(db, id, kind);
 }
 
+type JobReference = { datasetId: string } | { model: string };
+
 /**
  * The queued or running jobs (up to `limit`, oldest first) that refer to the dataset or model:
  * deleting it would break them. The one "is this in use by a job" query, whatever the kind.
  */
-export async function activeJobsUsing(db: Db, where: { datasetId: string } | { model: string }, limit = 5): Promise<string[]> {
-  let query = db.selectFrom('jobs').select('id').where('status', 'in', ['queued', 'running']);
-  query = 'datasetId' in where ? query.where('dataset_id', '=', where.datasetId) : query.where('model_name', '=', where.model);
-  return (await query.orderBy('id').limit(limit).execute()).map((r) => r.id);
+function activeJobsUsing(db: Db, where: JobReference, limit = 5) {
+  let query = db.selectFrom('jobs').select('jobs.id').where('jobs.status', 'in', ['queued', 'running']);
+  query = 'datasetId' in where ? query.where('jobs.dataset_id', '=', where.datasetId) : query.where('jobs.model_name', '=', where.model);
+  return query.orderBy('jobs.id').limit(limit);
 }
 
 /** 409 IN_USE naming the jobs (activeJobsUsing) when any queued or running job uses the dataset or model. */
-export async function assertNotInUse(db: Db, where: { datasetId: string } | { model: string }): Promise<void> {
+async function assertNotInUse(db: Db, where: JobReference): Promise<void> {
   const limit = 5;
-  const users = await activeJobsUsing(db, where, limit);
+  const users = (await activeJobsUsing(db, where, limit).execute()).map((r) => r.id);
   if (users.length === 0) return;
   const what = 'datasetId' in where ? `dataset "${where.datasetId}"` : `model "${where.model}"`;
   throw new TrainyardError('IN_USE', `${what} is used by ${users.length === limit ? `at least ${limit}` : users.length} queued or running job(s): ${users.join(', ')}; cancel them first`, {
     errors: users.map((id) => ({ field: 'datasetId' in where ? 'id' : 'name', message: `used by job ${id}` })),
   });
+}
+
+/**
+ * Deletes the dataset or model row unless a queued or running job uses it, in one statement
+ * (`DELETE … WHERE NOT EXISTS (active jobs)`), so no job can start using it between the check and the
+ * delete; on MySQL the row is locked first (FOR UPDATE, `q` is a transaction), so a concurrent
+ * reader of it waits for the outcome. Throws IN_USE naming the jobs; returns false when no such row
+ * exists (any more).
+ */
+export async function deleteUnlessInUse(q: Db, dialect: DialectName, ref: JobReference): Promise<boolean> {
+  let deleted: number;
+  if ('datasetId' in ref) {
+    if (dialect === 'mysql') await q.selectFrom('datasets').select('id').where('id', '=', ref.datasetId).forUpdate().execute();
+    const result = await q.deleteFrom('datasets').where('id', '=', ref.datasetId).where((eb) => eb.not(eb.exists(activeJobsUsing(q, ref, 1)))).executeTakeFirst();
+    deleted = Number(result.numDeletedRows);
+  } else {
+    if (dialect === 'mysql') await q.selectFrom('models').select('id').where('name', '=', ref.model).forUpdate().execute();
+    const result = await q.deleteFrom('models').where('name', '=', ref.model).where((eb) => eb.not(eb.exists(activeJobsUsing(q, ref, 1)))).executeTakeFirst();
+    deleted = Number(result.numDeletedRows);
+  }
+  if (deleted > 0) return true;
+  await assertNotInUse(q, ref);
+  return false;
 }

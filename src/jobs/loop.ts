@@ -124,7 +124,7 @@ export class JobLoop {
   private async renewLeases(leaseMs: number): Promise<void> {
     for (const id of this.running.keys()) {
       try {
-        await renewLease(this.platform.metadata.db, id, this.owner, leaseMs);
+        await renewLease(this.platform.metadata, id, this.owner, leaseMs);
       } catch (error) {
         this.platform.logger.debug({ err: error, job: id }, 'could not renew a lease; the job process keeps trying too');
       }

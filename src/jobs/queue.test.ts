@@ -1,13 +1,14 @@
 // The jobs table as a queue, on every metadata store: claims are exactly-once under contention,
 // leases are renewed and lost, and a lost job is re-queued or failed, never left running.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { sql } from 'kysely';
-import { hostname } from 'node:os';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { METADATA_STORES, type MetadataFixture } from '../../test/support/stores.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
 import type { MetadataStore } from '../store/metadata/metadata-store.ts';
-import { createJob, getJobRow, requestCancel } from './jobs.ts';
-import { claimById, claimNext, finishJob, isDeadLocalOwner, reapLostJobs, renewLease, requeue } from './queue.ts';
+import { createJob, deleteUnlessInUse, getJobRow, requestCancel } from './jobs.ts';
+import { claimById, claimNext, finishJob, isDeadLocalOwner, leaseOwnerPid, newLeaseOwner, reapLostJobs, renewLease, requeue } from './queue.ts';
 
 for (const config of METADATA_STORES) {
   describe.skipIf(config.skip)(`job queue on ${config.name}${config.skip ? ` (skipped: ${config.skip})` : ''}`, () => {
@@ -89,10 +90,10 @@ for (const config of METADATA_STORES) {
       const [id] = await queueJobs(1);
       const job = await claimNext(stores[0], 'a', 30_000);
       expect(job?.id).toBe(id);
-      expect(await renewLease(stores[0].db, id, 'a', 30_000)).toEqual({ held: true, cancelRequested: false });
+      expect(await renewLease(stores[0], id, 'a', 30_000)).toEqual({ held: true, cancelRequested: false });
       await requestCancel(stores[0].db, id, 'training');
-      expect(await renewLease(stores[0].db, id, 'a', 30_000)).toEqual({ held: true, cancelRequested: true });
-      expect(await renewLease(stores[0].db, id, 'b', 30_000)).toEqual({ held: false, cancelRequested: false });
+      expect(await renewLease(stores[0], id, 'a', 30_000)).toEqual({ held: true, cancelRequested: true });
+      expect(await renewLease(stores[0], id, 'b', 30_000)).toEqual({ held: false, cancelRequested: false });
       expect(await finishJob(stores[0].db, id, 'b', { status: 'failed' })).toBe(false);
       // Success is refused once a cancel was requested; the cancel is recorded instead.
       expect(await finishJob(stores[0].db, id, 'a', { status: 'succeeded' })).toBe(false);
@@ -127,6 +128,55 @@ for (const config of METADATA_STORES) {
       expect(row.attempts).toBe(1);
     });
 
+    describe('leases by the database’s clock, not the process’s', () => {
+      afterEach(() => vi.useRealTimers());
+      const HOUR = 3_600_000;
+      const skewed = (ms: number) => vi.useFakeTimers({ now: Date.now() + ms, toFake: ['Date'] });
+
+      it('a claimer whose clock is an hour slow still holds a fresh lease; a reaper whose clock is an hour fast does not take it', async () => {
+        const [id] = await queueJobs(1);
+        skewed(-HOUR);
+        await claimById(stores[0], id, 'slow-clock', 60_000);
+        skewed(+HOUR);
+        expect(await reapLostJobs(stores[1])).toBe(0);
+        expect(await renewLease(stores[0], id, 'slow-clock', 60_000)).toEqual({ held: true, cancelRequested: false });
+        vi.useRealTimers();
+        const row = await getJobRow(stores[0].db, id);
+        expect(row).toMatchObject({ status: 'running', lease_owner: 'slow-clock' });
+        expect(Math.abs(row.lease_expires_at! - (Date.now() + 60_000))).toBeLessThan(30_000);
+      });
+
+      it('a lease that ran out is taken by a reaper whose clock is an hour slow', async () => {
+        const [id] = await queueJobs(1);
+        skewed(+HOUR);
+        await claimNext(stores[0], 'fast-clock', 1);
+        vi.useRealTimers();
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        skewed(-HOUR);
+        expect(await reapLostJobs(stores[1])).toBeGreaterThanOrEqual(1);
+        vi.useRealTimers();
+        expect((await getJobRow(stores[0].db, id)).status).toBe('queued');
+      });
+    });
+
+    it('deletes a dataset or model only in the statement that finds no queued or running job using it', async () => {
+      const now = new Date().toISOString();
+      await stores[0].db.insertInto('datasets').values({ id: 'ds_inuse', name: 'inuse', version: 1, status: 'ready', format: 'csv', delimiter: ',', size_bytes: 1, sha256: 'a'.repeat(64), row_count: 1, columns_json: '[]', blob_key: 'k', columnar_json: null, created_at: now }).execute();
+      await stores[0].db.insertInto('models').values({ id: 'mdl_inuse', name: 'inuse', description: '', spec_json: '{}', created_at: now }).execute();
+      const job = await createJob(stores[0], { kind: 'training', model: 'inuse', datasetId: 'ds_inuse', spec: {}, maxAttempts: 1 });
+      const store = stores[1];
+      for (const ref of [{ datasetId: 'ds_inuse' }, { model: 'inuse' }]) {
+        await expect(deleteUnlessInUse(store.db, store.dialect, ref)).rejects.toMatchObject({ code: 'IN_USE', message: expect.stringContaining(job.id) });
+      }
+      expect(await stores[0].db.selectFrom('datasets').select('id').where('id', '=', 'ds_inuse').execute()).toHaveLength(1);
+      expect(await stores[0].db.selectFrom('models').select('id').where('name', '=', 'inuse').execute()).toHaveLength(1);
+      await claimById(stores[0], job.id, 'w', 30_000);
+      await finishJob(stores[0].db, job.id, 'w', { status: 'succeeded' });
+      expect(await deleteUnlessInUse(store.db, store.dialect, { datasetId: 'ds_inuse' })).toBe(true);
+      expect(await deleteUnlessInUse(store.db, store.dialect, { model: 'inuse' })).toBe(true);
+      expect(await deleteUnlessInUse(store.db, store.dialect, { model: 'inuse' })).toBe(false);
+    });
+
     it('only claims a specific job by id while it is queued', async () => {
       const [id] = await queueJobs(1);
       expect(await claimById(stores[0], id, 'x', 30_000)).toBeDefined();
@@ -135,10 +185,29 @@ for (const config of METADATA_STORES) {
   });
 }
 
-describe('isDeadLocalOwner', () => {
-  it('knows this process is alive and a finished pid on this host is not', () => {
-    expect(isDeadLocalOwner(`local:${hostname()}:${process.pid}:abcd`)).toBe(false);
-    expect(isDeadLocalOwner(`local:${hostname()}:999999999:abcd`)).toBe(true);
-    expect(isDeadLocalOwner('local:some-other-host:1:abcd')).toBe(false);
+describe('lease owners', () => {
+  it('name a random boot id per process start, never a host name', () => {
+    const [a, b] = [newLeaseOwner('worker'), newLeaseOwner('worker')];
+    expect(a).not.toBe(b);
+    expect(a).toMatch(/^worker:[\w-]{16}-\d+:/);
+    expect(a.split(':')[1].split('-')[0]).toBe(b.split(':')[1].split('-')[0]);
+  });
+
+  it.skipIf(process.platform !== 'linux')('know this process is alive and an exited process of this machine boot and PID namespace is dead', async () => {
+    const owner = newLeaseOwner('local');
+    expect(leaseOwnerPid(owner)).toBe(process.pid);
+    const child = spawn(process.execPath, ['-e', '']);
+    await once(child, 'exit');
+    // A predecessor of this process (another boot id) with the pid of the exited child.
+    const predecessor = owner.replace(/:[^:]+-(\d+):/, ':AAAAAAAAAAAAAAAA-$1:').replace(/\.\d+$/, `.${child.pid}`);
+    expect(isDeadLocalOwner(predecessor)).toBe(true);
+    expect(isDeadLocalOwner(owner)).toBe(false);
+  });
+
+  it('never judge an owner in another container or machine, whatever its host name or pid, nor an old-format one', () => {
+    const owner = newLeaseOwner('local');
+    const elsewhere = owner.replace(/:[0-9a-f]{32}\.(\d+)\./, ':ffffffffffffffffffffffffffffffff.$1.').replace(/:[^:]+-(\d+):/, ':AAAAAAAAAAAAAAAA-$1:').replace(/\.\d+$/, '.999999999');
+    expect(isDeadLocalOwner(elsewhere)).toBe(false);
+    expect(isDeadLocalOwner('local:this-host:999999999:abcd')).toBe(false);
   });
 });

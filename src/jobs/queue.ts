@@ -3,38 +3,62 @@
 // lease owner and an expiry that the runner renews by heartbeat. A job whose lease runs out (its
 // worker died) is re-queued while attempts remain and failed after that: never `running` forever.
 import { sql, type Updateable } from 'kysely';
-import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { readFileSync, readlinkSync } from 'node:fs';
 import { together, type MetadataStore } from '../store/metadata/metadata-store.ts';
 import { nowIso } from '../ids.ts';
 import type { JobTable } from '../store/metadata/schema.ts';
 import { appendEvent, type Db, type JobRow } from './jobs.ts';
 import type { JobErrorCode } from './errors.ts';
 
-/** A lease owner id: host, pid and a random suffix, so a restarted process never matches its predecessor. */
+/** Random per process start: names this process in lease owners (a host name and pid can repeat). */
+const BOOT_ID = randomBytes(12).toString('base64url');
+
+/**
+ * Where this process's pid means something: the kernel's boot id (random per machine boot) and the
+ * inode of this PID namespace (one per container), on Linux; null elsewhere. Two containers with the
+ * same host name and pid differ here, and so does a machine that rebooted.
+ */
+const PID_SPACE = ((): string | null => {
+  try {
+    const boot = readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim().replaceAll('-', '');
+    const namespace = /\d+/.exec(readlinkSync('/proc/self/ns/pid'))?.[0];
+    return /^[0-9a-f]{32}$/.test(boot) && namespace ? `${boot}.${namespace}` : null;
+  } catch {
+    return null;
+  }
+})();
+
+let owners = 0;
+
+/**
+ * A lease owner id: role, this process's boot id with a counter, and where its pid is valid with the
+ * pid (`worker:Qm9vdElkMTIz-1:<kernel boot id>.<pid namespace>.<pid>`), so isDeadLocalOwner can tell a
+ * crashed process from one in another container, and a restarted process never matches its predecessor.
+ */
 export function newLeaseOwner(role: string): string {
-  return `${role}:${hostname()}:${process.pid}:${randomBytes(4).toString('hex')}`;
+  return `${role}:${BOOT_ID}-${++owners}:${PID_SPACE ? `${PID_SPACE}.${process.pid}` : 'unknown'}`;
 }
 
-function claimedFields(owner: string, leaseMs: number) {
+function claimedFields(store: MetadataStore, owner: string, leaseMs: number) {
   const now = nowIso();
   return {
     status: 'running',
     lease_owner: owner,
-    lease_expires_at: Date.now() + leaseMs,
+    lease_expires_at: sql<number>`${store.nowMs} + ${leaseMs}`,
     attempts: sql<number>`attempts + 1`,
     started_at: sql<string>`coalesce(started_at, ${now})`,
     updated_at: now,
   };
 }
 
-/** The row as claimedFields() leaves it, computed from the row read under its lock. */
-function afterClaim(row: JobRow, fields: ReturnType<typeof claimedFields>): JobRow {
+/** The row as claimedFields() leaves it, computed from the row read under its lock (the lease read back). */
+function afterClaim(row: JobRow, fields: ReturnType<typeof claimedFields>, leaseExpiresAt: number | null): JobRow {
   return {
     ...row,
     status: 'running',
     lease_owner: fields.lease_owner,
-    lease_expires_at: fields.lease_expires_at,
+    lease_expires_at: leaseExpiresAt,
     attempts: row.attempts + 1,
     started_at: row.started_at ?? fields.updated_at,
     updated_at: fields.updated_at,
@@ -65,7 +89,7 @@ export async function claimNext(
     // Jobs handed to AWS Batch are claimed by their container (claimById), not by a worker loop.
     return (options.dispatchedOnly ? base.where('external_id', 'is not', null) : base.where('external_id', 'is', null)).orderBy('created_at').orderBy('id').limit(1);
   };
-  const fields = claimedFields(owner, leaseMs);
+  const fields = claimedFields(store, owner, leaseMs);
   if (store.dialect === 'sqlite') {
     const claimed = await db
       .updateTable('jobs')
@@ -81,7 +105,8 @@ export async function claimNext(
     const next = await queued(trx).selectAll().forUpdate().skipLocked().executeTakeFirst();
     if (!next) return undefined;
     await trx.updateTable('jobs').set(fields).where('id', '=', next.id).execute();
-    const claimed = afterClaim(next, fields);
+    const lease = await trx.selectFrom('jobs').select('lease_expires_at').where('id', '=', next.id).executeTakeFirst();
+    const claimed = afterClaim(next, fields, lease?.lease_expires_at ?? null);
     await appendEvent(trx, claimed.id, 'status', { status: 'running', attempt: claimed.attempts });
     return claimed;
   });
@@ -90,7 +115,7 @@ export async function claimNext(
 /** Claims one specific queued job (`trainyard run-job <id>`, the AWS Batch entrypoint). */
 export async function claimById(store: MetadataStore, id: string, owner: string, leaseMs: number): Promise<JobRow | undefined> {
   return together(store, async (q) => {
-    const result = await q.updateTable('jobs').set(claimedFields(owner, leaseMs)).where('id', '=', id).where('status', '=', 'queued').executeTakeFirst();
+    const result = await q.updateTable('jobs').set(claimedFields(store, owner, leaseMs)).where('id', '=', id).where('status', '=', 'queued').executeTakeFirst();
     if (Number(result.numUpdatedRows) === 0) return undefined;
     const job = await q.selectFrom('jobs').selectAll().where('id', '=', id).executeTakeFirstOrThrow();
     await appendEvent(q, id, 'status', { status: 'running', attempt: job.attempts });
@@ -103,11 +128,12 @@ export interface LeaseState {
   cancelRequested: boolean;
 }
 
-/** Extends the lease; reports whether it is still ours and whether a cancel was requested. */
-export async function renewLease(db: Db, id: string, owner: string, leaseMs: number): Promise<LeaseState> {
+/** Extends the lease (by the database's clock); reports whether it is still ours and whether a cancel was requested. */
+export async function renewLease(store: MetadataStore, id: string, owner: string, leaseMs: number): Promise<LeaseState> {
+  const { db } = store;
   const result = await db
     .updateTable('jobs')
-    .set({ lease_expires_at: Date.now() + leaseMs })
+    .set({ lease_expires_at: sql<number>`${store.nowMs} + ${leaseMs}` })
     .where('id', '=', id)
     .where('lease_owner', '=', owner)
     .where('status', '=', 'running')
@@ -182,20 +208,20 @@ export async function requeue(store: MetadataStore, id: string, owner: string | 
 }
 
 /**
- * Re-queues running jobs whose lease has expired (or whose owner is known dead), or fails them
- * once their attempts are used up. Safe to run from every server and worker at once: each update
- * re-checks the lease it saw.
+ * Re-queues running jobs whose lease has expired by the database's clock (or whose owner is known
+ * dead), or fails them once their attempts are used up. Safe to run from every server and worker at
+ * once: each update re-checks the lease it saw.
  */
 export async function reapLostJobs(store: MetadataStore, options: { deadOwners?: (owner: string) => boolean } = {}): Promise<number> {
-  const now = Date.now();
   const running = await store.db
     .selectFrom('jobs')
     .select(['id', 'lease_owner', 'lease_expires_at', 'attempts', 'max_attempts', 'cancel_requested'])
+    .select(sql<number>`case when lease_expires_at < ${store.nowMs} then 1 else 0 end`.as('expired'))
     .where('status', '=', 'running')
     .execute();
   let reaped = 0;
   for (const job of running) {
-    const expired = job.lease_expires_at !== null && job.lease_expires_at < now;
+    const expired = Number(job.expired) === 1;
     const dead = job.lease_owner !== null && options.deadOwners?.(job.lease_owner) === true;
     if (!expired && !dead) continue;
     const stamp = nowIso();
@@ -231,12 +257,24 @@ export async function reapLostJobs(store: MetadataStore, options: { deadOwners?:
   return reaped;
 }
 
-/** True when an owner id names a process on this host that no longer exists (crash recovery). */
+const OWNER_FORMAT = /^[^:]+:([^:]+)-\d+:([0-9a-f]{32}\.\d+)\.(\d+)$/;
+
+/** The pid in an owner id (newLeaseOwner), when it records one. */
+export function leaseOwnerPid(owner: string): number | undefined {
+  const match = OWNER_FORMAT.exec(owner);
+  return match ? Number(match[3]) : undefined;
+}
+
+/**
+ * True when an owner id (newLeaseOwner) names a process in this machine boot and PID namespace that
+ * no longer exists (crash recovery). An owner from elsewhere, or of another format, is never judged:
+ * its lease expiring is what frees its jobs.
+ */
 export function isDeadLocalOwner(owner: string): boolean {
-  const [, host, pid] = owner.split(':');
-  if (host !== hostname() || !pid) return false;
+  const match = OWNER_FORMAT.exec(owner);
+  if (!match || match[1] === BOOT_ID || match[2] !== PID_SPACE) return false;
   try {
-    process.kill(Number(pid), 0);
+    process.kill(Number(match[3]), 0);
     return false;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === 'ESRCH';

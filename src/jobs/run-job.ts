@@ -36,7 +36,7 @@ export async function runClaimedJob(platform: Platform, runners: JobRunners, job
   let heartbeatFailures = 0;
   const heartbeat = setInterval(async () => {
     try {
-      const state = await renewLease(db, job.id, owner, leaseMs);
+      const state = await renewLease(platform.metadata, job.id, owner, leaseMs);
       heartbeatFailures = 0;
       if (!state.held) abort('lease-lost');
       else if (state.cancelRequested) abort('cancel');

@@ -5,7 +5,8 @@ import type { BlobStore } from '../store/blobs/blob-store.ts';
 import { TrainyardError, notFound } from '../errors.ts';
 import { newId, nowIso } from '../ids.ts';
 import { isUniqueViolation } from '../store/metadata/errors.ts';
-import { assertNotInUse } from '../jobs/jobs.ts';
+import { deleteUnlessInUse } from '../jobs/jobs.ts';
+import type { MetadataStore } from '../store/metadata/metadata-store.ts';
 import { deepFreeze, type ModelSpec, type ModelSpecInput } from './spec.ts';
 
 export interface ArtifactInfo {
@@ -88,15 +89,18 @@ export async function listModels(db: Kysely<Database>, limit: number, cursor?: s
   return (await query.orderBy('id', 'desc').limit(limit + 1).execute()).map(toModel);
 }
 
-/** Deletes a model with all its versions, aliases and artifacts. 409 while a job uses it. */
-export async function deleteModel(db: Kysely<Database>, blobs: BlobStore, name: string): Promise<void> {
+/**
+ * Deletes a model with all its versions, aliases and artifacts. 409 while a job uses it, checked in
+ * the delete itself (deleteUnlessInUse), within the transaction that removes the versions.
+ */
+export async function deleteModel(store: MetadataStore, blobs: BlobStore, name: string): Promise<void> {
+  const { db } = store;
   await getModel(db, name);
-  await assertNotInUse(db, { model: name });
   const versions = await db.selectFrom('model_versions').select('blob_prefix').where('model_name', '=', name).execute();
   await db.transaction().execute(async (trx) => {
+    if (!(await deleteUnlessInUse(trx, store.dialect, { model: name }))) throw notFound('model', name);
     await trx.deleteFrom('model_aliases').where('model_name', '=', name).execute();
     await trx.deleteFrom('model_versions').where('model_name', '=', name).execute();
-    await trx.deleteFrom('models').where('name', '=', name).execute();
   });
   changed(name);
   // Rows go first so nothing ever points at a deleted object; a failed blob delete leaves only bytes.

@@ -96,7 +96,7 @@ export async function exportPredictionLogs(platform: Platform, request: ExportRe
     if (batch.length > 0) yield Buffer.from(batch.join('\n') + '\n');
   }
 
-  const staged = await stageUpload(platform, Readable.from(csv()), { delimiter: ',', id: request.datasetId });
+  const staged = await stageUpload(platform, Readable.from(csv()), { delimiter: ',', expectedBytes: undefined, id: request.datasetId });
   if (signal.aborted) {
     await discardStaged(platform, staged);
     throw new ExportError(`export stopped (${String(signal.reason)})`);

@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -45,6 +45,35 @@ describe('a trainer started ahead of its job', () => {
     expect(events).toEqual([]);
     expect(outcome.completed).toBeUndefined();
     expect(await gone(trainer.pid!, 1000)).toBe(true);
+  });
+
+  it.skipIf(process.platform !== 'linux')('sees none of the server’s secrets: only the allowlisted environment reaches the process', async () => {
+    dir = await mkdtemp(join(tmpdir(), 'trainer-'));
+    const secrets = {
+      TRAINYARD_DATABASE_URL: 'mysql://trainyard:s3cret-db-password@db:3306/trainyard',
+      TRAINYARD_TOKEN: 'ty_secret-token',
+      AWS_SECRET_ACCESS_KEY: 'aws-secret',
+      AWS_SESSION_TOKEN: 'aws-session',
+      GITHUB_TOKEN: 'gh-secret',
+    };
+    Object.assign(process.env, secrets, { CUDA_VISIBLE_DEVICES: '0', LC_ALL: 'C.UTF-8' });
+    let trainer: TrainerProcess;
+    try {
+      trainer = TrainerProcess.start({ python: detectPython(undefined), jobDir: dir, threads: 2, memoryBytes: 1 << 30 });
+    } finally {
+      for (const name of [...Object.keys(secrets), 'CUDA_VISIBLE_DEVICES', 'LC_ALL']) delete process.env[name];
+    }
+    try {
+      const raw = await readFile(`/proc/${trainer.pid}/environ`, 'utf8');
+      const env = Object.fromEntries(raw.split('\0').filter(Boolean).map((entry) => [entry.slice(0, entry.indexOf('=')), entry.slice(entry.indexOf('=') + 1)]));
+      for (const [name, value] of Object.entries(secrets)) {
+        expect(env[name], name).toBeUndefined();
+        expect(raw).not.toContain(value);
+      }
+      expect(env).toMatchObject({ PATH: process.env.PATH, OMP_NUM_THREADS: '2', CUDA_VISIBLE_DEVICES: '0', LC_ALL: 'C.UTF-8', TRAINYARD_TRAINER_MEMORY_BYTES: String(1 << 30), PYTHONUNBUFFERED: '1' });
+    } finally {
+      trainer.discard();
+    }
   });
 
   it('reports a trainer that fails before it is told to go (no job.json) through run()', async () => {

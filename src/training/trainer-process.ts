@@ -36,6 +36,27 @@ export interface TrainerRunOptions {
   killGraceMs?: number;
 }
 
+/**
+ * What a Python child of the platform (trainer, tuning sampler) may see of the environment. It works
+ * on files handed to it (job.json and the data in its job directory) and talks to nothing else, so it
+ * gets no database URL, API token or cloud credential: only what finds the interpreter and its
+ * libraries, the locale, the thread settings of torch and its BLAS, and the GPU selection.
+ */
+const PASSED_NAMES = new Set([
+  'PATH', 'HOME', 'USER', 'LOGNAME', 'LANG', 'LANGUAGE', 'TZ', 'TMPDIR', 'LD_LIBRARY_PATH', 'VIRTUAL_ENV', 'TRAINYARD_CONTRACTS_DIR',
+  'NVIDIA_VISIBLE_DEVICES', 'NVIDIA_DRIVER_CAPABILITIES', 'PYTORCH_CUDA_ALLOC_CONF',
+]);
+const PASSED_PREFIXES = ['LC_', 'OMP_', 'OPENBLAS_', 'MKL_', 'KMP_', 'GOMP_', 'CUDA_'];
+
+/** The allowlisted part of this process's environment (see PASSED_NAMES), with `set` on top. */
+export function pythonChildEnvironment(set: Record<string, string>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(process.env)) {
+    if (value !== undefined && (PASSED_NAMES.has(name) || PASSED_PREFIXES.some((prefix) => name.startsWith(prefix)))) env[name] = value;
+  }
+  return { ...env, PYTHONPATH: TRAINER_PACKAGE_DIR, PYTHONUNBUFFERED: '1', ...set };
+}
+
 export function detectPython(configured: string | undefined): string {
   if (configured) return configured;
   return existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
@@ -64,16 +85,13 @@ export class TrainerProcess {
     const threads = String(options.threads);
     this.child = spawn(options.python, ['-m', 'trainyard_trainer', 'train', '--job-dir', options.jobDir, '--wait'], {
       cwd: TRAINER_PACKAGE_DIR,
-      env: {
-        ...process.env,
-        PYTHONPATH: TRAINER_PACKAGE_DIR,
-        PYTHONUNBUFFERED: '1',
+      env: pythonChildEnvironment({
         // Debian's OpenBLAS spins a whole core per thread after each matmul unless told otherwise.
         OMP_NUM_THREADS: threads,
         OPENBLAS_NUM_THREADS: threads,
         MKL_NUM_THREADS: threads,
         ...(options.memoryBytes ? { TRAINYARD_TRAINER_MEMORY_BYTES: String(options.memoryBytes) } : {}),
-      },
+      }),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     if (options.niceness && this.child.pid) {

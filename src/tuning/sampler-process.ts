@@ -4,7 +4,7 @@
 // machine) answers exactly as the old one would have.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { detectPython, TRAINER_PACKAGE_DIR } from '../training/trainer-process.ts';
+import { detectPython, pythonChildEnvironment, TRAINER_PACKAGE_DIR } from '../training/trainer-process.ts';
 
 const REQUEST_TIMEOUT_MS = 120_000;
 
@@ -18,7 +18,7 @@ export class SamplerProcess {
   private start(): ChildProcess {
     const child = spawn(detectPython(this.python), ['-m', 'trainyard_trainer.sampler'], {
       cwd: TRAINER_PACKAGE_DIR,
-      env: { ...process.env, PYTHONPATH: TRAINER_PACKAGE_DIR, PYTHONUNBUFFERED: '1', OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' },
+      env: pythonChildEnvironment({ OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' }),
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     child.stdin!.on('error', () => undefined); // a dead process is reported by 'exit'

@@ -51,7 +51,7 @@ function TokenPrompt({ opened, onSaved }: { opened: boolean; onSaved: () => void
         }}
       >
         <Stack>
-          <Text size="sm">This server requires an API token. It is kept in this browser tab only (session storage).</Text>
+          <Text size="sm">This server requires an API token. It is kept in this page's memory only: reloading the page asks for it again.</Text>
           <PasswordInput label="API token" description="Create one with `trainyard tokens create`" value={value} onChange={(e) => setValue(e.currentTarget.value)} data-autofocus required />
           <Group justify="flex-end">
             <Button type="submit">Save token</Button>

@@ -1,24 +1,20 @@
 // The dashboard's connection to the API: the shared typed client (src/client, also used by the
-// CLI), a Bearer token kept in sessionStorage, and a prompt when the API answers 401.
+// CLI), a Bearer token kept in this page's memory only (never Web Storage, where any script on the
+// origin could read it and it would outlive the page), and a prompt when the API answers 401.
 import { ApiError, TrainyardClient, UnreachableError } from '../../src/client/index.ts';
 
 export * from '../../src/client/index.ts';
 
-const TOKEN_KEY = 'trainyard-token';
+let token: string | null = null;
 type Listener = () => void;
 const unauthorizedListeners = new Set<Listener>();
 
 export function getToken(): string | null {
-  try {
-    return sessionStorage.getItem(TOKEN_KEY);
-  } catch {
-    return null;
-  }
+  return token;
 }
 
-export function setToken(token: string | null): void {
-  if (token) sessionStorage.setItem(TOKEN_KEY, token);
-  else sessionStorage.removeItem(TOKEN_KEY);
+export function setToken(value: string | null): void {
+  token = value || null;
 }
 
 export function onUnauthorized(listener: Listener): () => void {

@@ -12,6 +12,7 @@ import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { TrainyardError } from '../../errors.ts';
 import { normaliseDelimiter } from '../../datasets/csv/parser.ts';
 import {
+  declaredLength,
   deleteDataset,
   discardStaged,
   getDatasetRow,
@@ -165,7 +166,7 @@ export function formatOf(contentType: string | undefined, filename?: string): Da
 }
 
 /** Streams an upload of `format` into storage (the CSV engine, or the Parquet / JSON Lines ingest). */
-function stageAny(platform: RouteContext['platform'], source: Readable, format: DatasetFormat, options: { delimiter?: string; expectedBytes: number }): Promise<StagedUpload> {
+function stageAny(platform: RouteContext['platform'], source: Readable, format: DatasetFormat, options: { delimiter?: string; expectedBytes: number | undefined }): Promise<StagedUpload> {
   if (format === 'csv') return stageUpload(platform, source, options);
   if (options.delimiter !== undefined) {
     throw new TrainyardError('VALIDATION_FAILED', `a delimiter applies to CSV only, not ${format}`, { errors: [{ field: 'delimiter', message: 'applies to CSV only' }] });
@@ -195,7 +196,7 @@ async function multipartUpload(request: FastifyRequest, platform: RouteContext['
         if (name !== undefined) validateName(name);
         filename = part.filename;
         const format = query.format ?? formatOf(part.mimetype, part.filename) ?? 'csv';
-        staged = await stageAny(platform, part.file, format, { delimiter, expectedBytes: Number(request.headers['content-length']) || 0 });
+        staged = await stageAny(platform, part.file, format, { delimiter, expectedBytes: declaredLength(request.headers['content-length']) });
       } else if (part.fieldname === 'name') {
         name = String(part.value);
         validateName(name);
@@ -263,8 +264,8 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
           } else {
             const name = validateName(query.name, 'querystring.name');
             const delimiter = parseDelimiter(query.delimiter, 'querystring.delimiter');
-            const declared = Number(request.headers['content-length']);
-            if (Number.isFinite(declared) && declared > platform.config.maxUploadBytes) throw tooLarge(platform.config.maxUploadBytes);
+            const declared = declaredLength(request.headers['content-length']);
+            if (declared !== undefined && declared > platform.config.maxUploadBytes) throw tooLarge(platform.config.maxUploadBytes);
             const body = request.body as Readable | undefined;
             if (body !== undefined && body !== null && typeof (body as Readable).pipe !== 'function') {
               throw new TrainyardError('UNSUPPORTED_MEDIA_TYPE', `a dataset upload is multipart/form-data, text/csv, application/vnd.apache.parquet, application/x-ndjson or application/octet-stream, not ${request.headers['content-type']}`, {
@@ -275,7 +276,7 @@ export async function datasetRoutes(root: Api, { platform }: RouteContext): Prom
               throw new TrainyardError('MISSING_FILE', 'no file: send multipart with a `file` field, or a text/csv body', { errors: [{ field: 'file', message: 'is required' }] });
             }
             const format = query.format ?? formatOf(request.headers['content-type']) ?? 'csv';
-            result = { staged: await stageAny(platform, body, format, { delimiter, expectedBytes: Number.isFinite(declared) ? declared : 0 }), name };
+            result = { staged: await stageAny(platform, body, format, { delimiter, expectedBytes: declared }), name };
           }
           const dataset = await recordDataset(platform, result.staged, result.name);
           request.log.info({ dataset: dataset.id, name: dataset.name, version: dataset.version, bytes: dataset.size_bytes, rows: dataset.row_count }, 'dataset ingested');

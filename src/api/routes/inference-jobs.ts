@@ -12,7 +12,7 @@ import type { InferenceJobSpec } from '../../inference/run-inference.ts';
 import { predictionsKey } from '../../store/blobs/keys.ts';
 import { TrainyardError } from '../../errors.ts';
 import { Readable } from 'node:stream';
-import { deleteDataset, recordDataset, stageUpload, validateName } from '../../datasets/service.ts';
+import { declaredLength, deleteDataset, recordDataset, stageUpload, validateName } from '../../datasets/service.ts';
 import { JobStatusSchema } from './training-jobs.ts';
 
 const Nullable = <T extends import('typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -159,7 +159,7 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
             request.body.resume();
             throw error;
           }
-          const staged = await stageUpload(platform, request.body, { expectedBytes: Number(request.headers['content-length']) || 0 });
+          const staged = await stageUpload(platform, request.body, { expectedBytes: declaredLength(request.headers['content-length']) });
           const dataset = await recordDataset(platform, staged, datasetName);
           try {
             job = await queue(model, version, dataset.id, threshold);

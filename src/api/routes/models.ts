@@ -108,7 +108,7 @@ export async function modelRoutes(app: Api, { platform }: RouteContext): Promise
     '/v1/models/:name',
     { schema: { tags, summary: 'Delete a model with all its versions and artifacts', params: NameParams, response: { 204: Type.Null(), ...problems(401, 403, 404, 409) } } },
     async (request, reply) => {
-      await deleteModel(db, platform.blobs, request.params.name);
+      await deleteModel(platform.metadata, platform.blobs, request.params.name);
       await deleteModelMonitoring(platform.metadata, platform.blobs, request.params.name);
       return reply.status(204).send(null);
     },

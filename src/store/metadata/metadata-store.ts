@@ -1,7 +1,7 @@
 // The metadata store: a Kysely instance over one of two dialects, plus the little each dialect
 // must do differently (opening, pinging). Domain code imports only this interface; open-metadata-store.ts
 // picks the implementation a URL names.
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely, RawBuilder, Transaction } from 'kysely';
 import type { Database } from './schema.ts';
 
 export type DialectName = 'sqlite' | 'mysql';
@@ -9,6 +9,11 @@ export type DialectName = 'sqlite' | 'mysql';
 export interface MetadataStore {
   readonly db: Kysely<Database>;
   readonly dialect: DialectName;
+  /**
+   * The database's clock in epoch milliseconds, as an SQL expression. Leases are set and judged by it,
+   * so processes whose own clocks disagree (other machines, containers) still agree on expiry.
+   */
+  readonly nowMs: RawBuilder<number>;
   /** Cheap round trip used by /readyz. Throws when the database cannot be reached. */
   ping(): Promise<void>;
   close(): Promise<void>;

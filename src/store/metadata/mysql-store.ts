@@ -52,6 +52,7 @@ export function openMysqlStore(url: string, options: MysqlStoreOptions = {}): Me
   return {
     db,
     dialect: 'mysql',
+    nowMs: sql<number>`cast(round(unix_timestamp(now(3)) * 1000) as signed)`,
     async ping() {
       await sql`select 1`.execute(db);
     },

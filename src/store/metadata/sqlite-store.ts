@@ -20,6 +20,8 @@ export async function openSqliteStore(path: string): Promise<MetadataStore> {
   return {
     db,
     dialect: 'sqlite',
+    // Julian days since 1970-01-01 (2440587.5), in milliseconds ('now' has millisecond precision).
+    nowMs: sql<number>`cast(round((julianday('now') - 2440587.5) * 86400000) as integer)`,
     async ping() {
       await sql`select 1`.execute(db);
     },
