@@ -47,6 +47,8 @@ export interface PrepareInput {
   validationSplit: number;
   seed: number;
   jobDir: string;
+  /** Warm start: the earlier version's fitted preprocessing and target encoding, used as they are instead of fitting them here. */
+  fitted?: { preprocessing: Preprocessing; target: TargetEncoding };
 }
 
 export interface PreparedData {
@@ -155,7 +157,18 @@ export async function prepareTrainingData(input: PrepareInput): Promise<Prepared
 
   let target: TargetEncoding;
   let classIndex: Map<string, number> | undefined;
-  if (classification) {
+  if (input.fitted) {
+    target = input.fitted.target;
+    if (target.kind === 'label') {
+      classIndex = new Map(target.classes.map((c, i) => [c, i]));
+      for (const row of [...train, ...val]) {
+        const label = (targetColumn as (string | null)[])[row]!;
+        if (!classIndex.has(label)) {
+          throw new JobUserError('BAD_DATA', `"${input.target}" holds "${label}", a class the init_from version does not know (it knows ${target.classes.join(', ')})`);
+        }
+      }
+    }
+  } else if (classification) {
     const labels = new Set<string>();
     for (const row of [...train, ...val]) labels.add((targetColumn as (string | null)[])[row]!);
     const classes = sortLabels(labels);
@@ -178,7 +191,7 @@ export async function prepareTrainingData(input: PrepareInput): Promise<Prepared
     target = { name: input.target, kind: 'numeric', mean, std: std > 1e-12 ? std : 1 };
   }
 
-  const preprocessing = fitPreprocessing(featureColumns, train, input.maxCategories);
+  const preprocessing = input.fitted?.preprocessing ?? fitPreprocessing(featureColumns, train, input.maxCategories);
   const baseline = fitFeatureBaseline(featureColumns, preprocessing.features, train);
   if (preprocessing.width === 0) throw new JobUserError('BAD_DATA', 'the selected features encode to zero inputs (every categorical column is empty)');
   const encoder = createEncoder(preprocessing);
