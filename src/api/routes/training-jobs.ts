@@ -7,7 +7,7 @@ import { InitFromSchema, type InitFrom } from '../../training/warm-start.ts';
 import { submitTrainingJob } from '../../training/submit.ts';
 import { listEpochMetrics } from '../../training/epoch-metrics.ts';
 import { deleteCheckpoints, latestCheckpoint, type CheckpointSummary } from '../../training/checkpoints.ts';
-import { getJobRow, jobDataset, jobModel, jobSpec, listJobRows, logLines, parseJson, requestCancel, type JobKind, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { FINISHED_STATUSES, getJobRow, jobDataset, jobModel, jobSpec, listJobRows, logLines, parseJson, requestCancel, type JobKind, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { openStream } from '../../auth/streams.ts';
 import { TrainyardError } from '../../errors.ts';
@@ -137,7 +137,8 @@ export async function trainingJobRoutes(app: Api, { platform, executor }: RouteC
     { schema: { tags, summary: 'Get a training job', params: IdParams, response: { 200: jobRef, ...problems(401, 403, 404) } } },
     async (request) => {
       const row = await getJobRow(db, request.params.id, 'training');
-      return toTrainingJob(row, await latestCheckpoint(db, row.id));
+      // A job that has ended resumes no more: its checkpoints are being deleted, if they are not gone yet.
+      return toTrainingJob(row, FINISHED_STATUSES.includes(row.status as JobStatus) ? null : await latestCheckpoint(db, row.id));
     },
   );
 

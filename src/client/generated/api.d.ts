@@ -3352,7 +3352,7 @@ export type paths = {
         put?: never;
         /**
          * Export logged predictions (feedback labels as the target column) into a new dataset version
-         * @description A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model's target column (empty where none arrived). The range defaults to everything kept. Ready to train on with POST /v1/training-jobs.
+         * @description A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model's target column (empty where none arrived). The range defaults to everything kept. Ready to train on with POST /v1/training-jobs, from scratch or from the serving version with `init_from` (docs/training.md).
          */
         post: {
             parameters: {
