@@ -184,7 +184,9 @@ for (const setup of SETUPS) {
           (await server.platform.blobs.list(`jobs/${id}/checkpoints`)).length === 0 &&
           (await server.platform.metadata.db.selectFrom('job_checkpoints').select('seq').where('job_id', '=', id).execute()).length === 0,
         30_000,
-      );
+      ).catch(async (error: Error) => {
+        throw new Error(`${error.message}\n${JSON.stringify(await events(id, 'status'))}\n${JSON.stringify(await events(id, 'log'))}\n${tails()}`);
+      });
     }
 
     it('an uninterrupted job (the baseline) checkpoints every epoch but the last, and deletes its checkpoints when it ends', async () => {
