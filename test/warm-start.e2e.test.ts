@@ -20,7 +20,7 @@ const ROWS = [
   { x1: -1.5, x2: 0.3, x3: 8.5 },
 ];
 
-describe('warm start from an earlier version (init_from)', { timeout: 180_000 }, () => {
+describe('warm start from an earlier version (init_from)', { timeout: 300_000 }, () => {
   let platform: TestPlatform;
   let first: string;
   let second: string;
@@ -33,8 +33,8 @@ describe('warm start from an earlier version (init_from)', { timeout: 180_000 },
     const created = await api(platform.url, 'POST', '/v1/models', { name: 'churn', task: 'binary_classification', target: 'label', layers: mlp([8], 1) });
     expect(created.status, JSON.stringify(created.body)).toBe(201);
     const job = await submit({ model: 'churn', dataset: first, hyperparameters: { epochs: 2 } });
-    expect((await waitForJob(platform.url, job.id)).status).toBe('succeeded');
-  }, 120_000);
+    expect((await waitForJob(platform.url, job.id, { timeoutMs: 240_000 })).status).toBe('succeeded');
+  }, 300_000);
 
   afterAll(async () => {
     await platform?.close();
@@ -60,7 +60,7 @@ describe('warm start from an earlier version (init_from)', { timeout: 180_000 },
     // A learning rate so small that training cannot move the weights: the new version must predict as the old one.
     const job = await submit({ model: 'churn', dataset: second, init_from: { model: 'churn', version: 1 }, hyperparameters: { epochs: 1, optimizer: { type: 'SGD', lr: 1e-12 } } });
     expect(job.init_from).toEqual({ model: 'churn', version: 1 });
-    const done = await waitForJob(platform.url, job.id);
+    const done = await waitForJob(platform.url, job.id, { timeoutMs: 240_000 });
     expect(done.status, JSON.stringify(done)).toBe('succeeded');
     const version = (await api<Version>(platform.url, 'GET', `/v1/models/churn/versions/${done.model_version}`)).body;
     expect(version.init_from).toEqual({ model: 'churn', version: 1 });
@@ -78,7 +78,7 @@ describe('warm start from an earlier version (init_from)', { timeout: 180_000 },
     expect((await api(platform.url, 'PUT', '/v1/models/churn/aliases/production', { version: 1 })).status).toBe(200);
     const job = await submit({ model: 'churn', dataset: second, init_from: { model: 'churn', alias: 'production' }, hyperparameters: { epochs: 1 } });
     expect(job.init_from).toEqual({ model: 'churn', version: 1 });
-    expect((await waitForJob(platform.url, job.id)).status).toBe('succeeded');
+    expect((await waitForJob(platform.url, job.id, { timeoutMs: 240_000 })).status).toBe('succeeded');
   });
 
   it('refuses at submission, naming the field, a version whose layers or features do not fit the model', async () => {
