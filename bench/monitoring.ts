@@ -99,7 +99,7 @@ try {
   const fitted = fitFeatureBaseline(trainColumns, trainColumns.map((c) => ({ name: c.name, kind: 'numeric' as const, impute: 0, mean: 0, std: 1 })), Int32Array.from({ length: 10_000 }, (_, i) => i));
   const baseline: DriftBaseline = { format_version: 1, rows: fitted.rows, features: fitted.features, prediction: { kind: 'label', classes: ['no', 'yes'], counts: [5000, 5000] } };
   const version: ModelVersionRecord = {
-    model: 'bench', version: 1, training_job_id: 'job_bench', dataset_id: 'ds_bench', metrics: {}, artifacts: [], aliases: [], blob_prefix: 'models/bench/1', created_at: new Date().toISOString(),
+    model: 'bench', version: 1, training_job_id: 'job_bench', dataset_id: 'ds_bench', metrics: {}, artifacts: [], aliases: [], blob_prefix: 'models/bench/1', init_from: null, created_at: new Date().toISOString(),
     signature: { inputs: [], output: { task: 'binary_classification', target: 'y', classes: ['no', 'yes'] } },
   };
   await blobs.put('models/bench/1/baseline.json', JSON.stringify(baseline));

@@ -96,7 +96,7 @@ try {
     jobDir,
   });
   const resolved = inferShapes(LAYERS, [prepared.inputDim], { expectedOutput: 1 });
-  await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob('binary_classification', resolveHyperparameters(HYPERPARAMETERS, 'binary_classification'), prepared, resolved.layers, THREADS)));
+  await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob('binary_classification', resolveHyperparameters(HYPERPARAMETERS, 'binary_classification'), prepared, resolved.layers, THREADS, { resume: [], initWeights: null })));
   // Asynchronous, so this process's event loop keeps running meanwhile: blocked for a minute in a
   // synchronous call, its HTTP client would miss the server closing idle keep-alive connections and
   // then send the next request on a dead one.
@@ -151,7 +151,7 @@ try {
   // platform's trainer process (as the job runs it, on the same job folder) and the plain script,
   // PAIR_EPOCHS epochs each, at the same niceness and threads. The ratio of each pair's summed
   // batch-loop seconds, and their median.
-  await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob('binary_classification', resolveHyperparameters({ ...HYPERPARAMETERS, epochs: PAIR_EPOCHS }, 'binary_classification'), prepared, resolved.layers, THREADS)));
+  await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob('binary_classification', resolveHyperparameters({ ...HYPERPARAMETERS, epochs: PAIR_EPOCHS }, 'binary_classification'), prepared, resolved.layers, THREADS, { resume: [], initWeights: null })));
   const runTrainer = async () => {
     const { stdout } = await execFileAsync('nice', ['-n', String(LOCAL_JOB_NICENESS), '/usr/bin/python3', '-m', 'trainyard_trainer', 'train', '--job-dir', jobDir], {
       cwd: TRAINER_PACKAGE_DIR,

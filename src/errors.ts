@@ -26,6 +26,7 @@ export const ERROR_CODES = {
   MODEL_TOO_LARGE: { status: 400, title: 'The model has more parameters than allowed' },
   ACTIVATIONS_TOO_LARGE: { status: 400, title: 'The model would need more activation memory than allowed' },
   INCOMPATIBLE_DATASET: { status: 400, title: 'The model cannot be trained on this dataset' },
+  INIT_FROM_MISMATCH: { status: 400, title: 'The version to start from does not fit this training job' },
   INVALID_SEARCH_SPACE: { status: 400, title: 'The tuning study is invalid' },
   DATASET_NOT_READY: { status: 409, title: 'The dataset is not ready' },
   INVALID_INPUT: { status: 400, title: 'The prediction input does not match the model signature' },

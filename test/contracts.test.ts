@@ -42,7 +42,7 @@ describe('generated contracts', () => {
       { optimizer: { type: 'SGD', lr: 0.1, momentum: 0.9, nesterov: true }, lr_scheduler: { type: 'ReduceLROnPlateau', cooldown: 1 }, early_stopping: {} },
       'binary_classification',
     );
-    const job = JSON.parse(JSON.stringify(trainerJob('binary_classification', hyperparameters, prepared, layers, 1))) as unknown;
+    const job = JSON.parse(JSON.stringify(trainerJob('binary_classification', hyperparameters, prepared, layers, 1, { resume: [{ file: 'resume/2.pt', sha256: 'a'.repeat(64) }], initWeights: 'init/state_dict.pt' }))) as unknown;
     expect([...Value.Errors(TrainerJobSchema, job)]).toEqual([]);
     // A layer without the arguments shape inference fills in is not a job's layer.
     const unresolved = { ...(job as object), layers: [{ type: 'Linear', out_features: 1 }] };

@@ -4,6 +4,7 @@ import { loadConfig } from '../config.ts';
 import { openPlatform } from '../platform.ts';
 import { claimById, newLeaseOwner } from '../jobs/queue.ts';
 import { getJobRow } from '../jobs/jobs.ts';
+import { TRAINER_EXIT_CODES } from '../jobs/errors.ts';
 import type { JobRunners } from '../jobs/runner.ts';
 
 /** What a job loop writes to a standby process's stdin: the job it claimed, and its lease owner. */
@@ -70,7 +71,10 @@ export function runJobCommand(runners?: () => JobRunners): Command {
         }
         const end = await runClaimedJob(platform, kinds, job, owner, { stop: stop.signal });
         platform.logger.info({ job: id, end }, 'run-job finished');
-        return end === 'failed' ? 1 : 0;
+        // Handed back to the queue (a SIGTERM, a retryable failure): exit with the trainer's
+        // "interrupted, run me again" status, on which AWS Batch's retry strategy runs this
+        // container again (it resumes from the job's checkpoint). Elsewhere the status is only read.
+        return end === 'failed' ? 1 : end === 'requeued' ? TRAINER_EXIT_CODES.INTERRUPTED : 0;
       }
     });
 }

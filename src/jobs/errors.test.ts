@@ -54,9 +54,15 @@ describe('job errors', () => {
   });
 
   it('retry a retryable code while attempts remain, then record it', async () => {
-    const { ends, row } = await runUntilEnd(() => new JobError('INTERRUPTED', 'the trainer was interrupted'), 2);
+    const { ends, row } = await runUntilEnd(() => new JobError('WORKER_LOST', 'the job process was lost'), 2);
     expect(ends).toEqual(['requeued', 'failed']);
-    expect(row).toMatchObject({ status: 'failed', error_code: 'INTERRUPTED', attempts: 2 });
+    expect(row).toMatchObject({ status: 'failed', error_code: 'WORKER_LOST', attempts: 2 });
+  });
+
+  it('hand an INTERRUPTED job (the trainer checkpointed on SIGTERM) back to the queue without using an attempt', async () => {
+    const { ends, row } = await runUntilEnd(() => new JobError('INTERRUPTED', 'the trainer was interrupted'), 2);
+    expect(ends).toEqual(['requeued', 'requeued']);
+    expect(row).toMatchObject({ status: 'queued', attempts: 0 });
   });
 
   it('record an unexpected error as INFRASTRUCTURE once attempts are used up', async () => {

@@ -40,6 +40,13 @@ export interface JobLoopOptions {
  */
 export const COORDINATOR_KINDS: readonly string[] = ['tuning'];
 
+/**
+ * How long a job process told to stop (SIGTERM) may take before it is killed: longer than a kind's
+ * own stop (a trainer finishing its batch and saving a checkpoint, 60 s), shorter than the two
+ * minutes AWS Batch and most orchestrators give a process between SIGTERM and SIGKILL.
+ */
+const JOB_STOP_GRACE_MS = 90_000;
+
 export class JobLoop {
   readonly owner: string;
   private readonly running = new Map<string, ChildProcess>();
@@ -208,7 +215,7 @@ export class JobLoop {
     }
   }
 
-  /** Stops claiming; running jobs are handed back (their processes get SIGTERM) and awaited. */
+  /** Stops claiming; running jobs are handed back (their processes get SIGTERM, and save a checkpoint) and awaited. */
   async stop(): Promise<void> {
     this.stopping = true;
     clearInterval(this.timer);
@@ -221,7 +228,7 @@ export class JobLoop {
           if (child.exitCode !== null || child.signalCode !== null) return resolve();
           child.once('exit', () => resolve());
           child.kill('SIGTERM');
-          setTimeout(() => child.kill('SIGKILL'), 15_000).unref();
+          setTimeout(() => child.kill('SIGKILL'), JOB_STOP_GRACE_MS).unref();
         }),
     );
     await Promise.all(exits);

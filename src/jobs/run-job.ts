@@ -17,7 +17,18 @@ export interface RunOptions {
   stop?: AbortSignal;
 }
 
+const ENDED: readonly JobEnd[] = ['succeeded', 'failed', 'cancelled'];
+
 export async function runClaimedJob(platform: Platform, runners: JobRunners, job: JobRow, owner: string, options: RunOptions = {}): Promise<JobEnd> {
+  const end = await runToEnd(platform, runners, job, owner, options);
+  const ended = runners.get(job.kind)?.ended;
+  if (ended && ENDED.includes(end)) {
+    await ended(platform, job).catch((error: unknown) => platform.logger.warn({ err: error, job: job.id }, 'could not clean up after the job ended'));
+  }
+  return end;
+}
+
+async function runToEnd(platform: Platform, runners: JobRunners, job: JobRow, owner: string, options: RunOptions): Promise<JobEnd> {
   const { db } = platform.metadata;
   const controller = new AbortController();
   const abort = (reason: AbortReason) => {
@@ -131,6 +142,12 @@ async function retryOrFail(platform: Platform, job: JobRow, owner: string, error
   const message = error instanceof Error ? error.message : String(error);
   // A retryable registry code (an interrupted trainer) keeps its code once attempts run out.
   const errorCode: JobErrorCode = error instanceof JobError ? error.code : 'INFRASTRUCTURE';
+  if (errorCode === 'INTERRUPTED') {
+    // The trainer was stopped from outside (a Spot reclaim, a drain) and saved a checkpoint: not a
+    // failure of the job, so the attempt is given back and the next one resumes.
+    await durably(platform, job.id, 'requeue the job', () => requeue(platform.metadata, job.id, owner, message, { refundAttempt: true }));
+    return 'requeued';
+  }
   if (job.attempts < job.max_attempts) {
     await durably(platform, job.id, 'requeue the job', () => requeue(platform.metadata, job.id, owner, `attempt ${job.attempts} failed: ${message}`));
     return 'requeued';

@@ -3,6 +3,7 @@
 // composition root (src/cli/job-kinds.ts) and handed to runClaimedJob(); the engine itself imports
 // no kind, and a process that meets a kind it has no runner for treats the job as an
 // infrastructure failure (retried while attempts remain: another worker may know the kind).
+import type { Platform } from '../platform.ts';
 import type { JobContext } from './context.ts';
 import type { JobRow } from './jobs.ts';
 
@@ -23,6 +24,12 @@ export interface JobRunner {
    * with TIMEOUT. A kind that enforces a limit itself gives that limit plus a grace period.
    */
   deadlineSeconds?(job: JobRow): number | null | undefined;
+  /**
+   * Called once the job has ended (succeeded, failed or cancelled) in the process that ran its last
+   * attempt: removes what the kind kept only while the job ran (a training job's checkpoints). A
+   * failure here is logged; the job's end stands.
+   */
+  ended?(platform: Platform, job: JobRow): Promise<void>;
 }
 
 const KIND = /^[a-z][a-z0-9_-]{0,31}$/;

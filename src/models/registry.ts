@@ -45,6 +45,8 @@ export interface ModelVersionRecord {
   artifacts: ArtifactInfo[];
   aliases: string[];
   blob_prefix: string;
+  /** Lineage of a warm start: the version training began from; null when it began from scratch. */
+  init_from: { model: string; version: number } | null;
   created_at: string;
 }
 
@@ -124,6 +126,7 @@ const toVersion = (row: Selectable<ModelVersionTable>, aliases: string[]): Model
   artifacts: JSON.parse(row.artifacts_json) as ArtifactInfo[],
   aliases,
   blob_prefix: row.blob_prefix,
+  init_from: row.init_from_json ? (JSON.parse(row.init_from_json) as { model: string; version: number }) : null,
   created_at: row.created_at,
 });
 
@@ -214,6 +217,7 @@ export async function insertVersion(
       signature_json: JSON.stringify(input.signature),
       artifacts_json: JSON.stringify(input.artifacts),
       blob_prefix: input.blob_prefix,
+      init_from_json: input.init_from ? JSON.stringify(input.init_from) : null,
       created_at: nowIso(),
     })
     .execute();

@@ -1,6 +1,6 @@
 // Export for retraining: the prediction logs of a model over a time range become a new dataset
 // version, the inputs as columns and the feedback labels (where they arrived) as the model's target
-// column, ready for a training job. The parts are read twice, streamed both times:
+// column, ready for a training job (with `init_from`, from the version that served them). The parts are read twice, streamed both times:
 // once for the columns (inputs can differ between versions), once to write the CSV, which goes
 // through the same ingest as an upload (hash, types, profile, columnar copy), so nothing half-made
 // is ever recorded. The bytes are staged under the dataset id the caller gives (the job's own), and

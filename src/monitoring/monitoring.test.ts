@@ -199,6 +199,7 @@ describe('PredictionMonitor', () => {
     artifacts: [],
     aliases: [],
     blob_prefix: 'models/m/job_1-a1',
+    init_from: null,
     created_at: new Date().toISOString(),
   };
   const manifest = { task: 'binary_classification', features: [{ name: 'x', kind: 'numeric' }, { name: 'c', kind: 'categorical' }], target: { kind: 'label', classes: ['no', 'yes'] } };

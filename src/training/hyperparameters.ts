@@ -202,6 +202,35 @@ const MaxRuntime = Type.Union([Type.Integer({ minimum: 1 }), Type.Null()], { des
 const LossSchema = Type.Union([Type.Literal('mse'), Type.Literal('l1'), Type.Literal('huber'), Type.Null()], {
   description: 'Regression only (default mse); classification losses are fixed by the task.',
 });
+const CheckpointInput = Type.Object(
+  {
+    enabled: Type.Optional(Type.Boolean({ description: 'false: no checkpoints, and a SIGTERM exports the best epoch so far instead of asking to be resumed. Default true.' })),
+    every_epochs: Type.Optional(Type.Integer({ minimum: 1, description: 'Checkpoint at the end of every N-th epoch.' })),
+    every_seconds: Type.Optional(Type.Integer({ minimum: 10, description: 'Checkpoint at the end of the first epoch once S seconds have passed since the last checkpoint. Default 300 when every_epochs is not given.' })),
+  },
+  { additionalProperties: false, description: 'When the trainer saves a checkpoint (docs/training.md). Whatever is set, a SIGTERM checkpoints after the current batch.' },
+);
+const ResolvedCheckpointSchema = Type.Object(
+  {
+    enabled: Type.Boolean(),
+    every_epochs: Type.Union([Type.Integer({ minimum: 1 }), Type.Null()]),
+    every_seconds: Type.Union([Type.Integer({ minimum: 10 }), Type.Null()]),
+  },
+  { additionalProperties: false, description: 'Checkpoints at the end of an epoch when every_epochs divides it or every_seconds have passed since the last one.' },
+);
+export type CheckpointPolicy = Static<typeof ResolvedCheckpointSchema>;
+const DEFAULT_CHECKPOINT_SECONDS = 300;
+
+function resolveCheckpoint(input: Static<typeof CheckpointInput> | undefined): CheckpointPolicy {
+  const given = input ?? {};
+  const everyEpochs = given.every_epochs ?? null;
+  return {
+    enabled: given.enabled ?? true,
+    every_epochs: everyEpochs,
+    every_seconds: given.every_seconds ?? (everyEpochs === null ? DEFAULT_CHECKPOINT_SECONDS : null),
+  };
+}
+
 const DeviceSchema = Type.Union([Type.Literal('auto'), Type.Literal('cpu'), Type.Literal('cuda')], { description: 'Default auto: CUDA when present.' });
 
 // ---------------------------------------------------------------------------------------------
@@ -231,6 +260,7 @@ export const HyperparametersSchema = Type.Object(
     seed: Type.Optional(withDefault(Seed, '42: runs are reproducible')),
     max_runtime_seconds: Type.Optional(MaxRuntime),
     device: Type.Optional(DeviceSchema),
+    checkpoint: Type.Optional(CheckpointInput),
   },
   { additionalProperties: false, title: 'Hyperparameters' },
 );
@@ -252,6 +282,7 @@ export const ResolvedHyperparametersSchema = Type.Object(
     seed: Seed,
     max_runtime_seconds: MaxRuntime,
     device: DeviceSchema,
+    checkpoint: ResolvedCheckpointSchema,
   },
   { additionalProperties: false, title: 'ResolvedHyperparameters' },
 );
@@ -297,5 +328,6 @@ export function resolveHyperparameters(input: HyperparametersInput | undefined, 
     seed: h.seed ?? 42,
     max_runtime_seconds: h.max_runtime_seconds ?? null,
     device: h.device ?? 'auto',
+    checkpoint: resolveCheckpoint(h.checkpoint),
   };
 }

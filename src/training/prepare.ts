@@ -53,6 +53,8 @@ export interface PrepareInput {
   jobDir: string;
   /** Rows read per chunk (default DEFAULT_PREPARE_BATCH_ROWS): with the columns' width, what bounds the memory preparation needs. */
   batchRows?: number;
+  /** Warm start: the earlier version's fitted preprocessing and target encoding, used as they are instead of fitting them here. */
+  fitted?: { preprocessing: Preprocessing; target: TargetEncoding };
 }
 
 export interface PreparedData {
@@ -193,7 +195,7 @@ async function fitPass(input: PrepareInput, requests: Requests, kinds: Array<{ n
         targetMoments.m2 += d * (v - targetMoments.mean);
       }
     }
-    fitter.add(chunk.features, train.subarray(0, count));
+    if (!input.fitted) fitter.add(chunk.features, train.subarray(0, count));
   }
   const withTarget = trainRows + valRows;
   const correction =
@@ -204,7 +206,17 @@ async function fitPass(input: PrepareInput, requests: Requests, kinds: Array<{ n
     throw new JobUserError('BAD_DATA', `no training rows: all ${input.rowCount} rows lack a value in target column "${input.target}"`);
   }
   let target: TargetEncoding;
-  if (classification) {
+  if (input.fitted) {
+    target = input.fitted.target;
+    if (target.kind === 'label') {
+      const known = new Set(target.classes);
+      for (const label of labels) {
+        if (!known.has(label)) {
+          throw new JobUserError('BAD_DATA', `"${input.target}" holds "${label}", a class the init_from version does not know (it knows ${target.classes.join(', ')})`);
+        }
+      }
+    }
+  } else if (classification) {
     const classes = sortLabels(labels);
     if (input.task === 'binary_classification' && classes.length !== 2) {
       throw new JobUserError('BAD_DATA', `binary_classification needs exactly 2 distinct values in "${input.target}", found ${classes.length}`);
@@ -215,7 +227,7 @@ async function fitPass(input: PrepareInput, requests: Requests, kinds: Array<{ n
     const std = Math.sqrt(targetMoments.m2 / Math.max(1, targetMoments.count));
     target = { name: input.target, kind: 'numeric', mean: targetMoments.mean, std: std > 1e-12 ? std : 1 };
   }
-  return { preprocessing: fitter.finish(), target, trainRows, valRows, dropped, correction };
+  return { preprocessing: input.fitted?.preprocessing ?? fitter.finish(), target, trainRows, valRows, dropped, correction };
 }
 
 /** An .npy file written front to back: its header first (the row count is known), then rows as they come. */

@@ -27,15 +27,25 @@ import { finishJob } from '../jobs/queue.ts';
 import { jobDataset, jobSpec, parseJson } from '../jobs/jobs.ts';
 import { datasetColumns } from '../datasets/rows.ts';
 import { recordEpochMetrics } from './epoch-metrics.ts';
+import { deleteCheckpoints, fetchCheckpoints, lastReportedEpoch, storeCheckpoint } from './checkpoints.ts';
+import { fetchInitFrom, type InitFrom } from './warm-start.ts';
 import type { JobRunner } from '../jobs/runner.ts';
 import { artifactKey, jobLogKey, trainingAttemptPrefix } from '../store/blobs/keys.ts';
 
 export interface TrainingJobSpec {
   model: ModelSpec;
   hyperparameters: Hyperparameters;
+  /** Warm start: the version training begins from (checked at submission). */
+  init_from?: InitFrom;
 }
 
 const EXPORTED_ARTIFACTS = ['model.onnx', 'model.pt', 'model.pt2', 'state_dict.pt'];
+/**
+ * How long a trainer told to stop (SIGTERM) may take to finish its batch and save a checkpoint
+ * before it is killed. Within the two minutes AWS Batch gives a reclaimed Spot container and the
+ * grace a draining worker gives its jobs (src/jobs/loop.ts).
+ */
+export const TRAINER_STOP_GRACE_MS = 60_000;
 
 async function sha256File(path: string): Promise<string> {
   const hash = createHash('sha256');
@@ -83,6 +93,8 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
   const trainer = TrainerProcess.start({ python: detectPython(config.python), jobDir, threads: config.trainerThreads, memoryBytes: config.trainerMemoryBytes });
   try {
     events.log(`preparing ${dataset.row_count} rows of dataset ${dataset.name} v${dataset.version} (${features.length} features)`);
+    const warm = spec.init_from ? await fetchInitFrom(blobs, spec.init_from, jobDir) : undefined;
+    if (spec.init_from) events.log(`warm start from ${spec.init_from.model} version ${spec.init_from.version}: its weights and its fitted preprocessing`);
     let prepared: PreparedData;
     try {
       prepared = await prepareTrainingData({
@@ -104,6 +116,7 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
         seed: h.seed,
         jobDir,
         batchRows: config.prepareBatchRows,
+        ...(warm ? { fitted: { preprocessing: warm.preprocessing, target: warm.target } } : {}),
       });
     } catch (error) {
       if (error instanceof TrainyardError && error.status < 500) throw new JobUserError('BAD_DATA', error.message);
@@ -124,20 +137,30 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
     }
 
     const normalization = normalizationVectors(prepared.preprocessing);
-    await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob(spec.model.task, h, prepared, resolved.layers, config.trainerThreads)));
+    // An attempt after an interruption continues from the job's newest usable checkpoint; the
+    // epochs it repeats (those after that checkpoint that an earlier attempt already reported,
+    // as stored epoch events say) are recorded again but not reported twice.
+    const resume = await fetchCheckpoints(ctx, jobDir);
+    const reported = await lastReportedEpoch(metadata.db, job.id);
+    await writeFile(join(jobDir, 'job.json'), JSON.stringify(trainerJob(spec.model.task, h, prepared, resolved.layers, config.trainerThreads, { resume, initWeights: warm?.weights ?? null })));
 
     const trainStarted = performance.now();
     let latest: { epoch: number; metrics: Record<string, number> } | undefined;
     const epochWrites: Array<Promise<unknown>> = [];
+    // One at a time, in order: each prunes the ones before the last two.
+    let checkpointWrites: Promise<void> = Promise.resolve();
     const outcome = await trainer.run({
       signal: ctx.signal,
+      stopGraceMs: TRAINER_STOP_GRACE_MS,
       onLog: (line) => events.log(line, 'info', 'trainer'),
       onEvent: (event: TrainerEvent) => {
         if (event.event === 'epoch') {
           const epoch = event.epoch;
           const metrics = flattenMetrics(event);
           latest = { epoch, metrics };
-          events.emit('epoch', { epoch, epochs: event.epochs, train: event.train, val: event.val, lr: event.lr, seconds: event.seconds, train_seconds: event.train_seconds });
+          if (epoch > reported) {
+            events.emit('epoch', { epoch, epochs: event.epochs, train: event.train, val: event.val, lr: event.lr, seconds: event.seconds, train_seconds: event.train_seconds });
+          }
           // Handled here, not only by the allSettled below: a write that fails while the trainer
           // still runs (a database blip) would otherwise be an unhandled rejection and kill the process.
           epochWrites.push(
@@ -145,6 +168,16 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
               platform.logger.warn({ err: error, job: job.id, epoch }, 'could not record epoch metrics; the final metrics are kept with the version'),
             ),
           );
+        } else if (event.event === 'checkpoint') {
+          checkpointWrites = checkpointWrites.then(() =>
+            storeCheckpoint(ctx, jobDir, event).catch((error: unknown) => {
+              platform.logger.warn({ err: error, job: job.id, epoch: event.epoch }, 'could not store a checkpoint');
+              events.log(`could not store the checkpoint after epoch ${event.epoch}: ${error instanceof Error ? error.message : String(error)}`, 'warning');
+            }),
+          );
+        } else if (event.event === 'resumed') {
+          events.emit('resumed', { epoch: event.epoch, attempt: job.attempts });
+          events.log(`resumed from the checkpoint after epoch ${event.epoch}${event.batch ? ` and ${event.batch} batches of the next` : ''} (attempt ${job.attempts})`);
         } else if (event.event === 'started') {
           events.log(`trainer started: torch ${event.torch_version}, device ${event.device}, ${event.threads} thread(s), ${event.parameters} parameters`);
         } else if (event.event === 'failed') {
@@ -153,15 +186,19 @@ export async function runTrainingJob(ctx: JobContext): Promise<void> {
       },
     });
     await Promise.allSettled(epochWrites);
+    await checkpointWrites;
     timings.train_seconds = (performance.now() - trainStarted) / 1000;
 
     const reason = abortReason(ctx.signal);
     if (reason === 'cancel' || reason === 'lease-lost' || reason === 'shutdown' || reason === 'parent-gone') {
-      // The runner decides what these mean for the job; nothing of this attempt is kept.
+      // The engine decides what these mean for the job; of this attempt only its checkpoints are kept.
       return;
     }
     if (outcome.exitCode === TRAINER_EXIT_CODES.USER_ERROR && outcome.failed) {
       throw new JobError(outcome.failed.code, outcome.failed.message);
+    }
+    if (outcome.exitCode === TRAINER_EXIT_CODES.INTERRUPTED) {
+      throw new JobError('INTERRUPTED', 'the trainer was stopped by a signal and saved a checkpoint; the next attempt resumes from it');
     }
     // Out of memory outside torch's allocator (Python's MemoryError before the trainer's handler, a
     // C++ bad_alloc that aborts): a user error like the trainer's own OUT_OF_MEMORY, not retried.
@@ -317,6 +354,7 @@ async function recordVersion(
         signature: input.signature,
         artifacts: input.artifacts,
         blob_prefix: input.prefix,
+        init_from: spec.init_from ? { model: spec.init_from.model, version: spec.init_from.version } : null,
       });
       const finished = await finishJob(trx, job.id, owner, { status: 'succeeded', modelVersion: v, stats: input.stats, metrics: input.metrics });
       if (!finished) throw new LeaseLostError();
@@ -342,6 +380,7 @@ async function recordVersion(
 export const trainingJobRunner: JobRunner = {
   kind: 'training',
   run: runTrainingJob,
+  ended: (platform, job) => deleteCheckpoints(platform, job.id),
   // The trainer enforces max_runtime_seconds itself (stopping gracefully with the best weights);
   // the engine's deadline, 30 s later, is the backstop.
   deadlineSeconds: (job) => {

@@ -9,6 +9,7 @@ import { resolveDataset } from '../datasets/resolve-dataset.ts';
 import { datasetColumns } from '../datasets/rows.ts';
 import type { ColumnProfile } from '../datasets/csv/profiler.ts';
 import { resolveHyperparameters, type HyperparametersInput } from './hyperparameters.ts';
+import { resolveInitFrom, type InitFromInput } from './warm-start.ts';
 import { createJob, type JobRow } from '../jobs/jobs.ts';
 import { isNumericType } from './prepare.ts';
 import type { TrainingJobSpec } from './run-training.ts';
@@ -20,6 +21,7 @@ export interface TrainingJobRequest {
   model: string;
   dataset: string;
   hyperparameters?: HyperparametersInput;
+  init_from?: InitFromInput;
 }
 
 function incompatible(detail: string, field: string, message = detail): TrainyardError {
@@ -84,8 +86,9 @@ export async function resolveTrainingTarget(platform: Platform, request: { model
   });
   const dataset = await resolveDataset(db, request.dataset);
   if (dataset.status !== 'ready') throw new TrainyardError('DATASET_NOT_READY', `dataset ${dataset.id} is ${dataset.status}`);
-  const { width, outputs } = checkModelAgainstDataset(model.spec, datasetColumns(dataset), dataset.name);
-  return { model, dataset, width, outputs };
+  const columns = datasetColumns(dataset);
+  const { width, outputs, features } = checkModelAgainstDataset(model.spec, columns, dataset.name);
+  return { model, dataset, width, outputs, features, columns };
 }
 
 /** Shape inference of the layers on the dataset, with the activation budget of a batch (one row when no batch size is known) (a 400 naming `model.layers[i]…` when they do not fit). */
@@ -111,9 +114,10 @@ export function checkLayersFit(platform: Platform, spec: ModelSpec, fit: { width
 }
 
 export async function submitTrainingJob(platform: Platform, request: TrainingJobRequest): Promise<JobRow> {
-  const { model, dataset, width, outputs } = await resolveTrainingTarget(platform, request);
+  const { model, dataset, width, outputs, features, columns } = await resolveTrainingTarget(platform, request);
   const hyperparameters = resolveHyperparameters(request.hyperparameters, model.spec.task);
   checkLayersFit(platform, model.spec, { width, outputs, datasetName: dataset.name, batchSize: hyperparameters.batch_size });
-  const spec: TrainingJobSpec = { model: model.spec, hyperparameters };
+  const initFrom = request.init_from ? await resolveInitFrom(platform, request.init_from, { spec: model.spec, features, columns }) : undefined;
+  const spec: TrainingJobSpec = { model: model.spec, hyperparameters, ...(initFrom ? { init_from: initFrom } : {}) };
   return createJob(platform.metadata, { kind: 'training', model: model.name, datasetId: dataset.id, spec, maxAttempts: platform.config.maxAttempts });
 }

@@ -78,6 +78,28 @@ export const TrainerFailedEvent = event(
   'A failure the user can act on; the trainer exits with the user-error code.',
 );
 
+export const TrainerCheckpointEvent = event(
+  'checkpoint',
+  {
+    file: Type.String({ minLength: 1, description: 'The checkpoint, relative to the job folder; written atomically (temp file, fsync, rename) before this event.' }),
+    epoch: Type.Integer({ minimum: 0, description: 'Epochs completed.' }),
+    batch: Type.Integer({ minimum: 0, description: 'Batches of the next epoch already trained (0: at an epoch boundary; more after a SIGTERM mid-epoch).' }),
+    sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }),
+    bytes: Count,
+  },
+  'A checkpoint was saved; the platform verifies and stores it.',
+);
+
+export const TrainerResumedEvent = event(
+  'resumed',
+  {
+    file: Type.String({ minLength: 1, description: 'The checkpoint the run resumed from (one of job.json `resume`).' }),
+    epoch: Type.Integer({ minimum: 0, description: 'Epochs completed before this run; it continues with the next.' }),
+    batch: Type.Integer({ minimum: 0 }),
+  },
+  'The run continues from a checkpoint of an earlier attempt.',
+);
+
 export const TrainerCheckedEvent = event(
   'checked',
   {
@@ -89,7 +111,17 @@ export const TrainerCheckedEvent = event(
 );
 
 export const TrainerEventSchema = Type.Union(
-  [TrainerStartedEvent, TrainerEpochEvent, TrainerLogEvent, TrainerExportedEvent, TrainerCompletedEvent, TrainerFailedEvent, TrainerCheckedEvent],
+  [
+    TrainerStartedEvent,
+    TrainerEpochEvent,
+    TrainerLogEvent,
+    TrainerExportedEvent,
+    TrainerCompletedEvent,
+    TrainerFailedEvent,
+    TrainerCheckedEvent,
+    TrainerCheckpointEvent,
+    TrainerResumedEvent,
+  ],
   { title: 'TrainerEvent', description: 'One line of the trainer’s stdout.' },
 );
 export type TrainerEvent = Static<typeof TrainerEventSchema>;

@@ -34,13 +34,25 @@ export const TrainerJobSchema = Type.Object(
     data: Type.Object({ train_x: FileName, train_y: FileName, val_x: FileName, val_y: FileName }, { additionalProperties: false }),
     output_dir: Type.String({ minLength: 1, description: 'Where the artifacts go, relative to the job folder.' }),
     reference_rows: Type.Integer({ minimum: 0, description: 'Validation rows whose outputs are saved for the ONNX parity check.' }),
+    checkpoint_dir: Type.String({ minLength: 1, description: 'Where the trainer writes its checkpoints, relative to the job folder (each announced by a `checkpoint` event).' }),
+    resume: Type.Array(Type.Object({ file: FileName, sha256: Type.String({ pattern: '^[0-9a-f]{64}$' }) }, { additionalProperties: false }), {
+      maxItems: 2,
+      description: 'Checkpoints of earlier attempts, newest first: the trainer resumes from the first that verifies (SHA-256) and loads, and starts afresh when none does.',
+    }),
+    init_weights: Type.Union([FileName, Type.Null()], { description: 'Warm start: a state_dict.pt of an earlier model version whose layers match; training starts from these weights.' }),
   },
   { additionalProperties: false, title: 'TrainerJob', description: 'DIR/job.json, the trainer’s input (trainer/README.md).' },
 );
 export type TrainerJob = Static<typeof TrainerJobSchema>;
 
+/** Where a run starts from: checkpoints of earlier attempts (resume), and a version's weights (warm start). */
+export interface TrainerStart {
+  resume: TrainerJob['resume'];
+  initWeights: string | null;
+}
+
 /** job.json for a prepared training run. */
-export function trainerJob(task: Task, h: Hyperparameters, prepared: PreparedData, layers: readonly ReadonlyLayerSpec[], threads: number): TrainerJob {
+export function trainerJob(task: Task, h: Hyperparameters, prepared: PreparedData, layers: readonly ReadonlyLayerSpec[], threads: number, start: TrainerStart): TrainerJob {
   const { device, ...hyperparameters } = h;
   return {
     task,
@@ -56,5 +68,8 @@ export function trainerJob(task: Task, h: Hyperparameters, prepared: PreparedDat
     data: prepared.files,
     output_dir: 'artifacts',
     reference_rows: 256,
+    checkpoint_dir: 'checkpoints',
+    resume: start.resume,
+    init_weights: start.initWeights,
   };
 }

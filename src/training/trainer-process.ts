@@ -1,6 +1,7 @@
 // Spawns the Python trainer for one job directory and turns its JSON-lines stdout into events.
-// Cancellation and timeouts arrive as one AbortSignal: SIGTERM first (the trainer stops at the next
-// batch and exports the best weights so far), SIGKILL if it has not exited after a grace period.
+// Cancellation, timeouts and shutdown arrive as one AbortSignal: SIGTERM first (the trainer stops
+// after the current batch and saves a checkpoint, or, with checkpoints off, exports the best weights
+// so far), SIGKILL if it has not exited after a grace period.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { setPriority } from 'node:os';
@@ -33,7 +34,8 @@ export interface TrainerRunOptions {
   signal: AbortSignal;
   onEvent: (event: TrainerEvent) => void;
   onLog: (line: string) => void;
-  killGraceMs?: number;
+  /** After SIGTERM, how long the trainer may take (to finish its batch and checkpoint) before SIGKILL. Default 5 s. */
+  stopGraceMs?: number;
 }
 
 /**
@@ -146,7 +148,7 @@ export class TrainerProcess {
     let killTimer: NodeJS.Timeout | undefined;
     const onAbort = () => {
       this.child.kill('SIGTERM');
-      killTimer = setTimeout(() => this.child.kill('SIGKILL'), options.killGraceMs ?? 5000);
+      killTimer = setTimeout(() => this.child.kill('SIGKILL'), options.stopGraceMs ?? 5000);
     };
     if (options.signal.aborted) {
       this.child.stdin?.end(); // never told to go: it exits at once

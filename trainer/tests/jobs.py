@@ -53,7 +53,7 @@ def write_job(job_dir, task="binary_classification", rows=200, val_rows=64, inpu
     # every field present, the optimizer's lr, momentum and weight_decay and early stopping's fields filled in
     hp = {"epochs": 5, "batch_size": 32, "optimizer": {"type": "Adam", "lr": 0.01, "momentum": 0, "weight_decay": 0},
           "lr_scheduler": None, "loss": None, "validation_split": 0.2, "early_stopping": None, "seed": 42,
-          "max_runtime_seconds": None}
+          "max_runtime_seconds": None, "checkpoint": {"enabled": True, "every_epochs": None, "every_seconds": 300}}
     hyper = dict(hyper or {})
     if "optimizer" in hyper:
         hyper["optimizer"] = {"lr": 0.001, "momentum": 0, "weight_decay": 0, **hyper["optimizer"]}
@@ -69,6 +69,7 @@ def write_job(job_dir, task="binary_classification", rows=200, val_rows=64, inpu
         "hyperparameters": hp, "threads": 1, "device": "cpu",
         "data": {"train_x": "train_x.npy", "train_y": "train_y.npy", "val_x": "val_x.npy", "val_y": "val_y.npy"},
         "output_dir": "artifacts", "reference_rows": 32,
+        "checkpoint_dir": "checkpoints", "resume": [], "init_weights": None,
     }
     job.update(extra)
     with open(os.path.join(job_dir, "job.json"), "w") as f:

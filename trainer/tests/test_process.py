@@ -38,8 +38,10 @@ def test_nan_loss_exits_3_with_a_failed_event(tmp_path):
     assert events[-1]["event"] == "failed" and events[-1]["code"] == "NAN_LOSS"
 
 
-def test_sigterm_mid_training_saves_the_best_epoch(tmp_path):
-    jobs.write_job(tmp_path, rows=3000, hyper={"epochs": 10000, "batch_size": 8})
+def test_sigterm_mid_training_with_checkpoints_off_saves_the_best_epoch(tmp_path):
+    # (with checkpoints on, SIGTERM checkpoints and exits INTERRUPTED: test_checkpoint.py)
+    off = {"enabled": False, "every_epochs": None, "every_seconds": None}
+    jobs.write_job(tmp_path, rows=3000, hyper={"epochs": 10000, "batch_size": 8, "checkpoint": off})
     proc = start(tmp_path)
     try:
         read_until(proc, "epoch")
@@ -60,8 +62,9 @@ def test_sigterm_mid_training_saves_the_best_epoch(tmp_path):
         assert os.path.exists(tmp_path / "artifacts" / name)
 
 
-def test_sigterm_before_the_first_epoch_is_a_timeout(tmp_path):
-    jobs.write_job(tmp_path, rows=200000, hyper={"epochs": 3, "batch_size": 4})
+def test_sigterm_before_the_first_epoch_with_checkpoints_off_is_a_timeout(tmp_path):
+    off = {"enabled": False, "every_epochs": None, "every_seconds": None}
+    jobs.write_job(tmp_path, rows=200000, hyper={"epochs": 3, "batch_size": 4, "checkpoint": off})
     proc = start(tmp_path)
     try:
         read_until(proc, "started")

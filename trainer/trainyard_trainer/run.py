@@ -9,7 +9,7 @@ import traceback
 
 import torch
 
-from .errors import EXIT_INTERNAL, EXIT_OK, EXIT_USER_ERROR, OUT_OF_MEMORY, TIMEOUT, TrainerError
+from .errors import EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_OK, EXIT_USER_ERROR, OUT_OF_MEMORY, TIMEOUT, TrainerError, invalid_spec
 from .events import Events
 from .spec import Job, load_job
 
@@ -62,7 +62,7 @@ def run_train(job_dir: str, events: Events = None, t_begin: float = None, early_
     t_begin = t_begin or time.monotonic()
     events = events or Events.take_stdout()
     log = lambda msg, level="info": events.log(msg, level)  # noqa: E731
-    from .train import StopRequest
+    from .train import Interrupted, StopRequest
 
     stop = StopRequest()
 
@@ -77,6 +77,8 @@ def run_train(job_dir: str, events: Events = None, t_begin: float = None, early_
         stop.signal(name)
     try:
         return _train(job_dir, events, log, stop, t_begin)
+    except Interrupted:
+        return EXIT_INTERRUPTED
     except TrainerError as e:
         events.emit("failed", code=e.code, message=e.message)
         print(f"[error] {e.code}: {e.message}", file=sys.stderr, flush=True)
@@ -94,11 +96,22 @@ def run_train(job_dir: str, events: Events = None, t_begin: float = None, early_
             signal.signal(s, h)
 
 
+def _load_init_weights(job: Job, layers) -> None:
+    """Warm start: the earlier version's state_dict.pt into the network (the platform checked that
+    the layers fit at submission; a file that still does not fit is INVALID_SPEC)."""
+    try:
+        state = torch.load(job.init_weights, map_location="cpu")
+        layers.load_state_dict(state)
+    except (RuntimeError, OSError, KeyError) as e:
+        raise invalid_spec(f"init_from: the weights do not fit this network ({str(e).splitlines()[0][:300]})")
+
+
 def _train(job_dir, events, log, stop, t_begin) -> int:
+    from .checkpoint import Checkpointer, load_first_valid
     from .data import load_data
     from .export import export
-    from .network import Standardize, has_batchnorm
-    from .train import train
+    from .network import has_batchnorm
+    from .train import Interrupted, train
 
     job = load_job(job_dir)
     if job.max_runtime_seconds is not None:
@@ -107,6 +120,8 @@ def _train(job_dir, events, log, stop, t_begin) -> int:
     device = _pick_device(job, log)
     torch.manual_seed(job.seed)  # before the build: it draws the initial weights
     layers, parameters = _build(job)
+    if job.init_weights:
+        _load_init_weights(job, layers)
 
     t0 = time.monotonic()
     data = load_data(job)
@@ -117,12 +132,21 @@ def _train(job_dir, events, log, stop, t_begin) -> int:
                 train_rows=data.train.rows, val_rows=data.val.rows, parameters=parameters)
     print(f"[info] network:\n{layers}", file=sys.stderr, flush=True)
 
+    checkpointer = Checkpointer(job.checkpoint, job.checkpoint_dir, job.job_dir, events.emit)
     if stop.requested():
+        if checkpointer.enabled and stop.by_signal():
+            raise Interrupted(stop.reason)  # the latest checkpoint, if any, is still the place to resume from
         raise TrainerError(TIMEOUT, _timeout_message(job, stop, "before training started"))
+
+    resume = load_first_valid(job.resume, job.job_dir, log) if job.resume else None
+    if resume is not None:
+        events.emit("resumed", file=resume["file"], epoch=resume["epoch"], batch=resume["batch"])
+    elif job.resume:
+        log("no checkpoint of an earlier attempt could be used; training starts from the beginning", "warning")
 
     # the network trains on pre-standardised tensors; Standardize goes into the exported model
     layers.to(device)
-    result = train(job, layers, data, device, stop, events.emit, log, has_batchnorm(layers))
+    result = train(job, layers, data, device, stop, events.emit, log, has_batchnorm(layers), checkpointer, resume)
     if result.epochs_run == 0:
         raise TrainerError(TIMEOUT, _timeout_message(job, stop, "before the first epoch finished"))
 

@@ -62,6 +62,10 @@ class Job:
     data: Dict[str, str]
     output_dir: str
     reference_rows: int
+    checkpoint: Dict[str, Any]  # hyperparameters.checkpoint: enabled, every_epochs, every_seconds
+    checkpoint_dir: str  # absolute
+    resume: List[Dict[str, str]]  # earlier attempts' checkpoints, newest first: {file, sha256}
+    init_weights: Optional[str]  # warm start: an absolute path to a state_dict.pt, or None
 
 
 def _is_int(v) -> bool:
@@ -183,4 +187,7 @@ def parse_job(raw: Any, job_dir: str = ".") -> Job:
         max_runtime_seconds=float(max_runtime) if max_runtime is not None else None,
         threads=threads, device=raw["device"], data=dict(raw["data"]),
         output_dir=os.path.join(job_dir, raw["output_dir"]), reference_rows=raw["reference_rows"],
+        checkpoint=dict(hp["checkpoint"]), checkpoint_dir=os.path.join(job_dir, raw["checkpoint_dir"]),
+        resume=[dict(r) for r in raw["resume"]],
+        init_weights=os.path.join(job_dir, raw["init_weights"]) if raw["init_weights"] else None,
     )

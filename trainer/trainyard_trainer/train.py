@@ -1,6 +1,7 @@
 """The training loop: batches streamed from the memory-mapped splits in an order that is a pure
 function of (seed, epoch) (stream.py), per-epoch metrics, best-epoch tracking, early stopping,
-schedulers, stop requests (SIGTERM / max runtime)."""
+schedulers, stop requests (SIGTERM / max runtime), checkpoints and resuming from one
+(checkpoint.py)."""
 
 import copy
 import math
@@ -12,6 +13,7 @@ import torch
 from torch import nn
 
 from . import metrics as M
+from .checkpoint import Checkpointer, restore_rng, rng_state
 from .data import Data
 from .stream import SCAN_ROWS, MappedSplit
 from .errors import NAN_LOSS, TrainerError
@@ -29,10 +31,18 @@ class StopRequest:
         if self.reason is None:
             self.reason = reason
 
+    def by_signal(self) -> bool:
+        return self.reason is not None and self.reason != "max_runtime_seconds"
+
     def requested(self) -> bool:
         if self.reason is None and self.deadline is not None and time.monotonic() >= self.deadline:
             self.reason = "max_runtime_seconds"
         return self.reason is not None
+
+
+class Interrupted(Exception):
+    """A signal stopped the run and its state is checkpointed: the trainer exits INTERRUPTED and a
+    later attempt resumes from the checkpoint."""
 
 
 @dataclass
@@ -161,10 +171,12 @@ def evaluation_network(model: nn.Module, device: torch.device, probe: torch.Tens
 
 
 def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: StopRequest,
-          emit: Callable[..., None], log: Callable[[str, str], None], skip_single_row_batch: bool) -> Result:
-    """`model` takes standardised features (the splits standardise each batch they hand out). On
-    return it holds the best epoch's weights (by job.monitor). Raises TrainerError(NAN_LOSS) on a
-    non-finite loss."""
+          emit: Callable[..., None], log: Callable[[str, str], None], skip_single_row_batch: bool,
+          checkpointer: Optional[Checkpointer] = None, resume: Optional[dict] = None) -> Result:
+    """`model` takes standardised features (the splits standardise each batch they hand out). On return it holds the best
+    epoch's weights (by job.monitor). Raises TrainerError(NAN_LOSS) on a non-finite loss, and
+    Interrupted when a signal stopped it with checkpoints enabled (after saving one).
+    `resume`: a checkpoint (checkpoint.load_first_valid) to continue from."""
     torch.manual_seed(job.seed)
     loss_fn = make_loss(job)
     optimizer = make_optimizer(job, model.parameters(), log)
@@ -185,6 +197,35 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
     bad_epochs = 0
     es = job.early_stopping
     t_start = time.monotonic()
+    first_epoch, first_batch, partial_outs, partial_ys = 1, 0, None, None
+    if resume is not None:
+        model.load_state_dict(resume["model"])
+        optimizer.load_state_dict(resume["optimizer"])
+        if scheduler is not None and resume["scheduler"] is not None:
+            scheduler.load_state_dict(resume["scheduler"])
+        best_value, best_state, bad_epochs = resume["best_value"], resume["best_state"], resume["bad_epochs"]
+        res.best_epoch, res.best_metrics, res.history = resume["best_epoch"], resume["best_metrics"], resume["history"]
+        res.epochs_run = resume["epoch"]
+        first_epoch, first_batch = resume["epoch"] + 1, resume["batch"]
+        partial_outs, partial_ys = resume["partial_outs"], resume["partial_ys"]
+        restore_rng(resume["rng"])  # last: nothing above draws from an RNG
+
+    def snapshot(epochs_done: int, batches_done: int, outs, ys) -> dict:
+        return {"epoch": epochs_done, "batch": batches_done, "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "best_value": best_value, "best_epoch": res.best_epoch, "best_metrics": res.best_metrics,
+                "best_state": best_state, "bad_epochs": bad_epochs, "history": res.history,
+                "partial_outs": torch.cat(outs).cpu() if outs else None,
+                "partial_ys": torch.cat(ys).cpu() if ys else None, "rng": rng_state()}
+
+    def interrupt(epochs_done: int, batches_done: int, outs, ys) -> None:
+        """A signal with checkpoints on: save where the run is, and ask to be run again."""
+        if checkpointer is None or not checkpointer.enabled or not stop.by_signal():
+            return
+        checkpointer.save(snapshot(epochs_done, batches_done, outs, ys))
+        log(f"stop requested ({stop.reason}) after {epochs_done} epoch(s) and {batches_done} batch(es) of the next; "
+            "checkpoint saved, the next attempt resumes from it", "warning")
+        raise Interrupted(stop.reason)
 
     def nan_error(epoch, b, value):
         lr = optimizer.param_groups[0]["lr"]
@@ -199,15 +240,23 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
             i = int((~finite).nonzero()[0, 0])
             raise nan_error(epoch, first + i, float(values[i]))
 
-    for epoch in range(1, job.epochs + 1):
+    for epoch in range(first_epoch, job.epochs + 1):
         t0 = time.monotonic()
         lr = optimizer.param_groups[0]["lr"]
         model.train()
         interrupted = False
-        outs, ys = [], []  # the batches' outputs and targets, for the epoch's train metrics (no second pass)
+        resuming = epoch == first_epoch and partial_outs is not None
+        # the batches' outputs and targets, for the epoch's train metrics (no second pass); a resumed
+        # epoch starts with those of the batches done before the checkpoint
+        outs = [partial_outs.to(device)] if resuming else []
+        ys = [partial_ys.to(device)] if resuming else []
         losses = []  # CUDA only: loss tensors, checked every check_every batches
         checked = 0
+        done = first_batch if epoch == first_epoch else 0
+        b = 0
         for b, (xb, yb) in enumerate(train_split.epoch(job.seed, epoch, bs, device, skip_single_row_batch)):
+            if b < done:
+                continue  # done before the checkpoint: the order is the same, so skip to where it stopped
             if stop.requested():
                 interrupted = True
                 break
@@ -228,6 +277,7 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
                 if not math.isfinite(value):
                     raise nan_error(epoch, b, value)
         if interrupted:
+            interrupt(epoch - 1, b, outs, ys)
             log(f"stop requested ({stop.reason}) during epoch {epoch}; that epoch is discarded", "warning")
             break
         if on_cuda and checked < len(losses):
@@ -268,7 +318,15 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
             log(f"early stopping after epoch {epoch}: {job.monitor.name} did not improve for "
                 f"{es['patience']} epochs; restoring epoch {res.best_epoch}", "info")
             break
+        if epoch == job.epochs:
+            break
+        saved = checkpointer is not None and checkpointer.due(epoch)
+        if saved:
+            checkpointer.save(snapshot(epoch, 0, None, None))
         if stop.requested():
+            if saved and stop.by_signal():
+                raise Interrupted(stop.reason)
+            interrupt(epoch, 0, None, None)
             break
 
     if stop.reason is not None and not res.stopped_early and res.epochs_run < job.epochs:

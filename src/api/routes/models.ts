@@ -47,6 +47,9 @@ export const ModelVersionSchema = Type.Object(
     }),
     artifacts: Type.Array(Type.Object({ name: Type.String(), size_bytes: Type.Integer(), sha256: Type.String() })),
     aliases: Type.Array(Type.String()),
+    init_from: Type.Union([Type.Object({ model: Type.String(), version: Type.Integer() }), Type.Null()], {
+      description: 'Lineage of a warm start: the version this one was trained from (its weights and preprocessing); null when trained from scratch.',
+    }),
     created_at: Type.String({ format: 'date-time' }),
   },
   { $id: 'ModelVersion' },

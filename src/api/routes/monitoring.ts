@@ -307,7 +307,7 @@ export async function monitoringRoutes(app: Api, { platform, monitor, executor }
         tags,
         summary: 'Export logged predictions (feedback labels as the target column) into a new dataset version',
         description:
-          'A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model\'s target column (empty where none arrived). The range defaults to everything kept. Ready to train on with POST /v1/training-jobs.',
+          'A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model\'s target column (empty where none arrived). The range defaults to everything kept. Ready to train on with POST /v1/training-jobs, from scratch or from the serving version with `init_from` (docs/training.md).',
         params: NameParams,
         body: Type.Object(
           {

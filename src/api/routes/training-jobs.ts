@@ -3,9 +3,11 @@ import type { Api, RouteContext } from '../route-context.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { HyperparametersSchema } from '../../training/hyperparameters.ts';
+import { InitFromSchema, type InitFrom } from '../../training/warm-start.ts';
 import { submitTrainingJob } from '../../training/submit.ts';
 import { listEpochMetrics } from '../../training/epoch-metrics.ts';
-import { getJobRow, jobDataset, jobModel, jobSpec, listJobRows, logLines, parseJson, requestCancel, type JobKind, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { deleteCheckpoints, latestCheckpoint, type CheckpointSummary } from '../../training/checkpoints.ts';
+import { FINISHED_STATUSES, getJobRow, jobDataset, jobModel, jobSpec, listJobRows, logLines, parseJson, requestCancel, type JobKind, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { openStream } from '../../auth/streams.ts';
 import { TrainyardError } from '../../errors.ts';
@@ -33,6 +35,19 @@ export const TrainingJobSchema = Type.Object(
     cancel_requested: Type.Boolean(),
     model_version: Nullable(Type.Integer()),
     study_id: Nullable(Type.String({ description: 'The tuning study this job is a trial of' })),
+    init_from: Nullable(Type.Object({ model: Type.String(), version: Type.Integer() }, { description: 'Warm start: the version this job trains from.' })),
+    checkpoint: Type.Optional(
+      Nullable(
+        Type.Object(
+          {
+            epoch: Type.Integer({ minimum: 0, description: 'Epochs the checkpoint completed.' }),
+            saved_at: Type.String({ format: 'date-time' }),
+            bytes: Type.Integer({ minimum: 0 }),
+          },
+          { description: 'The newest checkpoint a later attempt would resume from; null when there is none (checkpoints are deleted when the job ends). Given by GET /v1/training-jobs/{id}, not in lists.' },
+        ),
+      ),
+    ),
     created_at: Type.String({ format: 'date-time' }),
     started_at: Nullable(Type.String({ format: 'date-time' })),
     finished_at: Nullable(Type.String({ format: 'date-time' })),
@@ -42,8 +57,9 @@ export const TrainingJobSchema = Type.Object(
 );
 export type TrainingJob = Static<typeof TrainingJobSchema>;
 
-export function toTrainingJob(row: JobRow): TrainingJob {
-  const spec = jobSpec<{ hyperparameters: Record<string, unknown> }>(row);
+/** `checkpoint`: the job's newest checkpoint (latestCheckpoint), shown by the single-job answer only. */
+export function toTrainingJob(row: JobRow, checkpoint?: CheckpointSummary | null): TrainingJob {
+  const spec = jobSpec<{ hyperparameters: Record<string, unknown>; init_from?: InitFrom }>(row);
   return {
     id: row.id,
     status: row.status as JobStatus,
@@ -60,6 +76,8 @@ export function toTrainingJob(row: JobRow): TrainingJob {
     cancel_requested: row.cancel_requested !== 0,
     model_version: row.model_version,
     study_id: row.study_id,
+    init_from: spec.init_from ? { model: spec.init_from.model, version: spec.init_from.version } : null,
+    ...(checkpoint !== undefined ? { checkpoint } : {}),
     created_at: row.created_at,
     started_at: row.started_at,
     finished_at: row.finished_at,
@@ -72,6 +90,7 @@ const CreateBody = Type.Object(
     model: Type.String({ minLength: 1, description: 'Model name' }),
     dataset: Type.String({ minLength: 1, description: 'Dataset id, name (newest version) or name@version' }),
     hyperparameters: Type.Optional(HyperparametersSchema),
+    init_from: Type.Optional(InitFromSchema),
   },
   { additionalProperties: false },
 );
@@ -109,14 +128,18 @@ export async function trainingJobRoutes(app: Api, { platform, executor }: RouteC
       const limit = request.query.limit ?? 50;
       const rows = await listJobRows(db, { kind: 'training', ...request.query, limit, cursor: decodeCursor(request.query.cursor) });
       const page = pageOf(rows, limit, (r) => r.id);
-      return { items: page.items.map(toTrainingJob), next_cursor: page.next_cursor };
+      return { items: page.items.map((row) => toTrainingJob(row)), next_cursor: page.next_cursor };
     },
   );
 
   app.get(
     '/v1/training-jobs/:id',
     { schema: { tags, summary: 'Get a training job', params: IdParams, response: { 200: jobRef, ...problems(401, 403, 404) } } },
-    async (request) => toTrainingJob(await getJobRow(db, request.params.id, 'training')),
+    async (request) => {
+      const row = await getJobRow(db, request.params.id, 'training');
+      // A job that has ended resumes no more: its checkpoints are being deleted, if they are not gone yet.
+      return toTrainingJob(row, FINISHED_STATUSES.includes(row.status as JobStatus) ? null : await latestCheckpoint(db, row.id));
+    },
   );
 
   app.get(
@@ -153,7 +176,8 @@ export async function trainingJobRoutes(app: Api, { platform, executor }: RouteC
       schema: {
         tags,
         summary: 'Server-Sent Events: status, epoch, log; then end',
-        description: 'Events: `status` {status, error?, model_version?}, `epoch` {epoch, epochs, train, val, lr, seconds}, `log` {message, level, source}, and a final `end` {status}. Resume with Last-Event-ID.',
+        description:
+          'Events: `status` {status, error?, model_version?}, `epoch` {epoch, epochs, train, val, lr, seconds} (each epoch once, across attempts), `checkpoint` {epoch, batch, bytes, saved_at}, `resumed` {epoch, attempt} (an attempt continues after that epoch), `log` {message, level, source}, and a final `end` {status}. Resume with Last-Event-ID.',
         params: IdParams,
         produces: ['text/event-stream'],
         response: { 200: Type.String({ description: 'text/event-stream' }), ...problems(401, 403, 404, 429) },
@@ -165,7 +189,12 @@ export async function trainingJobRoutes(app: Api, { platform, executor }: RouteC
   app.post(
     '/v1/training-jobs/:id/cancel',
     { schema: { tags, summary: 'Cancel a queued or running job', params: IdParams, response: { 202: jobRef, ...problems(401, 403, 404, 409) } } },
-    async (request, reply) => reply.status(202).send(toTrainingJob(await requestCancel(db, request.params.id, 'training'))),
+    async (request, reply) => {
+      const job = await requestCancel(db, request.params.id, 'training');
+      // A queued job that an interrupted attempt left checkpoints for ends here, not in a runner.
+      if (job.status === 'cancelled') await deleteCheckpoints(platform, job.id);
+      return reply.status(202).send(toTrainingJob(job));
+    },
   );
 }
 

@@ -176,10 +176,13 @@ export function versionsTable(versions: ModelVersion[]): string {
   const flats = versions.map((v) => flatMetrics(v.metrics));
   const names = pickMetrics([...new Set(flats.flatMap((f) => Object.keys(f)))], 6);
   return table(
-    ['version', 'aliases', ...names, 'dataset', 'job', 'created'],
-    versions.map((v, i) => [v.version, (v.aliases ?? []).join(','), ...names.map((n) => flats[i][n] ?? null), v.dataset_id, v.training_job_id, formatTime(v.created_at)]),
+    ['version', 'aliases', ...names, 'dataset', 'job', 'from', 'created'],
+    versions.map((v, i) => [v.version, (v.aliases ?? []).join(','), ...names.map((n) => flats[i][n] ?? null), v.dataset_id, v.training_job_id, initFromText(v), formatTime(v.created_at)]),
   );
 }
+
+/** A warm start's lineage, `model@version`; blank for a version trained from scratch. */
+const initFromText = (v: ModelVersion): string => (v.init_from ? `${v.init_from.model}@${v.init_from.version}` : '');
 
 export function versionDetail(version: ModelVersion): string {
   const parts = [
@@ -189,6 +192,7 @@ export function versionDetail(version: ModelVersion): string {
       ['aliases', (version.aliases ?? []).join(', ') || '(none)'],
       ['dataset', version.dataset_id],
       ['training job', version.training_job_id],
+      ['trained from', initFromText(version) || '(scratch)'],
       ['created', formatTime(version.created_at)],
     ]),
     '',

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { ApiError, FINISHED, logLine, toEpochPoint, type EpochPoint, type JobStatus, type TrainingJob } from '../../client/index.ts';
 
 const JOB_STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-import { JOB_EXIT_CODES, ProgressBar, UsageError, action, duration, err, fields, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
+import { JOB_EXIT_CODES, ProgressBar, UsageError, action, duration, err, fields, formatBytes, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
 import { printInference } from './predict.ts';
 import { positiveInt } from './datasets.ts';
 import { pickMetrics } from './models.ts';
@@ -99,7 +99,10 @@ export async function followJob(id: string, options: { json?: boolean; logs?: bo
         const data = event.data as Record<string, unknown>;
         if (event.event === 'status') showStatus(String(data?.status ?? data));
         else if (event.event === 'epoch') showEpoch(toEpochPoint(data));
-        else if (event.event === 'log' && options.logs && !options.json) {
+        else if ((event.event === 'checkpoint' || event.event === 'resumed') && !options.json) {
+          bar.clear();
+          err(checkpointLine(event.event, data));
+        } else if (event.event === 'log' && options.logs && !options.json) {
           bar.clear();
           err(logLine(data));
         } else if (event.event === 'end') {
@@ -332,4 +335,10 @@ export function jobsCommand(): Command {
     );
 
   return jobs;
+}
+
+/** `checkpoint` and `resumed` events, as `train --follow` prints them (on stderr, beside the status lines). */
+function checkpointLine(kind: 'checkpoint' | 'resumed', data: Record<string, unknown>): string {
+  if (kind === 'resumed') return `resumed: attempt ${String(data.attempt)} continues after epoch ${String(data.epoch)}`;
+  return `checkpoint: after epoch ${String(data.epoch)}${Number(data.batch) > 0 ? ` and ${String(data.batch)} batches` : ''} (${formatBytes(Number(data.bytes))})`;
 }

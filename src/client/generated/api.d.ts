@@ -1967,6 +1967,26 @@ export type paths = {
                             max_runtime_seconds?: number | null;
                             /** @description Default auto: CUDA when present. */
                             device?: "auto" | "cpu" | "cuda";
+                            /** @description When the trainer saves a checkpoint (docs/training.md). Whatever is set, a SIGTERM checkpoints after the current batch. */
+                            checkpoint?: {
+                                /** @description false: no checkpoints, and a SIGTERM exports the best epoch so far instead of asking to be resumed. Default true. */
+                                enabled?: boolean;
+                                /** @description Checkpoint at the end of every N-th epoch. */
+                                every_epochs?: number;
+                                /** @description Checkpoint at the end of the first epoch once S seconds have passed since the last checkpoint. Default 300 when every_epochs is not given. */
+                                every_seconds?: number;
+                            };
+                        };
+                        /** @description Warm start: train from this version’s weights, reusing its fitted preprocessing. Its task, target, features and layers must match (else 400 INIT_FROM_MISMATCH). */
+                        init_from?: {
+                            /** @description The model whose version to start from (any model with the same layers). */
+                            model: string;
+                            version: number;
+                        } | {
+                            /** @description The model whose version to start from (any model with the same layers). */
+                            model: string;
+                            /** @description e.g. production */
+                            alias: string;
                         };
                     };
                 };
@@ -2247,7 +2267,7 @@ export type paths = {
         };
         /**
          * Server-Sent Events: status, epoch, log; then end
-         * @description Events: `status` {status, error?, model_version?}, `epoch` {epoch, epochs, train, val, lr, seconds}, `log` {message, level, source}, and a final `end` {status}. Resume with Last-Event-ID.
+         * @description Events: `status` {status, error?, model_version?}, `epoch` {epoch, epochs, train, val, lr, seconds} (each epoch once, across attempts), `checkpoint` {epoch, batch, bytes, saved_at}, `resumed` {epoch, attempt} (an attempt continues after that epoch), `log` {message, level, source}, and a final `end` {status}. Resume with Last-Event-ID.
          */
         get: {
             parameters: {
@@ -2555,6 +2575,15 @@ export type paths = {
                             max_runtime_seconds?: number | null;
                             /** @description Default auto: CUDA when present. */
                             device?: "auto" | "cpu" | "cuda";
+                            /** @description When the trainer saves a checkpoint (docs/training.md). Whatever is set, a SIGTERM checkpoints after the current batch. */
+                            checkpoint?: {
+                                /** @description false: no checkpoints, and a SIGTERM exports the best epoch so far instead of asking to be resumed. Default true. */
+                                enabled?: boolean;
+                                /** @description Checkpoint at the end of every N-th epoch. */
+                                every_epochs?: number;
+                                /** @description Checkpoint at the end of the first epoch once S seconds have passed since the last checkpoint. Default 300 when every_epochs is not given. */
+                                every_seconds?: number;
+                            };
                         };
                         /** @description Parameter path → distribution (see Distribution). Paths: any hyperparameter (`optimizer.lr`, `optimizer.weight_decay`, `optimizer.type`, `batch_size`, `lr_scheduler.gamma`, …) or a layer argument by index (`layers[0].out_features`, `layers[2].p`, `layers[1].type`). */
                         search_space: {
@@ -3683,7 +3712,7 @@ export type paths = {
         put?: never;
         /**
          * Export logged predictions (feedback labels as the target column) into a new dataset version
-         * @description A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model's target column (empty where none arrived). The range defaults to everything kept. Ready to train on with POST /v1/training-jobs.
+         * @description A job (kind `export`): the logged inputs of the range become the columns, the feedback labels the model's target column (empty where none arrived). The range defaults to everything kept. Ready to train on with POST /v1/training-jobs, from scratch or from the serving version with `init_from` (docs/training.md).
          */
         post: {
             parameters: {
@@ -4789,6 +4818,11 @@ export type components = {
                 sha256: string;
             }[];
             aliases: string[];
+            /** @description Lineage of a warm start: the version this one was trained from (its weights and preprocessing); null when trained from scratch. */
+            init_from: {
+                model: string;
+                version: number;
+            } | null;
             /** Format: date-time */
             created_at: string;
         };
@@ -5402,6 +5436,17 @@ export type components = {
             cancel_requested: boolean;
             model_version: number | null;
             study_id: string | null;
+            init_from: {
+                model: string;
+                version: number;
+            } | null;
+            checkpoint?: {
+                /** @description Epochs the checkpoint completed. */
+                epoch: number;
+                /** Format: date-time */
+                saved_at: string;
+                bytes: number;
+            } | null;
             /** Format: date-time */
             created_at: string;
             started_at: string | null;

@@ -8,6 +8,8 @@
 //                                               manifest.json, …); a version records the prefix
 //   jobs/<job id>/log.txt                       a job's log, once it has ended
 //   jobs/<job id>/predictions.csv               a batch inference job's output
+//   jobs/<job id>/checkpoints/<seq>-e<epoch>.pt  a running training job's checkpoints (the last two;
+//                                               all deleted when the job ends)
 //   monitoring/<model>/logs/<YYYY-MM-DDTHH>/<ms>-<writer>-<seq>.jsonl
 //                                               prediction-log parts, by hour (src/monitoring/)
 //
@@ -29,6 +31,10 @@ export const artifactKey = (prefix: string, name: string): string => `${prefix}/
 
 /** A job's log, written when the job ends (any kind). */
 export const jobLogKey = (jobId: string): string => `jobs/${jobId}/log.txt`;
+/** A training job's checkpoints, while it runs. */
+export const jobCheckpointsPrefix = (jobId: string): string => `jobs/${jobId}/checkpoints`;
+/** One checkpoint: its sequence number in the job, and the epochs it completed. */
+export const jobCheckpointKey = (jobId: string, seq: number, epoch: number): string => `${jobCheckpointsPrefix(jobId)}/${seq}-e${epoch}.pt`;
 /** The predictions CSV of a batch inference job. */
 export const predictionsKey = (jobId: string): string => `jobs/${jobId}/predictions.csv`;
 

@@ -40,6 +40,8 @@ export interface ModelVersionTable {
   signature_json: string;
   artifacts_json: string;
   blob_prefix: string;
+  /** Warm start: the version training began from, JSON {model, version}; null otherwise. Migration 0004. */
+  init_from_json: string | null;
   created_at: string;
 }
 
@@ -83,6 +85,19 @@ export interface JobMetricTable {
   job_id: string;
   epoch: number;
   metrics_json: string;
+  created_at: string;
+}
+
+/** A training job's stored checkpoints (src/training/checkpoints.ts). Migration 0004. */
+export interface JobCheckpointTable {
+  job_id: string;
+  seq: number;
+  attempt: number;
+  epoch: number;
+  batch: number;
+  blob_key: string;
+  sha256: string;
+  bytes: number;
   created_at: string;
 }
 
@@ -159,6 +174,7 @@ export interface Database {
   model_aliases: ModelAliasTable;
   jobs: JobTable;
   job_metrics: JobMetricTable;
+  job_checkpoints: JobCheckpointTable;
   job_events: JobEventTable;
   api_tokens: ApiTokenTable;
   tuning_trials: TuningTrialTable;

@@ -3,7 +3,7 @@ import { Alert, Button, Card, Code, Group, Progress, SimpleGrid, Stack, Text, Ti
 import { FINISHED, api, errorText, logLine, toEpochPoint, type EpochPoint, type TrainingJob } from '../api.ts';
 import { EpochChart, type ChartSeries } from '../components/Chart.tsx';
 import { LoadState, PageHeader, StatusBadge } from '../components/Common.tsx';
-import { duration, flatMetrics, formatNumber, formatTime } from '../format.ts';
+import { duration, flatMetrics, formatBytes, formatNumber, formatTime } from '../format.ts';
 import { Link } from '../router.tsx';
 
 function mergeEpoch(list: EpochPoint[], row: EpochPoint): EpochPoint[] {
@@ -16,6 +16,8 @@ export function JobPage({ id }: { id: string }) {
   const [error, setError] = useState<string>();
   const [epochs, setEpochs] = useState<EpochPoint[]>([]);
   const [logs, setLogs] = useState<string[]>([]);
+  // checkpoint and resumed events, as lines ("checkpoint after epoch 3", "resumed after epoch 3, attempt 2")
+  const [resumes, setResumes] = useState<string[]>([]);
   const [live, setLive] = useState(false);
   const [cancelling, setCancelling] = useState(false);
   const logBox = useRef<HTMLDivElement>(null);
@@ -52,6 +54,10 @@ export function JobPage({ id }: { id: string }) {
           else if (event.event === 'status') {
             setJob((j) => (j ? { ...j, status: (data?.status ?? j.status) as TrainingJob['status'] } : j));
             void refresh();
+          } else if (event.event === 'checkpoint') {
+            setResumes((r) => [...r, `${formatTime(String(data.saved_at))}  checkpoint after epoch ${String(data.epoch)}${Number(data.batch) > 0 ? ` (+${String(data.batch)} batches)` : ''}, ${formatBytes(Number(data.bytes))}`]);
+          } else if (event.event === 'resumed') {
+            setResumes((r) => [...r, `attempt ${String(data.attempt)} resumed after epoch ${String(data.epoch)}`]);
           } else if (event.event === 'log') setLogs((l) => [...l, logLine(data)]);
           else if (event.event === 'end') break;
         }
@@ -183,6 +189,24 @@ export function JobPage({ id }: { id: string }) {
                 <Text size="sm">Started: {formatTime(job.started_at)}</Text>
                 <Text size="sm">Finished: {formatTime(job.finished_at)}</Text>
                 <Text size="sm">Attempts: {job.attempts}</Text>
+                {job.init_from && (
+                  <Text size="sm">
+                    Started from: <Link href={`/models/${encodeURIComponent(job.init_from.model)}`}>{job.init_from.model}</Link> v{job.init_from.version}
+                  </Text>
+                )}
+                {job.checkpoint && (
+                  <Text size="sm">
+                    Checkpoint: after epoch {job.checkpoint.epoch}, {formatBytes(job.checkpoint.bytes)}, {formatTime(job.checkpoint.saved_at)}
+                  </Text>
+                )}
+                {resumes.length > 0 && (
+                  <>
+                    <Text size="sm">Checkpoints and resumes:</Text>
+                    <Code block aria-label="Checkpoints and resumes">
+                      {resumes.join('\n')}
+                    </Code>
+                  </>
+                )}
                 <Text size="sm">Hyperparameters:</Text>
                 <Code block>{JSON.stringify(job.hyperparameters ?? {}, null, 2)}</Code>
                 {job.metrics && (

@@ -73,12 +73,19 @@ function Versions({ model, versions, onChange }: { model: Model; versions: Model
       <DataTable
         caption="Versions"
         minWidth={700 + names.length * 90}
-        head={['Version', 'Aliases', ...names, 'Trained by', 'Created', 'Artifacts']}
+        head={['Version', 'Aliases', ...names, 'Trained by', 'Started from', 'Created', 'Artifacts']}
         rows={versions.map((v, i) => [
           <Text fw={600}>v{v.version}</Text>,
           <Group gap={4}>{(v.aliases ?? []).map((a) => <Badge key={a} variant="light" color="teal">{a}</Badge>)}</Group>,
           ...names.map((n) => formatNumber(flats[i][n])),
           <Link href={`/jobs/${encodeURIComponent(v.training_job_id)}`}>{v.training_job_id}</Link>,
+          v.init_from ? (
+            <Link href={`/models/${encodeURIComponent(v.init_from.model)}`}>
+              {v.init_from.model} v{v.init_from.version}
+            </Link>
+          ) : (
+            <Text c="dimmed">scratch</Text>
+          ),
           formatTime(v.created_at),
           <Menu position="bottom-end" withinPortal>
             <Menu.Target>
