@@ -1,6 +1,7 @@
 // The dashboard end to end in a real headless browser (playwright-core + Debian's chromium): upload
 // breast_cancer.csv → define a model (seeing the API's validation error at the layer first) → train
-// a few epochs → the loss curve shows points → the version appears → predict one row.
+// a few epochs → the loss curve shows points → the version appears → predict one row; then a small
+// tuning study on that model, watched and then a second one cancelled from its study page.
 //
 // It runs `trainyard server` as its own process (local executor, so training really runs) with the
 // built dashboard (web/dist; built here when missing). With TRAINYARD_SCREENSHOTS=<dir> it also saves
@@ -44,7 +45,7 @@ describe('dashboard (headless chromium)', () => {
   beforeAll(async () => {
     if (!base) {
       ensureDashboardBuilt();
-      server = await startServerProcess({ TRAINYARD_AUTH: 'off', TRAINYARD_MONITORING_FLUSH_MS: '200' });
+      server = await startServerProcess({ TRAINYARD_AUTH: 'off', TRAINYARD_MONITORING_FLUSH_MS: '200', TRAINYARD_MAX_CONCURRENT_JOBS: '2' });
       base = server.url;
     }
     if (SCREENSHOTS) await mkdir(SCREENSHOTS, { recursive: true });
@@ -63,7 +64,7 @@ describe('dashboard (headless chromium)', () => {
   });
 
   it('serves the app at / and its client-side paths, and keeps API 404s as problem+json', async () => {
-    for (const path of ['/', '/datasets', '/models/anything', '/jobs/job_x']) {
+    for (const path of ['/', '/datasets', '/models/anything', '/jobs/job_x', '/tuning/tun_x']) {
       const response = await fetch(`${base}${path}`);
       expect(response.status, path).toBe(200);
       expect(await response.text()).toContain('<div id="root"></div>');
@@ -179,6 +180,36 @@ describe('dashboard (headless chromium)', () => {
     await page.getByTestId(/^bins-/).first().waitFor();
     await shot(page, 'monitoring');
 
+    // 8. A small tuning study of the model: the list links to its page, which shows the trials, the
+    //    best one, the objective chart and each trial's curve; a second study is cancelled from its page.
+    const startStudy = async (maxTrials: number, epochs: number) => {
+      const response = await fetch(`${base}/v1/tuning-jobs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model, dataset: 'breast_cancer', hyperparameters: { epochs }, search_space: { 'optimizer.lr': { log_uniform: [0.001, 0.05] } }, strategy: 'random', objective: { metric: 'val_loss' }, max_trials: maxTrials, max_parallel: 2 }),
+      });
+      expect(response.status).toBe(202);
+      return ((await response.json()) as { id: string }).id;
+    };
+    const studyId = await startStudy(2, 2);
+    await page.goto(`${base}/tuning`);
+    await page.getByRole('table', { name: 'Tuning studies' }).getByRole('link', { name: studyId }).click();
+    await page.waitForURL(new RegExp(`/tuning/${studyId}$`));
+    await page.getByTestId('study-succeeded').waitFor({ timeout: 300_000 }); // ≈ 20 s on a quiet machine
+    const trialsTable = page.getByRole('table', { name: 'Trials' });
+    await expect.poll(() => trialsTable.getByRole('row').count()).toBe(3); // header + 2 trials
+    expect(await trialsTable.getByRole('link', { name: /^job_/ }).count()).toBe(2);
+    expect(await page.getByTestId('study-progress').textContent()).toContain('2 of 2 trials ended');
+    expect(await page.getByTestId('best-trial').textContent()).toContain('optimizer.lr');
+    expect(Number(await page.getByTestId('chart-objective').getAttribute('data-points'))).toBe(2);
+    expect(Number(await page.getByTestId('chart-trial-curves').getAttribute('data-points'))).toBe(2);
+    expect(await page.getByText('Shown once 6 trials have succeeded.').isVisible()).toBe(true);
+    await shot(page, 'tuning-study');
+    const doomed = await startStudy(20, 30);
+    await page.goto(`${base}/tuning/${doomed}`);
+    await page.getByRole('button', { name: 'Cancel study' }).click();
+    await page.getByLabel('status cancelled').first().waitFor({ timeout: 120_000 });
+
     // The lists, for the docs.
     if (SCREENSHOTS) {
       for (const name of ['iris', 'diabetes']) {
@@ -198,5 +229,5 @@ describe('dashboard (headless chromium)', () => {
       await phone.close();
     }
     expect(consoleErrors).toEqual([]);
-  }, 400_000);
+  }, 800_000);
 });

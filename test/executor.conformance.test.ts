@@ -25,7 +25,7 @@ import type { Executor } from '../src/jobs/executors/executor.ts';
 import { LocalExecutor } from '../src/jobs/executors/local.ts';
 import { QueueExecutor } from '../src/jobs/executors/queue.ts';
 import { AwsBatchExecutor } from '../src/jobs/executors/aws-batch.ts';
-import type { ProbeSpec } from './support/job-probe.ts';
+import { probeJobRunners, type ProbeSpec } from './support/job-probe.ts';
 import { BASE_ENV } from './support/processes.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
 
@@ -45,7 +45,7 @@ interface ExecutorCase {
   start(platform: Platform, env: Record<string, string>): Promise<Started>;
 }
 
-const loopOptions = { niceness: 0, pollMs: 100, reapEveryMs: 500, standby: false, cli: PROBE_CLI } as const;
+const loopOptions = { niceness: 0, pollMs: 100, reapEveryMs: 500, standby: false, cli: PROBE_CLI, runners: probeJobRunners() } as const;
 
 /** AWS Batch as far as the dispatcher can tell: the SDK's real commands, and real container processes. */
 class SimulatedBatch {

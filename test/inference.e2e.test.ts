@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readFile } from 'node:fs/promises';
 import { api, EXAMPLES, mlp, startTestPlatform, train, uploadCsv, uploadExample, waitForJob, type JobView, type TestPlatform } from './support/platform.ts';
+import { jobRunners } from '../src/cli/job-kinds.ts';
 
 let platform: TestPlatform;
 let base: string;
@@ -314,7 +315,7 @@ describe('batch inference jobs', () => {
       expect(list.body.items.map((j) => j.id)).toContain(created.body.id);
     } finally {
       const { JobLoop } = await import('../src/jobs/loop.ts');
-      platform.loop = new JobLoop(platform.platform, { role: 'local', concurrency: 1, niceness: 0, pollMs: 200 });
+      platform.loop = new JobLoop(platform.platform, { role: 'local', concurrency: 1, niceness: 0, pollMs: 200, runners: jobRunners() });
       platform.loop.start();
     }
   });

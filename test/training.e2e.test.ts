@@ -10,6 +10,7 @@ import { api, mlp, startTestPlatform, train, uploadCsv, uploadExample, waitForJo
 import { prepareTrainingData, splitDraw } from '../src/training/prepare.ts';
 import { readFloat32Npy } from '../src/training/npy.ts';
 import { TRAINER_PACKAGE_DIR } from '../src/training/trainer-process.ts';
+import { jobRunners } from '../src/cli/job-kinds.ts';
 
 let platform: TestPlatform;
 let base: string;
@@ -382,7 +383,7 @@ describe('failures a user can act on', () => {
       await api(base, 'POST', `/v1/training-jobs/${created.body.id}/cancel`);
     } finally {
       const { JobLoop } = await import('../src/jobs/loop.ts');
-      platform.loop = new JobLoop(platform.platform, { role: 'local', concurrency: 1, niceness: 0, pollMs: 200 });
+      platform.loop = new JobLoop(platform.platform, { role: 'local', concurrency: 1, niceness: 0, pollMs: 200, runners: jobRunners() });
       platform.loop.start();
     }
   });

@@ -24,6 +24,7 @@ interface Study {
     objective_over_trials: Array<{ number: number; objective: number | null; best_so_far: number | null }>;
     trial_seconds: number;
     epochs_saved_by_pruning: number;
+    param_importance: { trials_used: number; params: Array<{ param: string; importance: number }> } | null;
   };
 }
 interface TrialRow {
@@ -143,6 +144,7 @@ describe('a TPE study', { timeout: 300_000 }, () => {
     done = await waitForStudy(created.body.id);
     expect(done.status, JSON.stringify(done)).toBe('succeeded');
     expect(done.summary.trials).toMatchObject({ total: 4, succeeded: 4, running: 0 });
+    expect(done.summary.param_importance).toBeNull(); // fewer than 6 succeeded trials: no estimate
 
     const trials = await trialsOf(done.id);
     expect(trials.map((t) => t.number).sort()).toEqual([0, 1, 2, 3]);

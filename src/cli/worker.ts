@@ -8,8 +8,10 @@ export function workerCommand(): Command {
     .description('Claim and run queued jobs from the database (TRAINYARD_EXECUTOR=queue fleets); SIGTERM hands running jobs back')
     .action(async () => {
       const config = loadConfig();
+      // Loaded here, not at the top: every `trainyard` command imports this file.
+      const { jobRunners } = await import('./job-kinds.ts');
       const platform = await openPlatform(config);
-      const loop = new JobLoop(platform, { role: 'worker', concurrency: config.maxConcurrentJobs, niceness: 0 });
+      const loop = new JobLoop(platform, { role: 'worker', concurrency: config.maxConcurrentJobs, niceness: 0, runners: jobRunners() });
       loop.start();
       await new Promise<void>((resolve) => {
         const stop = (signal: string) => {

@@ -13,6 +13,7 @@ import type { Platform } from '../platform.ts';
 import { storeEnvironment } from '../config.ts';
 import { claimNext, finishJob, isDeadLocalOwner, newLeaseOwner, reapLostJobs, renewLease, requeue } from './queue.ts';
 import type { JobRow } from './jobs.ts';
+import type { JobRunners } from './runner.ts';
 import { STORE_OUTAGE_RETRY } from './errors.ts';
 import { withRetry } from '../store/retry.ts';
 
@@ -21,24 +22,19 @@ const CLI = fileURLToPath(new URL('../../bin/trainyard.mjs', import.meta.url));
 export interface JobLoopOptions {
   role: 'local' | 'worker';
   concurrency: number;
+  /** The kinds the job processes run (the `cli`'s registry): those that declare `coordinator` get the coordinator slots. */
+  runners: JobRunners;
   /** Niceness of job subprocesses (10 when they share the machine with the API). */
   niceness: number;
   pollMs?: number;
   reapEveryMs?: number;
   /** Keep a loaded `run-job --standby` process waiting for the next job (default: config.jobStandby). */
   standby?: boolean;
-  /** Coordinator jobs (tuning-study drivers) run at once besides `concurrency` (default: config.maxConcurrentStudies). */
+  /** Coordinator jobs (JobRunner.coordinator: tuning-study drivers) run at once besides `concurrency` (default: config.maxConcurrentStudies). */
   coordinators?: number;
   /** The command-line entry whose `run-job` runs the jobs (default bin/trainyard.mjs; tests add job kinds). */
   cli?: string;
 }
-
-/**
- * Kinds whose runners coordinate other jobs and mostly wait on them (a tuning study's driver waits on
- * its trials, which are training jobs). They get their own slots: in a compute slot, a driver would
- * hold the only place its own trials could run in.
- */
-export const COORDINATOR_KINDS: readonly string[] = ['tuning'];
 
 /**
  * How long a job process told to stop (SIGTERM) may take before it is killed: longer than a kind's
@@ -51,6 +47,7 @@ export class JobLoop {
   readonly owner: string;
   private readonly running = new Map<string, ChildProcess>();
   private readonly coordinating = new Set<string>();
+  private readonly coordinatorKinds: readonly string[];
   private standby: ChildProcess | null = null;
   /** Jobs started in the waiting standby process (warm) and in a new process (cold). */
   readonly starts = { warm: 0, cold: 0 };
@@ -67,6 +64,7 @@ export class JobLoop {
     private readonly options: JobLoopOptions,
   ) {
     this.owner = newLeaseOwner(options.role);
+    this.coordinatorKinds = options.runners.coordinatorKinds;
   }
 
   get activeJobs(): string[] {
@@ -155,12 +153,12 @@ export class JobLoop {
       const leaseMs = this.platform.config.leaseSeconds * 1000;
       const coordinators = this.options.coordinators ?? this.platform.config.maxConcurrentStudies;
       while (!this.stopping && this.running.size - this.coordinating.size < this.options.concurrency) {
-        const job = await claimNext(this.platform.metadata, this.owner, leaseMs, { kinds: { except: COORDINATOR_KINDS } });
+        const job = await claimNext(this.platform.metadata, this.owner, leaseMs, { kinds: { except: this.coordinatorKinds } });
         if (!job) break;
         this.launch(job);
       }
       while (!this.stopping && this.coordinating.size < coordinators) {
-        const job = await claimNext(this.platform.metadata, this.owner, leaseMs, { kinds: { only: COORDINATOR_KINDS } });
+        const job = await claimNext(this.platform.metadata, this.owner, leaseMs, { kinds: { only: this.coordinatorKinds } });
         if (!job) break;
         this.launch(job);
       }
@@ -184,7 +182,7 @@ export class JobLoop {
     if (child) child.stdin!.write(`${JSON.stringify({ id: job.id, owner: this.owner })}\n`);
     else child = this.spawnJobProcess([job.id, '--owner', this.owner]);
     this.running.set(job.id, child);
-    if (COORDINATOR_KINDS.includes(job.kind)) this.coordinating.add(job.id);
+    if (this.coordinatorKinds.includes(job.kind)) this.coordinating.add(job.id);
     platform.logger.info({ job: job.id, kind: job.kind, pid: child.pid, attempt: job.attempts, warm }, 'job started');
     child.once('exit', (code, signal) => {
       this.running.delete(job.id);

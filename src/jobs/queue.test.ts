@@ -51,6 +51,17 @@ for (const config of METADATA_STORES) {
       for (const id of ids) await finishJob(stores[0].db, id, (await getJobRow(stores[0].db, id)).lease_owner!, { status: 'succeeded' });
     });
 
+    it('claims only the kinds asked for: an empty `only` claims nothing, an empty `except` excludes nothing', async () => {
+      const study = (await createJob(stores[0], { kind: 'kinds-study', model: 'm', datasetId: 'ds_x', spec: {}, maxAttempts: 1 })).id;
+      const trial = (await createJob(stores[0], { kind: 'kinds-train', model: 'm', datasetId: 'ds_x', spec: {}, maxAttempts: 1 })).id;
+      const kinds = ['kinds-study', 'kinds-train'];
+      expect(await claimNext(stores[0], 'owner-k', 30_000, { kinds: { only: [] } })).toBeUndefined();
+      expect((await claimNext(stores[0], 'owner-k', 30_000, { kinds: { only: ['kinds-train'] } }))?.id).toBe(trial);
+      expect(await claimNext(stores[0], 'owner-k', 30_000, { kinds: { only: kinds, except: ['kinds-study'] } })).toBeUndefined();
+      expect((await claimNext(stores[0], 'owner-k', 30_000, { kinds: { only: kinds, except: [] } }))?.id).toBe(study);
+      for (const id of [study, trial]) await finishJob(stores[0].db, id, 'owner-k', { status: 'succeeded' });
+    });
+
     // MySQL only: there the change and its event are one transaction. SQLite has one writer at a time
     // (and no LOCK TABLES), and the platform runs it in one process.
     it.skipIf(config.name !== 'mysql')('never shows another server a queued job without its queued event, nor a re-queued one without its event', async () => {

@@ -82,10 +82,11 @@ export async function claimNext(
   options: { dispatchedOnly?: boolean; kinds?: { only?: readonly string[]; except?: readonly string[] } } = {},
 ): Promise<JobRow | undefined> {
   const { db } = store;
+  if (options.kinds?.only?.length === 0) return undefined; // no kind to claim (SQL has no empty IN list)
   const queued = (q: Db) => {
     let base = q.selectFrom('jobs').where('status', '=', 'queued');
     if (options.kinds?.only) base = base.where('kind', 'in', options.kinds.only);
-    if (options.kinds?.except) base = base.where('kind', 'not in', options.kinds.except);
+    if (options.kinds?.except?.length) base = base.where('kind', 'not in', options.kinds.except);
     // Jobs handed to AWS Batch are claimed by their container (claimById), not by a worker loop.
     return (options.dispatchedOnly ? base.where('external_id', 'is not', null) : base.where('external_id', 'is', null)).orderBy('created_at').orderBy('id').limit(1);
   };

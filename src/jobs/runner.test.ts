@@ -11,6 +11,12 @@ describe('JobRunners', () => {
     expect(runners.get('export')).toBeUndefined();
   });
 
+  it('lists the kinds that declare themselves coordinators, and only those', () => {
+    const runners = new JobRunners().register(runner('training')).register({ ...runner('study'), coordinator: true }).register({ ...runner('export'), coordinator: false });
+    expect(runners.coordinatorKinds).toEqual(['study']);
+    expect(new JobRunners().register(runner('training')).coordinatorKinds).toEqual([]);
+  });
+
   it('refuses a kind registered twice', () => {
     const runners = new JobRunners().register(runner('training'));
     expect(() => runners.register(runner('training'))).toThrow(/registered twice/);

@@ -11,6 +11,13 @@ export interface JobRunner {
   /** The string stored in jobs.kind: 1 to 32 lowercase letters, digits, '-' or '_'. */
   readonly kind: string;
   /**
+   * A coordinator's job mostly waits on other jobs it starts (a tuning study's driver waits on its
+   * trials, which are training jobs). The job loop runs coordinators in slots of their own
+   * (TRAINYARD_MAX_CONCURRENT_STUDIES) besides the compute slots: in a compute slot, a driver would
+   * hold the only place its own trials could run in.
+   */
+  readonly coordinator?: boolean;
+  /**
    * Runs the job to its end. Records success itself (finishJob, inside its own transaction if it
    * has one); throws a JobError with a registry code for a known failure (JobUserError for one that
    * retrying cannot fix; a retryable code such as INTERRUPTED is retried and keeps its code),
@@ -51,5 +58,10 @@ export class JobRunners {
 
   get kinds(): string[] {
     return [...this.byKind.keys()];
+  }
+
+  /** The kinds whose runners declare themselves coordinators. */
+  get coordinatorKinds(): string[] {
+    return [...this.byKind.values()].filter((r) => r.coordinator === true).map((r) => r.kind);
   }
 }

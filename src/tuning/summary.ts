@@ -1,5 +1,6 @@
 // A study's results, computed from its trial rows and their training jobs: the best trial, the
-// objective over trials, trial counts, the parallelism achieved and the epochs pruning saved. The
+// objective over trials, trial counts, the parallelism achieved, the epochs pruning saved and the
+// parameters' importance (importance.ts). The
 // driver stores it on the study when it ends; the API computes it live while the study runs.
 import type { Platform } from '../platform.ts';
 import { resolveHyperparameters } from '../training/hyperparameters.ts';
@@ -7,6 +8,7 @@ import { parseJson } from '../jobs/jobs.ts';
 import type { JsonValue } from './search-space.ts';
 import type { StudySpec } from './request.ts';
 import { TRIAL_STATES, type Trial, type TrialState } from './trials.ts';
+import { paramImportance, type ImportanceReport } from './importance.ts';
 
 export interface TrialJob {
   id: string;
@@ -40,6 +42,8 @@ export interface StudySummary {
   epochs_run: number;
   epochs_saved_by_pruning: number;
   stop_reason: string | null;
+  /** Per-parameter importance over the succeeded trials; null with too few of them. */
+  param_importance: ImportanceReport | null;
 }
 
 export function isBetter(direction: StudySpec['objective']['direction'], a: number, b: number | null): boolean {
@@ -83,5 +87,6 @@ export function studySummary(spec: StudySpec, trials: Trial[], jobs: Map<string,
     epochs_run: epochsRun,
     epochs_saved_by_pruning: saved,
     stop_reason: stopReason,
+    param_importance: paramImportance(spec.search_space, trials),
   };
 }

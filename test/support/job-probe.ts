@@ -36,9 +36,12 @@ export const probeRunner: JobRunner = {
   deadlineSeconds: (job) => jobSpec<ProbeSpec>(job).deadline_seconds,
 };
 
+/** The real kinds and the probe: what probe-trainyard.mjs's `run-job` runs, and so what a loop over it is given. */
+export const probeJobRunners = () => jobRunners().register(probeRunner);
+
 /** `run-job` with the probe kind registered beside the real ones (test/support/probe-trainyard.mjs). */
 export async function probeMain(argv: string[]): Promise<void> {
   const program = new Command('trainyard-probe').exitOverride();
-  program.addCommand(runJobCommand(() => jobRunners().register(probeRunner)));
+  program.addCommand(runJobCommand(probeJobRunners));
   await program.parseAsync(argv);
 }

@@ -6,6 +6,7 @@ import { basename } from 'node:path';
 import { startTestServer, type TestServer, type TestServerOptions } from './server.ts';
 import { JobLoop } from '../../src/jobs/loop.ts';
 import { api } from './processes.ts';
+import { jobRunners } from '../../src/cli/job-kinds.ts';
 
 export { api, mlp } from './processes.ts';
 
@@ -16,7 +17,7 @@ export interface TestPlatform extends TestServer {
 export async function startTestPlatform(options: TestServerOptions = {}): Promise<TestPlatform> {
   const executor = { poke: () => undefined as void };
   const server = await startTestServer({ ...options, app: { ...options.app, executor: { poke: () => executor.poke() } } });
-  const loop = new JobLoop(server.platform, { role: 'local', concurrency: server.config.maxConcurrentJobs, niceness: 0, pollMs: 200 });
+  const loop = new JobLoop(server.platform, { role: 'local', concurrency: server.config.maxConcurrentJobs, niceness: 0, pollMs: 200, runners: jobRunners() });
   loop.start();
   executor.poke = () => testPlatform.loop.poke();
   const testPlatform: TestPlatform = {

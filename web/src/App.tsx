@@ -11,11 +11,14 @@ import { NewModelPage } from './pages/NewModel.tsx';
 import { JobsPage } from './pages/Jobs.tsx';
 import { JobPage } from './pages/Job.tsx';
 import { PredictPage } from './pages/Predict.tsx';
+import { StudiesPage } from './pages/Studies.tsx';
+import { StudyPage } from './pages/Study.tsx';
 
 const SECTIONS = [
   { href: '/datasets', label: 'Datasets' },
   { href: '/models', label: 'Models' },
   { href: '/jobs', label: 'Training jobs' },
+  { href: '/tuning', label: 'Tuning studies' },
   { href: '/predict', label: 'Predict' },
 ];
 
@@ -26,6 +29,8 @@ function Page({ path }: { path: string }) {
   if ((params = match('/models/:name', path))) return <ModelPage name={params.name} />;
   if ((params = match('/jobs/:id', path))) return <JobPage id={params.id} />;
   if (match('/jobs', path)) return <JobsPage />;
+  if ((params = match('/tuning/:id', path))) return <StudyPage id={params.id} />;
+  if (match('/tuning', path)) return <StudiesPage />;
   if (match('/models', path)) return <ModelsPage />;
   if (match('/predict', path)) return <PredictPage />;
   if (match('/datasets', path)) return <DatasetsPage />;

@@ -37,6 +37,7 @@ export const STATUS_COLORS: Record<string, string> = {
   succeeded: 'green',
   failed: 'red',
   cancelled: 'orange',
+  pruned: 'grape', // a tuning trial stopped by the pruning rule
   ready: 'green',
   // drift statuses (monitoring)
   ok: 'green',

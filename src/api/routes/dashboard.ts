@@ -1,5 +1,5 @@
 // Serves the dashboard (a Vite single-page app built into web/dist) at `/`. Its own paths
-// (/datasets/…, /models/…, /jobs/…, /predict) answer index.html so that a reload or a shared link
+// (/datasets/…, /models/…, /jobs/…, /tuning/…, /predict) answer index.html so that a reload or a shared link
 // works; everything else (the API, /docs, unknown paths) is left to the other routes and the
 // problem+json 404. None of this appears in the OpenAPI document.
 import { existsSync, readdirSync } from 'node:fs';
@@ -12,7 +12,7 @@ import type { Api, RouteContext } from '../route-context.ts';
 export const DASHBOARD_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../web/dist');
 
 /** The client-side routes of the dashboard (see web/src/App.tsx). */
-const SPA_PATHS = ['/', '/datasets', '/datasets/*', '/models', '/models/*', '/jobs', '/jobs/*', '/predict'];
+const SPA_PATHS = ['/', '/datasets', '/datasets/*', '/models', '/models/*', '/jobs', '/jobs/*', '/tuning', '/tuning/*', '/predict'];
 
 const NOT_BUILT = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">

@@ -40,6 +40,24 @@ const SummarySchema = Type.Object({
   epochs_run: Type.Integer(),
   epochs_saved_by_pruning: Type.Integer({ description: 'Planned epochs the pruned trials did not run.' }),
   stop_reason: Nullable(Type.String({ description: 'completed, or max_runtime_seconds' })),
+  param_importance: Nullable(
+    Type.Object(
+      {
+        method: Type.Literal('binned_anova_ranks'),
+        trials_used: Type.Integer({ description: 'Succeeded trials the estimate used (pruned and failed ones are left out).' }),
+        params: Type.Array(
+          Type.Object({
+            param: Type.String(),
+            importance: Type.Number({ description: 'Share of the summed variance_explained (the params add up to 1, or are all 0).' }),
+            variance_explained: Type.Number({ description: 'Chance-corrected share (epsilon squared) of the variance of the objective’s ranks that this parameter’s value groups explain: 0 to 1.' }),
+            groups: Type.Integer({ description: 'Value groups: one per value for a choice (or few distinct values), else 2–5 equal-count quantile bins.' }),
+          }),
+          { description: 'Most important first.' },
+        ),
+      },
+      { description: 'Per-parameter importance: the first-order share of the objective’s variance each parameter explains, from the succeeded trials themselves (docs/tuning.md#parameter-importance). Null with fewer than 6 succeeded trials.' },
+    ),
+  ),
 });
 
 export const TuningJobSchema = Type.Object(
@@ -105,8 +123,9 @@ function distributions(space: SearchSpace): Record<string, Static<typeof Distrib
 async function toTuningJob(platform: Platform, row: JobRow): Promise<TuningJob> {
   const spec = JSON.parse(row.spec_json) as StudySpec;
   const finished = FINISHED_STATUSES.includes(row.status as JobStatus);
-  const stored = finished ? parseJson<StudySummary>(row.stats_json) : null;
-  const summary = stored ?? studySummary(spec, await listTrials(platform.metadata.db, row.id), await trialJobs(platform, row.id), null);
+  // A study that ended before param_importance was added has a stored summary without it: computed again.
+  const stored = finished ? parseJson<Partial<StudySummary> & Omit<StudySummary, 'param_importance'>>(row.stats_json) : null;
+  const summary = stored?.param_importance !== undefined ? { ...stored, param_importance: stored.param_importance } : studySummary(spec, await listTrials(platform.metadata.db, row.id), await trialJobs(platform, row.id), stored?.stop_reason ?? null);
   return {
     id: row.id,
     status: row.status as JobStatus,

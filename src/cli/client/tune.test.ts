@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { parseSpace } from './tune.ts';
+import { importanceText, parseSpace } from './tune.ts';
 
 describe('parseSpace (trainyard tune --space)', () => {
   it('reads the short forms and JSON', () => {
@@ -30,5 +30,20 @@ describe('parseSpace (trainyard tune --space)', () => {
     ['x={"uniform":', /is not valid JSON/],
   ])('refuses %s', (entry, message) => {
     expect(() => parseSpace([entry])).toThrow(message);
+  });
+});
+
+describe('importanceText (trainyard tuning-jobs show)', () => {
+  it('lists parameters most important first, and says when there are too few trials', () => {
+    const report = {
+      method: 'binned_anova_ranks' as const,
+      trials_used: 16,
+      params: [
+        { param: 'optimizer.lr', importance: 0.8234, variance_explained: 0.61, groups: 4 },
+        { param: 'layers[2].p', importance: 0.1766, variance_explained: 0.13, groups: 4 },
+      ],
+    };
+    expect(importanceText(report)).toBe('optimizer.lr 0.82, layers[2].p 0.18 (over 16 succeeded trials)');
+    expect(importanceText(null)).toMatch(/needs 6 succeeded trials/);
   });
 });

@@ -214,6 +214,12 @@ function printLeaderboard(trials: TuningTrial[], limit: number): void {
   );
 }
 
+/** The parameters' importance, most important first ("optimizer.lr 0.82, layers[2].p 0.11, …"). */
+export function importanceText(report: TuningJob['summary']['param_importance']): string {
+  if (!report) return 'not yet (needs 6 succeeded trials)';
+  return `${report.params.map((p) => `${p.param} ${p.importance.toFixed(2)}`).join(', ')} (over ${report.trials_used} succeeded trials)`;
+}
+
 function studySummaryLine(study: TuningJob): string {
   const took = duration(study.started_at ?? study.created_at, study.finished_at);
   const s = study.summary;
@@ -285,6 +291,7 @@ export function tuningJobsCommand(): Command {
             ['trials', `${study.summary.trials.total}/${study.max_trials} (${study.summary.trials.running} running, ${study.summary.trials.succeeded} succeeded, ${study.summary.trials.pruned} pruned, ${study.summary.trials.failed} failed)`],
             ['parallel', study.max_parallel],
             ['best', study.summary.best_trial === null ? '' : `trial ${study.summary.best_trial}: ${formatNumber(study.summary.best_objective)} ${JSON.stringify(study.summary.best_params)}`],
+            ['importance', importanceText(study.summary.param_importance)],
             ['alias', study.alias ?? ''],
             ['created', formatTime(study.created_at)],
             ['took', duration(study.started_at, study.finished_at)],

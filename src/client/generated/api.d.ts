@@ -5543,6 +5543,22 @@ export type components = {
                 /** @description Planned epochs the pruned trials did not run. */
                 epochs_saved_by_pruning: number;
                 stop_reason: string | null;
+                param_importance: {
+                    /** @enum {string} */
+                    method: "binned_anova_ranks";
+                    /** @description Succeeded trials the estimate used (pruned and failed ones are left out). */
+                    trials_used: number;
+                    /** @description Most important first. */
+                    params: {
+                        param: string;
+                        /** @description Share of the summed variance_explained (the params add up to 1, or are all 0). */
+                        importance: number;
+                        /** @description Chance-corrected share (epsilon squared) of the variance of the objective’s ranks that this parameter’s value groups explain: 0 to 1. */
+                        variance_explained: number;
+                        /** @description Value groups: one per value for a choice (or few distinct values), else 2–5 equal-count quantile bins. */
+                        groups: number;
+                    }[];
+                } | null;
             };
             model_version: number | null;
             error: string | null;

@@ -2,16 +2,17 @@
 // (executor.ts) knows no implementation; this is the one place that knows them all. AWS Batch is
 // loaded only when chosen, so that other setups never load the AWS SDK.
 import type { Platform } from '../../platform.ts';
+import type { JobRunners } from '../runner.ts';
 import type { Executor } from './executor.ts';
 import { LocalExecutor } from './local.ts';
 import { QueueExecutor } from './queue.ts';
 
-/** The configured executor, started. */
-export async function startExecutor(platform: Platform): Promise<Executor> {
+/** The configured executor, started; `runners` are the kinds its job processes run (the local loop gives coordinators their own slots). */
+export async function startExecutor(platform: Platform, runners: JobRunners): Promise<Executor> {
   let executor: Executor;
   switch (platform.config.executor) {
     case 'local':
-      executor = new LocalExecutor(platform);
+      executor = new LocalExecutor(platform, { runners });
       break;
     case 'queue':
       executor = new QueueExecutor();

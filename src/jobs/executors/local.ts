@@ -11,7 +11,7 @@ export class LocalExecutor implements Executor {
   readonly name = 'local';
   readonly loop: JobLoop;
 
-  constructor(platform: Platform, options: Partial<Omit<JobLoopOptions, 'role'>> = {}) {
+  constructor(platform: Platform, options: Pick<JobLoopOptions, 'runners'> & Partial<Omit<JobLoopOptions, 'role' | 'runners'>>) {
     this.loop = new JobLoop(platform, { concurrency: platform.config.maxConcurrentJobs, niceness: LOCAL_JOB_NICENESS, ...options, role: 'local' });
   }
 

@@ -4,15 +4,17 @@ import uPlot from 'uplot';
 export interface ChartSeries {
   label: string;
   values: (number | null)[];
+  /** `points`: markers only, no line (a scatter); `dashed`: a dashed line. Default a solid line with markers. */
+  style?: 'line' | 'points' | 'dashed';
 }
 
 const COLORS = ['#1c7ed6', '#f76707', '#37b24d', '#ae3ec9', '#f03e3e', '#1098ad', '#f59f00', '#5c7cfa'];
 
-/** A line chart over epochs, or another step such as hours (uPlot); redraws in place as points arrive. */
-export function EpochChart({ title, x, series, height = 240, xLabel = 'epoch' }: { title: string; x: number[]; series: ChartSeries[]; height?: number; xLabel?: string }) {
+/** A line chart over epochs, or another step such as hours or trials (uPlot); redraws in place as points arrive. `xLog` puts x on a log scale. */
+export function EpochChart({ title, x, series, height = 240, xLabel = 'epoch', xLog = false }: { title: string; x: number[]; series: ChartSeries[]; height?: number; xLabel?: string; xLog?: boolean }) {
   const container = useRef<HTMLDivElement>(null);
   const plot = useRef<uPlot | null>(null);
-  const labels = series.map((s) => s.label).join('|');
+  const labels = series.map((s) => `${s.label}:${s.style ?? 'line'}`).join('|');
 
   useEffect(() => {
     const el = container.current;
@@ -20,11 +22,22 @@ export function EpochChart({ title, x, series, height = 240, xLabel = 'epoch' }:
     const options: uPlot.Options = {
       width: Math.max(280, el.clientWidth),
       height,
-      scales: { x: { time: false } },
+      scales: { x: { time: false, ...(xLog ? { distr: 3 } : {}) } },
       axes: [{ label: xLabel }, {}],
       legend: { show: true, live: false },
       cursor: { drag: { x: false, y: false } },
-      series: [{ label: xLabel }, ...series.map((s, i) => ({ label: s.label, stroke: COLORS[i % COLORS.length], width: 2, points: { show: true, size: 5 }, spanGaps: true }))],
+      series: [
+        { label: xLabel },
+        ...series.map((s, i) => ({
+          label: s.label,
+          stroke: COLORS[i % COLORS.length],
+          width: s.style === 'points' ? 0 : 2,
+          points: { show: true, size: s.style === 'points' ? 7 : 5, ...(s.style === 'points' ? { fill: COLORS[i % COLORS.length] } : {}) },
+          ...(s.style === 'points' ? { paths: () => null } : {}),
+          ...(s.style === 'dashed' ? { dash: [6, 4] } : {}),
+          spanGaps: true,
+        })),
+      ],
     };
     plot.current = new uPlot(options, [x, ...series.map((s) => s.values)] as uPlot.AlignedData, el);
     const observer = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(280, el.clientWidth), height }));
@@ -36,7 +49,7 @@ export function EpochChart({ title, x, series, height = 240, xLabel = 'epoch' }:
     };
     // Rebuild only when the set of series changes; data updates go through setData below.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-  }, [labels, height, xLabel]);
+  }, [labels, height, xLabel, xLog]);
 
   useEffect(() => {
     plot.current?.setData([x, ...series.map((s) => s.values)] as uPlot.AlignedData);

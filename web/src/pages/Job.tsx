@@ -128,6 +128,11 @@ export function JobPage({ id }: { id: string }) {
             description={
               <>
                 Model <Link href={`/models/${encodeURIComponent(job.model)}`}>{job.model}</Link> on dataset <Link href={`/datasets/${encodeURIComponent(job.dataset)}`}>{job.dataset}</Link>
+                {job.study_id && (
+                  <>
+                    , a trial of study <Link href={`/tuning/${encodeURIComponent(job.study_id)}`}>{job.study_id}</Link>
+                  </>
+                )}
               </>
             }
           >
