@@ -28,6 +28,7 @@ import { openPlatform, type Platform } from '../src/platform.ts';
 import { buildApp } from '../src/api/app.ts';
 import { ALL_ROUTES } from '../src/api/routes/index.ts';
 import { startExecutor } from '../src/jobs/executors/from-config.ts';
+import { jobRunners } from '../src/cli/job-kinds.ts';
 import { type MetadataStore } from '../src/store/metadata/metadata-store.ts';
 import { openMetadataStore } from '../src/store/metadata/open-metadata-store.ts';
 import { migrateToLatest } from '../src/store/metadata/migrate.ts';
@@ -247,7 +248,7 @@ async function openStack(name: string, env: Record<string, string>): Promise<Sta
     ...env,
   });
   const platform: Platform = await openPlatform(config, { migrate: true });
-  const executor = await startExecutor(platform);
+  const executor = await startExecutor(platform, jobRunners());
   const app = await buildApp(platform, { routes: ALL_ROUTES, executor });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();

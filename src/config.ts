@@ -43,7 +43,14 @@ export interface Config {
   monitoringMaxQueuedRows: number;
   driftWarn: number;
   driftAlert: number;
-  batch: { jobQueue: string | undefined; jobDefinition: string | undefined; region: string | undefined };
+  batch: {
+    jobQueue: string | undefined;
+    jobDefinition: string | undefined;
+    /** Where the kinds that need no accelerator go; unset: the training pair above. */
+    inferenceJobQueue: string | undefined;
+    inferenceJobDefinition: string | undefined;
+    region: string | undefined;
+  };
 }
 
 interface VariableDoc {
@@ -88,8 +95,10 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_MONITORING_MAX_QUEUED_ROWS', default: '50000', description: 'Logged rows one process buffers at most; beyond, rows are dropped and counted, never waited for.' },
   { name: 'TRAINYARD_DRIFT_WARN', default: '0.1', description: 'PSI from which a feature is `warn` in drift reports.' },
   { name: 'TRAINYARD_DRIFT_ALERT', default: '0.2', description: 'PSI from which a feature is `drift` in drift reports.' },
-  { name: 'TRAINYARD_BATCH_JOB_QUEUE', default: '—', description: 'AWS Batch job queue (aws-batch executor).' },
-  { name: 'TRAINYARD_BATCH_JOB_DEFINITION', default: '—', description: 'AWS Batch job definition (aws-batch executor).' },
+  { name: 'TRAINYARD_BATCH_JOB_QUEUE', default: '—', description: 'AWS Batch job queue of training jobs (aws-batch executor; a GPU queue when training uses GPUs).' },
+  { name: 'TRAINYARD_BATCH_JOB_DEFINITION', default: '—', description: 'AWS Batch job definition of training jobs (aws-batch executor).' },
+  { name: 'TRAINYARD_BATCH_INFERENCE_JOB_QUEUE', default: '(TRAINYARD_BATCH_JOB_QUEUE)', description: 'AWS Batch job queue of every kind that needs no GPU: inference, tuning study drivers, monitoring exports. Set together with the definition below, or neither (both then fall back to the training pair).' },
+  { name: 'TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION', default: '(TRAINYARD_BATCH_JOB_DEFINITION)', description: 'AWS Batch job definition of those kinds.' },
   { name: 'AWS_REGION', default: '—', description: 'Region for S3 and Batch clients.' },
 ];
 
@@ -169,6 +178,8 @@ export function loadConfig(env: Env = process.env): Config {
     batch: {
       jobQueue: env.TRAINYARD_BATCH_JOB_QUEUE || undefined,
       jobDefinition: env.TRAINYARD_BATCH_JOB_DEFINITION || undefined,
+      inferenceJobQueue: env.TRAINYARD_BATCH_INFERENCE_JOB_QUEUE || undefined,
+      inferenceJobDefinition: env.TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION || undefined,
       region: env.AWS_REGION || undefined,
     },
   };

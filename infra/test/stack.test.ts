@@ -42,6 +42,14 @@ function statements(template: Template): { owner: string; statement: Json }[] {
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
 
+/** The API settings parameter as NAME → value; a CloudFormation reference in a value is its JSON. */
+function apiSettings(t: Template): Record<string, string> {
+  const [[, parameter]] = resourcesOf(t, 'AWS::SSM::Parameter');
+  const value = (parameter.Properties as Json).Value as string | { 'Fn::Join': [string, unknown[]] };
+  const text = typeof value === 'string' ? value : value['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join(value['Fn::Join'][0]);
+  return Object.fromEntries(text.split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+}
+
 let template: Template;
 let json: string;
 before(() => {
@@ -315,6 +323,25 @@ describe('AWS Batch', () => {
     }
     const migrate = definitionNamed(template, 'Trainyard-migrate').RetryStrategy as { EvaluateOnExit: Json[] };
     assert.ok(!migrate.EvaluateOnExit.some((r) => r.Action === 'RETRY' && r.OnExitCode), 'a migration that started is never re-run');
+  });
+
+  it('names a training target and an inference target in the API settings: with gpu only training goes to the GPU queue', () => {
+    for (const [t, gpu] of [[template, false], [synth({ gpu: true }), true]] as const) {
+      const env = apiSettings(t);
+      const queueOf = (name: string) => {
+        const ref = env[name]!.match(/^\{"Fn::GetAtt":\["(\w+?)[0-9A-F]{8}","JobQueueArn"\]\}$/);
+        assert.ok(ref, `${name}=${env[name]} is a job queue reference`);
+        return ref[1];
+      };
+      assert.equal(queueOf('TRAINYARD_BATCH_JOB_QUEUE'), gpu ? 'GpuJobQueue' : 'JobQueue');
+      assert.equal(env.TRAINYARD_BATCH_JOB_DEFINITION, gpu ? 'Trainyard-training-gpu' : 'Trainyard-training');
+      assert.equal(queueOf('TRAINYARD_BATCH_INFERENCE_JOB_QUEUE'), 'JobQueue');
+      assert.equal(env.TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION, 'Trainyard-inference');
+      // Everything but training (inference, tuning drivers, exports) runs on Fargate, without a GPU.
+      const inference = definitionNamed(t, 'Trainyard-inference');
+      assert.deepEqual(inference.PlatformCapabilities, ['FARGATE']);
+      assert.doesNotMatch(JSON.stringify(inference.ContainerProperties), /"GPU"/);
+    }
   });
 
   it('runs `trainyard migrate` on migrateImageTag, and everything else on imageTag', () => {

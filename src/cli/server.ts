@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { loadConfig, type Config } from '../config.ts';
-import { openPlatform } from '../platform.ts';
+import { openPlatform, type Platform } from '../platform.ts';
 
 export function serverCommand(): Command {
   return new Command('server')
@@ -17,7 +17,10 @@ export function serverCommand(): Command {
 }
 
 const loadApp = () => Promise.all([import('../api/app.ts'), import('../api/routes/index.ts'), import('../datasets/csv/worker-profiler.ts')]);
-const loadExecutor = () => import('../jobs/executors/from-config.ts');
+const loadExecutor = () =>
+  Promise.all([import('../jobs/executors/from-config.ts'), import('./job-kinds.ts')]).then(([{ startExecutor }, { jobRunners }]) => ({
+    startExecutor: (platform: Platform) => startExecutor(platform, jobRunners()),
+  }));
 
 const ready = (platform: { logger: { info(o: object, m: string): void } }, config: Config, extra: object = {}) =>
   platform.logger.info({ executor: config.executor, url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs`, ...extra }, 'trainyard is ready');

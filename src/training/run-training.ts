@@ -340,6 +340,7 @@ async function recordVersion(
 /** The `training` kind, registered with the engine at the composition root (src/cli/job-kinds.ts). */
 export const trainingJobRunner: JobRunner = {
   kind: 'training',
+  accelerated: true,
   run: runTrainingJob,
   // The trainer enforces max_runtime_seconds itself (stopping gracefully with the best weights);
   // the engine's deadline, 30 s later, is the backstop.

@@ -2,12 +2,13 @@
 // (executor.ts) knows no implementation; this is the one place that knows them all. AWS Batch is
 // loaded only when chosen, so that other setups never load the AWS SDK.
 import type { Platform } from '../../platform.ts';
+import type { JobRunners } from '../runner.ts';
 import type { Executor } from './executor.ts';
 import { LocalExecutor } from './local.ts';
 import { QueueExecutor } from './queue.ts';
 
-/** The configured executor, started. */
-export async function startExecutor(platform: Platform): Promise<Executor> {
+/** The configured executor, started. `runners`: the kinds of this build (AWS Batch places jobs by kind). */
+export async function startExecutor(platform: Platform, runners: JobRunners): Promise<Executor> {
   let executor: Executor;
   switch (platform.config.executor) {
     case 'local':
@@ -18,7 +19,7 @@ export async function startExecutor(platform: Platform): Promise<Executor> {
       break;
     case 'aws-batch': {
       const { AwsBatchExecutor } = await import('./aws-batch.ts');
-      executor = new AwsBatchExecutor(platform);
+      executor = new AwsBatchExecutor(platform, runners);
       break;
     }
   }
