@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs whatever is missing for Trainyard on a Debian/Ubuntu machine with Node 20+, then exits.
 #   bash scripts/bootstrap.sh          what `npm start` needs (npm packages, PyTorch from the OS)
-#   bash scripts/bootstrap.sh --test   also what the test suite needs (pytest, Chromium, infra deps)
+#   bash scripts/bootstrap.sh --test   also what the test suite needs (pytest, Chromium, infra deps,
+#                                      and as root shellcheck and yamllint)
 # It is idempotent and quick when everything is already there.
 set -eu
 cd "$(dirname "$0")/.."
@@ -30,6 +31,8 @@ if $want_tests; then
   need_deb python3-jsonschema  # the trainer's tests validate job.json and events against contracts/
   need_deb chromium
   need_deb wrk # bench/predict.ts's load generator (it falls back to autocannon, which takes more of the CPU)
+  # scripts/lint-shell.sh's linters: optional (the test suite skips them when absent), so only as root.
+  if [ "$(id -u)" -eq 0 ]; then need_deb shellcheck; need_deb yamllint; fi
 fi
 if [ "${#apt_missing[@]}" -gt 0 ]; then
   echo "bootstrap: installing OS packages: ${apt_missing[*]}"

@@ -6,7 +6,7 @@
 # 3. bench/trainer_device.py: trainer vs hand-written script, CUDA vs CPU (figures only).
 # PYTHON defaults to the python3 on PATH (GPU images keep their PyTorch there, not in /usr/bin).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 log_dir=${1:-${OUT:-/tmp/trainyard-gpu-check}}
 mkdir -p "$log_dir"
 export TRAINYARD_PYTHON=${PYTHON:-$(command -v python3)} PYTHONUNBUFFERED=1

@@ -14,6 +14,8 @@ step() {
 }
 step typecheck npx tsc --noEmit
 step lint npx eslint .
+# Shell scripts (shellcheck) and the workflows and appspec.yml (yamllint), when they are installed.
+step lint-shell bash scripts/lint-shell.sh
 # Zero import cycles in src/ (an interface file that imports its implementations, two modules that
 # need each other's types): madge lists each cycle it finds and exits non-zero.
 step import-cycles npx madge --circular --extensions ts,tsx --ts-config tsconfig.json --no-color src

@@ -8,6 +8,12 @@ import { parseAllowList, type AllowEntry } from './datasets/import/location.ts';
 export type ExecutorKind = 'local' | 'queue' | 'aws-batch';
 export type AuthMode = 'auto' | 'on' | 'off';
 
+/** Where the database secret is, and what overrides its fields (TRAINYARD_DB_HOST, _PORT, _NAME; TRAINYARD_DATABASE_TLS). */
+export interface DatabaseSecretRef {
+  arn: string;
+  overrides: Record<string, string>;
+}
+
 export interface Config {
   host: string;
   port: number;
@@ -15,6 +21,8 @@ export interface Config {
   workers: number;
   dataDir: string;
   databaseUrl: string;
+  /** TRAINYARD_DATABASE_SECRET_ARN: MySQL credentials read from Secrets Manager instead of databaseUrl. */
+  databaseSecret: DatabaseSecretRef | undefined;
   blobUrl: string;
   s3Endpoint: string | undefined;
   executor: ExecutorKind;
@@ -50,7 +58,14 @@ export interface Config {
   importMaxObjects: number;
   importMaxBytes: number;
   importRegion: string | undefined;
-  batch: { jobQueue: string | undefined; jobDefinition: string | undefined; region: string | undefined };
+  batch: {
+    jobQueue: string | undefined;
+    jobDefinition: string | undefined;
+    /** Where the kinds that need no accelerator go; unset: the training pair above. */
+    inferenceJobQueue: string | undefined;
+    inferenceJobDefinition: string | undefined;
+    region: string | undefined;
+  };
 }
 
 interface VariableDoc {
@@ -66,6 +81,9 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_WORKERS', default: 'auto', description: 'HTTP processes `trainyard server` runs, sharing the port: `auto` (one per core: `os.availableParallelism()`) or a number. The job loop and other singletons run once, in the primary process; `1` serves from the one process that runs everything.' },
   { name: 'TRAINYARD_DATA_DIR', default: './.trainyard', description: 'Where the embedded defaults keep the SQLite file, blobs and job scratch space.' },
   { name: 'TRAINYARD_DATABASE_URL', default: 'sqlite:<data dir>/trainyard.db', description: '`sqlite:/path/file.db` or `mysql://user:pass@host:3306/db`.' },
+  { name: 'TRAINYARD_DATABASE_SECRET_ARN', default: '—', description: 'Instead of TRAINYARD_DATABASE_URL: a Secrets Manager secret holding an RDS MySQL credential (`username`, `password`, `host`, `port`, `dbname`), read when the pool connects and read again when MySQL refuses the login (a rotated password), so a running process survives rotation. Needs `secretsmanager:GetSecretValue` on it.' },
+  { name: 'TRAINYARD_DB_HOST, TRAINYARD_DB_PORT, TRAINYARD_DB_NAME', default: '(the secret\'s)', description: 'With a database secret: override its host, port and database name.' },
+  { name: 'TRAINYARD_DATABASE_TLS', default: '—', description: 'With a database secret: `rds` connects over TLS and verifies the server with the Amazon RDS CA bundle.' },
   { name: 'TRAINYARD_BLOB_URL', default: 'file://<data dir>/blobs', description: '`file:///path` or `s3://bucket/prefix`.' },
   { name: 'TRAINYARD_S3_ENDPOINT', default: '(AWS)', description: 'Endpoint of an S3-compatible server (path-style addressing is used when set).' },
   { name: 'TRAINYARD_EXECUTOR', default: 'local', description: '`local` (the server runs jobs in niced subprocesses), `queue` (servers only enqueue; `trainyard worker` runs jobs) or `aws-batch`.' },
@@ -100,8 +118,10 @@ export const CONFIG_VARIABLES: readonly VariableDoc[] = [
   { name: 'TRAINYARD_IMPORT_MAX_OBJECTS', default: '10000', description: 'Most objects one import may read; an import matching more fails (nothing kept).' },
   { name: 'TRAINYARD_IMPORT_MAX_BYTES', default: '107374182400 (100 GiB)', description: 'Most bytes one import may read, all objects together; an import over it fails (nothing kept).' },
   { name: 'TRAINYARD_IMPORT_REGION', default: 'AWS_REGION', description: 'Region of the import client (a bucket in another region is followed by redirect). `TRAINYARD_S3_ENDPOINT` applies to imports too.' },
-  { name: 'TRAINYARD_BATCH_JOB_QUEUE', default: '—', description: 'AWS Batch job queue (aws-batch executor).' },
-  { name: 'TRAINYARD_BATCH_JOB_DEFINITION', default: '—', description: 'AWS Batch job definition (aws-batch executor).' },
+  { name: 'TRAINYARD_BATCH_JOB_QUEUE', default: '—', description: 'AWS Batch job queue of training jobs (aws-batch executor; a GPU queue when training uses GPUs).' },
+  { name: 'TRAINYARD_BATCH_JOB_DEFINITION', default: '—', description: 'AWS Batch job definition of training jobs (aws-batch executor).' },
+  { name: 'TRAINYARD_BATCH_INFERENCE_JOB_QUEUE', default: '(TRAINYARD_BATCH_JOB_QUEUE)', description: 'AWS Batch job queue of every kind that needs no GPU: inference, tuning study drivers, monitoring exports. Set together with the definition below, or neither (both then fall back to the training pair).' },
+  { name: 'TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION', default: '(TRAINYARD_BATCH_JOB_DEFINITION)', description: 'AWS Batch job definition of those kinds.' },
   { name: 'AWS_REGION', default: '—', description: 'Region for S3 and Batch clients.' },
 ];
 
@@ -150,6 +170,18 @@ function importAllowList(env: Env): AllowEntry[] {
   }
 }
 
+/** The variables that locate the database through a secret (TRAINYARD_DATABASE_SECRET_ARN). */
+const SECRET_OVERRIDES = ['TRAINYARD_DB_HOST', 'TRAINYARD_DB_PORT', 'TRAINYARD_DB_NAME', 'TRAINYARD_DATABASE_TLS'] as const;
+
+function databaseSecret(env: Env): DatabaseSecretRef | undefined {
+  const arn = env.TRAINYARD_DATABASE_SECRET_ARN;
+  if (!arn) return undefined;
+  if (env.TRAINYARD_DATABASE_URL) throw new ConfigError('set TRAINYARD_DATABASE_URL or TRAINYARD_DATABASE_SECRET_ARN, not both');
+  const tls = env.TRAINYARD_DATABASE_TLS;
+  if (tls && tls !== 'rds') throw new ConfigError(`TRAINYARD_DATABASE_TLS must be "rds" or unset, got "${tls}"`);
+  return { arn, overrides: Object.fromEntries(SECRET_OVERRIDES.flatMap((name) => (env[name] ? [[name, env[name]]] : []))) };
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const dataDir = resolve(env.TRAINYARD_DATA_DIR || './.trainyard');
   return {
@@ -158,6 +190,7 @@ export function loadConfig(env: Env = process.env): Config {
     workers: workerCount(env),
     dataDir,
     databaseUrl: env.TRAINYARD_DATABASE_URL || `sqlite:${join(dataDir, 'trainyard.db')}`,
+    databaseSecret: databaseSecret(env),
     blobUrl: env.TRAINYARD_BLOB_URL || `file://${join(dataDir, 'blobs')}`,
     s3Endpoint: env.TRAINYARD_S3_ENDPOINT || undefined,
     executor: oneOf(env, 'TRAINYARD_EXECUTOR', ['local', 'queue', 'aws-batch'] as const, 'local'),
@@ -195,6 +228,8 @@ export function loadConfig(env: Env = process.env): Config {
     batch: {
       jobQueue: env.TRAINYARD_BATCH_JOB_QUEUE || undefined,
       jobDefinition: env.TRAINYARD_BATCH_JOB_DEFINITION || undefined,
+      inferenceJobQueue: env.TRAINYARD_BATCH_INFERENCE_JOB_QUEUE || undefined,
+      inferenceJobDefinition: env.TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION || undefined,
       region: env.AWS_REGION || undefined,
     },
   };
@@ -202,9 +237,12 @@ export function loadConfig(env: Env = process.env): Config {
 
 /** The environment a job process needs to reach the same stores (run-job on a worker or in Batch). */
 export function storeEnvironment(config: Config): Record<string, string> {
+  const database: Record<string, string> = config.databaseSecret
+    ? { TRAINYARD_DATABASE_SECRET_ARN: config.databaseSecret.arn, ...config.databaseSecret.overrides }
+    : { TRAINYARD_DATABASE_URL: config.databaseUrl };
   const env: Record<string, string> = {
     TRAINYARD_DATA_DIR: config.dataDir,
-    TRAINYARD_DATABASE_URL: config.databaseUrl,
+    ...database,
     TRAINYARD_BLOB_URL: config.blobUrl,
     TRAINYARD_LEASE_SECONDS: String(config.leaseSeconds),
     TRAINYARD_MAX_ATTEMPTS: String(config.maxAttempts),

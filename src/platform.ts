@@ -2,7 +2,7 @@
 import { pino, type Logger } from 'pino';
 import type { Config } from './config.ts';
 import { type MetadataStore } from './store/metadata/metadata-store.ts';
-import { openMetadataStore } from './store/metadata/open-metadata-store.ts';
+import { openConfiguredStore } from './store/metadata/open-metadata-store.ts';
 import { migrateToLatest } from './store/metadata/migrate.ts';
 import { type BlobStore } from './store/blobs/blob-store.ts';
 import { openBlobStore } from './store/blobs/open-blob-store.ts';
@@ -21,7 +21,7 @@ export function createLogger(config: Pick<Config, 'logLevel'>, name = 'trainyard
 
 export async function openPlatform(config: Config, options: { migrate?: boolean; logger?: Logger } = {}): Promise<Platform> {
   const logger = options.logger ?? createLogger(config);
-  const metadata = await openMetadataStore(config.databaseUrl);
+  const metadata = await openConfiguredStore(config);
   try {
     if (options.migrate) {
       const { applied } = await migrateToLatest(metadata);

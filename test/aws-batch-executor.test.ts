@@ -20,6 +20,7 @@ import { loadConfig } from '../src/config.ts';
 import { ConfigError } from '../src/errors.ts';
 import { openPlatform, type Platform } from '../src/platform.ts';
 import { AwsBatchExecutor, containerEnvironment, failureReason } from '../src/jobs/executors/aws-batch.ts';
+import { jobRunners } from '../src/cli/job-kinds.ts';
 import { createJob, getJobRow, requestCancel } from '../src/jobs/jobs.ts';
 import { claimById, finishJob } from '../src/jobs/queue.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
@@ -27,6 +28,8 @@ import { spawnTrainyard } from './support/processes.ts';
 
 const JOB_QUEUE = 'arn:aws:batch:eu-west-1:123456789012:job-queue/trainyard-cpu';
 const JOB_DEFINITION = 'arn:aws:batch:eu-west-1:123456789012:job-definition/trainyard-trainer:7';
+const INFERENCE_JOB_QUEUE = 'arn:aws:batch:eu-west-1:123456789012:job-queue/trainyard-fargate';
+const INFERENCE_JOB_DEFINITION = 'trainyard-inference';
 const SECRET_DB_URL = 'mysql://trainyard:s3cr3t-db-password@db.internal:3306/trainyard';
 
 /** A JobDetail as DescribeJobs returns it (the members the SDK marks required, plus what we read). */
@@ -120,7 +123,7 @@ for (const store of METADATA_STORES) {
       // A server whose database URL carries a password (as in production, from Secrets Manager).
       const base = platforms[0]!;
       const p: Platform = { ...base, config: { ...base.config, databaseUrl: SECRET_DB_URL } };
-      const dispatcher = new AwsBatchExecutor(p, { client });
+      const dispatcher = new AwsBatchExecutor(p, jobRunners(), { client });
       const job = await queueJob(p);
       await dispatcher.submitQueued();
 
@@ -171,8 +174,8 @@ for (const store of METADATA_STORES) {
       });
       const jobs = [];
       for (let i = 0; i < 12; i++) jobs.push(await queueJob(a));
-      const one = new AwsBatchExecutor(a, { client });
-      const two = new AwsBatchExecutor(b, { client });
+      const one = new AwsBatchExecutor(a, jobRunners(), { client });
+      const two = new AwsBatchExecutor(b, jobRunners(), { client });
       await Promise.all([one.submitQueued(), two.submitQueued(), one.submitQueued(), two.submitQueued()]);
 
       const submitted = batch.commandCalls(SubmitJobCommand).map((c) => c.args[0].input.containerOverrides?.command?.[1]);
@@ -189,7 +192,7 @@ for (const store of METADATA_STORES) {
         .on(SubmitJobCommand)
         .rejectsOnce(Object.assign(new Error('Rate exceeded'), { name: 'TooManyRequestsException' }))
         .callsFake(submitted);
-      const dispatcher = new AwsBatchExecutor(p, { client });
+      const dispatcher = new AwsBatchExecutor(p, jobRunners(), { client });
       await expect(dispatcher.submitQueued()).rejects.toThrow(/Rate exceeded/);
       expect((await getJobRow(p.metadata.db, job.id)).external_id).toBeNull();
       await dispatcher.submitQueued();
@@ -200,7 +203,7 @@ for (const store of METADATA_STORES) {
 
     it('DescribeJobs FAILED marks our job failed with Batch’s status reason and container reason', async () => {
       const p = platforms[0]!;
-      const dispatcher = new AwsBatchExecutor(p, { client });
+      const dispatcher = new AwsBatchExecutor(p, jobRunners(), { client });
       const queued = await queueJob(p); // submitted, container never started
       const running = await queueJob(p); // submitted, claimed by its container, then killed
       await dispatcher.submitQueued();
@@ -243,7 +246,7 @@ for (const store of METADATA_STORES) {
 
     it('SUCCEEDED without our result marks the job failed; with our result, nothing changes; RUNNING is left alone', async () => {
       const p = platforms[0]!;
-      const dispatcher = new AwsBatchExecutor(p, { client });
+      const dispatcher = new AwsBatchExecutor(p, jobRunners(), { client });
       const silent = await queueJob(p); // the container exited 0 without recording anything
       const done = await queueJob(p); // the container recorded success
       const busy = await queueJob(p); // still running
@@ -270,7 +273,7 @@ for (const store of METADATA_STORES) {
 
     it('a job Batch no longer knows is failed with a reason, after a grace period for DescribeJobs’ eventual consistency', async () => {
       const p = platforms[0]!;
-      const dispatcher = new AwsBatchExecutor(p, { client });
+      const dispatcher = new AwsBatchExecutor(p, jobRunners(), { client });
       const job = await queueJob(p);
       await dispatcher.submitQueued();
       batch.on(DescribeJobsCommand).resolves({ jobs: [] });
@@ -287,7 +290,7 @@ for (const store of METADATA_STORES) {
 
     it('cancel calls TerminateJob for a submitted job, queued or running, once', async () => {
       const p = platforms[0]!;
-      const dispatcher = new AwsBatchExecutor(p, { client });
+      const dispatcher = new AwsBatchExecutor(p, jobRunners(), { client });
       const queued = await queueJob(p);
       const running = await queueJob(p);
       const untouched = await queueJob(p);
@@ -313,7 +316,7 @@ for (const store of METADATA_STORES) {
 
     it('a job cancelled while its SubmitJob is in flight gets its new Batch job terminated', async () => {
       const p = platforms[0]!;
-      const dispatcher = new AwsBatchExecutor(p, { client });
+      const dispatcher = new AwsBatchExecutor(p, jobRunners(), { client });
       const job = await queueJob(p);
       batch.on(SubmitJobCommand).callsFake(async (input: SubmitJobCommandInput) => {
         await requestCancel(p.metadata.db, job.id, 'training');
@@ -326,19 +329,55 @@ for (const store of METADATA_STORES) {
       expect((await getJobRow(p.metadata.db, job.id)).status).toBe('cancelled');
     });
 
+    it('submits training with the training queue and definition, and every other kind of this build with the inference ones', async () => {
+      const p = await platform({ TRAINYARD_BATCH_INFERENCE_JOB_QUEUE: INFERENCE_JOB_QUEUE, TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION: INFERENCE_JOB_DEFINITION });
+      const runners = jobRunners();
+      expect(runners.kinds).toEqual(expect.arrayContaining(['training', 'inference', 'tuning', 'export']));
+      const kindOf = new Map<string, string>();
+      for (const kind of runners.kinds) {
+        const job = await createJob(p.metadata, { kind, model: 'churn', datasetId: 'ds_batch', spec: {}, maxAttempts: 2 });
+        kindOf.set(job.id, kind);
+      }
+      await new AwsBatchExecutor(p, runners, { client }).submitQueued();
+
+      const placed = batch.commandCalls(SubmitJobCommand).map((c) => c.args[0].input);
+      expect(placed).toHaveLength(runners.kinds.length);
+      for (const input of placed) {
+        const kind = kindOf.get(input.containerOverrides!.command![1]!);
+        const expected = kind === 'training' ? [JOB_QUEUE, JOB_DEFINITION] : [INFERENCE_JOB_QUEUE, INFERENCE_JOB_DEFINITION];
+        expect([kind, input.jobQueue, input.jobDefinition]).toEqual([kind, ...expected]);
+      }
+    });
+
+    it('a kind this server has no runner for goes to the inference queue', async () => {
+      const p = await platform({ TRAINYARD_BATCH_INFERENCE_JOB_QUEUE: INFERENCE_JOB_QUEUE, TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION: INFERENCE_JOB_DEFINITION });
+      await createJob(p.metadata, { kind: 'newer-kind', spec: {}, maxAttempts: 2 });
+      await new AwsBatchExecutor(p, jobRunners(), { client }).submitQueued();
+      expect(batch.commandCalls(SubmitJobCommand)[0]!.args[0].input).toMatchObject({ jobQueue: INFERENCE_JOB_QUEUE, jobDefinition: INFERENCE_JOB_DEFINITION });
+    });
+
+    it('without inference settings, every kind uses the training queue and definition', async () => {
+      const p = platforms[0]!;
+      await createJob(p.metadata, { kind: 'inference', model: 'churn', datasetId: 'ds_batch', spec: {}, maxAttempts: 2 });
+      await new AwsBatchExecutor(p, jobRunners(), { client }).submitQueued();
+      expect(batch.commandCalls(SubmitJobCommand)[0]!.args[0].input).toMatchObject({ jobQueue: JOB_QUEUE, jobDefinition: JOB_DEFINITION });
+    });
+
     it('without a job queue or definition the executor is a clear ConfigError', async () => {
       const noQueue = await platform({ TRAINYARD_BATCH_JOB_QUEUE: '' });
-      expect(() => new AwsBatchExecutor(noQueue, { client })).toThrow(ConfigError);
-      expect(() => new AwsBatchExecutor(noQueue, { client })).toThrow(/TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION/);
+      expect(() => new AwsBatchExecutor(noQueue, jobRunners(), { client })).toThrow(ConfigError);
+      expect(() => new AwsBatchExecutor(noQueue, jobRunners(), { client })).toThrow(/TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION/);
       const noDefinition = await platform({ TRAINYARD_BATCH_JOB_DEFINITION: '' });
-      expect(() => new AwsBatchExecutor(noDefinition, { client })).toThrow(ConfigError);
+      expect(() => new AwsBatchExecutor(noDefinition, jobRunners(), { client })).toThrow(ConfigError);
+      const halfInference = await platform({ TRAINYARD_BATCH_INFERENCE_JOB_QUEUE: INFERENCE_JOB_QUEUE });
+      expect(() => new AwsBatchExecutor(halfInference, jobRunners(), { client })).toThrow(/TRAINYARD_BATCH_INFERENCE_JOB_QUEUE and TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION together/);
       expect(batch.calls()).toHaveLength(0);
     });
 
     it('with its configuration it submits on start and stops cleanly', async () => {
       const p = platforms[0]!;
       const job = await queueJob(p);
-      const executor = new AwsBatchExecutor(p, { client, intervalMs: 60_000 });
+      const executor = new AwsBatchExecutor(p, jobRunners(), { client, intervalMs: 60_000 });
       executor.start();
       try {
         await expect.poll(() => batch.commandCalls(SubmitJobCommand).length, { timeout: 5000 }).toBe(1);

@@ -25,6 +25,7 @@ import type { Executor } from '../src/jobs/executors/executor.ts';
 import { LocalExecutor } from '../src/jobs/executors/local.ts';
 import { QueueExecutor } from '../src/jobs/executors/queue.ts';
 import { AwsBatchExecutor } from '../src/jobs/executors/aws-batch.ts';
+import { jobRunners } from '../src/cli/job-kinds.ts';
 import { probeJobRunners, type ProbeSpec } from './support/job-probe.ts';
 import { BASE_ENV } from './support/processes.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
@@ -140,7 +141,7 @@ const EXECUTORS: ExecutorCase[] = [
     name: 'aws-batch',
     async start(platform, env) {
       const batch = new SimulatedBatch(env);
-      const dispatchers = [0, 1].map(() => new AwsBatchExecutor(platform, { client: batch.client, intervalMs: 150 }));
+      const dispatchers = [0, 1].map(() => new AwsBatchExecutor(platform, jobRunners(), { client: batch.client, intervalMs: 150 }));
       for (const d of dispatchers) d.start();
       return {
         executor: dispatchers[0]!,

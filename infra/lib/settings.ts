@@ -140,6 +140,8 @@ export function validateSettings(s: TrainyardSettings): void {
 
 export const API_PORT = 8080;
 export const DATABASE_NAME = 'trainyard';
+/** The user the API and the jobs log in as (DML only; the master user runs migrations). */
+export const APP_DATABASE_USER = 'trainyard_app';
 /** Blob store prefix (TRAINYARD_BLOB_URL) and CodeDeploy revision prefix inside the bucket. */
 export const DATA_PREFIX = 'data';
 export const RELEASES_PREFIX = 'releases';

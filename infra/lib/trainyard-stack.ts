@@ -71,7 +71,8 @@ export class TrainyardStack extends Stack {
     new CfnOutput(this, 'ImageTag', { value: s.imageTag, description: 'The release the job definitions run (deploy.yml reads it as the previous release)' });
     new CfnOutput(this, 'AlarmTopicArn', { value: alarms.topic.topicArn, description: 'SNS topic of the alarms and failed Batch jobs' });
     new CfnOutput(this, 'ApiSettingsParameter', { value: api.settings.parameterName, description: 'SSM parameter with the API instances\' env file' });
-    new CfnOutput(this, 'DatabaseSecretArn', { value: data.dbSecret.secretArn, description: 'Secrets Manager secret with the database credentials' });
+    new CfnOutput(this, 'DatabaseSecretArn', { value: data.dbSecret.secretArn, description: 'Secrets Manager secret with the database master credentials (migrations)' });
+    new CfnOutput(this, 'AppDatabaseSecretArn', { value: data.appDbSecret.secretArn, description: 'Secrets Manager secret with the application user the API and jobs log in as' });
     new CfnOutput(this, 'ApiRepositoryUri', { value: data.apiRepository.repositoryUri });
     new CfnOutput(this, 'TrainerRepositoryUri', { value: data.trainerRepository.repositoryUri });
     new CfnOutput(this, 'CodeDeployApplicationName', { value: delivery.application.applicationName });

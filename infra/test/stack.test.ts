@@ -42,6 +42,14 @@ function statements(template: Template): { owner: string; statement: Json }[] {
 
 const list = (v: unknown): unknown[] => (Array.isArray(v) ? v : [v]);
 
+/** The API settings parameter as NAME → value; a CloudFormation reference in a value is its JSON. */
+function apiSettings(t: Template): Record<string, string> {
+  const [[, parameter]] = resourcesOf(t, 'AWS::SSM::Parameter');
+  const value = (parameter.Properties as Json).Value as string | { 'Fn::Join': [string, unknown[]] };
+  const text = typeof value === 'string' ? value : value['Fn::Join'][1].map((part) => (typeof part === 'string' ? part : JSON.stringify(part))).join(value['Fn::Join'][0]);
+  return Object.fromEntries(text.split('\n').map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
+}
+
 let template: Template;
 let json: string;
 before(() => {
@@ -176,12 +184,41 @@ describe('IAM', () => {
           assert.match(resource, /\/(data|releases)\/\*"/, `${prefix}: ${resource}`);
         }
       }
+      // The application user's secret only (read at connect time); never the master user's.
       const secrets = own.filter((s) => list(s.statement.Action).some((a) => String(a).startsWith('secretsmanager:')));
-      assert.ok(secrets.length > 0 || prefix === 'JobRole');
-      for (const { statement } of secrets) assert.match(JSON.stringify(statement.Resource), /^\{"Ref":"DatabaseSecretAttachment\w+"\}$/);
+      assert.ok(secrets.length > 0, prefix);
+      for (const { statement } of secrets) assert.match(JSON.stringify(statement.Resource), /^\{"Ref":"AppDatabaseSecretAttachment\w+"\}$/);
     }
-    // The job role (inside the container) cannot read the secret: the ECS agent injects it.
-    assert.equal(statements(template).filter((s) => s.owner.startsWith('JobRole') && JSON.stringify(s.statement).includes('secretsmanager')).length, 0);
+  });
+});
+
+describe('database secrets and their rotation', () => {
+  it('rotates the master secret (single user) and the application secret (multi user, with the master) every 30 days, hosted, in the VPC', () => {
+    const schedules = resourcesOf(template, 'AWS::SecretsManager::RotationSchedule').map(([, r]) => r.Properties as Json);
+    const byType = Object.fromEntries(schedules.map((p) => [(p.HostedRotationLambda as Json).RotationType, p]));
+    assert.deepEqual(Object.keys(byType).sort(), ['MySQLMultiUser', 'MySQLSingleUser']);
+    assert.match(JSON.stringify(byType.MySQLSingleUser.SecretId), /^\{"Ref":"DatabaseSecretAttachment\w+"\}$/);
+    assert.match(JSON.stringify(byType.MySQLMultiUser.SecretId), /^\{"Ref":"AppDatabaseSecretAttachment\w+"\}$/);
+    assert.match(JSON.stringify((byType.MySQLMultiUser.HostedRotationLambda as Json).MasterSecretArn), /^\{"Ref":"DatabaseSecretAttachment\w+"\}$/);
+    // The application user is created by the first migrate job: its rotation waits for the schedule.
+    assert.equal(byType.MySQLMultiUser.RotateImmediatelyOnUpdate, false);
+    for (const p of schedules) {
+      assert.deepEqual(p.RotationRules, { ScheduleExpression: 'rate(30 days)' });
+      assert.ok((p.HostedRotationLambda as Json).VpcSubnetIds && (p.HostedRotationLambda as Json).VpcSecurityGroupIds);
+    }
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: Match.objectLike({ SecretStringTemplate: { 'Fn::Join': ['', [Match.stringLikeRegexp('"username":"trainyard_app".*"masterarn":"'), Match.anyValue(), '"}']] } }),
+    });
+  });
+
+  it('lets the rotation functions reach the database, and without NAT, Secrets Manager through an endpoint the API and jobs may use too', () => {
+    const rules = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').map(([, r]) => r.Properties as Json);
+    assert.ok(rules.some((r) => r.FromPort === 3306 && JSON.stringify(r.SourceSecurityGroupId).includes('SecretRotationSecurityGroup')));
+    template.hasResourceProperties('AWS::EC2::VPCEndpoint', { VpcEndpointType: 'Interface', PrivateDnsEnabled: true, ServiceName: Match.objectLike({ 'Fn::Join': ['', Match.arrayWith(['.secretsmanager'])] }) });
+    const endpointRules = rules.filter((r) => r.FromPort === 443 && JSON.stringify(r.GroupId).includes('SecretsManagerEndpoint'));
+    assert.deepEqual(endpointRules.map((r) => JSON.stringify(r.SourceSecurityGroupId).match(/(SecretRotation|Api|Batch)SecurityGroup/)?.[1]).sort(), ['Api', 'Batch', 'SecretRotation']);
+    // With NAT gateways the functions use the private subnets' route out instead.
+    synth({ natGateways: 1 }).resourceCountIs('AWS::EC2::VPCEndpoint', 1); // S3's gateway endpoint only
   });
 });
 
@@ -241,7 +278,7 @@ describe('API: load balancer, Auto Scaling group, CodeDeploy', () => {
     const [[parameterId, parameter]] = resourcesOf(template, 'AWS::SSM::Parameter');
     assert.equal((parameter.Properties as Json).Name, '/Trainyard/api/env');
     const settings = JSON.stringify((parameter.Properties as Json).Value);
-    for (const line of ['TRAINYARD_DB_SECRET_ARN=', 'TRAINYARD_EXECUTOR=aws-batch', 'TRAINYARD_AUTH=on', 'TRAINYARD_AUTO_MIGRATE=false', 'TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION=Trainyard-inference']) {
+    for (const line of ['TRAINYARD_DATABASE_SECRET_ARN=', 'TRAINYARD_EXECUTOR=aws-batch', 'TRAINYARD_AUTH=on', 'TRAINYARD_AUTO_MIGRATE=false', 'TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION=Trainyard-inference']) {
       assert.ok(settings.includes(line), line);
     }
     assert.doesNotMatch(settings, /password/i);
@@ -265,11 +302,11 @@ describe('API: load balancer, Auto Scaling group, CodeDeploy', () => {
     assert.deepEqual(alarms.Alarms.map((a) => a.Name.Ref.replace(/[0-9A-F]{8}$/, '')).sort(), ['Api5xx', 'LoadBalancer5xx', 'UnhealthyHosts']);
   });
 
-  it('lets only the load balancer reach the API and only the API and jobs reach the database', () => {
+  it('lets only the load balancer reach the API and only the API, jobs and secret rotation reach the database', () => {
     template.hasResourceProperties('AWS::EC2::SecurityGroupIngress', { FromPort: 8080, ToPort: 8080, SourceSecurityGroupId: Match.anyValue() });
     const dbIngress = resourcesOf(template, 'AWS::EC2::SecurityGroupIngress').filter(([, r]) => (r.Properties as Json).FromPort === 3306);
-    assert.equal(dbIngress.length, 2);
-    for (const [, r] of dbIngress) assert.ok((r.Properties as Json).SourceSecurityGroupId, 'database ingress from a CIDR');
+    const sources = dbIngress.map(([, r]) => JSON.stringify((r.Properties as Json).SourceSecurityGroupId).match(/(Api|Batch|SecretRotation)SecurityGroup/)?.[1]);
+    assert.deepEqual(sources.sort(), ['Api', 'Batch', 'SecretRotation'], 'database ingress only from these security groups');
   });
 });
 
@@ -317,6 +354,25 @@ describe('AWS Batch', () => {
     assert.ok(!migrate.EvaluateOnExit.some((r) => r.Action === 'RETRY' && r.OnExitCode), 'a migration that started is never re-run');
   });
 
+  it('names a training target and an inference target in the API settings: with gpu only training goes to the GPU queue', () => {
+    for (const [t, gpu] of [[template, false], [synth({ gpu: true }), true]] as const) {
+      const env = apiSettings(t);
+      const queueOf = (name: string) => {
+        const ref = env[name]!.match(/^\{"Fn::GetAtt":\["(\w+?)[0-9A-F]{8}","JobQueueArn"\]\}$/);
+        assert.ok(ref, `${name}=${env[name]} is a job queue reference`);
+        return ref[1];
+      };
+      assert.equal(queueOf('TRAINYARD_BATCH_JOB_QUEUE'), gpu ? 'GpuJobQueue' : 'JobQueue');
+      assert.equal(env.TRAINYARD_BATCH_JOB_DEFINITION, gpu ? 'Trainyard-training-gpu' : 'Trainyard-training');
+      assert.equal(queueOf('TRAINYARD_BATCH_INFERENCE_JOB_QUEUE'), 'JobQueue');
+      assert.equal(env.TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION, 'Trainyard-inference');
+      // Everything but training (inference, tuning drivers, exports) runs on Fargate, without a GPU.
+      const inference = definitionNamed(t, 'Trainyard-inference');
+      assert.deepEqual(inference.PlatformCapabilities, ['FARGATE']);
+      assert.doesNotMatch(JSON.stringify(inference.ContainerProperties), /"GPU"/);
+    }
+  });
+
   it('runs `trainyard migrate` on migrateImageTag, and everything else on imageTag', () => {
     const t = synth({ imageTag: 'old111', migrateImageTag: 'new222' });
     const image = (name: string) => JSON.stringify((definitionNamed(t, name).ContainerProperties as Json).Image);
@@ -333,7 +389,13 @@ describe('AWS Batch', () => {
     assert.deepEqual(container.Command, ['run-job', 'Ref::jobId']);
     assert.deepEqual(props.PlatformCapabilities, ['FARGATE']);
     assert.match(JSON.stringify(container.Image), /TrainerRepository.*:abc123"/);
-    assert.match(JSON.stringify(container.Secrets), /^\[\{"Name":"TRAINYARD_DB_SECRET","ValueFrom":\{"Ref":"DatabaseSecretAttachment\w+"\}\}\]$/);
+    // The job reads the application user's secret itself when it connects (rotation); only the
+    // migrate job gets secrets injected: the master user's, and the application user's to create it.
+    assert.equal(container.Secrets, undefined);
+    assert.match(JSON.stringify(container.Environment), /\{"Name":"TRAINYARD_DATABASE_SECRET_ARN","Value":\{"Ref":"AppDatabaseSecretAttachment\w+"\}\}/);
+    const migrate = definitionNamed(template, 'Trainyard-migrate').ContainerProperties as Json;
+    assert.match(JSON.stringify(migrate.Secrets), /^\[\{"Name":"TRAINYARD_DB_SECRET","ValueFrom":\{"Ref":"DatabaseSecretAttachment\w+"\}\},\{"Name":"TRAINYARD_APP_DB_SECRET","ValueFrom":\{"Ref":"AppDatabaseSecretAttachment\w+"\}\}\]$/);
+    assert.doesNotMatch(JSON.stringify(migrate.Environment), /TRAINYARD_DATABASE_SECRET_ARN/);
     const names = (container.Environment as Json[]).map((e) => e.Name);
     assert.ok(names.includes('TRAINYARD_BLOB_URL'));
     for (const name of names) assert.doesNotMatch(String(name), /PASSWORD|DATABASE_URL/);
@@ -355,7 +417,7 @@ describe('images, logs and outputs', () => {
 
   it('outputs the URL, bucket, queue and what the deploy workflow needs', () => {
     const outputs = Object.keys(template.toJSON().Outputs as Json);
-    for (const name of ['Url', 'BucketName', 'JobQueueArn', 'JobDefinitionName', 'InferenceJobDefinitionName', 'MigrateJobQueueArn', 'MigrateJobDefinitionName', 'ImageTag', 'DatabaseSecretArn', 'ApiRepositoryUri', 'TrainerRepositoryUri', 'CodeDeployApplicationName', 'CodeDeployDeploymentGroupName', 'AlarmTopicArn']) {
+    for (const name of ['Url', 'BucketName', 'JobQueueArn', 'JobDefinitionName', 'InferenceJobDefinitionName', 'MigrateJobQueueArn', 'MigrateJobDefinitionName', 'ImageTag', 'DatabaseSecretArn', 'AppDatabaseSecretArn', 'ApiRepositoryUri', 'TrainerRepositoryUri', 'CodeDeployApplicationName', 'CodeDeployDeploymentGroupName', 'AlarmTopicArn']) {
       assert.ok(outputs.includes(name), `output ${name}`);
     }
   });

@@ -31,6 +31,8 @@ const STATEFUL: Record<string, string> = {
   DatabaseB269D8BB: 'AWS::RDS::DBInstance',
   TrainyardDatabaseSecretBA7F6EED3fdaad7efa858a3daf9490cf0a702aeb: 'AWS::SecretsManager::Secret',
   DatabaseSecretAttachmentE5D1B020: 'AWS::SecretsManager::SecretTargetAttachment',
+  AppDatabaseSecret8F772B62: 'AWS::SecretsManager::Secret',
+  AppDatabaseSecretAttachment3B29ECD2: 'AWS::SecretsManager::SecretTargetAttachment',
   ApiRepositoryB8378B43: 'AWS::ECR::Repository',
   TrainerRepository83C964A8: 'AWS::ECR::Repository',
   ApiLogs3D05D88B: 'AWS::Logs::LogGroup',

@@ -17,11 +17,10 @@ export function serverCommand(): Command {
 }
 
 const loadApp = () => Promise.all([import('../api/app.ts'), import('../api/routes/index.ts'), import('../datasets/csv/worker-profiler.ts')]);
-// The executor's loop needs the registered kinds (which of them are coordinators): job-kinds.ts.
-const loadExecutor = async () => {
-  const [{ startExecutor }, { jobRunners }] = await Promise.all([import('../jobs/executors/from-config.ts'), import('./job-kinds.ts')]);
-  return { startExecutor: (platform: Platform) => startExecutor(platform, jobRunners()) };
-};
+const loadExecutor = () =>
+  Promise.all([import('../jobs/executors/from-config.ts'), import('./job-kinds.ts')]).then(([{ startExecutor }, { jobRunners }]) => ({
+    startExecutor: (platform: Platform) => startExecutor(platform, jobRunners()),
+  }));
 
 const ready = (platform: { logger: { info(o: object, m: string): void } }, config: Config, extra: object = {}) =>
   platform.logger.info({ executor: config.executor, url: `http://${config.host}:${config.port}`, docs: `http://${config.host}:${config.port}/docs`, ...extra }, 'trainyard is ready');

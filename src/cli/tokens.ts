@@ -6,7 +6,7 @@ import { Command, Option } from 'commander';
 import { loadConfig } from '../config.ts';
 import { TrainyardError } from '../errors.ts';
 import { type MetadataStore } from '../store/metadata/metadata-store.ts';
-import { openMetadataStore } from '../store/metadata/open-metadata-store.ts';
+import { openConfiguredStore } from '../store/metadata/open-metadata-store.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
 import { SCOPES, createToken, listTokens, revokeToken, type TokenInfo } from '../auth/tokens.ts';
 
@@ -27,7 +27,7 @@ const processIO: TokensIO = {
 };
 
 async function withStore<T>(io: TokensIO, run: (store: MetadataStore) => Promise<T>): Promise<T | undefined> {
-  const store = await openMetadataStore(loadConfig(io.env).databaseUrl);
+  const store = await openConfiguredStore(loadConfig(io.env));
   try {
     await migrateToLatest(store);
     return await run(store);

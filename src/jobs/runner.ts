@@ -18,6 +18,12 @@ export interface JobRunner {
    */
   readonly coordinator?: boolean;
   /**
+   * Whether the kind can use a GPU. An executor with a separate accelerator target (AWS Batch's
+   * training queue and job definition) sends only these kinds there; every other kind runs on
+   * general-purpose capacity.
+   */
+  readonly accelerated?: boolean;
+  /**
    * Runs the job to its end. Records success itself (finishJob, inside its own transaction if it
    * has one); throws a JobError with a registry code for a known failure (JobUserError for one that
    * retrying cannot fix; a retryable code such as INTERRUPTED is retried and keeps its code),

@@ -105,8 +105,8 @@ describe('ci.yml', () => {
     const indexes = order.map((p) => stepIndex(steps, p));
     for (const [i, index] of indexes.entries()) expect(index, String(order[i])).toBeGreaterThanOrEqual(0);
     expect([...indexes].sort((a, b) => a - b)).toEqual(indexes);
-    expect(stepIndex(steps, /shellcheck deploy\/codedeploy/)).toBeGreaterThanOrEqual(0);
-    expect(stepIndex(steps, /yamllint/)).toBeGreaterThanOrEqual(0);
+    // shellcheck on every script and yamllint on the workflows, failing when either is missing.
+    expect(stepIndex(steps, /scripts\/lint-shell\.sh --require/)).toBeGreaterThanOrEqual(0);
   });
 
   it('checks out the whole history (the migration check reads the previous release)', () => {

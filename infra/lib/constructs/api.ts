@@ -29,7 +29,7 @@ export class Api extends StackPart {
   constructor(scope: Construct, id: string, s: TrainyardSettings, network: Network, data: Data, jobs: Batch) {
     super(scope, id);
     const { vpc, computeSubnets, publicCompute, albSg, apiSg } = network;
-    const { bucket, dbSecret, apiLogs, blobUrl } = data;
+    const { bucket, appDbSecret, apiLogs, blobUrl } = data;
     const apiRole = new iam.Role(this.home, 'ApiInstanceRole', {
       assumedBy: new iam.ServicePrincipal('ec2.amazonaws.com'),
       description: 'Trainyard API instances: Batch jobs on one queue, one bucket prefix, one secret',
@@ -40,7 +40,8 @@ export class Api extends StackPart {
     data.grantDataPrefix(apiRole);
     // The CodeDeploy agent downloads revisions with the instance's credentials.
     apiRole.addToPolicy(new iam.PolicyStatement({ sid: 'ReadReleases', actions: ['s3:GetObject', 's3:GetObjectVersion'], resources: [bucket.arnForObjects(`${RELEASES_PREFIX}/*`)] }));
-    dbSecret.grantRead(apiRole);
+    // The application user's secret, read when a pool connects and again after a refused login.
+    appDbSecret.grantRead(apiRole);
     const jobDefinitionArns = [jobs.trainingDefinitionName, jobs.inferenceDefinitionName].flatMap((name) => {
       const base = Stack.of(this).formatArn({ service: 'batch', resource: 'job-definition', resourceName: name });
       return [base, `${base}:*`];
@@ -87,7 +88,7 @@ export class Api extends StackPart {
       `TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION=${jobs.inferenceDefinitionName}`,
       'TRAINYARD_AUTH=on',
       'TRAINYARD_AUTO_MIGRATE=false',
-      `TRAINYARD_DB_SECRET_ARN=${dbSecret.secretArn}`,
+      `TRAINYARD_DATABASE_SECRET_ARN=${appDbSecret.secretArn}`,
       `TRAINYARD_DB_NAME=${DATABASE_NAME}`,
       'TRAINYARD_DATABASE_TLS=rds',
       `AWS_REGION=${Aws.REGION}`,

@@ -67,19 +67,30 @@ export class Batch extends StackPart {
     });
     data.trainerRepository.grantPull(executionRole);
     data.jobLogs.grantWrite(executionRole);
+    // Injected into the migrate job only (master user, and the application user it creates).
     data.dbSecret.grantRead(executionRole);
+    data.appDbSecret.grantRead(executionRole);
+    // Training and inference read the application user's secret when they connect (a rotation
+    // during a long job is picked up): with the job role, not injected at start.
+    data.appDbSecret.grantRead(jobRole);
     acknowledgeWildcards(executionRole, ['*'], 'ecr:GetAuthorizationToken has no resource-level permissions (pulls are limited to the trainer repository).');
 
-    const environment = {
+    const baseEnvironment = {
       TRAINYARD_BLOB_URL: data.blobUrl,
       TRAINYARD_DB_NAME: DATABASE_NAME,
       TRAINYARD_DATABASE_TLS: 'rds',
       TRAINYARD_DATA_DIR: '/tmp/trainyard',
       AWS_REGION: Aws.REGION,
     };
-    // The whole RDS secret (username, password, host, port) as one variable, resolved by the ECS
-    // agent when the container starts; deploy/entrypoint.mjs turns it into TRAINYARD_DATABASE_URL.
-    const secrets = { TRAINYARD_DB_SECRET: batch.Secret.fromSecretsManager(data.dbSecret) };
+    // Jobs read the application user's secret (username, password, host, port) themselves.
+    const environment = { ...baseEnvironment, TRAINYARD_DATABASE_SECRET_ARN: data.appDbSecret.secretArn };
+    // The migrate job gets the master secret as one variable, resolved by the ECS agent when the
+    // container starts (deploy/entrypoint.mjs turns it into TRAINYARD_DATABASE_URL), and the
+    // application user's, which it creates if missing (deploy/app-user.mjs).
+    const migrateSecrets = {
+      TRAINYARD_DB_SECRET: batch.Secret.fromSecretsManager(data.dbSecret),
+      TRAINYARD_APP_DB_SECRET: batch.Secret.fromSecretsManager(data.appDbSecret),
+    };
     const image = (tag: string) => ecs.ContainerImage.fromEcrRepository(data.trainerRepository, tag);
     this.trainingDefinitionName = `${s.stackName}-training`;
     this.inferenceDefinitionName = `${s.stackName}-inference`;
@@ -111,7 +122,7 @@ export class Batch extends StackPart {
       priority: 10,
     });
 
-    const fargateDefinition = (definitionId: string, props: { name: string; tag: string; cpu: number; memoryGiB: number; command: string[]; threads: number; streamPrefix: string; retry: boolean }) =>
+    const fargateDefinition = (definitionId: string, props: { name: string; tag: string; cpu: number; memoryGiB: number; command: string[]; threads: number; streamPrefix: string; retry: boolean; migrate?: boolean }) =>
       new batch.EcsJobDefinition(this.home, definitionId, {
         jobDefinitionName: props.name,
         container: new batch.EcsFargateContainerDefinition(this.home, `${definitionId}Container`, {
@@ -120,8 +131,8 @@ export class Batch extends StackPart {
           memory: Size.gibibytes(props.memoryGiB),
           ephemeralStorageSize: Size.gibibytes(40),
           command: props.command,
-          environment: { ...environment, TRAINYARD_TRAINER_THREADS: String(props.threads) },
-          secrets,
+          environment: { ...(props.migrate ? baseEnvironment : environment), TRAINYARD_TRAINER_THREADS: String(props.threads) },
+          secrets: props.migrate ? migrateSecrets : undefined,
           jobRole,
           executionRole,
           assignPublicIp: publicCompute,
@@ -130,7 +141,7 @@ export class Batch extends StackPart {
           logging: ecs.LogDriver.awsLogs({ logGroup: data.jobLogs, streamPrefix: props.streamPrefix }),
         }),
         parameters: props.command.includes('Ref::jobId') ? { jobId: 'unset' } : undefined,
-        timeout: Duration.hours(props.command.includes('migrate') ? 1 : 24),
+        timeout: Duration.hours(props.migrate ? 1 : 24),
         propagateTags: true,
         retryAttempts: JOB_ATTEMPTS,
         retryStrategies: props.retry ? retryStrategies() : [batch.RetryStrategy.of(batch.Action.RETRY, batch.Reason.CANNOT_PULL_CONTAINER), batch.RetryStrategy.of(batch.Action.EXIT, batch.Reason.custom({ onExitCode: '*' }))],
@@ -168,6 +179,7 @@ export class Batch extends StackPart {
       threads: 1,
       streamPrefix: 'migrate',
       retry: false,
+      migrate: true,
     });
 
     this.trainingQueue = this.fargateQueue;
@@ -212,7 +224,6 @@ export class Batch extends StackPart {
           gpu: 1,
           command: runJob,
           environment: { ...environment, TRAINYARD_TRAINER_THREADS: '4' },
-          secrets,
           jobRole,
           executionRole,
           logging: ecs.LogDriver.awsLogs({ logGroup: data.jobLogs, streamPrefix: 'gpu' }),

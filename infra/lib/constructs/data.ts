@@ -1,6 +1,8 @@
 // What outlives a deployment: the S3 bucket (blobs under data/, CodeDeploy revisions under
-// releases/), the RDS MySQL database and its generated secret, the ECR repositories, the log
-// groups, and the bucket that keeps access logs (S3 server access, ALB, VPC flow logs).
+// releases/), the RDS MySQL database with its two secrets (the master user, for migrations, and
+// the application user the API and jobs log in as, both rotated every 30 days), the ECR
+// repositories, the log groups, and the bucket that keeps access logs (S3 server access, ALB, VPC
+// flow logs).
 import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as ecr from 'aws-cdk-lib/aws-ecr';
@@ -8,9 +10,9 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as rds from 'aws-cdk-lib/aws-rds';
 import * as s3 from 'aws-cdk-lib/aws-s3';
-import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
-import { DATABASE_NAME, DATA_PREFIX, RELEASES_PREFIX, type TrainyardSettings } from '../settings.ts';
+import { APP_DATABASE_USER, DATABASE_NAME, DATA_PREFIX, RELEASES_PREFIX, type TrainyardSettings } from '../settings.ts';
 import { acknowledge, acknowledgeWildcards, nagRef, StackPart } from './group.ts';
 import type { Network } from './network.ts';
 
@@ -21,7 +23,10 @@ export class Data extends StackPart {
   /** TRAINYARD_BLOB_URL: the data prefix of the bucket. */
   readonly blobUrl: string;
   readonly database: rds.DatabaseInstance;
+  /** The master user: only the migrate job (which also creates the application user) and rotation. */
   readonly dbSecret: secretsmanager.ISecret;
+  /** The application user (DML only): the API instances and the jobs, read at connect time. */
+  readonly appDbSecret: secretsmanager.ISecret;
   readonly apiRepository: ecr.Repository;
   readonly trainerRepository: ecr.Repository;
   readonly apiLogs: logs.LogGroup;
@@ -91,16 +96,16 @@ export class Data extends StackPart {
       publiclyAccessible: false,
     });
     this.dbSecret = this.database.secret!;
+    // The application user's secret names the master secret (masterarn), which multi-user rotation
+    // uses to set the password of whichever of trainyard_app / trainyard_app_clone is not current:
+    // the previous password keeps working until the next rotation, so a process that read it
+    // before a rotation logs in until it reads the secret again (it does when a login is refused).
+    this.appDbSecret = new rds.DatabaseSecret(this.home, 'AppDatabaseSecret', { username: APP_DATABASE_USER, dbname: DATABASE_NAME, masterSecret: this.dbSecret }).attach(this.database);
+    this.rotate(network);
     acknowledge(this.database, [
       { id: 'AwsSolutions-RDS3', reason: 'Multi-AZ doubles the database cost; it is the dbMultiAz setting, off by default for small deployments.' },
       { id: 'AwsSolutions-RDS11', reason: 'The default port is reachable only from the API and job security groups; a custom port adds no protection here.' },
       { id: 'AwsSolutions-RDS6', reason: 'Clients authenticate with the generated secret over TLS; IAM database auth tokens expire every 15 minutes and the pools do not refresh them.' },
-    ]);
-    acknowledge(this.database.node.findChild('Secret'), [
-      {
-        id: 'AwsSolutions-SMG4',
-        reason: 'Not rotated yet: processes read the password once at start, so single-user rotation would lock running API servers out; needs multi-user rotation (docs/deploy.md, Security).',
-      },
     ]);
 
     const repositoryProps: ecr.RepositoryProps = {
@@ -116,6 +121,47 @@ export class Data extends StackPart {
 
     this.apiLogs = new logs.LogGroup(this.home, 'ApiLogs', { logGroupName: `/${s.stackName.toLowerCase()}/api`, retention: logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
     this.jobLogs = new logs.LogGroup(this.home, 'JobLogs', { logGroupName: `/${s.stackName.toLowerCase()}/jobs`, retention: logs.RetentionDays.ONE_MONTH, removalPolicy: RemovalPolicy.DESTROY });
+  }
+
+  /**
+   * Secrets Manager's hosted rotation (a Lambda function in the VPC that logs in to the database):
+   * the master user alone (single user: only short-lived migrate jobs use it), the application
+   * user with two alternating users (multi user). Without NAT gateways the functions sit in the
+   * database's isolated subnets and reach Secrets Manager through an interface endpoint.
+   * The application secret's first rotation waits for the schedule: the user is created by the
+   * first migrate job (deploy/app-user.mjs), and rotation needs it to exist.
+   */
+  private rotate(network: Network): void {
+    const { vpc } = network;
+    const rotationSg = new ec2.SecurityGroup(this.home, 'SecretRotationSecurityGroup', { vpc, description: 'Trainyard database secret rotation' });
+    network.dbSg.addIngressRule(rotationSg, ec2.Port.tcp(3306), 'secret rotation');
+    let vpcSubnets: ec2.SubnetSelection = network.computeSubnets;
+    let endpoint: ec2.InterfaceVpcEndpoint | undefined;
+    if (network.publicCompute) {
+      vpcSubnets = { subnetType: ec2.SubnetType.PRIVATE_ISOLATED };
+      // Its private DNS name is what every client in the VPC then resolves Secrets Manager to, so
+      // the API instances and the jobs reach it too. One AZ is enough for a monthly rotation (the
+      // others use it across zones), and halves the endpoint's cost.
+      const endpointSg = new ec2.SecurityGroup(this.home, 'SecretsManagerEndpointSecurityGroup', { vpc, description: 'Secrets Manager endpoint: from rotation, the API and jobs', allowAllOutbound: false });
+      for (const [peer, what] of [[rotationSg, 'secret rotation'], [network.apiSg, 'API instances'], [network.batchSg, 'jobs']] as const) endpointSg.addIngressRule(peer, ec2.Port.tcp(443), what);
+      endpoint = vpc.addInterfaceEndpoint('SecretsManagerEndpoint', {
+        service: ec2.InterfaceVpcEndpointAwsService.SECRETS_MANAGER,
+        subnets: { subnets: [vpc.isolatedSubnets[0]!] },
+        securityGroups: [endpointSg],
+        open: false,
+      });
+    }
+    const placement = { vpc, vpcSubnets, securityGroups: [rotationSg] };
+    const schedules = [
+      this.dbSecret.addRotationSchedule('Rotation', { hostedRotation: secretsmanager.HostedRotation.mysqlSingleUser(placement), automaticallyAfter: Duration.days(30) }),
+      this.appDbSecret.addRotationSchedule('Rotation', {
+        hostedRotation: secretsmanager.HostedRotation.mysqlMultiUser({ ...placement, masterSecret: this.dbSecret }),
+        automaticallyAfter: Duration.days(30),
+        rotateImmediatelyOnUpdate: false,
+      }),
+    ];
+    // The master secret is rotated as soon as its schedule exists: the endpoint must be there.
+    if (endpoint) for (const schedule of schedules) schedule.node.addDependency(endpoint);
   }
 
   /** Read, write and list the blob store prefix of the bucket, nothing else in it. */

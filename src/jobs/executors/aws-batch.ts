@@ -1,5 +1,7 @@
 // The aws-batch executor: a dispatcher inside each API server that submits queued jobs to AWS
-// Batch (command `run-job <id>`), reconciles Batch's view of them with ours (a container that fails
+// Batch (command `run-job <id>`), the kinds that can use a GPU (JobRunner.accelerated: training)
+// with the training queue and job definition and every other kind (inference, tuning study
+// drivers, monitoring exports) with the inference ones, reconciles Batch's view of them with ours (a container that fails
 // or is killed marks the job failed with Batch's reason), and terminates cancelled ones.
 // Several servers may run it at once: a job is reserved with a guarded UPDATE before it is submitted.
 import {
@@ -15,6 +17,7 @@ import { nowIso } from '../../ids.ts';
 import { appendEvent, type Db } from '../jobs.ts';
 import type { JobErrorCode } from '../errors.ts';
 import { reapLostJobs, newLeaseOwner } from '../queue.ts';
+import type { JobRunners } from '../runner.ts';
 import type { Executor } from './executor.ts';
 
 const SUBMITTING = 'submitting:';
@@ -47,29 +50,55 @@ export function containerEnvironment(platform: Platform): Array<{ name: string; 
   return Object.entries(env).map(([name, value]) => ({ name, value }));
 }
 
+/** Where SubmitJob sends a job. */
+export interface BatchTarget {
+  jobQueue: string;
+  jobDefinition: string;
+}
+
+/**
+ * The two targets the settings name: training (TRAINYARD_BATCH_JOB_*), and inference
+ * (TRAINYARD_BATCH_INFERENCE_JOB_*, both or neither; neither: the training target).
+ */
+function batchTargets(batch: Platform['config']['batch']): { training: BatchTarget; inference: BatchTarget } {
+  const { jobQueue, jobDefinition, inferenceJobQueue, inferenceJobDefinition } = batch;
+  if (!jobQueue || !jobDefinition) {
+    throw new ConfigError('TRAINYARD_EXECUTOR=aws-batch needs TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION');
+  }
+  if (!inferenceJobQueue !== !inferenceJobDefinition) {
+    throw new ConfigError('set TRAINYARD_BATCH_INFERENCE_JOB_QUEUE and TRAINYARD_BATCH_INFERENCE_JOB_DEFINITION together, or neither (then inference jobs use the training queue and definition)');
+  }
+  const training = { jobQueue, jobDefinition };
+  return { training, inference: inferenceJobQueue && inferenceJobDefinition ? { jobQueue: inferenceJobQueue, jobDefinition: inferenceJobDefinition } : training };
+}
+
 export class AwsBatchExecutor implements Executor {
   readonly name = 'aws-batch';
   private readonly owner = newLeaseOwner('batch-dispatcher');
   private readonly client: BatchClient;
-  private readonly jobQueue: string;
-  private readonly jobDefinition: string;
+  private readonly training: BatchTarget;
+  private readonly inference: BatchTarget;
   private readonly intervalMs: number;
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | undefined;
 
-  /** Throws ConfigError without TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION. */
+  /**
+   * `runners` says which kinds are accelerated (the training target); a kind it does not know
+   * goes to the inference target. Throws ConfigError on incomplete settings (batchTargets).
+   */
   constructor(
     private readonly platform: Platform,
+    private readonly runners: JobRunners,
     options: AwsBatchExecutorOptions = {},
   ) {
-    const { jobQueue, jobDefinition, region } = platform.config.batch;
-    if (!jobQueue || !jobDefinition) {
-      throw new ConfigError('TRAINYARD_EXECUTOR=aws-batch needs TRAINYARD_BATCH_JOB_QUEUE and TRAINYARD_BATCH_JOB_DEFINITION');
-    }
-    this.jobQueue = jobQueue;
-    this.jobDefinition = jobDefinition;
-    this.client = options.client ?? new BatchClient({ region });
+    ({ training: this.training, inference: this.inference } = batchTargets(platform.config.batch));
+    this.client = options.client ?? new BatchClient({ region: platform.config.batch.region });
     this.intervalMs = options.intervalMs ?? 5000;
+  }
+
+  /** The target of a job of this kind. */
+  private targetOf(kind: string): BatchTarget {
+    return this.runners.get(kind)?.accelerated ? this.training : this.inference;
   }
 
   start(): void {
@@ -126,8 +155,7 @@ export class AwsBatchExecutor implements Executor {
         const submitted = await this.client.send(
           new SubmitJobCommand({
             jobName: `trainyard-${job.kind}-${job.id}`.slice(0, 128),
-            jobQueue: this.jobQueue,
-            jobDefinition: this.jobDefinition,
+            ...this.targetOf(job.kind),
             containerOverrides: { command: ['run-job', job.id], environment: containerEnvironment(this.platform) },
             tags: { 'trainyard:job': job.id, 'trainyard:kind': job.kind },
             propagateTags: true,

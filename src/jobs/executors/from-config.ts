@@ -7,7 +7,7 @@ import type { Executor } from './executor.ts';
 import { LocalExecutor } from './local.ts';
 import { QueueExecutor } from './queue.ts';
 
-/** The configured executor, started; `runners` are the kinds its job processes run (the local loop gives coordinators their own slots). */
+/** The configured executor, started. `runners`: the kinds of this build (the local loop gives coordinators slots of their own; AWS Batch places jobs by kind). */
 export async function startExecutor(platform: Platform, runners: JobRunners): Promise<Executor> {
   let executor: Executor;
   switch (platform.config.executor) {
@@ -19,7 +19,7 @@ export async function startExecutor(platform: Platform, runners: JobRunners): Pr
       break;
     case 'aws-batch': {
       const { AwsBatchExecutor } = await import('./aws-batch.ts');
-      executor = new AwsBatchExecutor(platform);
+      executor = new AwsBatchExecutor(platform, runners);
       break;
     }
   }
