@@ -23,6 +23,7 @@ step import-cycles npx madge --circular --extensions ts,tsx --ts-config tsconfig
 # the tail of the output, and the infrastructure tests print after vitest.
 vitest_log=$(mktemp)
 trap 'rm -f "$vitest_log"' EXIT
+# shellcheck disable=SC2016 # $1 is the inner shell's: the log's path, passed as an argument
 step vitest bash -c 'set -o pipefail; npx vitest run 2>&1 | tee "$1"' vitest "$vitest_log"
 # The database-outage acceptance with MariaDB really stopped and restarted: alone, after the main
 # suite, since it takes down the server every MariaDB test shares (CI sets the variable).
