@@ -38,7 +38,18 @@ async function seed(platform: Platform) {
     .values({ id: exporting, kind: 'export', status: 'running', spec_json: '{}', attempts: 1, max_attempts: 3, cancel_requested: 0, created_at: now, updated_at: now })
     .execute();
   await platform.blobs.put(`datasets/${jobDatasetId(exporting)}/data.csv`, 'a\n1\n');
-  return { kept, orphan, fresh, job, orphanJob, exporting: jobDatasetId(exporting) };
+  // Checkpoints of a training job still running are kept; those of one the reaper failed are not.
+  const training = newId('job', old);
+  const reaped = newId('job', old);
+  for (const [id, status] of [[training, 'running'], [reaped, 'failed']] as const) {
+    await platform.metadata.db
+      .insertInto('jobs')
+      .values({ id, kind: 'training', status, spec_json: '{}', attempts: 1, max_attempts: 3, cancel_requested: 0, created_at: now, updated_at: now })
+      .execute();
+    await platform.blobs.put(`jobs/${id}/checkpoints/1-e1.pt`, 'pt');
+  }
+  await platform.blobs.put(`jobs/${reaped}/log.txt`, 'log');
+  return { kept, orphan, fresh, job, orphanJob, exporting: jobDatasetId(exporting), training, reaped };
 }
 
 describe('idTime', () => {
@@ -73,14 +84,16 @@ for (const kind of ['file', 's3'] as const) {
       const ids = await seed(platform);
       const before = await platform.blobs.list('');
       const dry = await collectGarbage(platform, { dryRun: true, minAgeMs: DAY });
-      expect(dry.orphans.map((o) => o.prefix).sort()).toEqual([`datasets/${ids.orphan}`, `jobs/${ids.orphanJob}`, `models/m/${ids.job}-a1`].sort());
+      expect(dry.orphans.map((o) => o.prefix).sort()).toEqual([`datasets/${ids.orphan}`, `jobs/${ids.orphanJob}`, `jobs/${ids.reaped}/checkpoints`, `models/m/${ids.job}-a1`].sort());
       expect(dry.orphans.find((o) => o.prefix === `datasets/${ids.orphan}`)!.keys).toBe(2);
       expect(dry.young).toBe(1);
       expect(dry.unknown).toEqual(['notes/readme.txt']);
       expect(await platform.blobs.list('')).toEqual(before);
       const real = await collectGarbage(platform, { dryRun: false, minAgeMs: DAY });
       expect(real.orphans).toEqual(dry.orphans);
-      expect(await platform.blobs.list('')).toEqual([`datasets/${ids.exporting}/data.csv`, `datasets/${ids.fresh}/data.csv`, `datasets/${ids.kept}/data.csv`, 'notes/readme.txt'].sort());
+      expect(await platform.blobs.list('')).toEqual(
+        [`datasets/${ids.exporting}/data.csv`, `datasets/${ids.fresh}/data.csv`, `datasets/${ids.kept}/data.csv`, `jobs/${ids.reaped}/log.txt`, `jobs/${ids.training}/checkpoints/1-e1.pt`, 'notes/readme.txt'].sort(),
+      );
       expect((await collectGarbage(platform, { dryRun: false, minAgeMs: DAY })).orphans).toEqual([]);
     });
 

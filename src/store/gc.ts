@@ -9,6 +9,9 @@
 // touched; a model prefix whose job is still queued or running is kept whatever its age, and so is a
 // dataset a queued or running job is making (an export stages under its job's id, jobDatasetId);
 // the job's status is read before its version row, so a job that finishes meanwhile is seen with its version.
+// A job's checkpoints are kept while it is queued or running; once it has ended they are orphans
+// (its job process deletes them at the end, but a job failed by the reaper or the AWS Batch
+// reconciler never gets there), removed with their job_checkpoints rows.
 // Keys of any other shape are reported and never removed.
 import type { Platform } from '../platform.ts';
 import { idTime, jobOfDatasetId } from '../ids.ts';
@@ -18,7 +21,7 @@ import { sweepLocalStaging } from '../datasets/table/staging.ts';
 export interface GcGroup {
   /** The blob prefix (deleted with deletePrefix). */
   prefix: string;
-  kind: 'dataset' | 'job' | 'model-version';
+  kind: 'dataset' | 'job' | 'job-checkpoints' | 'model-version';
   keys: number;
 }
 
@@ -69,7 +72,7 @@ export async function collectGarbage(platform: Platform, options: { dryRun: bool
     (await db.selectFrom('jobs').select('id').where('id', 'in', chunk).execute()).map((r) => r.id),
   );
   // Jobs that may still record a version or a dataset: their status first, then the rows.
-  const active = await existing([...ids('model-version'), ...ids('dataset').map(jobOfDatasetId)], async (chunk) =>
+  const active = await existing([...ids('model-version'), ...ids('job-checkpoints'), ...ids('dataset').map(jobOfDatasetId)], async (chunk) =>
     (await db.selectFrom('jobs').select('id').where('id', 'in', chunk).where('status', 'in', ['queued', 'running']).execute()).map((r) => r.id),
   );
   const prefixes = old.filter((g) => g.kind === 'model-version').map((g) => g.prefix);
@@ -77,11 +80,13 @@ export async function collectGarbage(platform: Platform, options: { dryRun: bool
   const orphans = old.filter((g) => {
     if (g.kind === 'dataset') return !datasets.has(g.id) && !active.has(jobOfDatasetId(g.id));
     if (g.kind === 'job') return !jobs.has(g.id);
+    if (g.kind === 'job-checkpoints') return !active.has(g.id);
     return !active.has(g.id) && !versions.has(g.prefix);
   });
   if (!options.dryRun) {
     for (const group of orphans) {
       await platform.blobs.deletePrefix(group.prefix);
+      if (group.kind === 'job-checkpoints') await db.deleteFrom('job_checkpoints').where('job_id', '=', group.id).execute();
       platform.logger.info({ prefix: group.prefix, kind: group.kind, keys: group.keys }, 'gc: removed orphaned blobs');
     }
   }

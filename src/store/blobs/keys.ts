@@ -40,11 +40,13 @@ export const predictionsKey = (jobId: string): string => `jobs/${jobId}/predicti
 
 /**
  * The row a key belongs to, read back from the layout above (trainyard gc): a dataset, a job, or a
- * training attempt (its job id; the prefix is what a version records). undefined for any other key.
+ * training attempt (its job id; the prefix is what a version records), or a job's checkpoints (kept
+ * only while the job is queued or running). undefined for any other key.
  */
-export function ownerOfKey(key: string): { prefix: string; kind: 'dataset' | 'job' | 'model-version'; id: string } | undefined {
+export function ownerOfKey(key: string): { prefix: string; kind: 'dataset' | 'job' | 'job-checkpoints' | 'model-version'; id: string } | undefined {
   const parts = key.split('/');
   if (parts[0] === 'datasets' && parts.length >= 3) return { prefix: datasetPrefix(parts[1]), kind: 'dataset', id: parts[1] };
+  if (parts[0] === 'jobs' && parts[2] === 'checkpoints' && parts.length >= 4) return { prefix: jobCheckpointsPrefix(parts[1]), kind: 'job-checkpoints', id: parts[1] };
   if (parts[0] === 'jobs' && parts.length >= 3) return { prefix: `jobs/${parts[1]}`, kind: 'job', id: parts[1] };
   if (parts[0] === 'models' && parts.length >= 4) {
     const match = /^(job_[0-9a-z]{26})-a(\d+)$/.exec(parts[2]);
