@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { Command, CommanderError } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clientCommands, setClientIO } from '../src/cli/client/index.ts';
-import { parseSets } from '../src/cli/client/train.ts';
+import { parseInitFrom, parseSets } from '../src/cli/client/train.ts';
 import { parseSse } from '../src/client/sse.ts';
 import { freePort, startServerProcess, type ServerProcess } from './support/processes.ts';
 
@@ -216,6 +216,14 @@ describe('trainyard CLI client', () => {
         optimizer: { lr: 0.01, type: 'Adam' },
         early_stopping: { monitor: 'val_loss' },
       });
+    });
+
+    it('reads --init-from as a version or an alias, and rejects one without either (usage error, exit 2)', async () => {
+      expect(parseInitFrom('cancer@3')).toEqual({ model: 'cancer', version: 3 });
+      expect(parseInitFrom('cancer@production')).toEqual({ model: 'cancer', alias: 'production' });
+      const r = await run('train', '--model', 'm', '--dataset', 'd', '--init-from', 'cancer');
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain('--init-from expects MODEL@VERSION or MODEL@ALIAS');
     });
   });
 

@@ -39,21 +39,37 @@ export function parseSets(sets: string[]): Record<string, unknown> {
   return result;
 }
 
+/** `--init-from cancer@3` → `{model: 'cancer', version: 3}`; `cancer@production` → `{model, alias}`. */
+export function parseInitFrom(value: string): { model: string; version: number } | { model: string; alias: string } {
+  const at = value.lastIndexOf('@');
+  const model = value.slice(0, at);
+  const ref = value.slice(at + 1);
+  if (at <= 0 || ref === '') throw new UsageError(`--init-from expects MODEL@VERSION or MODEL@ALIAS, got "${value}"`);
+  return /^[1-9][0-9]*$/.test(ref) ? { model, version: Number(ref) } : { model, alias: ref };
+}
+
 export function trainCommand(): Command {
   return new Command('train')
     .description('Start a training job; with --follow, watch it live and exit 0 (succeeded), 1 (failed) or 130 (cancelled)')
     .requiredOption('--model <model>', 'model name')
     .requiredOption('--dataset <dataset>', 'dataset id, name (its newest version) or name@version')
     .option('--set <key=value>', 'a hyperparameter, repeatable: epochs=20, batch_size=64, optimizer.type=Adam, optimizer.lr=0.01, early_stopping.patience=3', collect, [])
+    .option('--init-from <model@version>', 'warm start: begin from that version’s weights and fitted preprocessing (MODEL@VERSION or MODEL@ALIAS)')
     .option('-f, --follow', 'follow the job until it ends: a progress bar and one table row per epoch')
     .option('--logs', 'with --follow, also print the trainer’s log lines (stderr)')
     .option('--json', 'print JSON (the job; with --follow, one JSON event per line, then the final job)')
     .action(
-      action(async (options: { model: string; dataset: string; set: string[]; follow?: boolean; logs?: boolean; json?: boolean }) => {
+      action(async (options: { model: string; dataset: string; set: string[]; initFrom?: string; follow?: boolean; logs?: boolean; json?: boolean }) => {
         const hyperparameters = parseSets(options.set);
+        const initFrom = options.initFrom === undefined ? undefined : parseInitFrom(options.initFrom);
         const client = makeClient();
         // The server resolves a dataset id, a name (its newest version) or name@version.
-        const job = await client.createTrainingJob({ model: options.model, dataset: options.dataset, ...(options.set.length ? { hyperparameters } : {}) });
+        const job = await client.createTrainingJob({
+          model: options.model,
+          dataset: options.dataset,
+          ...(options.set.length ? { hyperparameters } : {}),
+          ...(initFrom ? { init_from: initFrom } : {}),
+        });
         if (!options.follow) {
           if (options.json) return printJson(job);
           out(`queued training job ${job.id} (model ${job.model}, dataset ${job.dataset})`);
