@@ -23,7 +23,8 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addPrimaryKeyConstraint('job_checkpoints_pk', ['job_id', 'seq'])
     .modifyEnd(options)
     .execute();
-  await db.schema.alterTable('model_versions').addColumn('init_from_json', 'text').execute();
+  // mediumtext, as every JSON column (0001): MySQL's `text` stops at 64 KB.
+  await db.schema.alterTable('model_versions').addColumn('init_from_json', sql`mediumtext`).execute();
 }
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see up()
