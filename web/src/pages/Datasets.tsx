@@ -139,7 +139,7 @@ function Import({ onImported }: { onImported: (datasetId: string) => void }) {
         </Text>
         <Group align="end">
           <TextInput label="S3 URL" placeholder="s3://bucket/events/2026/*.parquet" value={url} onChange={(e) => setUrl(e.currentTarget.value)} style={{ flex: 2 }} />
-          <TextInput label="Dataset name" value={name} onChange={(e) => setName(e.currentTarget.value)} style={{ flex: 1 }} />
+          <TextInput label="Name of the imported dataset" value={name} onChange={(e) => setName(e.currentTarget.value)} style={{ flex: 1 }} />
           <Button onClick={() => void start()} disabled={!url || !name || running}>
             Import
           </Button>
