@@ -183,9 +183,13 @@ for (const setup of SETUPS) {
         async () =>
           (await server.platform.blobs.list(`jobs/${id}/checkpoints`)).length === 0 &&
           (await server.platform.metadata.db.selectFrom('job_checkpoints').select('seq').where('job_id', '=', id).execute()).length === 0,
-        30_000,
+        60_000,
       ).catch(async (error: Error) => {
-        throw new Error(`${error.message}\n${JSON.stringify(await events(id, 'status'))}\n${JSON.stringify(await events(id, 'log'))}\n${tails()}`);
+        const left = {
+          blobs: await server.platform.blobs.list(`jobs/${id}/checkpoints`),
+          rows: await server.platform.metadata.db.selectFrom('job_checkpoints').select(['seq', 'attempt', 'epoch', 'blob_key']).where('job_id', '=', id).execute(),
+        };
+        throw new Error(`${error.message}\nleft: ${JSON.stringify(left)}\n${JSON.stringify(await events(id, 'status'))}\n${JSON.stringify(await events(id, 'log'))}\n${tails()}`);
       });
     }
 
