@@ -116,11 +116,11 @@ export function jobFeed(db: Kysely<Database>, jobId: string): JobFeed {
   return feed;
 }
 
-export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequest, reply: FastifyReply, jobId: string, kind: JobKind, guard?: StreamGuard): Promise<void> {
+export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequest, reply: FastifyReply, jobId: string, kind: JobKind, guard: StreamGuard): Promise<void> {
   try {
     await getJobRow(db, jobId, kind); // 404 before any stream starts
   } catch (error) {
-    guard?.release();
+    guard.release();
     throw error;
   }
   const header = request.headers['last-event-id'];
@@ -141,7 +141,7 @@ export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequ
   let closed = false;
   request.raw.on('close', () => {
     closed = true;
-    guard?.release();
+    guard.release();
   });
   const write = (events: JobEvent[]) => {
     for (const event of events) {
@@ -154,7 +154,7 @@ export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequ
   let finishedSeenAt: number | undefined;
   let withinMs = 0; // the first read at once, then one per shared poll
   while (!closed) {
-    if (guard && !(await guard.allowed())) {
+    if (!(await guard.allowed())) {
       raw.write(`event: end\ndata: ${JSON.stringify({ status: 'unauthorized' })}\n\n`);
       break;
     }
@@ -194,7 +194,7 @@ export async function streamJobEvents(db: Kysely<Database>, request: FastifyRequ
       lastWrite = Date.now();
     }
   }
-  guard?.release();
+  guard.release();
   raw.end();
 }
 

@@ -5,6 +5,7 @@ import { IdParams, problems } from '../schemas.ts';
 import { JobStatusSchema } from './training-jobs.ts';
 import { createJob, getJobRow, jobModel, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
+import { openStream } from '../../auth/streams.ts';
 import { validateName } from '../../datasets/service.ts';
 import { parseExportSpec, type ExportJobResult, type ExportJobSpec } from '../../monitoring/export-job.ts';
 import { getModel, getVersion } from '../../models/registry.ts';
@@ -341,8 +342,8 @@ export async function monitoringRoutes(app: Api, { platform, monitor, executor }
 
   app.get(
     '/v1/export-jobs/:id/events',
-    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404) } } },
-    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'export'),
+    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404, 429) } } },
+    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'export', openStream(platform, request)),
   );
 
   app.post(

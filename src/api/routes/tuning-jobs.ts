@@ -4,6 +4,7 @@ import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
 import { FINISHED_STATUSES, getJobRow, jobDataset, jobModel, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
+import { openStream } from '../../auth/streams.ts';
 import { TrainyardError } from '../../errors.ts';
 import type { Platform } from '../../platform.ts';
 import { DistributionSchema, type SearchSpace } from '../../tuning/search-space.ts';
@@ -257,10 +258,10 @@ export async function tuningJobRoutes(app: Api, { platform, executor }: RouteCon
         description: 'Events: `status` {status, error?, model_version?}, `trial` {number, state, training_job_id, params?, objective?, error?}, `log` {message, level, source}, and a final `end` {status}. Resume with Last-Event-ID.',
         params: IdParams,
         produces: ['text/event-stream'],
-        response: { 200: Type.String({ description: 'text/event-stream' }), ...problems(401, 403, 404) },
+        response: { 200: Type.String({ description: 'text/event-stream' }), ...problems(401, 403, 404, 429) },
       },
     },
-    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'tuning'),
+    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'tuning', openStream(platform, request)),
   );
 
   app.post(

@@ -2886,6 +2886,15 @@ export type paths = {
                         "text/event-stream": components["schemas"]["def-0"];
                     };
                 };
+                /** @description Too many open streams */
+                429: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
             };
         };
         put?: never;
@@ -3908,6 +3917,15 @@ export type paths = {
                 };
                 /** @description Not found */
                 404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "text/event-stream": components["schemas"]["def-0"];
+                    };
+                };
+                /** @description Too many open streams */
+                429: {
                     headers: {
                         [name: string]: unknown;
                     };
