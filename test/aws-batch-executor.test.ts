@@ -25,6 +25,7 @@ import { createJob, getJobRow, requestCancel } from '../src/jobs/jobs.ts';
 import { claimById, finishJob } from '../src/jobs/queue.ts';
 import { METADATA_STORES, type MetadataFixture } from './support/stores.ts';
 import { spawnTrainyard } from './support/processes.ts';
+import { insertJobReferences } from './support/job-references.ts';
 
 const JOB_QUEUE = 'arn:aws:batch:eu-west-1:123456789012:job-queue/trainyard-cpu';
 const JOB_DEFINITION = 'arn:aws:batch:eu-west-1:123456789012:job-definition/trainyard-trainer:7';
@@ -94,7 +95,7 @@ for (const store of METADATA_STORES) {
     beforeAll(async () => {
       fixture = await store.create();
       dataDir = await mkdtemp(join(tmpdir(), 'trainyard-batch-'));
-      await platform(); // migrates
+      await insertJobReferences((await platform()).metadata.db, { datasetId: 'ds_batch', model: 'churn' }); // migrates first
     });
 
     afterAll(async () => {

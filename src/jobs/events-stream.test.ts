@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSqliteStore } from '../store/metadata/sqlite-store.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
 import type { MetadataStore } from '../store/metadata/metadata-store.ts';
+import { insertJobReferences } from '../../test/support/job-references.ts';
 import { appendEvent, appendEvents, createJob } from './jobs.ts';
 import { jobFeed } from './events-stream.ts';
 
@@ -40,6 +41,7 @@ describe('job event feed', () => {
   beforeAll(async () => {
     store = await openSqliteStore(':memory:');
     await migrateToLatest(store);
+    await insertJobReferences(store.db, { datasetId: 'ds_x', model: 'm' });
   });
   afterAll(() => store.close());
 

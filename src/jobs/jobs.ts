@@ -2,7 +2,7 @@
 // A kind is the string a runner registers with the engine (runner.ts); this module knows none.
 // Job events (status changes, epochs, log lines) go to job_events so that any API server can
 // stream them over SSE, whichever process runs the job.
-import type { Kysely, Selectable, Transaction } from 'kysely';
+import type { ExpressionBuilder, Kysely, Selectable, Transaction } from 'kysely';
 import type { Database, JobTable } from '../store/metadata/schema.ts';
 import { together, type DialectName, type MetadataStore } from '../store/metadata/metadata-store.ts';
 import { TrainyardError, notFound } from '../errors.ts';
@@ -59,10 +59,44 @@ export async function createJob(
   };
   // Together, so no worker claims the job (and records `running`) before its `queued` event.
   await together(store, async (q) => {
-    await q.insertInto('jobs').values(row).execute();
+    if (!(await insertIfReferencesExist(q, row))) throw await missingReference(q, row);
     await appendEvent(q, row.id, 'status', { status: 'queued' });
   });
   return row;
+}
+
+/**
+ * Inserts the job in the one statement that finds its dataset and model
+ * (`INSERT … SELECT … FROM datasets WHERE id = ? AND EXISTS (model)`), the counterpart of
+ * deleteUnlessInUse: a delete that runs first leaves nothing to select, and one that runs after
+ * finds the job. On MySQL the SELECT takes shared locks on the rows it reads, which the delete's
+ * FOR UPDATE waits for. False when a reference was missing and nothing was inserted.
+ */
+async function insertIfReferencesExist(q: Db, row: JobRow): Promise<boolean> {
+  if (row.dataset_id === null && row.model_name === null) {
+    await q.insertInto('jobs').values(row).execute();
+    return true;
+  }
+  const columns = Object.keys(row) as Array<keyof JobRow>;
+  const values = <TB extends keyof Database>(eb: ExpressionBuilder<Database, TB>) => columns.map((column) => eb.val(row[column]).as(column));
+  const source =
+    row.dataset_id === null
+      ? q.selectFrom('models').select(values).where('models.name', '=', row.model_name as string)
+      : q
+          .selectFrom('datasets')
+          .select(values)
+          .where('datasets.id', '=', row.dataset_id)
+          .$if(row.model_name !== null, (query) => query.where((eb) => eb.exists(eb.selectFrom('models').select('models.id').where('models.name', '=', row.model_name as string))));
+  const result = await q.insertInto('jobs').columns(columns).expression(source).executeTakeFirst();
+  return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
+}
+
+/** The 404 for a job whose dataset or model was not there (any more) when it was inserted. */
+async function missingReference(q: Db, row: JobRow): Promise<TrainyardError> {
+  if (row.dataset_id !== null && !(await q.selectFrom('datasets').select('id').where('id', '=', row.dataset_id).executeTakeFirst())) {
+    return notFound('dataset', row.dataset_id);
+  }
+  return notFound('model', row.model_name ?? '');
 }
 
 export async function getJobRow(db: Db, id: string, kind?: JobKind): Promise<JobRow> {

@@ -6,7 +6,8 @@ import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { METADATA_STORES, type MetadataFixture } from '../../test/support/stores.ts';
 import { migrateToLatest } from '../store/metadata/migrate.ts';
-import type { MetadataStore } from '../store/metadata/metadata-store.ts';
+import { together, type MetadataStore } from '../store/metadata/metadata-store.ts';
+import { insertJobReferences } from '../../test/support/job-references.ts';
 import { createJob, deleteUnlessInUse, getJobRow, requestCancel } from './jobs.ts';
 import { claimById, claimNext, finishJob, isDeadLocalOwner, leaseOwnerPid, newLeaseOwner, reapLostJobs, renewLease, requeue } from './queue.ts';
 
@@ -19,6 +20,8 @@ for (const config of METADATA_STORES) {
       fixture = await config.create();
       stores = await Promise.all(Array.from({ length: 4 }, () => fixture.open()));
       await migrateToLatest(stores[0]);
+      await insertJobReferences(stores[0].db, { datasetId: 'ds_x', model: 'm' });
+      await insertJobReferences(stores[0].db, { model: 'atomic' });
     });
     afterAll(() => fixture?.cleanup());
 
@@ -171,9 +174,7 @@ for (const config of METADATA_STORES) {
     });
 
     it('deletes a dataset or model only in the statement that finds no queued or running job using it', async () => {
-      const now = new Date().toISOString();
-      await stores[0].db.insertInto('datasets').values({ id: 'ds_inuse', name: 'inuse', version: 1, status: 'ready', format: 'csv', delimiter: ',', size_bytes: 1, sha256: 'a'.repeat(64), row_count: 1, columns_json: '[]', blob_key: 'k', columnar_json: null, created_at: now }).execute();
-      await stores[0].db.insertInto('models').values({ id: 'mdl_inuse', name: 'inuse', description: '', spec_json: '{}', created_at: now }).execute();
+      await insertJobReferences(stores[0].db, { datasetId: 'ds_inuse', model: 'inuse' });
       const job = await createJob(stores[0], { kind: 'training', model: 'inuse', datasetId: 'ds_inuse', spec: {}, maxAttempts: 1 });
       const store = stores[1];
       for (const ref of [{ datasetId: 'ds_inuse' }, { model: 'inuse' }]) {
@@ -186,6 +187,33 @@ for (const config of METADATA_STORES) {
       expect(await deleteUnlessInUse(store.db, store.dialect, { datasetId: 'ds_inuse' })).toBe(true);
       expect(await deleteUnlessInUse(store.db, store.dialect, { model: 'inuse' })).toBe(true);
       expect(await deleteUnlessInUse(store.db, store.dialect, { model: 'inuse' })).toBe(false);
+    });
+
+    it('queues a job only in the statement that finds its dataset and model: a racing delete wins or refuses, never both', async () => {
+      await expect(createJob(stores[0], { kind: 'training', model: 'm', datasetId: 'ds_missing', spec: {}, maxAttempts: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('ds_missing') });
+      await expect(createJob(stores[0], { kind: 'training', model: 'missing', datasetId: 'ds_x', spec: {}, maxAttempts: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('missing') });
+      await expect(createJob(stores[0], { kind: 'export', model: 'missing', spec: {}, maxAttempts: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
+      expect(await stores[0].db.selectFrom('jobs').select('id').where((eb) => eb.or([eb('dataset_id', '=', 'ds_missing'), eb('model_name', '=', 'missing')])).execute()).toEqual([]);
+      for (let round = 0; round < 30; round++) {
+        const ref = { datasetId: `ds_race${round}`, model: `race${round}` };
+        await insertJobReferences(stores[0].db, ref);
+        const target = round % 2 === 0 ? { datasetId: ref.datasetId } : { model: ref.model };
+        const [created, deleted] = await Promise.allSettled([
+          createJob(stores[round % 4], { kind: 'training', ...ref, spec: {}, maxAttempts: 1 }),
+          together(stores[(round + 1) % 4], (q) => deleteUnlessInUse(q, stores[(round + 1) % 4].dialect, target)),
+        ]);
+        const jobs = await stores[0].db.selectFrom('jobs').select('id').where('dataset_id', '=', ref.datasetId).execute();
+        if (created.status === 'fulfilled') {
+          // The job is queued and its dataset and model are still there: the delete was refused.
+          expect(deleted).toMatchObject({ status: 'rejected', reason: { code: 'IN_USE' } });
+          expect(jobs).toHaveLength(1);
+        } else {
+          expect(created.reason).toMatchObject({ code: 'NOT_FOUND' });
+          expect(deleted).toEqual({ status: 'fulfilled', value: true });
+          expect(jobs).toEqual([]);
+        }
+        if (created.status === 'fulfilled') await stores[0].db.updateTable('jobs').set({ status: 'cancelled' }).where('id', '=', created.value.id).execute();
+      }
     });
 
     it('only claims a specific job by id while it is queued', async () => {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../config.ts';
 import { openPlatform, type Platform } from '../platform.ts';
+import { insertJobReferences } from '../../test/support/job-references.ts';
 import { createJob, getJobRow } from '../jobs/jobs.ts';
 import { claimById, newLeaseOwner, requeue } from '../jobs/queue.ts';
 import { EventSink } from '../jobs/context.ts';
@@ -26,6 +27,7 @@ describe('the export job', () => {
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'trainyard-export-'));
     platform = await openPlatform(loadConfig({ TRAINYARD_DATA_DIR: dir, TRAINYARD_LOG_LEVEL: 'silent' }), { migrate: true });
+    await insertJobReferences(platform.metadata.db, { model: 'm' });
     const time = new Date().toISOString();
     for (const part of [1, 2]) {
       const lines = Array.from({ length: 50 }, (_, row) => JSON.stringify({ time, model: 'm', version: 1, request_id: `r${part}`, row, latency_ms: 1, inputs: { x: row, c: 'a' }, output: { value: 1 } }));
