@@ -107,12 +107,19 @@ const ServedPartSchema = Type.Pick(ServingManifestSchema, ['task', 'input', 'out
 export type ServedManifest = Static<typeof ServedPartSchema>;
 const checkServed = Compile(ServedPartSchema);
 
-/** Parses manifest.json for serving; throws naming the first problem when it breaks the contract. */
-export function parseServingManifest(text: string): ServedManifest {
+const checkWhole = Compile(ServingManifestSchema);
+
+function decode<T>(check: { Check(value: unknown): value is T; Errors(value: unknown): Iterable<{ instancePath: string; message: string }> }, text: string): T {
   const value: unknown = JSON.parse(text);
-  if (!checkServed.Check(value)) {
-    const first = checkServed.Errors(value)[0];
+  if (!check.Check(value)) {
+    const [first] = check.Errors(value);
     throw new Error(`manifest.json does not match the contract: ${first?.instancePath || '/'} ${first?.message ?? 'is invalid'}`);
   }
   return value;
 }
+
+/** Parses manifest.json for serving; throws naming the first problem when it breaks the contract. */
+export const parseServingManifest = (text: string): ServedManifest => decode(checkServed, text);
+
+/** Parses the whole manifest.json (a warm start reuses its layers and preprocessing); throws like parseServingManifest. */
+export const parseManifest = (text: string): ServingManifest => decode(checkWhole, text);

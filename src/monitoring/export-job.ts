@@ -11,6 +11,7 @@ import { durably } from '../jobs/context.ts';
 import { JobUserError, LeaseLostError } from '../jobs/errors.ts';
 import type { JobRunner } from '../jobs/runner.ts';
 import { finishJob } from '../jobs/queue.ts';
+import { jobSpec } from '../jobs/jobs.ts';
 import { deleteDataset, discardStaged, toDataset, type Dataset } from '../datasets/service.ts';
 import type { Platform } from '../platform.ts';
 import { jobDatasetId } from '../ids.ts';
@@ -33,9 +34,6 @@ export interface ExportJobResult {
   rows: number;
 }
 
-export function parseExportSpec(specJson: string): ExportJobSpec {
-  return JSON.parse(specJson) as ExportJobSpec;
-}
 
 /** The dataset recorded under `id`, if there is one. */
 async function recorded(platform: Platform, id: string): Promise<Dataset | undefined> {
@@ -51,7 +49,7 @@ async function discardUnrecorded(platform: Platform, id: string): Promise<void> 
 async function runExportJob(ctx: JobContext): Promise<void> {
   const { platform, job, events, signal } = ctx;
   const { db } = platform.metadata;
-  const spec = parseExportSpec(job.spec_json);
+  const spec = jobSpec<ExportJobSpec>(job);
   const model = job.model_name;
   if (!model) throw new JobUserError('BAD_DATA', 'the export job names no model');
   const datasetId = jobDatasetId(job.id);

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Platform } from '../platform.ts';
-import type { Db } from '../jobs/jobs.ts';
+import { parseJson, type Db } from '../jobs/jobs.ts';
 import type { JobContext } from '../jobs/context.ts';
 import { nowIso } from '../ids.ts';
 import { jobCheckpointKey, jobCheckpointsPrefix } from '../store/blobs/keys.ts';
@@ -113,5 +113,5 @@ export async function latestCheckpoint(db: Db, jobId: string): Promise<Checkpoin
 /** The last epoch this job has already reported (its stored `epoch` events), over all attempts; 0 if none. */
 export async function lastReportedEpoch(db: Db, jobId: string): Promise<number> {
   const rows = await db.selectFrom('job_events').select('data_json').where('job_id', '=', jobId).where('type', '=', 'epoch').orderBy('seq', 'desc').limit(1).execute();
-  return rows.length ? (JSON.parse(rows[0].data_json) as { epoch: number }).epoch : 0;
+  return rows.length ? (parseJson<{ epoch: number }>(rows[0].data_json)?.epoch ?? 0) : 0;
 }

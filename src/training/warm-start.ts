@@ -13,7 +13,7 @@ import { artifactKey } from '../store/blobs/keys.ts';
 import { resolveVersion } from '../models/registry.ts';
 import { inferShapes, type LayerShape } from '../models/shapes.ts';
 import type { ModelSpec } from '../models/spec.ts';
-import type { ServingManifest } from '../models/manifest.ts';
+import { parseManifest, type ServingManifest } from '../models/manifest.ts';
 import type { Preprocessing, TargetEncoding } from '../models/preprocessing.ts';
 import type { ColumnProfile } from '../datasets/csv/profiler.ts';
 import { featureKinds } from './prepare.ts';
@@ -43,7 +43,7 @@ function mismatch(detail: string, field: string, message: string): TrainyardErro
 async function readManifest(blobs: BlobStore, prefix: string): Promise<ServingManifest> {
   const chunks: Buffer[] = [];
   for await (const chunk of await blobs.get(artifactKey(prefix, 'manifest.json'))) chunks.push(chunk as Buffer);
-  return JSON.parse(Buffer.concat(chunks).toString('utf8')) as ServingManifest;
+  return parseManifest(Buffer.concat(chunks).toString('utf8'));
 }
 
 const describeShape = (s: LayerShape) => `${s.type} [${s.input.join(', ')}] → [${s.output.join(', ')}], ${s.parameters} parameters`;

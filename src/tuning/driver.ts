@@ -9,7 +9,7 @@ import type { JobContext } from '../jobs/context.ts';
 import { JobUserError, LeaseLostError, abortReason } from '../jobs/errors.ts';
 import type { JobRunner } from '../jobs/runner.ts';
 import { finishJob } from '../jobs/queue.ts';
-import { FINISHED_STATUSES, jobDataset, jobModel, parseJson, requestCancel, type JobStatus } from '../jobs/jobs.ts';
+import { FINISHED_STATUSES, jobDataset, jobModel, jobSpec, parseJson, requestCancel, type JobStatus } from '../jobs/jobs.ts';
 import { datasetColumns } from '../datasets/rows.ts';
 import { checkModelAgainstDataset } from '../training/submit.ts';
 import { setAlias } from '../models/registry.ts';
@@ -32,7 +32,7 @@ export const tuningJobRunner: JobRunner = { kind: 'tuning', coordinator: true, r
 export async function runTuningJob(ctx: JobContext): Promise<void> {
   const { platform, job, events, signal } = ctx;
   const { db } = platform.metadata;
-  const spec = JSON.parse(job.spec_json) as StudySpec;
+  const spec = jobSpec<StudySpec>(job);
   const dataset = await db.selectFrom('datasets').selectAll().where('id', '=', jobDataset(job)).executeTakeFirst();
   if (!dataset) throw new JobUserError('BAD_DATA', `dataset ${jobDataset(job)} no longer exists`);
   let fit: Fit;

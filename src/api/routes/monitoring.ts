@@ -3,11 +3,11 @@ import { Type, type Static } from 'typebox';
 import type { Api, RouteContext } from '../route-context.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { JobStatusSchema } from './training-jobs.ts';
-import { createJob, getJobRow, jobModel, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { createJob, getJobRow, jobModel, jobSpec, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { openStream } from '../../auth/streams.ts';
 import { validateName } from '../../datasets/service.ts';
-import { parseExportSpec, type ExportJobResult, type ExportJobSpec } from '../../monitoring/export-job.ts';
+import { type ExportJobResult, type ExportJobSpec } from '../../monitoring/export-job.ts';
 import { getModel, getVersion } from '../../models/registry.ts';
 import { TrainyardError } from '../../errors.ts';
 import { applyFeedback, getSettings, labelledPredictions, putSettings } from '../../monitoring/store.ts';
@@ -96,7 +96,7 @@ const ExportJobSchema = Type.Object(
 );
 
 function toExportJob(row: JobRow): Static<typeof ExportJobSchema> {
-  const spec = parseExportSpec(row.spec_json);
+  const spec = jobSpec<ExportJobSpec>(row);
   return {
     id: row.id,
     status: row.status as JobStatus,

@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import type { Api, RouteContext } from '../route-context.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
-import { FINISHED_STATUSES, getJobRow, jobDataset, jobModel, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
+import { FINISHED_STATUSES, getJobRow, jobDataset, jobModel, jobSpec, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { streamJobEvents } from '../../jobs/events-stream.ts';
 import { openStream } from '../../auth/streams.ts';
 import { TrainyardError } from '../../errors.ts';
@@ -122,7 +122,7 @@ function distributions(space: SearchSpace): Record<string, Static<typeof Distrib
 }
 
 async function toTuningJob(platform: Platform, row: JobRow): Promise<TuningJob> {
-  const spec = JSON.parse(row.spec_json) as StudySpec;
+  const spec = jobSpec<StudySpec>(row);
   const finished = FINISHED_STATUSES.includes(row.status as JobStatus);
   // A study that ended before param_importance was added has a stored summary without it: computed again.
   const stored = finished ? parseJson<Partial<StudySummary> & Omit<StudySummary, 'param_importance'>>(row.stats_json) : null;
@@ -242,7 +242,7 @@ export async function tuningJobRoutes(app: Api, { platform, executor }: RouteCon
     },
     async (request) => {
       const row = await getJobRow(db, request.params.id, 'tuning');
-      const spec = JSON.parse(row.spec_json) as StudySpec;
+      const spec = jobSpec<StudySpec>(row);
       const trials = await listTrials(db, row.id);
       const curves = await epochValues(db, trials.map((t) => t.job_id), spec.objective.metric);
       return { study_id: row.id, objective: spec.objective, items: leaderboard(spec, trials, await trialJobs(platform, row.id), curves) };

@@ -11,6 +11,7 @@ import { durably } from '../../jobs/context.ts';
 import { JobUserError, LeaseLostError } from '../../jobs/errors.ts';
 import type { JobRunner } from '../../jobs/runner.ts';
 import { finishJob } from '../../jobs/queue.ts';
+import { jobSpec } from '../../jobs/jobs.ts';
 import { TrainyardError } from '../../errors.ts';
 import { deleteDataset, recordDataset } from '../service.ts';
 import { assertAllowed, parseImportUrl } from './location.ts';
@@ -63,7 +64,7 @@ async function runImportJob(ctx: JobContext): Promise<void> {
   const { platform, job, events, signal } = ctx;
   const { db } = platform.metadata;
   const { config } = platform;
-  const spec = JSON.parse(job.spec_json) as ImportJobSpec;
+  const spec = jobSpec<ImportJobSpec>(job);
   let location;
   try {
     location = parseImportUrl(spec.url);
