@@ -52,3 +52,27 @@ def test_regression_metrics():
     assert abs(m["mae"] - 1.5 / 4) < 1e-9
     assert abs(m["r2"] - (1 - 1.25 / 5)) < 1e-9
     assert M.regression_metrics(pred, torch.ones(4))["r2"] is None
+
+
+def test_metrics_over_chunks_equal_the_whole_split():
+    """The trainer's metrics run chunk by chunk to bound memory; the chunking must not change them."""
+    rng = np.random.default_rng(7)
+    n = 1000
+    logits = torch.from_numpy(rng.normal(size=(n, 1)).astype(np.float32).round(1))  # rounding makes ties
+    labels = torch.from_numpy(rng.integers(0, 2, size=(n, 1)).astype(np.float32))
+    whole, chunked = M.binary_metrics(logits, labels, rows=n), M.binary_metrics(logits, labels, rows=7)
+    assert whole == chunked
+    assert abs(whole["roc_auc"] - brute_auc(logits.flatten().tolist(), (labels.flatten() > 0.5).tolist())) < 1e-12
+
+    scores = torch.from_numpy(rng.normal(size=(n, 5)).astype(np.float32))
+    classes = torch.from_numpy(rng.integers(0, 5, size=n))
+    assert M.multiclass_metrics(scores, classes, 5, rows=n) == M.multiclass_metrics(scores, classes, 5, rows=13)
+
+    pred, y = torch.from_numpy(rng.normal(size=n).astype(np.float32)), torch.from_numpy(rng.normal(size=n).astype(np.float32))
+    whole, chunked = M.regression_metrics(pred, y, (3.0, 10.0), rows=n), M.regression_metrics(pred, y, (3.0, 10.0), rows=11)
+    unscaled = M.regression_metrics(pred.double() * 3 + 10, y.double() * 3 + 10)
+    for key in ("rmse", "mae", "r2"):
+        assert abs(whole[key] - chunked[key]) < 1e-9 and abs(whole[key] - unscaled[key]) < 1e-9
+
+    loss = torch.nn.BCEWithLogitsLoss()
+    assert abs(M.mean_loss(loss, logits, labels, rows=9) - float(loss(logits, labels))) < 1e-6

@@ -99,16 +99,14 @@ class Evaluator:
     def __call__(self, out: torch.Tensor, y: torch.Tensor) -> Dict[str, Optional[float]]:
         job = self.job
         with torch.no_grad():
-            result = {"loss": M._f(self.loss_fn(out, y))}
+            result = {"loss": M.mean_loss(self.loss_fn, out, y)}
             if job.task == "binary_classification":
                 result.update(M.binary_metrics(out, y))
             elif job.task == "multiclass_classification":
                 result.update(M.multiclass_metrics(out, y, job.output_dim))
             else:
-                if job.target_mean is not None:
-                    out = out * job.target_std + job.target_mean
-                    y = y * job.target_std + job.target_mean
-                result.update(M.regression_metrics(out, y))
+                scale = (job.target_std, job.target_mean) if job.target_mean is not None else (1.0, 0.0)
+                result.update(M.regression_metrics(out, y, scale))
         return result
 
 
@@ -118,13 +116,20 @@ def predict(model: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
         return torch.cat([model(x[i:i + batch_size]) for i in range(0, x.shape[0], batch_size)])
 
 
+def concat_clearing(parts: list) -> torch.Tensor:
+    """The parts as one tensor, emptying the list so that its tensors are freed as soon as copied."""
+    whole = torch.cat(parts)
+    parts.clear()
+    return whole
+
+
 def predict_split(model: nn.Module, split: MappedSplit, device: torch.device, batch_size: int):
     """The network's outputs on a whole split and its targets, read front to back in chunks."""
     outs, ys = [], []
     for x, y in split.scan(device, max(batch_size, SCAN_ROWS)):
         outs.append(predict(model, x, batch_size))
         ys.append(y)
-    return torch.cat(outs), torch.cat(ys)
+    return concat_clearing(outs), concat_clearing(ys)
 
 
 class _OneDnnLinear(nn.Module):
@@ -284,8 +289,10 @@ def train(job: Job, model: nn.Module, data: Data, device: torch.device, stop: St
             check_cuda_losses(epoch, losses, checked)
         train_seconds = time.monotonic() - t0
 
-        train_m = evaluate(torch.cat(outs), torch.cat(ys))
-        del outs, ys, losses
+        train_out, train_y = concat_clearing(outs), concat_clearing(ys)
+        del losses
+        train_m = evaluate(train_out, train_y)
+        del train_out, train_y
         val_out, val_y = predict_split(evaluation_network(model, device, val_split.read(0, 64, device)[0]), val_split, device, eval_bs)
         val_m = evaluate(val_out, val_y)
         del val_out, val_y
