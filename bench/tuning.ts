@@ -2,6 +2,7 @@
 // what parallelism does it achieve, and how many trial-epochs does pruning save?
 //
 //   npx tsx bench/tuning.ts [--trials 16] [--parallel 2] [--epochs 30] [--datasets breast_cancer,iris,diabetes,friedman]
+//                           [--strategies tpe,random]
 //
 // For each dataset (the shipped examples and `friedman`, a generated regression set the defaults have
 // not been tuned on: y = 10 sin(π x1 x2) + 20 (x3 − 0.5)² + 10 x4 + 5 x5 + noise, with 5 noise
@@ -10,7 +11,11 @@
 //   1. one training job with the default settings (Adam, lr 0.001, no weight decay);
 //   2. a TPE study over optimizer.lr (log 1e-4…1e-1), layers[0].out_features (16…128),
 //      layers[2].p (0…0.5) and optimizer.weight_decay (log 1e-6…1e-2), without pruning;
-//   3. the same study with median pruning.
+//   3. the same study with median pruning;
+//   and the same two studies with random search (--strategies). Random search asks for the same
+//   trials whatever happened to the earlier ones, so its pair compares one search with and without
+//   stopping: whether pruning stopped the trial that turned out best. A TPE pair compares two
+//   searches (a pruned trial changes what TPE asks next).
 // Prints val_loss of the default job and of each study's best trial, the studies' wall time against
 // the sum of their trials' run times (the parallelism achieved), and the trial-epochs pruning saved
 // and whether the pruned study lost the unpruned study's best (compared by objective).
@@ -25,6 +30,7 @@ const { values: args } = parseArgs({
     parallel: { type: 'string', default: '2' },
     epochs: { type: 'string', default: '30' },
     datasets: { type: 'string', default: 'breast_cancer,iris,diabetes,friedman' },
+    strategies: { type: 'string', default: 'tpe,random' },
   },
 });
 const TRIALS = Number(args.trials);
@@ -61,7 +67,7 @@ interface StudyView {
   summary: { best_objective: number | null; best_params: Record<string, unknown>; trial_seconds: number; epochs_run: number; epochs_saved_by_pruning: number; trials: Record<string, number> };
 }
 
-async function study(base: string, name: string, datasetId: string, pruning: boolean): Promise<StudyView> {
+async function study(base: string, name: string, datasetId: string, strategy: string, pruning: boolean): Promise<StudyView> {
   const created = await api<{ id: string }>(base, 'POST', '/v1/tuning-jobs', {
     model: name,
     dataset: datasetId,
@@ -72,7 +78,7 @@ async function study(base: string, name: string, datasetId: string, pruning: boo
       'layers[2].p': { uniform: [0, 0.5] },
       'optimizer.weight_decay': { log_uniform: [0.000001, 0.01] },
     },
-    strategy: 'tpe',
+    strategy,
     objective: { metric: 'val_loss' },
     max_trials: TRIALS,
     max_parallel: PARALLEL,
@@ -100,21 +106,24 @@ try {
     await api(server.base, 'POST', '/v1/models', { name, task: d.task, target: d.target, layers });
     const job = await api<{ id: string }>(server.base, 'POST', '/v1/training-jobs', { model: name, dataset: dataset.id, hyperparameters: { epochs: EPOCHS, seed: 1 } });
     const baseline = await until(() => api<{ status: string; metrics: Record<string, number> }>(server.base, 'GET', `/v1/training-jobs/${job.id}`));
-    const plain = await study(server.base, name, dataset.id, false);
-    const pruned = await study(server.base, name, dataset.id, true);
-    const wall = (s: StudyView) => (Date.parse(s.finished_at) - Date.parse(s.started_at)) / 1000;
     console.log(`\n${name} (${d.task}): val_loss default ${baseline.metrics?.val_loss?.toFixed(4)}`);
-    for (const [label, s] of [['TPE', plain], ['TPE + median pruning', pruned]] as const) {
-      console.log(
-        `  ${label}: ${s.status}, best val_loss ${s.summary.best_objective?.toFixed(4)} ${JSON.stringify(s.summary.best_params)}; ` +
-          `wall ${wall(s).toFixed(0)} s, trials ${s.summary.trial_seconds.toFixed(0)} s (parallelism ${(s.summary.trial_seconds / wall(s)).toFixed(2)}); ` +
-          `epochs run ${s.summary.epochs_run}, saved by pruning ${s.summary.epochs_saved_by_pruning}; trials ${JSON.stringify(s.summary.trials)}`,
-      );
+    for (const strategy of args.strategies.split(',')) {
+      const plain = await study(server.base, name, dataset.id, strategy, false);
+      const pruned = await study(server.base, name, dataset.id, strategy, true);
+      const wall = (s: StudyView) => (Date.parse(s.finished_at) - Date.parse(s.started_at)) / 1000;
+      for (const [label, s] of [[strategy, plain], [`${strategy} + median pruning`, pruned]] as const) {
+        console.log(
+          `  ${label}: ${s.status}, best val_loss ${s.summary.best_objective?.toFixed(4)} ${JSON.stringify(s.summary.best_params)}; ` +
+            `wall ${wall(s).toFixed(0)} s, trials ${s.summary.trial_seconds.toFixed(0)} s (parallelism ${(s.summary.trial_seconds / wall(s)).toFixed(2)}); ` +
+            `epochs run ${s.summary.epochs_run}, saved by pruning ${s.summary.epochs_saved_by_pruning}; trials ${JSON.stringify(s.summary.trials)}`,
+        );
+      }
+      const lost = (pruned.summary.best_objective ?? Infinity) > (plain.summary.best_objective ?? Infinity) * 1.02;
+      const same = JSON.stringify(pruned.summary.best_params) === JSON.stringify(plain.summary.best_params);
+      console.log(`  ${strategy}: pruning ${lost ? 'LOST the best trial (over 2% worse)' : same ? 'kept the same best trial' : 'kept a best within 2% of the unpruned study'}`);
     }
-    const lost = (pruned.summary.best_objective ?? Infinity) > (plain.summary.best_objective ?? Infinity) * 1.02;
-    console.log(`  pruning ${lost ? 'LOST the best trial (over 2% worse)' : 'kept a best within 2% of the unpruned study'}`);
   }
-  console.log(`\nload average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\nrerun: npx tsx bench/tuning.ts --trials ${TRIALS} --parallel ${PARALLEL} --epochs ${EPOCHS} --datasets ${args.datasets}`);
+  console.log(`\nload average at end ${loadavg().map((l) => l.toFixed(1)).join(' ')}\nrerun: npx tsx bench/tuning.ts --trials ${TRIALS} --parallel ${PARALLEL} --epochs ${EPOCHS} --datasets ${args.datasets} --strategies ${args.strategies}`);
 } finally {
   await server.stop();
 }
