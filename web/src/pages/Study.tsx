@@ -261,7 +261,7 @@ export function StudyPage({ id }: { id: string }) {
                     <Text size="sm" fw={500} mb={4}>
                       {study.objective.metric} against <Code>{param}</Code>
                     </Text>
-                    {p.x.length ? <EpochChart title={`Objective by ${param}`} x={p.x} series={p.series} xLabel={param} xLog={'log_uniform' in space} height={180} /> : <Text c="dimmed">No succeeded trial yet.</Text>}
+                    {p.x.length ? <EpochChart title={`Objective by ${param}`} x={p.x} series={p.series} xLabel={param} xLog={'log_uniform' in space} xContinuous height={180} /> : <Text c="dimmed">No succeeded trial yet.</Text>}
                   </Card>
                 );
               })}
