@@ -41,6 +41,9 @@ export function runJobCommand(runners?: () => JobRunners): Command {
       const kinds = (runners ?? jobRunners)();
       const config = loadConfig();
       const platform = await openPlatform(config);
+      // A standby loads every kind's code before it waits, so that the job it is given starts at
+      // once; a process given its job loads only that job's kind.
+      if (options.standby) await Promise.all(kinds.kinds.map((kind) => kinds.load(kind)));
       let exitCode = 0;
       try {
         // A standby whose stdin closes before an assignment was not needed after all: it just exits.

@@ -30,7 +30,7 @@ export interface JobLoopOptions {
   reapEveryMs?: number;
   /** Keep a loaded `run-job --standby` process waiting for the next job (default: config.jobStandby). */
   standby?: boolean;
-  /** Coordinator jobs (JobRunner.coordinator: tuning-study drivers) run at once besides `concurrency` (default: config.maxConcurrentStudies). */
+  /** Coordinator jobs (JobKindFlags.coordinator: tuning-study drivers) run at once besides `concurrency` (default: config.maxConcurrentStudies). */
   coordinators?: number;
   /** The command-line entry whose `run-job` runs the jobs (default bin/trainyard.mjs; tests add job kinds). */
   cli?: string;

@@ -21,7 +21,7 @@ const ENDED: readonly JobEnd[] = ['succeeded', 'failed', 'cancelled'];
 
 export async function runClaimedJob(platform: Platform, runners: JobRunners, job: JobRow, owner: string, options: RunOptions = {}): Promise<JobEnd> {
   const end = await runToEnd(platform, runners, job, owner, options);
-  const ended = runners.get(job.kind)?.ended;
+  const ended = (await runners.load(job.kind).catch(() => undefined))?.ended;
   if (ended && ENDED.includes(end)) {
     await ended(platform, job).catch((error: unknown) => platform.logger.warn({ err: error, job: job.id }, 'could not clean up after the job ended'));
   }
@@ -38,7 +38,11 @@ async function runToEnd(platform: Platform, runners: JobRunners, job: JobRow, ow
   const events = new EventSink(platform, job.id);
   events.start();
 
-  const runner = runners.get(job.kind);
+  // Loading the kind's code can fail (a broken install): an infrastructure failure, recorded below.
+  const { runner, failure } = await runners.load(job.kind).then(
+    (loaded) => ({ runner: loaded, failure: undefined }),
+    (error: unknown) => ({ runner: undefined, failure: error }),
+  );
   const deadline = runner?.deadlineSeconds?.(job);
   // The backstop behind a kind's own limit: the signal fires, and the kind stops its work (the
   // trainer gets SIGTERM, then SIGKILL after the grace period).
@@ -62,6 +66,7 @@ async function runToEnd(platform: Platform, runners: JobRunners, job: JobRow, ow
 
   const ctx: JobContext = { platform, job, owner, signal: controller.signal, events };
   try {
+    if (failure) throw failure;
     // No runner here: an infrastructure failure (retried; another worker may know the kind).
     if (!runner) throw new Error(`this process has no runner for job kind "${job.kind}" (it knows ${runners.kinds.join(', ') || 'none'})`);
     await runner.run(ctx);

@@ -11,6 +11,39 @@ describe('JobRunners', () => {
     expect(runners.get('export')).toBeUndefined();
   });
 
+  it('loads a declared kind’s code on first use only, once, and again after a failed load', async () => {
+    let loads = 0;
+    let fail = true;
+    const runners = new JobRunners().register({
+      kind: 'lazy',
+      coordinator: true,
+      load: async () => {
+        loads++;
+        if (fail) throw new Error('broken install');
+        return runner('lazy');
+      },
+    });
+    expect(runners.coordinatorKinds).toEqual(['lazy']);
+    expect(loads).toBe(0);
+    await expect(runners.load('lazy')).rejects.toThrow('broken install');
+    fail = false;
+    const [a, b] = await Promise.all([runners.load('lazy'), runners.load('lazy')]);
+    expect(a).toBe(b);
+    expect(loads).toBe(2);
+    expect(await runners.load('unknown')).toBeUndefined();
+    const wrong = new JobRunners().register({ kind: 'one', load: async () => runner('other') });
+    await expect(wrong.load('one')).rejects.toThrow(/loaded the runner of "other"/);
+  });
+
+  it('declares every kind of this build without loading any of their code', async () => {
+    const { jobRunners } = await import('../cli/job-kinds.ts');
+    const runners = jobRunners();
+    expect(runners.kinds).toEqual(['training', 'inference', 'tuning', 'export', 'import']);
+    expect(runners.coordinatorKinds).toEqual(['tuning']);
+    expect(runners.get('training')?.accelerated).toBe(true);
+    for (const kind of runners.kinds) expect((await runners.load(kind))?.kind).toBe(kind);
+  });
+
   it('lists the kinds that declare themselves coordinators, and only those', () => {
     const runners = new JobRunners().register(runner('training')).register({ ...runner('study'), coordinator: true }).register({ ...runner('export'), coordinator: false });
     expect(runners.coordinatorKinds).toEqual(['study']);

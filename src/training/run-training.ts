@@ -379,7 +379,6 @@ async function recordVersion(
 /** The `training` kind, registered with the engine at the composition root (src/cli/job-kinds.ts). */
 export const trainingJobRunner: JobRunner = {
   kind: 'training',
-  accelerated: true,
   run: runTrainingJob,
   ended: (platform, job) => deleteCheckpoints(platform, job.id),
   // The trainer enforces max_runtime_seconds itself (stopping gracefully with the best weights);

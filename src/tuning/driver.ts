@@ -27,7 +27,7 @@ const POLL_MS = 1000;
 
 /** The `tuning` kind's runner (registered in src/cli/job-kinds.ts). No deadline: the driver enforces max_runtime_seconds itself. */
 /** A coordinator: the driver mostly waits on its trials, so it runs in the loop's coordinator slots. */
-export const tuningJobRunner: JobRunner = { kind: 'tuning', coordinator: true, run: runTuningJob };
+export const tuningJobRunner: JobRunner = { kind: 'tuning', run: runTuningJob };
 
 export async function runTuningJob(ctx: JobContext): Promise<void> {
   const { platform, job, events, signal } = ctx;

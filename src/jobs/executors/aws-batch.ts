@@ -1,5 +1,5 @@
 // The aws-batch executor: a dispatcher inside each API server that submits queued jobs to AWS
-// Batch (command `run-job <id>`), the kinds that can use a GPU (JobRunner.accelerated: training)
+// Batch (command `run-job <id>`), the kinds that can use a GPU (JobKindFlags.accelerated: training)
 // with the training queue and job definition and every other kind (inference, tuning study
 // drivers, monitoring exports) with the inference ones, reconciles Batch's view of them with ours (a container that fails
 // or is killed marks the job failed with Batch's reason), and terminates cancelled ones.
