@@ -168,3 +168,43 @@ export class ProgressBar {
 export const JOB_EXIT_CODES: Record<string, number> = { succeeded: 0, failed: 1, cancelled: 130 };
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Follows a job's event stream, handing every event to `onEvent` (the `end` event too), until the
+ * `end` event. With no stream (a 404 from an older server) or one that closes early (a proxy cut
+ * it), polls instead: `poll` once a second until it says the job has finished. Ctrl-C stops the
+ * following, not the job: the answer is then false.
+ */
+export async function followEvents<E extends { event: string }>(
+  stream: (signal: AbortSignal) => AsyncIterable<E>,
+  onEvent: (event: E) => void,
+  poll: () => Promise<boolean>,
+): Promise<boolean> {
+  const controller = new AbortController();
+  let interrupted = false;
+  const unhook = io.onInterrupt(() => {
+    interrupted = true;
+    controller.abort();
+  });
+  try {
+    let ended = false;
+    try {
+      for await (const event of stream(controller.signal)) {
+        onEvent(event);
+        if (event.event === 'end') {
+          ended = true;
+          break;
+        }
+      }
+    } catch (error) {
+      if (interrupted) throw error;
+      if (error instanceof ApiError && error.status !== 404) throw error;
+    }
+    while (!ended && !interrupted && !(await poll())) await sleep(1000);
+  } catch (error) {
+    if (!interrupted) throw error;
+  } finally {
+    unhook();
+  }
+  return !interrupted;
+}

@@ -3,7 +3,7 @@ import { Command, Option } from 'commander';
 import { ApiError, FINISHED, logLine, toEpochPoint, type EpochPoint, type JobStatus, type TrainingJob } from '../../client/index.ts';
 
 const JOB_STATUSES: JobStatus[] = ['queued', 'running', 'succeeded', 'failed', 'cancelled'];
-import { JOB_EXIT_CODES, ProgressBar, UsageError, action, duration, err, fields, formatBytes, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
+import { JOB_EXIT_CODES, ProgressBar, UsageError, action, duration, err, fields, followEvents, formatBytes, formatTime, makeClient, out, printJson, sleep, table } from './context.ts';
 import { printInference } from './predict.ts';
 import { positiveInt } from './datasets.ts';
 import { pickMetrics } from './models.ts';
@@ -85,15 +85,8 @@ export function trainCommand(): Command {
 /** Streams a job's events until it ends; returns the exit code for its final status. */
 export async function followJob(id: string, options: { json?: boolean; logs?: boolean }): Promise<number> {
   const client = makeClient();
-  const io = getIO();
   const bar = new ProgressBar('epoch', (done, total) => `${done}/${total}`);
   const epochs = new EpochTable();
-  const controller = new AbortController();
-  let interrupted = false;
-  const unhook = io.onInterrupt(() => {
-    interrupted = true;
-    controller.abort();
-  });
   let lastStatus = '';
   const showStatus = (status: string) => {
     if (status === lastStatus || options.json) return;
@@ -107,10 +100,11 @@ export async function followJob(id: string, options: { json?: boolean; logs?: bo
     for (const line of epochs.add(data)) out(line);
     if (data.epochs) bar.update(data.epoch, data.epochs, true);
   };
+  let followed: boolean;
   try {
-    let ended = false;
-    try {
-      for await (const event of client.trainingEvents(id, controller.signal)) {
+    followed = await followEvents(
+      (signal) => client.trainingEvents(id, signal),
+      (event) => {
         if (options.json) out(JSON.stringify(event));
         const data = event.data as Record<string, unknown>;
         if (event.event === 'status') showStatus(String(data?.status ?? data));
@@ -121,37 +115,22 @@ export async function followJob(id: string, options: { json?: boolean; logs?: bo
         } else if (event.event === 'log' && options.logs && !options.json) {
           bar.clear();
           err(logLine(data));
-        } else if (event.event === 'end') {
-          ended = true;
-          break;
         }
-      }
-    } catch (error) {
-      if (interrupted) throw error;
-      // A 404 here means no event stream (an older server); a broken stream means a proxy cut it.
-      // Either way, poll the job instead (which reports a job that does not exist).
-      if (error instanceof ApiError && error.status !== 404) throw error;
-    }
-    if (!ended && !interrupted) {
-      // The stream closed early: poll until the job finishes.
-      for (;;) {
+      },
+      async () => {
         const job = await client.getTrainingJob(id);
         showStatus(job.status);
         if (job.progress?.epoch && job.progress.epoch > epochs.lastEpoch) {
           const history = await client.trainingMetrics(id).catch(() => [] as EpochPoint[]);
           for (const row of history.filter((h) => h.epoch > epochs.lastEpoch)) showEpoch({ epochs: job.progress.epochs, ...row });
         }
-        if (FINISHED.includes(job.status)) break;
-        await sleep(1000);
-      }
-    }
-  } catch (error) {
-    if (!interrupted) throw error;
+        return FINISHED.includes(job.status);
+      },
+    );
   } finally {
-    unhook();
     bar.clear();
   }
-  if (interrupted) {
+  if (!followed) {
     err(`stopped following; the job goes on. Cancel it with: trainyard jobs cancel ${id}`);
     return 130;
   }

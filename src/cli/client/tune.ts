@@ -1,8 +1,8 @@
 // trainyard tune, and trainyard tuning-jobs list|show|cancel
 import { readFile } from 'node:fs/promises';
 import { Command, Option } from 'commander';
-import { ApiError, FINISHED, type JobStatus, type TuningJob, type TuningJobRequest, type TuningTrial } from '../../client/index.ts';
-import { JOB_EXIT_CODES, UsageError, action, duration, err, fields, formatNumber, formatTime, getIO, makeClient, out, printJson, sleep, table } from './context.ts';
+import { FINISHED, type JobStatus, type TuningJob, type TuningJobRequest, type TuningTrial } from '../../client/index.ts';
+import { JOB_EXIT_CODES, UsageError, action, duration, err, fields, followEvents, formatNumber, formatTime, makeClient, out, printJson, table } from './context.ts';
 import { positiveInt } from './datasets.ts';
 import { parseSets } from './train.ts';
 
@@ -129,46 +129,23 @@ export function tuneCommand(): Command {
 /** Prints a row per trial as it ends (its objective and the best so far), then the leaderboard's top. */
 export async function followStudy(id: string, options: { json?: boolean }): Promise<number> {
   const client = makeClient();
-  const io = getIO();
-  const controller = new AbortController();
-  let interrupted = false;
-  const unhook = io.onInterrupt(() => {
-    interrupted = true;
-    controller.abort();
-  });
   const rows = new TrialTable((await client.getTuningJob(id)).objective.direction);
   let lastStatus = '';
-  try {
-    let ended = false;
-    try {
-      for await (const event of client.tuningEvents(id, controller.signal)) {
-        if (options.json) out(JSON.stringify(event));
-        const data = (event.data ?? {}) as Record<string, unknown>;
-        if (event.event === 'status' && !options.json && data.status !== lastStatus) {
-          lastStatus = String(data.status);
-          err(`status: ${lastStatus}`);
-        } else if (event.event === 'trial' && !options.json && data.state !== 'running') {
-          for (const line of rows.add(data)) out(line);
-        } else if (event.event === 'end') {
-          ended = true;
-          break;
-        }
+  const followed = await followEvents(
+    (signal) => client.tuningEvents(id, signal),
+    (event) => {
+      if (options.json) out(JSON.stringify(event));
+      const data = (event.data ?? {}) as Record<string, unknown>;
+      if (event.event === 'status' && !options.json && data.status !== lastStatus) {
+        lastStatus = String(data.status);
+        err(`status: ${lastStatus}`);
+      } else if (event.event === 'trial' && !options.json && data.state !== 'running') {
+        for (const line of rows.add(data)) out(line);
       }
-    } catch (error) {
-      if (interrupted) throw error;
-      if (error instanceof ApiError && error.status !== 404) throw error;
-    }
-    while (!ended && !interrupted) {
-      const study = await client.getTuningJob(id);
-      if (FINISHED.includes(study.status)) break;
-      await sleep(1000);
-    }
-  } catch (error) {
-    if (!interrupted) throw error;
-  } finally {
-    unhook();
-  }
-  if (interrupted) {
+    },
+    async () => FINISHED.includes((await client.getTuningJob(id)).status),
+  );
+  if (!followed) {
     err(`stopped following; the study goes on. Cancel it with: trainyard tuning-jobs cancel ${id}`);
     return 130;
   }

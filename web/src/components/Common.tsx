@@ -10,6 +10,24 @@ export function StatusBadge({ status }: { status: string }) {
   );
 }
 
+/** A failed request's message and a job's own failure, as red alerts (the job and study pages). */
+export function FailureAlerts({ error, failure, title }: { error?: string; failure: string | null | false; title: string }) {
+  return (
+    <>
+      {error && (
+        <Alert color="red" role="alert">
+          {error}
+        </Alert>
+      )}
+      {failure && (
+        <Alert color="red" title={title} role="alert">
+          {failure}
+        </Alert>
+      )}
+    </>
+  );
+}
+
 export function PageHeader({ title, children, description }: { title: ReactNode; children?: ReactNode; description?: ReactNode }) {
   return (
     <Group justify="space-between" align="flex-start" mb="md" wrap="wrap">

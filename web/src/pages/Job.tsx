@@ -2,7 +2,7 @@ import { useEffect, useMemo, useRef, useState } from 'react';
 import { Alert, Button, Card, Code, Group, Progress, SimpleGrid, Stack, Text, Title } from '@mantine/core';
 import { FINISHED, api, errorText, logLine, toEpochPoint, type EpochPoint, type TrainingJob } from '../api.ts';
 import { EpochChart, type ChartSeries } from '../components/Chart.tsx';
-import { LoadState, PageHeader, StatusBadge } from '../components/Common.tsx';
+import { FailureAlerts, LoadState, PageHeader, StatusBadge } from '../components/Common.tsx';
 import { duration, flatMetrics, formatBytes, formatNumber, formatTime } from '../format.ts';
 import { Link } from '../router.tsx';
 
@@ -142,16 +142,7 @@ export function JobPage({ id }: { id: string }) {
               </Button>
             )}
           </PageHeader>
-          {error && (
-            <Alert color="red" role="alert">
-              {error}
-            </Alert>
-          )}
-          {job.status === 'failed' && job.error && (
-            <Alert color="red" title="The job failed" role="alert">
-              {job.error}
-            </Alert>
-          )}
+          <FailureAlerts error={error} failure={job.status === 'failed' && job.error} title="The job failed" />
           {job.status === 'succeeded' && job.model_version && (
             <Alert color="green" title="Trained" data-testid="job-succeeded">
               Recorded as <Link href={`/models/${encodeURIComponent(job.model)}`}>{job.model} version {job.model_version}</Link>.{' '}

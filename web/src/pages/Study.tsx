@@ -2,7 +2,7 @@ import { useEffect, useMemo, useState } from 'react';
 import { Alert, Badge, Button, Card, Code, Group, Progress, SimpleGrid, Stack, Text, Title } from '@mantine/core';
 import { FINISHED, api, errorText, type TuningJob, type TuningTrial } from '../api.ts';
 import { EpochChart, type ChartSeries } from '../components/Chart.tsx';
-import { DataTable, LoadState, PageHeader, StatusBadge } from '../components/Common.tsx';
+import { DataTable, FailureAlerts, LoadState, PageHeader, StatusBadge } from '../components/Common.tsx';
 import { STATUS_COLORS, duration, formatNumber, formatTime } from '../format.ts';
 import { Link } from '../router.tsx';
 
@@ -174,16 +174,7 @@ export function StudyPage({ id }: { id: string }) {
               </Button>
             )}
           </PageHeader>
-          {error && (
-            <Alert color="red" role="alert">
-              {error}
-            </Alert>
-          )}
-          {study.status === 'failed' && study.error && (
-            <Alert color="red" title="The study failed" role="alert">
-              {study.error}
-            </Alert>
-          )}
+          <FailureAlerts error={error} failure={study.status === 'failed' && study.error} title="The study failed" />
           {study.status === 'succeeded' && study.model_version && (
             <Alert color="green" title="Study finished" data-testid="study-succeeded">
               The best trial is <Link href={`/models/${encodeURIComponent(study.model)}`}>{study.model} version {study.model_version}</Link>
