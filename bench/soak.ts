@@ -1,6 +1,7 @@
 // bench/soak: mixed traffic against one `trainyard server` for a while, sampling every 10 s the
-// server's RSS, open file descriptors and the p99 latency of the requests of those 10 s. Flat lines
-// are the target (no leak of memory, descriptors or time).
+// server's RSS and open file descriptors (summed over its primary and HTTP processes, with each
+// process's RSS in brackets, primary first) and the p99 latency of the requests of those 10 s. Flat
+// lines are the target (no leak of memory, descriptors or time).
 //
 //   npx tsx bench/soak.ts [--duration 600] [--concurrency 8]
 //
@@ -68,12 +69,34 @@ let latencies: number[] = [];
 let errors = 0;
 const started = Date.now();
 const pid = server.child.pid!;
+
+/** The server's own processes: the one started and its HTTP processes (TRAINYARD_WORKERS), not its jobs' run-job and trainer children, which come and go. */
+async function serverProcesses(): Promise<number[]> {
+  const children: number[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const [stat, cmdline] = await Promise.all([readFile(`/proc/${entry}/stat`, 'utf8'), readFile(`/proc/${entry}/cmdline`, 'utf8')]).catch(() => ['', '']);
+    const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+    if (ppid === pid && cmdline.includes('trainyard') && !cmdline.includes('run-job')) children.push(Number(entry));
+  }
+  return [pid, ...children];
+}
+
 const sample = async () => {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const rss = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
-  const fds = (await readdir(`/proc/${pid}/fd`)).length;
+  let rss = 0;
+  let fds = 0;
+  const each: string[] = [];
+  for (const id of await serverProcesses()) {
+    const status = await readFile(`/proc/${id}/status`, 'utf8').catch(() => '');
+    const mb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
+    rss += mb;
+    fds += (await readdir(`/proc/${id}/fd`).catch(() => [])).length;
+    each.push(mb.toFixed(0));
+  }
   const sorted = latencies.sort((a, b) => a - b);
-  console.log(`${String(Math.round((Date.now() - started) / 1000)).padStart(5)} s  rss ${rss.toFixed(0).padStart(5)} MB  fds ${String(fds).padStart(4)}  requests ${String(sorted.length).padStart(6)}  p99 ${percentile(sorted, 99).toFixed(1).padStart(7)} ms  errors ${errors}`);
+  console.log(
+    `${String(Math.round((Date.now() - started) / 1000)).padStart(5)} s  rss ${rss.toFixed(0).padStart(5)} MB (${each.join(' + ')})  fds ${String(fds).padStart(4)}  requests ${String(sorted.length).padStart(6)}  p99 ${percentile(sorted, 99).toFixed(1).padStart(7)} ms  errors ${errors}`,
+  );
   latencies = [];
 };
 console.log(`soak: ${values.duration} s, concurrency ${concurrency}, server pid ${pid} (${base})`);
