@@ -20,7 +20,7 @@ import { isoOf } from '../datasets/datetime.ts';
 import { LATENCY_FEATURE, PREDICTION_FEATURE, addBinCounts, getSettings, insertRecords, type BinCount, type MonitoringSettings, type PredictionRecord } from './store.ts';
 import { readBaseline } from './baseline-artifact.ts';
 import { predictionLogPartKey } from '../store/blobs/keys.ts';
-import { latencyBin } from './traffic.ts';
+import { LATENCY_EDGES_MS, latencyBin } from './traffic.ts';
 import { sweepExpired } from './retention.ts';
 
 export interface MonitorOptions {
@@ -63,13 +63,65 @@ interface VersionBinners {
   prediction: PredictionBinner | null;
 }
 
+/** One histogram's counts for one hour: counts[bin + 1] (bin -1, MISSING_BIN, is a missing value). */
+interface Tally {
+  feature: string;
+  counts: Uint32Array;
+}
+
+const tally = (feature: string, bins: number): Tally => ({ feature, counts: new Uint32Array(bins + 1) });
+
+/**
+ * What one model version logs in one hour: its JSON Lines and its histogram counts. The per-row
+ * work is indexing: each feature's tallies are resolved once per hour, not a string key per row and
+ * feature.
+ */
+class HourLog {
+  readonly lines: string[] = [];
+  readonly features: Array<{ column: number; binner: FeatureBinner; tally: Tally }> = [];
+  readonly prediction: { binner: PredictionBinner; tally: Tally } | null;
+  readonly latency = tally(LATENCY_FEATURE, LATENCY_EDGES_MS.length + 1);
+
+  constructor(
+    readonly model: string,
+    readonly version: number,
+    readonly hour: string,
+    manifest: ObservedPredictions['manifest'],
+    binners: VersionBinners,
+  ) {
+    manifest.features.forEach((feature, column) => {
+      for (const { key, binner } of binners.features.get(feature.name) ?? []) this.features.push({ column, binner, tally: tally(key, binner.bins) });
+    });
+    this.prediction = binners.prediction ? { binner: binners.prediction, tally: tally(PREDICTION_FEATURE, binners.prediction.bins) } : null;
+  }
+
+  /** Its counts as drift_bins rows (bins never hit are left out). */
+  binCounts(): BinCount[] {
+    const rows: BinCount[] = [];
+    for (const { feature, counts } of [...this.features.map((f) => f.tally), ...(this.prediction ? [this.prediction.tally] : []), this.latency]) {
+      counts.forEach((count, index) => {
+        if (count > 0) rows.push({ model_name: this.model, version: this.version, hour: this.hour, feature, bin: index - 1, count });
+      });
+    }
+    return rows;
+  }
+}
+
+/** An input value as logged: numbers as they are, a missing value as null, a datetime as ISO 8601 text (as it was sent, and as an export reads it back). */
+function inputValue(column: RawColumn, kind: string, row: number): string | number | null {
+  if (!(column instanceof Float64Array)) return column[row] ?? null;
+  const value = column[row];
+  if (!Number.isFinite(value)) return null;
+  return kind === 'datetime' ? isoOf(value) : value;
+}
+
 export class PredictionMonitor {
   readonly counters: MonitorCounters = { logged: 0, dropped: 0, flushFailures: 0 };
   private readonly writer = `${hostname().replace(/[^A-Za-z0-9-]/g, '-').slice(0, 40)}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private sequence = 0;
-  private lines: Array<{ model: string; hour: string; text: string }> = [];
   private records: PredictionRecord[] = [];
-  private bins = new Map<string, BinCount>();
+  /** By model, version and hour. */
+  private hours = new Map<string, HourLog>();
   private readonly settings = new Map<string, { at: number; value: MonitoringSettings }>();
   private readonly binners = new Map<string, Promise<VersionBinners>>();
   private timer: NodeJS.Timeout | undefined;
@@ -131,6 +183,7 @@ export class PredictionMonitor {
     const model = version.model;
     const time = new Date().toISOString();
     const hour = time.slice(0, 13);
+    const log = this.hourLog(version, hour, manifest, binners);
     const classes = manifest.target.kind === 'label' ? (manifest.target.classes ?? []) : null;
     const threshold = context.threshold ?? 0.5;
     const loggedBefore = this.counters.logged;
@@ -142,34 +195,24 @@ export class PredictionMonitor {
       }
       const row = (batch.firstRow ?? 0) + i;
       const inputs: Record<string, string | number | null> = {};
-      for (let f = 0; f < manifest.features.length; f++) {
-        const column = columns[f];
-        // A datetime is logged as ISO 8601 text, as it was sent (and as an export must read it back).
-        if (!(column instanceof Float64Array)) inputs[manifest.features[f].name] = column[i];
-        else inputs[manifest.features[f].name] = Number.isNaN(column[i]) ? null : manifest.features[f].kind === 'datetime' ? isoOf(column[i]) : column[i];
-      }
+      for (let f = 0; f < manifest.features.length; f++) inputs[manifest.features[f].name] = inputValue(columns[f], manifest.features[f].kind, i);
       const prediction = describeOutput(manifest.task, classes, output, width, i, threshold);
-      this.lines.push({
-        model,
-        hour,
-        text: JSON.stringify({ time, model, version: version.version, request_id: context.requestId, row, latency_ms: batch.latencyMs, inputs, output: prediction.output }),
-      });
+      // One JSON.stringify per row: a string built piece by piece costs more in flattening and garbage.
+      log.lines.push(JSON.stringify({ time, model, version: version.version, request_id: context.requestId, row, latency_ms: batch.latencyMs, inputs, output: prediction.output }));
       this.records.push({ model_name: model, request_id: context.requestId, row_index: row, version: version.version, logged_at: time, predicted_label: prediction.label, predicted_value: prediction.value });
-      for (let f = 0; f < manifest.features.length; f++) {
-        for (const { key, binner } of binners.features.get(manifest.features[f].name) ?? []) this.count(model, version.version, hour, key, binner.bin(columns[f], i));
-      }
-      if (binners.prediction) this.count(model, version.version, hour, PREDICTION_FEATURE, binners.prediction.bin(output, width, i));
+      for (const feature of log.features) feature.tally.counts[feature.binner.bin(columns[feature.column], i) + 1]++;
+      if (log.prediction) log.prediction.tally.counts[log.prediction.binner.bin(output, width, i) + 1]++;
       this.counters.logged++;
     }
-    if (this.counters.logged > loggedBefore) this.count(model, version.version, hour, LATENCY_FEATURE, latencyBin(batch.latencyMs));
+    if (this.counters.logged > loggedBefore) log.latency.counts[latencyBin(batch.latencyMs) + 1]++;
     if (this.records.length >= this.options.maxQueuedRows / 2) void this.flush();
   }
 
-  private count(model: string, version: number, hour: string, feature: string, bin: number): void {
-    const key = `${model}\u0000${version}\u0000${hour}\u0000${feature}\u0000${bin}`;
-    const hit = this.bins.get(key);
-    if (hit) hit.count++;
-    else this.bins.set(key, { model_name: model, version, hour, feature, bin, count: 1 });
+  private hourLog(version: ModelVersionRecord, hour: string, manifest: ObservedPredictions['manifest'], binners: VersionBinners): HourLog {
+    const key = `${version.model}\u0000${version.version}\u0000${hour}`;
+    let log = this.hours.get(key);
+    if (!log) this.hours.set(key, (log = new HourLog(version.model, version.version, hour, manifest, binners)));
+    return log;
   }
 
   private binnersFor(version: ModelVersionRecord): Promise<VersionBinners> {
@@ -197,25 +240,23 @@ export class PredictionMonitor {
   }
 
   private async write(): Promise<void> {
-    if (this.records.length === 0 && this.bins.size === 0) return;
-    const lines = this.lines;
+    if (this.records.length === 0 && this.hours.size === 0) return;
     const records = this.records;
-    const bins = this.bins;
-    this.lines = [];
+    const hours = [...this.hours.values()];
     this.records = [];
-    this.bins = new Map();
+    this.hours = new Map();
     try {
+      // One part per model and hour (versions of a model share its hour's parts).
       const parts = new Map<string, string[]>();
-      for (const line of lines) {
-        const key = predictionLogPartKey(line.model, line.hour, `${Date.now()}-${this.writer}-${this.sequence}`);
-        let texts = parts.get(key);
-        if (!texts) parts.set(key, (texts = []));
-        texts.push(line.text);
+      const stamp = `${Date.now()}-${this.writer}-${this.sequence++}`;
+      for (const log of hours) {
+        if (log.lines.length === 0) continue;
+        const key = predictionLogPartKey(log.model, log.hour, stamp);
+        parts.set(key, parts.get(key)?.concat(log.lines) ?? log.lines);
       }
-      this.sequence++;
       for (const [key, texts] of parts) await this.stores.blobs.put(key, texts.join('\n') + '\n', { contentType: 'application/x-ndjson' });
       await insertRecords(this.stores.metadata, records);
-      await addBinCounts(this.stores.metadata, [...bins.values()]);
+      await addBinCounts(this.stores.metadata, hours.flatMap((log) => log.binCounts()));
     } catch (error) {
       this.counters.flushFailures++;
       this.counters.dropped += records.length;

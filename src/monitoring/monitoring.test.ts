@@ -269,6 +269,23 @@ describe('PredictionMonitor', () => {
     await monitor.close();
   });
 
+  it('writes lines that parse back: names that need escaping, datetimes as ISO text, a non-finite number or a missing value as null', async () => {
+    await putSettings(metadata, 'm', { log_sample_rate: 1, retention_days: 30 });
+    const monitor = new PredictionMonitor({ metadata, blobs, logger: pino({ level: 'silent' }) });
+    const record = await monitor.recorder(version, { requestId: 'r"2' });
+    const odd = { ...manifest, features: [{ name: 'say "hi"\n', kind: 'numeric' }, { name: 'when', kind: 'datetime' }, { name: 'c', kind: 'categorical' }] };
+    const when = Date.parse('2026-03-01T12:00:00.000Z');
+    record!({ manifest: odd, columns: [Float64Array.of(1.5, Number.POSITIVE_INFINITY), Float64Array.of(when, Number.NaN), ['a', null]], rows: 2, output: Float32Array.of(0.9, 0.1), width: 1, latencyMs: 2 });
+    await monitor.flush();
+    const [part] = await blobs.list('monitoring/m/logs');
+    const chunks: Buffer[] = [];
+    for await (const chunk of await blobs.get(part)) chunks.push(chunk as Buffer);
+    const lines = Buffer.concat(chunks).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(lines[0]).toMatchObject({ request_id: 'r"2', row: 0, inputs: { 'say "hi"\n': 1.5, when: '2026-03-01T12:00:00.000Z', c: 'a' }, output: { label: 'yes' } });
+    expect(lines[1]).toMatchObject({ row: 1, inputs: { 'say "hi"\n': null, when: null, c: null } });
+    await monitor.close();
+  });
+
   it('drops and counts rows beyond its buffer instead of waiting', async () => {
     await putSettings(metadata, 'm', { log_sample_rate: 1, retention_days: 30 });
     const monitor = new PredictionMonitor({ metadata, blobs, logger: pino({ level: 'silent' }) }, { flushMs: 60_000, maxQueuedRows: 10, settingsTtlMs: 5000 });
