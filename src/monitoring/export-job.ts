@@ -6,6 +6,7 @@
 // `trainyard gc`: an attempt that fails or is cancelled removes what it staged, and the next attempt
 // removes what a killed one staged — or, when the killed one had already recorded the dataset and
 // died before finishing the job, finishes the job with that dataset instead of exporting again.
+import { Type, type Static } from 'typebox';
 import type { JobContext } from '../jobs/context.ts';
 import { durably } from '../jobs/context.ts';
 import { JobUserError, LeaseLostError } from '../jobs/errors.ts';
@@ -27,12 +28,11 @@ export interface ExportJobSpec {
 }
 
 /** What a succeeded export job records as its stats. */
-export interface ExportJobResult {
-  dataset_id: string;
-  dataset_name: string;
-  dataset_version: number;
-  rows: number;
-}
+export const ExportJobResultSchema = Type.Object(
+  { dataset_id: Type.String(), dataset_name: Type.String(), dataset_version: Type.Integer(), rows: Type.Integer() },
+  { description: 'The new dataset version, once succeeded' },
+);
+export type ExportJobResult = Static<typeof ExportJobResultSchema>;
 
 
 /** The dataset recorded under `id`, if there is one. */

@@ -4,16 +4,15 @@
 // IMPORT_NOT_ALLOWED); what the objects hold is found out by the job.
 import { Type, type Static } from 'typebox';
 import type { Api, RouteContext } from '../route-context.ts';
-import { IdParams, problems } from '../schemas.ts';
+import { registerJobRoutes } from '../job-routes.ts';
+import { problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
-import { createJob, getJobRow, jobSpec, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
-import { streamJobEvents } from '../../jobs/events-stream.ts';
-import { openStream } from '../../auth/streams.ts';
+import { createJob, jobSpec, listJobRows, parseJson, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { TrainyardError } from '../../errors.ts';
 import { validateName } from '../../datasets/service.ts';
 import { assertAllowed, parseImportUrl } from '../../datasets/import/location.ts';
 import { formatOfKey } from '../../datasets/import/source.ts';
-import type { ImportJobResult, ImportJobSpec, ImportProgress } from '../../datasets/import/import-job.ts';
+import { ImportJobResultSchema, ImportProgressSchema, type ImportJobResult, type ImportJobSpec, type ImportProgress } from '../../datasets/import/import-job.ts';
 import { JobStatusSchema } from './training-jobs.ts';
 
 const Nullable = <T extends import('typebox').TSchema>(t: T) => Type.Union([t, Type.Null()]);
@@ -24,28 +23,8 @@ const ImportJobSchema = Type.Object(
     status: JobStatusSchema,
     name: Type.String({ description: 'The dataset the objects are imported into (its next version)' }),
     url: Type.String({ description: 'The s3:// location, as normalised at submission' }),
-    progress: Nullable(
-      Type.Object({
-        files_done: Type.Integer(),
-        files_total: Nullable(Type.Integer({ description: 'Known once the objects are listed' })),
-        bytes_done: Type.Integer(),
-        bytes_total: Nullable(Type.Integer()),
-      }),
-    ),
-    result: Nullable(
-      Type.Object(
-        {
-          dataset_id: Type.String(),
-          dataset_name: Type.String(),
-          dataset_version: Type.Integer(),
-          format: Type.String(),
-          rows: Type.Integer(),
-          files: Type.Integer(),
-          bytes: Type.Integer(),
-        },
-        { description: 'The new dataset version, once succeeded' },
-      ),
-    ),
+    progress: Nullable(ImportProgressSchema),
+    result: Nullable(ImportJobResultSchema),
     error: Nullable(Type.String()),
     error_code: Nullable(Type.String()),
     attempts: Type.Integer(),
@@ -143,21 +122,11 @@ export async function importJobRoutes(app: Api, { platform, executor }: RouteCon
     },
   );
 
-  app.get(
-    '/v1/import-jobs/:id',
-    { schema: { tags, summary: 'Get an import job: status, progress in files and bytes, error, and once succeeded its dataset', params: IdParams, response: { 200: jobRef, ...problems(401, 403, 404) } } },
-    async (request) => toImportJob(await getJobRow(db, request.params.id, 'import')),
-  );
-
-  app.get(
-    '/v1/import-jobs/:id/events',
-    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404, 429) } } },
-    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'import', openStream(platform, request)),
-  );
-
-  app.post(
-    '/v1/import-jobs/:id/cancel',
-    { schema: { tags, summary: 'Cancel a queued or running import job (nothing is kept)', params: IdParams, response: { 202: jobRef, ...problems(401, 403, 404, 409) } } },
-    async (request, reply) => reply.status(202).send(toImportJob(await requestCancel(db, request.params.id, 'import'))),
-  );
+  registerJobRoutes(app, platform, {
+    kind: 'import',
+    path: '/v1/import-jobs',
+    tags,
+    view: { schema: jobRef, of: toImportJob },
+    summaries: { get: 'Get an import job: status, progress in files and bytes, error, and once succeeded its dataset', cancel: 'Cancel a queued or running import job (nothing is kept)' },
+  });
 }

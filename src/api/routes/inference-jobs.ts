@@ -1,10 +1,9 @@
 import { Type, type Static } from 'typebox';
 import type { Api, RouteContext } from '../route-context.ts';
+import { registerJobRoutes } from '../job-routes.ts';
 import { IdParams, problems } from '../schemas.ts';
 import { PageQuery, decodeCursor, pageOf, pageSchema } from '../pagination.ts';
-import { createJob, getJobRow, jobDataset, jobModel, jobSpec, listJobRows, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
-import { streamJobEvents } from '../../jobs/events-stream.ts';
-import { openStream } from '../../auth/streams.ts';
+import { createJob, getJobRow, jobDataset, jobModel, jobSpec, listJobRows, parseJson, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { resolveVersion } from '../../models/registry.ts';
 import { resolveDataset } from '../../datasets/resolve-dataset.ts';
 import { datasetColumns } from '../../datasets/rows.ts';
@@ -195,11 +194,13 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
     },
   );
 
-  app.get(
-    '/v1/inference-jobs/:id',
-    { schema: { tags, summary: 'Get an inference job with its progress and statistics', params: IdParams, response: { 200: jobRef, ...problems(401, 403, 404) } } },
-    async (request) => toInferenceJob(await getJobRow(db, request.params.id, 'inference')),
-  );
+  registerJobRoutes(app, platform, {
+    kind: 'inference',
+    path: '/v1/inference-jobs',
+    tags,
+    view: { schema: jobRef, of: toInferenceJob },
+    summaries: { get: 'Get an inference job with its progress and statistics', cancel: 'Cancel a queued or running inference job' },
+  });
 
   app.get(
     '/v1/inference-jobs/:id/output',
@@ -224,15 +225,4 @@ export async function inferenceJobRoutes(root: Api, context: RouteContext): Prom
     },
   );
 
-  app.get(
-    '/v1/inference-jobs/:id/events',
-    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404, 429) } } },
-    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'inference', openStream(platform, request)),
-  );
-
-  app.post(
-    '/v1/inference-jobs/:id/cancel',
-    { schema: { tags, summary: 'Cancel a queued or running inference job', params: IdParams, response: { 202: jobRef, ...problems(401, 403, 404, 409) } } },
-    async (request, reply) => reply.status(202).send(toInferenceJob(await requestCancel(db, request.params.id, 'inference'))),
-  );
 }

@@ -1,13 +1,12 @@
 // Model monitoring: settings per model, feedback, drift and live quality per version, traffic.
 import { Type, type Static } from 'typebox';
 import type { Api, RouteContext } from '../route-context.ts';
-import { IdParams, problems } from '../schemas.ts';
+import { registerJobRoutes } from '../job-routes.ts';
+import { problems } from '../schemas.ts';
 import { JobStatusSchema } from './training-jobs.ts';
-import { createJob, getJobRow, jobModel, jobSpec, parseJson, requestCancel, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
-import { streamJobEvents } from '../../jobs/events-stream.ts';
-import { openStream } from '../../auth/streams.ts';
+import { createJob, jobModel, jobSpec, parseJson, type JobRow, type JobStatus } from '../../jobs/jobs.ts';
 import { validateName } from '../../datasets/service.ts';
-import { type ExportJobResult, type ExportJobSpec } from '../../monitoring/export-job.ts';
+import { ExportJobResultSchema, type ExportJobResult, type ExportJobSpec } from '../../monitoring/export-job.ts';
 import { getModel, getVersion } from '../../models/registry.ts';
 import { TrainyardError } from '../../errors.ts';
 import { applyFeedback, getSettings, labelledPredictions, putSettings } from '../../monitoring/store.ts';
@@ -81,10 +80,7 @@ const ExportJobSchema = Type.Object(
     from: Type.String({ format: 'date-time' }),
     to: Type.String({ format: 'date-time' }),
     progress: Type.Union([Type.Object({ rows_done: Type.Integer() }), Type.Null()]),
-    result: Type.Union([
-      Type.Object({ dataset_id: Type.String(), dataset_name: Type.String(), dataset_version: Type.Integer(), rows: Type.Integer() }, { description: 'The new dataset version, once succeeded' }),
-      Type.Null(),
-    ]),
+    result: Type.Union([ExportJobResultSchema, Type.Null()]),
     error: Type.Union([Type.String(), Type.Null()]),
     error_code: Type.Union([Type.String(), Type.Null()]),
     attempts: Type.Integer(),
@@ -334,21 +330,11 @@ export async function monitoringRoutes(app: Api, { platform, monitor, executor }
     },
   );
 
-  app.get(
-    '/v1/export-jobs/:id',
-    { schema: { tags, summary: 'Get a prediction-log export job and, once succeeded, its dataset', params: IdParams, response: { 200: exportRef, ...problems(401, 403, 404) } } },
-    async (request) => toExportJob(await getJobRow(db, request.params.id, 'export')),
-  );
-
-  app.get(
-    '/v1/export-jobs/:id/events',
-    { schema: { tags, summary: 'Server-Sent Events: status, log; then end', params: IdParams, produces: ['text/event-stream'], response: { 200: Type.String(), ...problems(401, 403, 404, 429) } } },
-    async (request, reply) => streamJobEvents(db, request, reply, request.params.id, 'export', openStream(platform, request)),
-  );
-
-  app.post(
-    '/v1/export-jobs/:id/cancel',
-    { schema: { tags, summary: 'Cancel an export job (nothing is kept)', params: IdParams, response: { 202: exportRef, ...problems(401, 403, 404, 409) } } },
-    async (request, reply) => reply.status(202).send(toExportJob(await requestCancel(db, request.params.id, 'export'))),
-  );
+  registerJobRoutes(app, platform, {
+    kind: 'export',
+    path: '/v1/export-jobs',
+    tags,
+    view: { schema: exportRef, of: toExportJob },
+    summaries: { get: 'Get a prediction-log export job and, once succeeded, its dataset', cancel: 'Cancel an export job (nothing is kept)' },
+  });
 }

@@ -6,6 +6,7 @@
 // local staging file the servers' staging sweep (table/staging.ts). The job itself is retried
 // under the engine's lease rules, from the start.
 import { Readable } from 'node:stream';
+import { Type, type Static } from 'typebox';
 import type { JobContext } from '../../jobs/context.ts';
 import { durably } from '../../jobs/context.ts';
 import { JobUserError, LeaseLostError } from '../../jobs/errors.ts';
@@ -26,24 +27,29 @@ export interface ImportJobSpec {
   url: string;
 }
 
-/** The job's progress while it runs (totals once the objects are listed). */
-export interface ImportProgress {
-  files_done: number;
-  files_total: number | null;
-  bytes_done: number;
-  bytes_total: number | null;
-}
+/** The job's progress while it runs (totals once the objects are listed): the job writes it, GET /v1/import-jobs/{id} shows it. */
+export const ImportProgressSchema = Type.Object({
+  files_done: Type.Integer(),
+  files_total: Type.Union([Type.Integer({ description: 'Known once the objects are listed' }), Type.Null()]),
+  bytes_done: Type.Integer(),
+  bytes_total: Type.Union([Type.Integer(), Type.Null()]),
+});
+export type ImportProgress = Static<typeof ImportProgressSchema>;
 
-/** What a succeeded import job records as its stats. */
-export interface ImportJobResult {
-  dataset_id: string;
-  dataset_name: string;
-  dataset_version: number;
-  format: string;
-  rows: number;
-  files: number;
-  bytes: number;
-}
+/** What a succeeded import job records as its stats, and the API shows as its result. */
+export const ImportJobResultSchema = Type.Object(
+  {
+    dataset_id: Type.String(),
+    dataset_name: Type.String(),
+    dataset_version: Type.Integer(),
+    format: Type.String(),
+    rows: Type.Integer(),
+    files: Type.Integer(),
+    bytes: Type.Integer(),
+  },
+  { description: 'The new dataset version, once succeeded' },
+);
+export type ImportJobResult = Static<typeof ImportJobResultSchema>;
 
 /** Counts the bytes read, and remembers a failure of the store itself (not the data's fault). */
 async function* watched(body: Readable, onBytes: (n: number) => void, onFailure: (error: unknown) => void): AsyncGenerator<Buffer> {
