@@ -91,12 +91,15 @@ async function insertIfReferencesExist(q: Db, row: JobRow): Promise<boolean> {
   return Number(result.numInsertedOrUpdatedRows ?? 0) > 0;
 }
 
-/** The 404 for a job whose dataset or model was not there (any more) when it was inserted. */
+/** The 404 for a job whose dataset or model was not there (any more) when it was inserted, naming the request's field. */
 async function missingReference(q: Db, row: JobRow): Promise<TrainyardError> {
-  if (row.dataset_id !== null && !(await q.selectFrom('datasets').select('id').where('id', '=', row.dataset_id).executeTakeFirst())) {
-    return notFound('dataset', row.dataset_id);
-  }
-  return notFound('model', row.model_name ?? '');
+  const missing =
+    row.dataset_id !== null && !(await q.selectFrom('datasets').select('id').where('id', '=', row.dataset_id).executeTakeFirst())
+      ? { field: 'dataset', what: 'dataset', id: row.dataset_id }
+      : { field: 'model', what: 'model', id: row.model_name ?? '' };
+  return new TrainyardError('NOT_FOUND', `${missing.what} "${missing.id}" does not exist (deleted while the job was being queued)`, {
+    errors: [{ field: missing.field, message: `no such ${missing.what}` }],
+  });
 }
 
 export async function getJobRow(db: Db, id: string, kind?: JobKind): Promise<JobRow> {

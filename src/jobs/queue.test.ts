@@ -190,7 +190,7 @@ for (const config of METADATA_STORES) {
     });
 
     it('queues a job only in the statement that finds its dataset and model: a racing delete wins or refuses, never both', async () => {
-      await expect(createJob(stores[0], { kind: 'training', model: 'm', datasetId: 'ds_missing', spec: {}, maxAttempts: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('ds_missing') });
+      await expect(createJob(stores[0], { kind: 'training', model: 'm', datasetId: 'ds_missing', spec: {}, maxAttempts: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('ds_missing'), errors: [{ field: 'dataset' }] });
       await expect(createJob(stores[0], { kind: 'training', model: 'missing', datasetId: 'ds_x', spec: {}, maxAttempts: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND', message: expect.stringContaining('missing') });
       await expect(createJob(stores[0], { kind: 'export', model: 'missing', spec: {}, maxAttempts: 1 })).rejects.toMatchObject({ code: 'NOT_FOUND' });
       expect(await stores[0].db.selectFrom('jobs').select('id').where((eb) => eb.or([eb('dataset_id', '=', 'ds_missing'), eb('model_name', '=', 'missing')])).execute()).toEqual([]);
