@@ -7,7 +7,7 @@ import { pino } from 'pino';
 import { loadConfig } from '../config.ts';
 import { openPlatform, type Platform } from '../platform.ts';
 import { createJob, getJobRow, requestCancel } from './jobs.ts';
-import { claimById } from './queue.ts';
+import { claimById, finishJob } from './queue.ts';
 import { runClaimedJob } from './run-job.ts';
 import { JobRunners } from './runner.ts';
 
@@ -47,5 +47,26 @@ describe('runClaimedJob', () => {
     expect(performance.now() - asked).toBeLessThan(5_000);
     expect(stoppedBy).toBe('cancel');
     expect((await getJobRow(platform.metadata.db, job.id)).status).toBe('cancelled');
+  });
+
+  it('reports the end the runner recorded, and runs the kind’s clean-up, even when a heartbeat saw the released lease first', async () => {
+    let cleanedUp = 0;
+    const runners = new JobRunners().register({
+      kind: 'finishing',
+      run: async ({ platform: p, job, owner, signal }) => {
+        await finishJob(p.metadata.db, job.id, owner, { status: 'succeeded' });
+        // The runner's last moments after recording its end: long enough for a heartbeat (every 200 ms at a 1 s lease) to find the lease gone.
+        await new Promise((resolve) => setTimeout(resolve, 600));
+        expect(signal.reason).toBe('lease-lost');
+      },
+      ended: async () => {
+        cleanedUp++;
+      },
+    });
+    const short = { ...platform, config: { ...platform.config, leaseSeconds: 1 } };
+    const job = await createJob(platform.metadata, { kind: 'finishing', spec: {}, maxAttempts: 1 });
+    const claimed = await claimById(platform.metadata, job.id, 'test-owner', 1_000);
+    expect(await runClaimedJob(short, runners, claimed!, 'test-owner')).toBe('succeeded');
+    expect(cleanedUp).toBe(1);
   });
 });

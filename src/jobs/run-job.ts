@@ -82,10 +82,14 @@ async function runToEnd(platform: Platform, runners: JobRunners, job: JobRow, ow
     // No runner here: an infrastructure failure (retried; another worker may know the kind).
     if (!runner) throw new Error(`this process has no runner for job kind "${job.kind}" (it knows ${runners.kinds.join(', ') || 'none'})`);
     await runner.run(ctx);
+    // The end the runner recorded comes first: a heartbeat that runs after the runner's finishJob
+    // finds the lease released and aborts with 'lease-lost', which must not turn a finished job
+    // into an abandoned one (its `ended` clean-up would then never run).
+    const row = await durably(platform, job.id, 'read the job’s end', () => getJobRow(db, job.id));
+    if (ENDED.includes(row.status as JobEnd)) return row.status as JobEnd;
     const reason = abortReason(controller.signal);
     if (reason) return await endAborted(platform, job, owner, reason, events);
-    const row = await durably(platform, job.id, 'read the job’s end', () => getJobRow(db, job.id));
-    return row.status === 'succeeded' ? 'succeeded' : row.status === 'running' ? 'abandoned' : (row.status as JobEnd);
+    return 'abandoned';
   } catch (error) {
     const reason = abortReason(controller.signal);
     if (reason) return await endAborted(platform, job, owner, reason, events);
