@@ -1,6 +1,5 @@
 // Builds the Fastify app: OpenAPI from the route schemas, problem+json errors, request ids in the
 // logs, Prometheus request histograms, and one route module per resource.
-import { randomUUID } from 'node:crypto';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -17,6 +16,7 @@ import { startStagingSweeper } from '../store/gc.ts';
 import { jsonBodyParser } from './json-body.ts';
 import { DEFAULT_MONITOR_OPTIONS, PredictionMonitor } from '../monitoring/monitor.ts';
 import { monitoringSnapshot } from '../monitoring/gauges.ts';
+import { timeOrderedId } from './request-id.ts';
 
 export interface AppOptions {
   /** Route modules to register (ALL_ROUTES in the server); tests may build slices. */
@@ -105,7 +105,7 @@ export async function buildApp(platform: Platform, options: AppOptions = {}): Pr
     loggerInstance: platform.logger as FastifyBaseLogger,
     genReqId: (request) => {
       const header = request.headers['x-request-id'];
-      return typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : randomUUID();
+      return typeof header === 'string' && /^[\w.-]{1,128}$/.test(header) ? header : timeOrderedId();
     },
     bodyLimit: 16 * 1024 * 1024,
     // Errors Fastify raises before routing (a URL that does not decode, a bad content type): the
