@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { once } from 'node:events';
 import { sql } from 'kysely';
 import { afterEach, describe, expect, it } from 'vitest';
-import { openSqliteStore } from './sqlite-store.ts';
+import SQLite from 'better-sqlite3';
+import { cachingStatements, openSqliteStore } from './sqlite-store.ts';
 
 const dirs: string[] = [];
 afterEach(async () => {
@@ -50,5 +51,44 @@ describe('openSqliteStore', () => {
       await store.close();
       await holder.released;
     }
+  });
+});
+
+describe('cachingStatements', () => {
+  it('prepares a text once, keeps the most recently used, and re-prepares one it let go', () => {
+    const connection = new SQLite(':memory:');
+    let prepared = 0;
+    const counting = Object.assign(Object.create(connection) as SQLite.Database, {
+      prepare: (text: string) => {
+        prepared++;
+        return connection.prepare(text);
+      },
+    });
+    const cache = cachingStatements(counting, 2);
+    const first = cache.prepare('select 1');
+    expect(cache.prepare('select 1')).toBe(first);
+    cache.prepare('select 2');
+    cache.prepare('select 1'); // now the most recent: 'select 2' goes first
+    cache.prepare('select 3');
+    expect(prepared).toBe(3);
+    expect(cache.prepare('select 1')).toBe(first);
+    cache.prepare('select 2');
+    expect(prepared).toBe(4);
+    cache.close();
+  });
+
+  it('lets a query run again after a stream over it stopped early', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'trainyard-sqlite-'));
+    dirs.push(dir);
+    const store = await openSqliteStore(join(dir, 'trainyard.sqlite'));
+    await sql`create table numbers (n integer)`.execute(store.db);
+    await sql`insert into numbers values (1), (2), (3)`.execute(store.db);
+    const query = store.db.selectFrom('numbers' as never).select(sql<number>`n`.as('n'));
+    for await (const row of query.stream()) {
+      expect(row).toEqual({ n: 1 });
+      break;
+    }
+    expect(await query.execute()).toEqual([{ n: 1 }, { n: 2 }, { n: 3 }]);
+    await store.close();
   });
 });
