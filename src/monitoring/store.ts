@@ -1,6 +1,6 @@
 // The monitoring tables (migration 0008), owned here: settings per model, prediction records
 // (feedback joins on them) and live drift-bin counts (every server adds its own; sums are the view).
-import { sql } from 'kysely';
+import { CompiledQuery, sql } from 'kysely';
 import { together, type MetadataStore } from '../store/metadata/metadata-store.ts';
 import type { PredictionRecordTable } from '../store/metadata/schema.ts';
 import { nowIso } from '../ids.ts';
@@ -36,15 +36,48 @@ export async function listMonitoredModels(store: MetadataStore): Promise<Array<{
 /** A logged prediction as the monitor writes it (feedback fills in the label later). */
 export type PredictionRecord = Omit<PredictionRecordTable, 'label' | 'labelled_at'>;
 
-/** Rows per INSERT statement: well under both dialects' limits on bound parameters. */
+/** Rows or ids per statement built with Kysely: well under both dialects' limits on bound parameters. */
 const INSERT_CHUNK = 500;
 
+const RECORD_COLUMNS = ['model_name', 'request_id', 'row_index', 'version', 'logged_at', 'predicted_label', 'predicted_value'] as const;
+
+/**
+ * Rows per INSERT statement, largest first: a flush of any size is a few statements of these fixed
+ * shapes, so their text is built once and SQLite's prepared statements are reused
+ * (sqlite-store.ts). Well under both dialects' limits on bound parameters.
+ */
+const INSERT_SHAPES = [256, 16, 1];
+
+const insertTexts = new Map<string, string>();
+
+/**
+ * The INSERT of `rows` records. A record seen twice (a flush retried after a timeout that had in
+ * fact committed) is kept once. Written as SQL text rather than through Kysely's builder: logging
+ * inserts every logged row, and building and compiling a 500-row query cost as much per row as
+ * SQLite's own work (bench/monitoring.ts, docs/benchmarks.md).
+ */
+function insertText(dialect: MetadataStore['dialect'], rows: number): string {
+  const key = `${dialect}:${rows}`;
+  let text = insertTexts.get(key);
+  if (!text) {
+    const values = Array.from({ length: rows }, () => `(${RECORD_COLUMNS.map(() => '?').join(', ')}, null, null)`).join(', ');
+    const into = `into prediction_records (${RECORD_COLUMNS.join(', ')}, label, labelled_at) values ${values}`;
+    text = dialect === 'mysql' ? `insert ignore ${into}` : `insert ${into} on conflict do nothing`;
+    insertTexts.set(key, text);
+  }
+  return text;
+}
+
 export async function insertRecords(store: MetadataStore, records: readonly PredictionRecord[]): Promise<void> {
-  for (let i = 0; i < records.length; i += INSERT_CHUNK) {
-    const chunk = records.slice(i, i + INSERT_CHUNK).map((r) => ({ ...r, label: null, labelled_at: null }));
-    // A record seen twice (a flush retried after a timeout that had in fact committed) is kept once.
-    const insert = store.db.insertInto('prediction_records').values(chunk);
-    await (store.dialect === 'mysql' ? insert.ignore() : insert.onConflict((c) => c.doNothing())).execute();
+  let at = 0;
+  for (const shape of INSERT_SHAPES) {
+    for (; records.length - at >= shape; at += shape) {
+      const parameters: unknown[] = [];
+      for (let i = at; i < at + shape; i++) {
+        for (const column of RECORD_COLUMNS) parameters.push(records[i][column]);
+      }
+      await store.db.executeQuery(CompiledQuery.raw(insertText(store.dialect, shape), parameters));
+    }
   }
 }
 
