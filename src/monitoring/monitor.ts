@@ -81,6 +81,10 @@ class HourLog {
   readonly features: Array<{ column: number; binner: FeatureBinner; tally: Tally }> = [];
   readonly prediction: { binner: PredictionBinner; tally: Tally } | null;
   readonly latency = tally(LATENCY_FEATURE, LATENCY_EDGES_MS.length + 1);
+  /** The fixed pieces of its JSON lines, escaped once: `,"model":…,"version":…,"request_id":`, and `"name":` of each input. */
+  private readonly modelPiece: string;
+  private readonly inputPieces: string[];
+  private readonly kinds: string[];
 
   constructor(
     readonly model: string,
@@ -93,6 +97,21 @@ class HourLog {
       for (const { key, binner } of binners.features.get(feature.name) ?? []) this.features.push({ column, binner, tally: tally(key, binner.bins) });
     });
     this.prediction = binners.prediction ? { binner: binners.prediction, tally: tally(PREDICTION_FEATURE, binners.prediction.bins) } : null;
+    this.modelPiece = `,"model":${JSON.stringify(model)},"version":${version},"request_id":`;
+    this.inputPieces = manifest.features.map((feature, f) => `${f === 0 ? '{' : ','}${JSON.stringify(feature.name)}:`);
+    this.kinds = manifest.features.map((feature) => feature.kind);
+  }
+
+  /**
+   * Row `i`'s JSON line (`requestId` already JSON): time, model, version, request_id, row,
+   * latency_ms, inputs, output. Joined from pieces rather than JSON.stringify of an object made per
+   * row, which cost half as much again (docs/benchmarks.md, "Prediction logging and drift").
+   */
+  line(time: string, requestId: string, row: number, latencyMs: number, columns: RawColumn[], i: number, output: Record<string, unknown>): string {
+    const pieces = ['{"time":"', time, '"', this.modelPiece, requestId, ',"row":', String(row), ',"latency_ms":', jsonNumber(latencyMs), ',"inputs":'];
+    for (let f = 0; f < this.inputPieces.length; f++) pieces.push(this.inputPieces[f], inputJson(columns[f], this.kinds[f], i));
+    pieces.push(this.inputPieces.length === 0 ? '{}' : '}', ',"output":', JSON.stringify(output), '}');
+    return pieces.join('');
   }
 
   /** Its counts as drift_bins rows (bins never hit are left out). */
@@ -107,12 +126,17 @@ class HourLog {
   }
 }
 
-/** An input value as logged: numbers as they are, a missing value as null, a datetime as ISO 8601 text (as it was sent, and as an export reads it back). */
-function inputValue(column: RawColumn, kind: string, row: number): string | number | null {
-  if (!(column instanceof Float64Array)) return column[row] ?? null;
+const jsonNumber = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
+
+/** An input value as logged, in JSON: numbers as they are, a missing value as null, a datetime as ISO 8601 text (as it was sent, and as an export reads it back). */
+function inputJson(column: RawColumn, kind: string, row: number): string {
+  if (!(column instanceof Float64Array)) {
+    const value = column[row];
+    return value === null || value === undefined ? 'null' : JSON.stringify(value);
+  }
   const value = column[row];
-  if (!Number.isFinite(value)) return null;
-  return kind === 'datetime' ? isoOf(value) : value;
+  if (!Number.isFinite(value)) return 'null';
+  return kind === 'datetime' ? `"${isoOf(value)}"` : String(value);
 }
 
 export class PredictionMonitor {
@@ -127,6 +151,7 @@ export class PredictionMonitor {
   private timer: NodeJS.Timeout | undefined;
   private sweeper: NodeJS.Timeout | undefined;
   private flushing: Promise<void> | undefined;
+  private clock = { ms: Number.NaN, iso: '' };
 
   constructor(
     private readonly stores: { metadata: MetadataStore; blobs: BlobStore; logger: Logger },
@@ -181,8 +206,9 @@ export class PredictionMonitor {
   private record(version: ModelVersionRecord, binners: VersionBinners, sampleRate: number, context: { requestId: string; threshold?: number }, batch: ObservedPredictions): void {
     const { manifest, columns, output, width } = batch;
     const model = version.model;
-    const time = new Date().toISOString();
+    const time = this.now();
     const hour = time.slice(0, 13);
+    const requestId = JSON.stringify(context.requestId);
     const log = this.hourLog(version, hour, manifest, binners);
     const classes = manifest.target.kind === 'label' ? (manifest.target.classes ?? []) : null;
     const threshold = context.threshold ?? 0.5;
@@ -194,11 +220,8 @@ export class PredictionMonitor {
         continue;
       }
       const row = (batch.firstRow ?? 0) + i;
-      const inputs: Record<string, string | number | null> = {};
-      for (let f = 0; f < manifest.features.length; f++) inputs[manifest.features[f].name] = inputValue(columns[f], manifest.features[f].kind, i);
       const prediction = describeOutput(manifest.task, classes, output, width, i, threshold);
-      // One JSON.stringify per row: a string built piece by piece costs more in flattening and garbage.
-      log.lines.push(JSON.stringify({ time, model, version: version.version, request_id: context.requestId, row, latency_ms: batch.latencyMs, inputs, output: prediction.output }));
+      log.lines.push(log.line(time, requestId, row, batch.latencyMs, columns, i, prediction.output));
       this.records.push({ model_name: model, request_id: context.requestId, row_index: row, version: version.version, logged_at: time, predicted_label: prediction.label, predicted_value: prediction.value });
       for (const feature of log.features) feature.tally.counts[feature.binner.bin(columns[feature.column], i) + 1]++;
       if (log.prediction) log.prediction.tally.counts[log.prediction.binner.bin(output, width, i) + 1]++;
@@ -206,6 +229,13 @@ export class PredictionMonitor {
     }
     if (this.counters.logged > loggedBefore) log.latency.counts[latencyBin(batch.latencyMs) + 1]++;
     if (this.records.length >= this.options.maxQueuedRows / 2) void this.flush();
+  }
+
+  /** The time now in ISO 8601, made once per millisecond (a busy server logs many rows in one). */
+  private now(): string {
+    const ms = Date.now();
+    if (ms !== this.clock.ms) this.clock = { ms, iso: new Date(ms).toISOString() };
+    return this.clock.iso;
   }
 
   private hourLog(version: ModelVersionRecord, hour: string, manifest: ObservedPredictions['manifest'], binners: VersionBinners): HourLog {

@@ -286,6 +286,25 @@ describe('PredictionMonitor', () => {
     await monitor.close();
   });
 
+  it('writes every number back exactly, and text with any character', async () => {
+    await putSettings(metadata, 'm', { log_sample_rate: 1, retention_days: 30 });
+    const monitor = new PredictionMonitor({ metadata, blobs, logger: pino({ level: 'silent' }) });
+    const record = await monitor.recorder(version, { requestId: 'r3' });
+    const numbers = [0.1 + 0.2, -0, -17.25, 1e21, 5e-324, Number.MAX_VALUE, 123456789012345680000, -1e-7];
+    const texts = ['plain', 'quote " backslash \\ tab \t', 'line\nbreak \u2028 \u0000', 'ünïcødé 🙂', '', '{"json":true}', '__proto__', 'null'];
+    record!({ manifest, columns: [Float64Array.from(numbers), texts], rows: numbers.length, output: Float32Array.from(numbers, (_, i) => i / 8), width: 1, latencyMs: 0.125 });
+    await monitor.flush();
+    const [part] = await blobs.list('monitoring/m/logs');
+    const chunks: Buffer[] = [];
+    for await (const chunk of await blobs.get(part)) chunks.push(chunk as Buffer);
+    const lines = Buffer.concat(chunks).toString('utf8').trim().split('\n').map((l) => JSON.parse(l) as { inputs: { x: number; c: string }; latency_ms: number; output: { probability: number } });
+    expect(lines.map((l) => l.inputs.x)).toEqual(numbers.map((n) => (Object.is(n, -0) ? 0 : n)));
+    expect(lines.map((l) => l.inputs.c)).toEqual(texts);
+    expect(lines.every((l) => l.latency_ms === 0.125)).toBe(true);
+    expect(lines[2].output.probability).toBe(1 - Math.fround(2 / 8));
+    await monitor.close();
+  });
+
   it('drops and counts rows beyond its buffer instead of waiting', async () => {
     await putSettings(metadata, 'm', { log_sample_rate: 1, retention_days: 30 });
     const monitor = new PredictionMonitor({ metadata, blobs, logger: pino({ level: 'silent' }) }, { flushMs: 60_000, maxQueuedRows: 10, settingsTtlMs: 5000 });
