@@ -253,7 +253,7 @@ for (const store of METADATA_STORES) {
       const busy = await queueJob(p); // still running
       await dispatcher.submitQueued();
       for (const j of [silent, done, busy]) await claimById(p.metadata, j.id, `run-job:c:${j.id}`, 30_000);
-      expect(await finishJob(p.metadata.db, done.id, `run-job:c:${done.id}`, { status: 'succeeded', modelVersion: 1 })).toBe(true);
+      expect(await finishJob(p.metadata, done.id, `run-job:c:${done.id}`, { status: 'succeeded', modelVersion: 1 })).toBe(true);
       const ids = new Map<string, string>();
       for (const j of [silent, done, busy]) ids.set((await getJobRow(p.metadata.db, j.id)).external_id!, j.id);
 

@@ -96,7 +96,7 @@ export async function runInferenceJob(ctx: JobContext): Promise<void> {
       const result = { ...stats.result(), seconds, rows_per_second: seconds > 0 ? Math.round(done / seconds) : null };
       events.log(`predicted ${done} rows in ${seconds.toFixed(2)} s`);
       await db.updateTable('jobs').set({ progress_json: JSON.stringify({ rows_done: done, rows_total: dataset.row_count }) }).where('id', '=', job.id).execute();
-      const finished = await durably(platform, job.id, 'record the inference result', () => finishJob(db, job.id, ctx.owner, { status: 'succeeded', stats: result }));
+      const finished = await durably(platform, job.id, 'record the inference result', () => finishJob(platform.metadata, job.id, ctx.owner, { status: 'succeeded', stats: result }));
       if (!finished) {
         // Cancelled at the last moment, or another worker owns the job now (and rewrites the output).
         const current = await db.selectFrom('jobs').select('cancel_requested').where('id', '=', job.id).executeTakeFirst();

@@ -204,7 +204,7 @@ export class JobLoop {
         if (row.attempts < row.max_attempts) {
           await requeue(this.platform.metadata, job.id, this.owner, `job process ${how}`);
         } else {
-          await finishJob(db, job.id, this.owner, { status: 'failed', error: `the job process ${how} on each of ${row.attempts} attempts`, errorCode: 'WORKER_LOST' });
+          await finishJob(this.platform.metadata, job.id, this.owner, { status: 'failed', error: `the job process ${how} on each of ${row.attempts} attempts`, errorCode: 'WORKER_LOST' });
         }
       }, STORE_OUTAGE_RETRY);
     } catch (error) {

@@ -51,7 +51,7 @@ for (const config of METADATA_STORES) {
         expect(row.status).toBe('running');
         expect(row.attempts).toBe(1);
       }
-      for (const id of ids) await finishJob(stores[0].db, id, (await getJobRow(stores[0].db, id)).lease_owner!, { status: 'succeeded' });
+      for (const id of ids) await finishJob(stores[0], id, (await getJobRow(stores[0].db, id)).lease_owner!, { status: 'succeeded' });
     });
 
     it('claims only the kinds asked for: an empty `only` claims nothing, an empty `except` excludes nothing', async () => {
@@ -62,7 +62,7 @@ for (const config of METADATA_STORES) {
       expect((await claimNext(stores[0], 'owner-k', 30_000, { kinds: { only: ['kinds-train'] } }))?.id).toBe(trial);
       expect(await claimNext(stores[0], 'owner-k', 30_000, { kinds: { only: kinds, except: ['kinds-study'] } })).toBeUndefined();
       expect((await claimNext(stores[0], 'owner-k', 30_000, { kinds: { only: kinds, except: [] } }))?.id).toBe(study);
-      for (const id of [study, trial]) await finishJob(stores[0].db, id, 'owner-k', { status: 'succeeded' });
+      for (const id of [study, trial]) await finishJob(stores[0], id, 'owner-k', { status: 'succeeded' });
     });
 
     // MySQL only: there the change and its event are one transaction. SQLite has one writer at a time
@@ -97,7 +97,7 @@ for (const config of METADATA_STORES) {
       const events = await stores[0].db.selectFrom('job_events').select('data_json').where('job_id', '=', job.id).where('type', '=', 'status').orderBy('seq').execute();
       expect(events.map((e) => (JSON.parse(e.data_json) as { status: string }).status)).toEqual(['queued', 'running', 'queued']);
       const again = await claimNext(stores[1], 'second', 30_000);
-      await finishJob(stores[1].db, again!.id, 'second', { status: 'succeeded' });
+      await finishJob(stores[1], again!.id, 'second', { status: 'succeeded' });
     });
 
     it('renews a lease while held, reports a cancel request, and refuses a finish from an owner that lost it', async () => {
@@ -108,11 +108,28 @@ for (const config of METADATA_STORES) {
       await requestCancel(stores[0].db, id, 'training');
       expect(await renewLease(stores[0], id, 'a', 30_000)).toEqual({ held: true, cancelRequested: true });
       expect(await renewLease(stores[0], id, 'b', 30_000)).toEqual({ held: false, cancelRequested: false });
-      expect(await finishJob(stores[0].db, id, 'b', { status: 'failed' })).toBe(false);
+      expect(await finishJob(stores[0], id, 'b', { status: 'failed' })).toBe(false);
       // Success is refused once a cancel was requested; the cancel is recorded instead.
-      expect(await finishJob(stores[0].db, id, 'a', { status: 'succeeded' })).toBe(false);
-      expect(await finishJob(stores[0].db, id, 'a', { status: 'cancelled' })).toBe(true);
+      expect(await finishJob(stores[0], id, 'a', { status: 'succeeded' })).toBe(false);
+      expect(await finishJob(stores[0], id, 'a', { status: 'cancelled' })).toBe(true);
       expect((await getJobRow(stores[0].db, id)).status).toBe('cancelled');
+    });
+
+    // On SQLite the two statements run back to back on one connection (see together()); what this
+    // checks, a reader never seeing the end without its event, is MySQL's transaction.
+    it.runIf(config.name === 'mysql')('commits a job\'s end with its status event, or neither', async () => {
+      const [id] = await queueJobs(1);
+      await claimById(stores[0], id, 'a', 30_000);
+      await sql`create trigger refuse_ended_event before insert on job_events for each row begin if new.job_id = ${sql.lit(id)} and new.data_json like '%succeeded%' then signal sqlstate '45000' set message_text = 'refused by the test'; end if; end`.execute(stores[0].db);
+      try {
+        await expect(finishJob(stores[0], id, 'a', { status: 'succeeded' })).rejects.toThrow(/refused by the test/);
+        expect((await getJobRow(stores[0].db, id)).status).toBe('running');
+      } finally {
+        await sql`drop trigger refuse_ended_event`.execute(stores[0].db);
+      }
+      expect(await finishJob(stores[0], id, 'a', { status: 'succeeded' })).toBe(true);
+      const statuses = await stores[0].db.selectFrom('job_events').select('data_json').where('job_id', '=', id).where('type', '=', 'status').orderBy('seq').execute();
+      expect(statuses.map((e) => (JSON.parse(e.data_json) as { status: string }).status)).toEqual(['queued', 'running', 'succeeded']);
     });
 
     it('re-queues a job whose lease expired while attempts remain, then fails it with a clear error', async () => {
@@ -183,7 +200,7 @@ for (const config of METADATA_STORES) {
       expect(await stores[0].db.selectFrom('datasets').select('id').where('id', '=', 'ds_inuse').execute()).toHaveLength(1);
       expect(await stores[0].db.selectFrom('models').select('id').where('name', '=', 'inuse').execute()).toHaveLength(1);
       await claimById(stores[0], job.id, 'w', 30_000);
-      await finishJob(stores[0].db, job.id, 'w', { status: 'succeeded' });
+      await finishJob(stores[0], job.id, 'w', { status: 'succeeded' });
       expect(await deleteUnlessInUse(store.db, store.dialect, { datasetId: 'ds_inuse' })).toBe(true);
       expect(await deleteUnlessInUse(store.db, store.dialect, { model: 'inuse' })).toBe(true);
       expect(await deleteUnlessInUse(store.db, store.dialect, { model: 'inuse' })).toBe(false);

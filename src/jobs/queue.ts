@@ -155,9 +155,16 @@ export interface Finish {
 
 /**
  * Records the end of a job, only if the caller still holds its lease (and, for success, no cancel was
- * requested meanwhile). Returns false otherwise.
+ * requested meanwhile). Returns false otherwise. The status and its event commit together (see
+ * together()): a reader that sees the job ended also sees its last event, which an events stream
+ * waits for before it closes.
  */
-export async function finishJob(db: Db, id: string, owner: string, finish: Finish): Promise<boolean> {
+export function finishJob(store: MetadataStore, id: string, owner: string, finish: Finish): Promise<boolean> {
+  return together(store, (q) => finishJobIn(q, id, owner, finish));
+}
+
+/** finishJob's statements, for a caller already in a transaction (a training job records its model version with its end). */
+export async function finishJobIn(db: Db, id: string, owner: string, finish: Finish): Promise<boolean> {
   const now = nowIso();
   let query = db
     .updateTable('jobs')

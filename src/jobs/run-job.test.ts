@@ -54,7 +54,7 @@ describe('runClaimedJob', () => {
     const runners = new JobRunners().register({
       kind: 'finishing',
       run: async ({ platform: p, job, owner, signal }) => {
-        await finishJob(p.metadata.db, job.id, owner, { status: 'succeeded' });
+        await finishJob(p.metadata, job.id, owner, { status: 'succeeded' });
         // The runner's last moments after recording its end: long enough for a heartbeat (every 200 ms at a 1 s lease) to find the lease gone.
         await new Promise((resolve) => setTimeout(resolve, 600));
         expect(signal.reason).toBe('lease-lost');

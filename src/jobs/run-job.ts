@@ -103,7 +103,7 @@ async function runToEnd(platform: Platform, runners: JobRunners, job: JobRow, ow
       events.log(error.message, 'error');
       await events.flush().catch(() => undefined);
       await writeLog(platform, job.id, events);
-      await durably(platform, job.id, 'record the failure', () => finishJob(db, job.id, owner, { status: 'failed', error: error.message, errorCode: error.code }));
+      await durably(platform, job.id, 'record the failure', () => finishJob(platform.metadata, job.id, owner, { status: 'failed', error: error.message, errorCode: error.code }));
       return 'failed';
     }
     platform.logger.error({ err: error, job: job.id }, 'job failed with an infrastructure error');
@@ -137,14 +137,14 @@ async function endAborted(platform: Platform, job: JobRow, owner: string, abort:
       events.log('cancelled');
       await events.flush().catch(() => undefined);
       await writeLog(platform, job.id, events);
-      await durably(platform, job.id, 'record the cancellation', () => finishJob(db, job.id, owner, { status: 'cancelled' }));
+      await durably(platform, job.id, 'record the cancellation', () => finishJob(platform.metadata, job.id, owner, { status: 'cancelled' }));
       return 'cancelled';
     case 'timeout':
       events.log(`stopped: max_runtime_seconds exceeded and the trainer did not stop by itself`, 'error');
       await events.flush().catch(() => undefined);
       await writeLog(platform, job.id, events);
       await durably(platform, job.id, 'record the timeout', () =>
-        finishJob(db, job.id, owner, { status: 'failed', error: 'max_runtime_seconds exceeded; the trainer was stopped', errorCode: 'TIMEOUT' }),
+        finishJob(platform.metadata, job.id, owner, { status: 'failed', error: 'max_runtime_seconds exceeded; the trainer was stopped', errorCode: 'TIMEOUT' }),
       );
       return 'failed';
     case 'shutdown':
@@ -160,7 +160,6 @@ async function endAborted(platform: Platform, job: JobRow, owner: string, abort:
 }
 
 async function retryOrFail(platform: Platform, job: JobRow, owner: string, error: unknown, events: EventSink): Promise<JobEnd> {
-  const { db } = platform.metadata;
   const message = error instanceof Error ? error.message : String(error);
   // A retryable registry code (an interrupted trainer) keeps its code once attempts run out.
   const errorCode: JobErrorCode = error instanceof JobError ? error.code : 'INFRASTRUCTURE';
@@ -176,7 +175,7 @@ async function retryOrFail(platform: Platform, job: JobRow, owner: string, error
   }
   await writeLog(platform, job.id, events);
   await durably(platform, job.id, 'record the failure', () =>
-    finishJob(db, job.id, owner, { status: 'failed', error: `failed after ${job.attempts} attempts: ${message}`, errorCode }),
+    finishJob(platform.metadata, job.id, owner, { status: 'failed', error: `failed after ${job.attempts} attempts: ${message}`, errorCode }),
   );
   return 'failed';
 }

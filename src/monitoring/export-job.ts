@@ -75,7 +75,7 @@ async function runExportJob(ctx: JobContext): Promise<void> {
   const result: ExportJobResult = { dataset_id: dataset.id, dataset_name: dataset.name, dataset_version: dataset.version, rows: dataset.row_count };
   events.log(`exported ${dataset.row_count} rows as ${dataset.name} v${dataset.version} (${dataset.id})`);
   const finished = await durably(platform, job.id, 'record the export', () =>
-    finishJob(db, job.id, ctx.owner, { status: 'succeeded', stats: result }),
+    finishJob(platform.metadata, job.id, ctx.owner, { status: 'succeeded', stats: result }),
   );
   if (!finished) {
     // Cancelled or failed meanwhile: the dataset goes. Queued again or taken over by another

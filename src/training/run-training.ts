@@ -23,7 +23,7 @@ import type { TrainerEvent, TrainerEventOf } from './trainer-events.ts';
 import { trainerJob } from './trainer-job.ts';
 import { JobError, JobUserError, LeaseLostError, TRAINER_EXIT_CODES, abortReason } from '../jobs/errors.ts';
 import type { JobContext } from '../jobs/context.ts';
-import { finishJob } from '../jobs/queue.ts';
+import { finishJobIn } from '../jobs/queue.ts';
 import { jobDataset, jobSpec, parseJson } from '../jobs/jobs.ts';
 import { datasetColumns } from '../datasets/rows.ts';
 import { recordEpochMetrics } from './epoch-metrics.ts';
@@ -356,7 +356,7 @@ async function recordVersion(
         blob_prefix: input.prefix,
         init_from: spec.init_from ? { model: spec.init_from.model, version: spec.init_from.version } : null,
       });
-      const finished = await finishJob(trx, job.id, owner, { status: 'succeeded', modelVersion: v, stats: input.stats, metrics: input.metrics });
+      const finished = await finishJobIn(trx, job.id, owner, { status: 'succeeded', modelVersion: v, stats: input.stats, metrics: input.metrics });
       if (!finished) throw new LeaseLostError();
       return v;
     });

@@ -220,7 +220,7 @@ async function finishStudy(ctx: JobContext, spec: StudySpec, stopReason: string)
     const message = first
       ? `every trial failed; trial ${first.number} (the first) failed with: ${first.error ?? 'an unknown error'}`
       : `no trial finished (${trials.length} started${stopReason === 'max_runtime_seconds' ? '; max_runtime_seconds was reached' : ''})`;
-    const finished = await finishJob(db, job.id, owner, { status: 'failed', error: message, errorCode: 'TRIALS_FAILED', stats: summary });
+    const finished = await finishJob(platform.metadata, job.id, owner, { status: 'failed', error: message, errorCode: 'TRIALS_FAILED', stats: summary });
     if (!finished) throw new LeaseLostError();
     return;
   }
@@ -229,7 +229,7 @@ async function finishStudy(ctx: JobContext, spec: StudySpec, stopReason: string)
     await setAlias(db, jobModel(job), spec.alias, version);
     events.log(`alias ${spec.alias} of ${jobModel(job)} now points at version ${version} (trial ${best.number})`);
   }
-  const finished = await finishJob(db, job.id, owner, { status: 'succeeded', modelVersion: version, stats: summary, metrics: { [spec.objective.metric]: best.objective! } });
+  const finished = await finishJob(platform.metadata, job.id, owner, { status: 'succeeded', modelVersion: version, stats: summary, metrics: { [spec.objective.metric]: best.objective! } });
   if (!finished) throw new LeaseLostError();
   events.log(`study succeeded: best trial ${best.number}, ${spec.objective.metric} ${best.objective}, version ${version}`);
 }

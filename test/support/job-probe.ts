@@ -30,7 +30,7 @@ export const probeRunner: JobRunner = {
       signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
     });
     if (signal.aborted) return;
-    const finished = await durably(platform, job.id, 'record the probe', () => finishJob(platform.metadata.db, job.id, owner, { status: 'succeeded', stats: { pid: process.pid } }));
+    const finished = await durably(platform, job.id, 'record the probe', () => finishJob(platform.metadata, job.id, owner, { status: 'succeeded', stats: { pid: process.pid } }));
     if (!finished) throw new LeaseLostError();
   },
   deadlineSeconds: (job) => jobSpec<ProbeSpec>(job).deadline_seconds,

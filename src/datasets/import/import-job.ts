@@ -132,7 +132,7 @@ async function runImportJob(ctx: JobContext): Promise<void> {
       bytes: progress.bytes_total,
     };
     events.log(`imported ${dataset.row_count} rows as ${dataset.name} v${dataset.version} (${dataset.id})`);
-    const finished = await durably(platform, job.id, 'record the import', () => finishJob(db, job.id, ctx.owner, { status: 'succeeded', stats: result }));
+    const finished = await durably(platform, job.id, 'record the import', () => finishJob(platform.metadata, job.id, ctx.owner, { status: 'succeeded', stats: result }));
     if (!finished) {
       await deleteDataset(platform, dataset.id).catch((error: unknown) => platform.logger.warn({ err: error, dataset: dataset.id }, 'could not remove the dataset of an import that did not finish'));
       throw new LeaseLostError();
