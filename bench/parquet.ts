@@ -35,7 +35,9 @@ function memoryKb(pid: number): { hwm: number; anon: number } {
 }
 
 async function ingest(path: string, contentType: string, label: string): Promise<{ id: string; dataDir: string; stop: () => Promise<void>; base: string }> {
-  const server = await startServer();
+  // One process (TRAINYARD_WORKERS=1): with `auto`, the child is the cluster primary, which serves
+  // no HTTP, and its memory says nothing about the ingest.
+  const server = await startServer({ TRAINYARD_WORKERS: '1' });
   const pid = server.child.pid!;
   let peakAnon = 0;
   const sampler = setInterval(() => (peakAnon = Math.max(peakAnon, memoryKb(pid).anon)), 50);
