@@ -215,7 +215,15 @@ for (const store of METADATA_STORES) {
       (await platform.metadata.db.selectFrom('job_events').select('data_json').where('job_id', '=', id).where('type', '=', type).orderBy('seq').execute()).map(
         (r) => JSON.parse(r.data_json) as Record<string, unknown>,
       );
-    const ended = (id: string, status: string) => waitFor(`job ${id} ${status}`, async () => ((await job(id)).status === status ? job(id) : undefined));
+    const ended = async (id: string, status: string) => {
+      try {
+        return await waitFor(`job ${id} ${status}`, async () => ((await job(id)).status === status ? job(id) : undefined));
+      } catch (error) {
+        // Say where the job stands, so that a timeout in CI tells what happened.
+        const row = await job(id);
+        throw new Error(`${(error as Error).message}; it is ${row.status} after ${row.attempts} attempt(s)${row.error ? `: ${row.error}` : ''}`, { cause: error });
+      }
+    };
     const runningIn = (id: string) => waitFor(`job ${id} to start`, async () => (await events(id, 'probe'))[0]?.pid as number | undefined);
 
     for (const executorCase of EXECUTORS) {

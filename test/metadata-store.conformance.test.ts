@@ -6,10 +6,10 @@
 // is unreachable.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { Migrator, sql, type Insertable, type Kysely } from 'kysely';
+import { Migrator, sql, type Insertable, type Kysely, type Transaction } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isConnectionError, isUniqueViolation } from '../src/store/metadata/errors.ts';
-import { type MetadataStore } from '../src/store/metadata/metadata-store.ts';
+import { together, type MetadataStore } from '../src/store/metadata/metadata-store.ts';
 import { openMetadataStore } from '../src/store/metadata/open-metadata-store.ts';
 import { MIGRATIONS, migrateToLatest } from '../src/store/metadata/migrate.ts';
 import type { Database } from '../src/store/metadata/schema.ts';
@@ -175,6 +175,34 @@ for (const config of METADATA_STORES) {
         const { count } = await db.selectFrom(table).select((eb) => eb.fn.countAll<number>().as('count')).executeTakeFirstOrThrow();
         expect(count, table).toBe(0);
       }
+    });
+
+    // SQLite runs together()'s statements without a transaction; on MySQL two transactions that
+    // lock two rows in opposite orders deadlock for real, and InnoDB rolls one back.
+    it.runIf(config.name === 'mysql')('runs again a transaction that lost a deadlock, so both sides commit', async () => {
+      const other = await fixture.open();
+      await sql`create table deadlock_probe (id int primary key, v int not null)`.execute(db);
+      await sql`insert into deadlock_probe values (1, 0), (2, 0)`.execute(db);
+      const deferred = () => {
+        let resolve!: () => void;
+        return { promise: new Promise<void>((r) => (resolve = r)), resolve: () => resolve() };
+      };
+      const [firstHolds, secondHolds] = [deferred(), deferred()];
+      const bump = (q: Kysely<Database> | Transaction<Database>, id: number) => sql`update deadlock_probe set v = v + 1 where id = ${id}`.execute(q);
+      let runs = 0;
+      const crossing = (s: MetadataStore, first: number, mine: ReturnType<typeof deferred>, theirs: ReturnType<typeof deferred>) =>
+        together(s, async (q) => {
+          runs++;
+          await bump(q, first);
+          mine.resolve();
+          await theirs.promise;
+          await bump(q, 3 - first);
+        });
+      await Promise.all([crossing(store, 1, firstHolds, secondHolds), crossing(other, 2, secondHolds, firstHolds)]);
+      expect(runs).toBe(3); // one side ran twice
+      const { rows } = await sql<{ v: number }>`select v from deadlock_probe order by id`.execute(db);
+      expect(rows.map((r) => Number(r.v))).toEqual([2, 2]);
+      await sql`drop table deadlock_probe`.execute(db);
     });
 
     it('round-trips a row of every table, JSON over 64 KB and non-ASCII text intact', async () => {

@@ -1,6 +1,7 @@
 // The metadata store: a Kysely instance over one of two dialects, plus the little each dialect
 // must do differently (opening, pinging). Domain code imports only this interface; open-metadata-store.ts
 // picks the implementation a URL names.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Kysely, RawBuilder, Transaction } from 'kysely';
 import type { Database } from './schema.ts';
 
@@ -26,6 +27,20 @@ export interface MetadataStore {
  * would deadlock two connections of one process (tests, benchmarks), one holding the write lock
  * while the other blocks the event loop in better-sqlite3's busy wait.
  */
-export function together<T>(store: MetadataStore, work: (q: Kysely<Database> | Transaction<Database>) => Promise<T>): Promise<T> {
-  return store.dialect === 'sqlite' ? work(store.db) : store.db.transaction().execute(work);
+export async function together<T>(store: MetadataStore, work: (q: Kysely<Database> | Transaction<Database>) => Promise<T>): Promise<T> {
+  if (store.dialect === 'sqlite') return work(store.db);
+  // InnoDB resolves a deadlock by rolling one transaction back whole (ER_LOCK_DEADLOCK), and asks
+  // that it be run again; `work` is only statements, so running it again is safe.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await store.db.transaction().execute(work);
+    } catch (error) {
+      if (attempt > DEADLOCK_RETRIES || (error as { errno?: unknown }).errno !== ER_LOCK_DEADLOCK) throw error;
+      await sleep(Math.random() * 20 * attempt);
+    }
+  }
 }
+
+const ER_LOCK_DEADLOCK = 1213;
+/** Runs of a transaction after the first that a deadlock may take. */
+const DEADLOCK_RETRIES = 3;
