@@ -305,6 +305,28 @@ describe('PredictionMonitor', () => {
     await monitor.close();
   });
 
+  it('writes a flush of many rows whole and in order, and keeps rows logged while it runs for the next one', async () => {
+    await putSettings(metadata, 'm', { log_sample_rate: 1, retention_days: 30 });
+    const monitor = new PredictionMonitor({ metadata, blobs, logger: pino({ level: 'silent' }) }, { flushMs: 60_000, maxQueuedRows: 50_000, settingsTtlMs: 5000 });
+    const record = await monitor.recorder(version, { requestId: 'r4' });
+    for (let start = 0; start < 3000; start += 100) record!({ ...batch(100), firstRow: start });
+    const flushing = monitor.flush();
+    record!({ ...batch(5), firstRow: 3000 }); // arrives while the first flush is writing
+    await flushing;
+    await monitor.close();
+    const parts = (await blobs.list('monitoring/m/logs')).sort();
+    expect(parts).toHaveLength(2);
+    const rowsOf = async (key: string) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of await blobs.get(key)) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks).toString('utf8').trimEnd().split('\n').map((l) => (JSON.parse(l) as { row: number }).row);
+    };
+    const firstRows = await rowsOf(parts.find((p) => p.endsWith('-0.jsonl'))!);
+    expect(firstRows).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+    expect(await rowsOf(parts.find((p) => p.endsWith('-1.jsonl'))!)).toEqual([3000, 3001, 3002, 3003, 3004]);
+    expect(await metadata.db.selectFrom('prediction_records').select('row_index').execute()).toHaveLength(3005);
+  });
+
   it('drops and counts rows beyond its buffer instead of waiting', async () => {
     await putSettings(metadata, 'm', { log_sample_rate: 1, retention_days: 30 });
     const monitor = new PredictionMonitor({ metadata, blobs, logger: pino({ level: 'silent' }) }, { flushMs: 60_000, maxQueuedRows: 10, settingsTtlMs: 5000 });
