@@ -110,24 +110,45 @@ export async function openParquet(path: string): Promise<ParquetTable> {
   return { file, metadata, fields, rows: Number(metadata.num_rows) };
 }
 
-function toColumn(type: ColumnType, data: ArrayLike<unknown>, rows: number): TableColumn {
-  if (data.length !== rows) throw invalid(`a column chunk has ${data.length} values for ${rows} rows`);
+/** A decoded run of a column chunk's values, starting at `offset` within its row group. */
+interface ChunkPiece {
+  offset: number;
+  data: ArrayLike<unknown>;
+}
+
+/**
+ * One column of a row group from the pieces hyparquet decoded it in: a chunk of many pages can come
+ * in several (it does for a REQUIRED column), each placed at its offset. They must cover the rows
+ * exactly, once each.
+ */
+function toColumn(type: ColumnType, pieces: readonly ChunkPiece[], rows: number): TableColumn {
+  const ordered = [...pieces].sort((a, b) => a.offset - b.offset);
+  let covered = 0;
+  for (const piece of ordered) {
+    if (piece.offset !== covered) throw invalid(`a column chunk's values do not cover its rows (${piece.offset} where ${covered} was expected)`);
+    covered += piece.data.length;
+  }
+  if (covered !== rows) throw invalid(`a column chunk has ${covered} values for ${rows} rows`);
   if (type === 'integer' || type === 'number') {
     const values = new Float64Array(rows);
-    for (let i = 0; i < rows; i++) {
-      const v = data[i];
-      values[i] = v === null || v === undefined ? NaN : typeof v === 'bigint' ? Number(v) : (v as number);
+    for (const { offset, data } of ordered) {
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i];
+        values[offset + i] = v === null || v === undefined ? NaN : typeof v === 'bigint' ? Number(v) : (v as number);
+      }
     }
     return { kind: 'numbers', values };
   }
   const values = new Array<Scalar>(rows);
-  for (let i = 0; i < rows; i++) {
-    const v = data[i];
-    if (v === null || v === undefined) values[i] = null;
-    else if (type === 'boolean') values[i] = Boolean(v);
-    else if (typeof v === 'string') values[i] = v;
-    else if (v instanceof Date) values[i] = v.toISOString();
-    else throw invalid(`column of type ${type} holds a ${typeof v}`);
+  for (const { offset, data } of ordered) {
+    for (let i = 0; i < data.length; i++) {
+      const v = data[i];
+      if (v === null || v === undefined) values[offset + i] = null;
+      else if (type === 'boolean') values[offset + i] = Boolean(v);
+      else if (typeof v === 'string') values[offset + i] = v;
+      else if (v instanceof Date) values[offset + i] = v.toISOString();
+      else throw invalid(`column of type ${type} holds a ${typeof v}`);
+    }
   }
   return { kind: 'values', values };
 }
@@ -142,7 +163,7 @@ export async function* readParquetBatches(table: ParquetTable, columns?: number[
     const data: TableColumn[] = [];
     for (const index of picked) {
       const field = table.fields[index];
-      let chunk: ArrayLike<unknown> | null = null;
+      const pieces: ChunkPiece[] = [];
       try {
         await parquetRead({
           file: table.file,
@@ -152,14 +173,14 @@ export async function* readParquetBatches(table: ParquetTable, columns?: number[
           rowEnd: start + rows,
           parsers: PARSERS,
           onChunk(c) {
-            chunk = c.columnData;
+            pieces.push({ offset: c.rowStart - start, data: c.columnData });
           },
         });
       } catch (error) {
         throw invalid(`column "${field.name}", rows ${start + 1}–${start + rows}: ${(error as Error).message}`, error);
       }
-      if (chunk === null) throw invalid(`column "${field.name}" has no data for rows ${start + 1}–${start + rows}`);
-      data.push(toColumn(field.type as ColumnType, chunk, rows));
+      if (pieces.length === 0) throw invalid(`column "${field.name}" has no data for rows ${start + 1}–${start + rows}`);
+      data.push(toColumn(field.type as ColumnType, pieces, rows));
     }
     for (let from = 0; from < rows; from += BATCH_ROWS) {
       const length = Math.min(BATCH_ROWS, rows - from);
