@@ -6,6 +6,7 @@
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { connect } from 'node:net';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parquetWriteBuffer } from 'hyparquet-writer';
@@ -42,7 +43,7 @@ function table(rows = ROWS) {
   return { id, n, x, city, flag, label };
 }
 
-function parquetOf(t: ReturnType<typeof table>, rowGroupSize = 1000): Uint8Array {
+function parquetOf(t: ReturnType<typeof table>, rowGroupSize = 1000, compression: Pick<Parameters<typeof parquetWriteBuffer>[0], 'codec' | 'compressors'> = {}): Uint8Array {
   return new Uint8Array(
     parquetWriteBuffer({
       columnData: [
@@ -54,6 +55,7 @@ function parquetOf(t: ReturnType<typeof table>, rowGroupSize = 1000): Uint8Array
         { name: 'label', data: t.label, type: 'INT32' as const },
       ].map((c) => ({ ...c, data: c.name === 'id' ? (c.data as number[]).map((v) => BigInt(v)) : c.data })),
       rowGroupSize,
+      ...compression,
     }),
   );
 }
@@ -232,6 +234,17 @@ for (const config of BLOB_STORES) {
       }
       expect(outputs[0].map(sha256)).toEqual(outputs[2].map(sha256));
       expect(outputs[1].map(sha256)).toEqual(outputs[2].map(sha256));
+    });
+
+    it('reads gzip and brotli Parquet pages as it reads snappy ones', async () => {
+      const t = table(2000);
+      const snappy = await created(await post(parquetOf(t), '?name=snappy', 'application/vnd.apache.parquet'));
+      for (const [codec, compress] of [['GZIP', gzipSync], ['BROTLI', brotliCompressSync]] as const) {
+        const bytes = parquetOf(t, 1000, { codec, compressors: { [codec]: (input: Uint8Array) => compress(input) } });
+        const dataset = await created(await post(bytes, `?name=${codec.toLowerCase()}`, 'application/vnd.apache.parquet'));
+        expect(dataset.row_count).toBe(2000);
+        expect(dataset.columns).toEqual(snappy.columns);
+      }
     });
 
     it('takes Parquet as a multipart file named .parquet, and JSON Lines named .jsonl', async () => {

@@ -15,6 +15,7 @@
 // while its batches are handed out, so its uncompressed size is bounded by MAX_ROW_GROUP_BYTES.
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { TrainyardError } from '../../errors.ts';
+import { PAGE_DECOMPRESSORS } from './codecs.ts';
 import type { ColumnType } from '../csv/profiler.ts';
 import type { Scalar, TableBatch, TableColumn, TableField } from '../table/batch.ts';
 
@@ -172,6 +173,7 @@ export async function* readParquetBatches(table: ParquetTable, columns?: number[
           rowStart: start,
           rowEnd: start + rows,
           parsers: PARSERS,
+          compressors: PAGE_DECOMPRESSORS,
           onChunk(c) {
             pieces.push({ offset: c.rowStart - start, data: c.columnData });
           },
