@@ -304,7 +304,7 @@ for (const config of BLOB_STORES) {
       expect(sha256(same)).toBe(sha256(pq));
     });
 
-    it('refuses nested, truncated and non-Parquet files naming the cause, keeping nothing', async () => {
+    it('refuses nested, binary, truncated and non-Parquet files naming the cause, keeping nothing', async () => {
       const before = await state();
       const nested = new Uint8Array(
         parquetWriteBuffer({
@@ -331,6 +331,12 @@ for (const config of BLOB_STORES) {
       const corrupt = Uint8Array.from(whole);
       corrupt.fill(0xff, 200, 400);
       await rejected(await post(corrupt, '?name=bad', 'application/vnd.apache.parquet'), 'INVALID_PARQUET', before);
+      // Binary data in a byte-array column (text in one would be read as text), past the first row group.
+      const rows = 3000;
+      const blobs = Array.from({ length: rows }, (_, i) => (i === 2500 ? Uint8Array.of(0x89, 0x50, 0x4e, 0x47, 0xff) : new TextEncoder().encode(`k${i}`)));
+      const binary = new Uint8Array(parquetWriteBuffer({ columnData: [{ name: 'id', data: Array.from({ length: rows }, (_, i) => i), type: 'INT32' }, { name: 'blob', data: blobs, type: 'BYTE_ARRAY' }], rowGroupSize: 1000 }));
+      const refused = await rejected(await post(binary, '?name=bad', 'application/vnd.apache.parquet'), 'UNSUPPORTED_COLUMN', before);
+      expect(refused.errors[0].field).toBe('blob');
     });
 
     it('keeps nothing when a Parquet upload is cut off mid-stream, or is larger than the limit', async () => {

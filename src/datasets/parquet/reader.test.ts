@@ -136,4 +136,24 @@ describe('Parquet reader', () => {
     };
     await expect(read()).rejects.toMatchObject({ code: 'INVALID_PARQUET', message: expect.stringContaining('LZ4_RAW') });
   });
+
+  it('reads unannotated byte-array text as text (as Hive and Impala write strings), and refuses binary data naming the column', async () => {
+    const encode = (text: string) => new TextEncoder().encode(text);
+    const write = async (name: string, data: Array<Uint8Array | null>) => {
+      const path = join(dir, `${name}.parquet`);
+      await writeFile(path, new Uint8Array(parquetWriteBuffer({ columnData: [{ name, data, type: 'BYTE_ARRAY' }] } as Parameters<typeof parquetWriteBuffer>[0])));
+      return openParquet(path);
+    };
+    const text = await write('city', [encode('Zürich'), null, encode('São Paulo')]);
+    expect(text.fields).toEqual([{ name: 'city', type: 'string' }]);
+    const values: unknown[] = [];
+    for await (const batch of readParquetBatches(text)) values.push(...(batch.columns[0] as { values: unknown[] }).values);
+    expect(values).toEqual(['Zürich', null, 'São Paulo']);
+
+    const binary = await write('thumbnail', [encode('fine'), Uint8Array.of(0xff, 0xd8, 0xff, 0xe0)]);
+    const read = async () => {
+      for await (const _ of readParquetBatches(binary));
+    };
+    await expect(read()).rejects.toMatchObject({ code: 'UNSUPPORTED_COLUMN', errors: [{ field: 'thumbnail' }] });
+  });
 });

@@ -111,6 +111,20 @@ export async function openParquet(path: string): Promise<ParquetTable> {
   return { file, metadata, fields, rows: Number(metadata.num_rows) };
 }
 
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * A BYTE_ARRAY value that no annotation calls text: text when it is valid UTF-8 (Hive and Impala
+ * write strings so), else the column holds binary data, which is refused.
+ */
+function textOf(column: string, bytes: Uint8Array): string {
+  try {
+    return strictUtf8.decode(bytes);
+  } catch {
+    throw unsupported(column, 'a binary column (its values are not UTF-8 text)');
+  }
+}
+
 /** A decoded run of a column chunk's values, starting at `offset` within its row group. */
 interface ChunkPiece {
   offset: number;
@@ -122,7 +136,7 @@ interface ChunkPiece {
  * in several (it does for a REQUIRED column), each placed at its offset. They must cover the rows
  * exactly, once each.
  */
-function toColumn(type: ColumnType, pieces: readonly ChunkPiece[], rows: number): TableColumn {
+function toColumn(name: string, type: ColumnType, pieces: readonly ChunkPiece[], rows: number): TableColumn {
   const ordered = [...pieces].sort((a, b) => a.offset - b.offset);
   let covered = 0;
   for (const piece of ordered) {
@@ -147,6 +161,7 @@ function toColumn(type: ColumnType, pieces: readonly ChunkPiece[], rows: number)
       if (v === null || v === undefined) values[offset + i] = null;
       else if (type === 'boolean') values[offset + i] = Boolean(v);
       else if (typeof v === 'string') values[offset + i] = v;
+      else if (v instanceof Uint8Array) values[offset + i] = textOf(name, v);
       else if (v instanceof Date) values[offset + i] = v.toISOString();
       else throw invalid(`column of type ${type} holds a ${typeof v}`);
     }
@@ -173,6 +188,8 @@ export async function* readParquetBatches(table: ParquetTable, columns?: number[
           rowStart: start,
           rowEnd: start + rows,
           parsers: PARSERS,
+          // Unannotated BYTE_ARRAY values come as bytes, checked by textOf; UTF8/STRING ones as text.
+          utf8: false,
           compressors: PAGE_DECOMPRESSORS,
           onChunk(c) {
             pieces.push({ offset: c.rowStart - start, data: c.columnData });
@@ -182,7 +199,7 @@ export async function* readParquetBatches(table: ParquetTable, columns?: number[
         throw invalid(`column "${field.name}", rows ${start + 1}–${start + rows}: ${(error as Error).message}`, error);
       }
       if (pieces.length === 0) throw invalid(`column "${field.name}" has no data for rows ${start + 1}–${start + rows}`);
-      data.push(toColumn(field.type as ColumnType, pieces, rows));
+      data.push(toColumn(field.name, field.type as ColumnType, pieces, rows));
     }
     for (let from = 0; from < rows; from += BATCH_ROWS) {
       const length = Math.min(BATCH_ROWS, rows - from);
