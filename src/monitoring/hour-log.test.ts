@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { HourLog, logLines, logRecords, type LogManifest } from './hour-log.ts';
+import { HourLog, type LogManifest } from './hour-log.ts';
 
 const noBinners = { features: new Map(), prediction: null };
 const parse = (text: string) => text.trimEnd().split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
@@ -21,9 +21,8 @@ describe('HourLog', () => {
       for (let i = 0; i < n; i++) log.add({ time: time + start, requestId: `req-${start}`, firstRow: 0, latencyMs: 1.25, columns: [x, c, at], output, width: 3, threshold: 0.5 }, i);
     }
     expect(log.length).toBe(rows);
-    const columns = log.columns();
-    const lines = [...parse(logLines(columns, 0, 300)), ...parse(logLines(columns, 300, rows))];
-    const records = [...logRecords(columns, 0, 512), ...logRecords(columns, 512, rows)];
+    const lines = [...parse(log.lines(0, 300)), ...parse(log.lines(300, rows))];
+    const records = [...log.records(0, 512), ...log.records(512, rows)];
     expect(lines).toHaveLength(rows);
     expect(records).toHaveLength(rows);
     for (let k = 0; k < rows; k++) {
@@ -48,14 +47,14 @@ describe('HourLog', () => {
     const binary = new HourLog('m', 1, 'h', { task: 'binary_classification', features: [], target: { kind: 'label', classes: ['no', 'yes'] } }, noBinners);
     const output = Float32Array.of(0.6, 0.9);
     for (let i = 0; i < 2; i++) binary.add({ time: 0, requestId: 'r', firstRow: 10, latencyMs: 1, columns: [], output, width: 1, threshold: 0.7 }, i);
-    const [first, second] = parse(logLines(binary.columns(), 0, 2));
+    const [first, second] = parse(binary.lines(0, 2));
     expect(first).toMatchObject({ row: 10, inputs: {}, output: { label: 'no', probability: 1 - Math.fround(0.6) } });
     expect(second).toMatchObject({ row: 11, output: { label: 'yes', probability: Math.fround(0.9) } });
-    expect(logRecords(binary.columns(), 0, 2).map((r) => [r.predicted_label, r.predicted_value])).toEqual([['no', Math.fround(0.6)], ['yes', Math.fround(0.9)]]);
+    expect(binary.records(0, 2).map((r) => [r.predicted_label, r.predicted_value])).toEqual([['no', Math.fround(0.6)], ['yes', Math.fround(0.9)]]);
 
     const regression = new HourLog('r', 1, 'h', { task: 'regression', features: [{ name: 'x', kind: 'numeric' }], target: { kind: 'number' } }, noBinners);
     regression.add({ time: 0, requestId: 'r', firstRow: 0, latencyMs: 1, columns: [Float64Array.of(3)], output: Float32Array.of(-2.5), width: 1, threshold: 0.5 }, 0);
-    expect(parse(logLines(regression.columns(), 0, 1))[0]).toMatchObject({ inputs: { x: 3 }, output: { value: -2.5 } });
-    expect(logRecords(regression.columns(), 0, 1)[0]).toMatchObject({ predicted_label: null, predicted_value: -2.5 });
+    expect(parse(regression.lines(0, 1))[0]).toMatchObject({ inputs: { x: 3 }, output: { value: -2.5 } });
+    expect(regression.records(0, 1)[0]).toMatchObject({ predicted_label: null, predicted_value: -2.5 });
   });
 });

@@ -57,25 +57,6 @@ function grown(values: Float64Array, capacity: number): Float64Array {
 /** An input column as logged: numbers (a datetime as ms since the epoch, missing as NaN), or text (missing as null). */
 type InputBuffer = { text: false; datetime: boolean; values: Float64Array } | { text: true; values: Array<string | null> };
 
-/** Logged rows as plain columns: what a flush formats. */
-export interface LogColumns {
-  model: string;
-  version: number;
-  task: string;
-  classes: string[] | null;
-  featureNames: string[];
-  length: number;
-  times: Float64Array;
-  rowNumbers: Float64Array;
-  latencies: Float64Array;
-  /** The output row's first value: the positive class's probability, the winning class's, or the regression value. */
-  values: Float64Array;
-  /** Index into the classes of the predicted label (classifiers). */
-  labels: Float64Array;
-  requestIds: string[];
-  inputs: InputBuffer[];
-}
-
 export class HourLog {
   readonly features: Array<{ column: number; binner: FeatureBinner; tally: Tally }> = [];
   readonly prediction: { binner: PredictionBinner; tally: Tally } | null;
@@ -92,12 +73,15 @@ export class HourLog {
   private readonly inputs: InputBuffer[];
   private readonly classes: string[] | null;
   private readonly binary: boolean;
+  /** The fixed pieces of its JSON lines, escaped once: `,"model":…,"version":…,"request_id":`, and `"name":` of each input. */
+  private readonly modelPiece: string;
+  private readonly inputPieces: string[];
 
   constructor(
     readonly model: string,
     readonly version: number,
     readonly hour: string,
-    private readonly manifest: LogManifest,
+    manifest: LogManifest,
     binners: VersionBinners,
   ) {
     manifest.features.forEach((feature, column) => {
@@ -107,6 +91,8 @@ export class HourLog {
     this.classes = manifest.target.kind === 'label' ? (manifest.target.classes ?? []) : null;
     this.binary = manifest.task === 'binary_classification';
     this.inputs = manifest.features.map((f): InputBuffer => (f.kind === 'categorical' ? { text: true, values: [] } : { text: false, datetime: f.kind === 'datetime', values: new Float64Array(FIRST_CAPACITY) }));
+    this.modelPiece = `,"model":${JSON.stringify(model)},"version":${version},"request_id":`;
+    this.inputPieces = manifest.features.map((feature, f) => `${f === 0 ? '{' : ','}${JSON.stringify(feature.name)}:`);
   }
 
   /** Copies row `i` of the batch in and counts it into the histograms. */
@@ -153,24 +139,43 @@ export class HourLog {
     for (const buffer of this.inputs) if (!buffer.text) buffer.values = grown(buffer.values, this.capacity);
   }
 
-  /** Its rows as columns (views of its buffers, not copies). */
-  columns(): LogColumns {
-    const n = this.length;
-    return {
-      model: this.model,
-      version: this.version,
-      task: this.manifest.task,
-      classes: this.classes,
-      featureNames: this.manifest.features.map((f) => f.name),
-      length: n,
-      times: this.times.subarray(0, n),
-      rowNumbers: this.rowNumbers.subarray(0, n),
-      latencies: this.latencies.subarray(0, n),
-      values: this.values.subarray(0, n),
-      labels: this.labels.subarray(0, n),
-      requestIds: this.requestIds,
-      inputs: this.inputs,
-    };
+  /** The predicted label of row `n` and the probability the log shows for it (null for regression). */
+  private output(n: number): { label: string | null; probability: number } | null {
+    if (!this.classes) return null;
+    const p = this.values[n];
+    return { label: this.classes[this.labels[n]] ?? null, probability: this.binary && this.labels[n] === 0 ? 1 - p : p };
+  }
+
+  /**
+   * Rows [from, to) as JSON Lines, each ending in a newline: time, model, version, request_id, row,
+   * latency_ms, inputs (a datetime as ISO 8601 text, a missing or non-finite value as null), output.
+   * Joined from pieces escaped once rather than JSON.stringify of an object per row, which cost half
+   * as much again.
+   */
+  lines(from: number, to: number): string {
+    const isoAt = isoCache();
+    const pieces: string[] = [];
+    let lastId: string | undefined;
+    let idJson = '';
+    for (let n = from; n < to; n++) {
+      if (this.requestIds[n] !== lastId) idJson = JSON.stringify((lastId = this.requestIds[n]));
+      pieces.push('{"time":"', isoAt(this.times[n]), '"', this.modelPiece, idJson, ',"row":', String(this.rowNumbers[n]), ',"latency_ms":', jsonNumber(this.latencies[n]), ',"inputs":');
+      for (let f = 0; f < this.inputs.length; f++) pieces.push(this.inputPieces[f], inputJson(this.inputs[f], n));
+      const output = this.output(n);
+      pieces.push(this.inputs.length === 0 ? '{}' : '}', ',"output":', output ? `{"label":${JSON.stringify(output.label)},"probability":${jsonNumber(output.probability)}}` : `{"value":${jsonNumber(this.values[n])}}`, '}\n');
+    }
+    return pieces.join('');
+  }
+
+  /** Rows [from, to) as database records. */
+  records(from: number, to: number): PredictionRecord[] {
+    const isoAt = isoCache();
+    const records: PredictionRecord[] = [];
+    for (let n = from; n < to; n++) {
+      const output = this.output(n);
+      records.push({ model_name: this.model, request_id: this.requestIds[n], row_index: this.rowNumbers[n], version: this.version, logged_at: isoAt(this.times[n]), predicted_label: output?.label ?? null, predicted_value: this.values[n] });
+    }
+    return records;
   }
 
   /** Its counts as drift_bins rows (bins never hit are left out). */
@@ -185,6 +190,13 @@ export class HourLog {
   }
 }
 
+/** ISO 8601 text of a time in ms, made once per distinct millisecond (rows of one request share it). */
+function isoCache(): (millis: number) => string {
+  let last = Number.NaN;
+  let iso = '';
+  return (millis) => (millis === last ? iso : (iso = isoOf((last = millis))));
+}
+
 const jsonNumber = (value: number): string => (Number.isFinite(value) ? String(value) : 'null');
 
 /** An input value as logged, in JSON: numbers as they are, a missing value as null, a datetime as ISO 8601 text (as it was sent, and as an export reads it back). */
@@ -196,50 +208,4 @@ function inputJson(buffer: InputBuffer, n: number): string {
   const value = buffer.values[n];
   if (!Number.isFinite(value)) return 'null';
   return buffer.datetime ? `"${isoOf(value)}"` : String(value);
-}
-
-/** The predicted label of row `n` and the probability the log shows for it (null for regression). */
-function outputOf(c: LogColumns, n: number): { label: string | null; probability: number } | null {
-  if (!c.classes) return null;
-  const label = c.classes[c.labels[n]] ?? null;
-  const p = c.values[n];
-  return { label, probability: c.task === 'binary_classification' && c.labels[n] === 0 ? 1 - p : p };
-}
-
-/**
- * Rows [from, to) as JSON Lines, each ending in a newline: time, model, version, request_id, row,
- * latency_ms, inputs (a datetime as ISO 8601 text, a missing or non-finite value as null), output.
- * Joined from pieces escaped once rather than JSON.stringify of an object per row, which cost half
- * as much again.
- */
-export function logLines(c: LogColumns, from: number, to: number): string {
-  const modelPiece = `,"model":${JSON.stringify(c.model)},"version":${c.version},"request_id":`;
-  const inputPieces = c.featureNames.map((name, f) => `${f === 0 ? '{' : ','}${JSON.stringify(name)}:`);
-  const pieces: string[] = [];
-  let lastTime = Number.NaN;
-  let iso = '';
-  let lastId: string | undefined;
-  let idJson = '';
-  for (let n = from; n < to; n++) {
-    if (c.times[n] !== lastTime) iso = isoOf((lastTime = c.times[n]));
-    if (c.requestIds[n] !== lastId) idJson = JSON.stringify((lastId = c.requestIds[n]));
-    pieces.push('{"time":"', iso, '"', modelPiece, idJson, ',"row":', String(c.rowNumbers[n]), ',"latency_ms":', jsonNumber(c.latencies[n]), ',"inputs":');
-    for (let f = 0; f < c.inputs.length; f++) pieces.push(inputPieces[f], inputJson(c.inputs[f], n));
-    const output = outputOf(c, n);
-    pieces.push(c.inputs.length === 0 ? '{}' : '}', ',"output":', output ? `{"label":${JSON.stringify(output.label)},"probability":${jsonNumber(output.probability)}}` : `{"value":${jsonNumber(c.values[n])}}`, '}\n');
-  }
-  return pieces.join('');
-}
-
-/** Rows [from, to) as database records. */
-export function logRecords(c: LogColumns, from: number, to: number): PredictionRecord[] {
-  const records: PredictionRecord[] = [];
-  let lastTime = Number.NaN;
-  let iso = '';
-  for (let n = from; n < to; n++) {
-    if (c.times[n] !== lastTime) iso = isoOf((lastTime = c.times[n]));
-    const output = outputOf(c, n);
-    records.push({ model_name: c.model, request_id: c.requestIds[n], row_index: c.rowNumbers[n], version: c.version, logged_at: iso, predicted_label: output?.label ?? null, predicted_value: c.values[n] });
-  }
-  return records;
 }

@@ -22,7 +22,7 @@ import { addBinCounts, getSettings, insertRecords, type MonitoringSettings } fro
 import { readBaseline } from './baseline-artifact.ts';
 import { predictionLogPartKey } from '../store/blobs/keys.ts';
 import { sweepExpired } from './retention.ts';
-import { HourLog, logLines, logRecords, type LogManifest, type LoggedBatch, type VersionBinners } from './hour-log.ts';
+import { HourLog, type LogManifest, type LoggedBatch, type VersionBinners } from './hour-log.ts';
 
 export interface MonitorOptions {
   /** How often buffered rows are written (default 2 s). */
@@ -206,18 +206,16 @@ export class PredictionMonitor {
       for (const [key, logs] of parts) {
         const chunks: Buffer[] = [];
         for (const log of logs) {
-          const columns = log.columns();
           for (let from = 0; from < log.length; from += ROWS_PER_TURN) {
-            chunks.push(Buffer.from(logLines(columns, from, Math.min(log.length, from + ROWS_PER_TURN))));
+            chunks.push(Buffer.from(log.lines(from, Math.min(log.length, from + ROWS_PER_TURN))));
             await nextTurn();
           }
         }
         await this.stores.blobs.put(key, Buffer.concat(chunks), { contentType: 'application/x-ndjson' });
       }
       for (const log of hours) {
-        const columns = log.columns();
         for (let from = 0; from < log.length; from += ROWS_PER_TURN) {
-          await insertRecords(this.stores.metadata, logRecords(columns, from, Math.min(log.length, from + ROWS_PER_TURN)));
+          await insertRecords(this.stores.metadata, log.records(from, Math.min(log.length, from + ROWS_PER_TURN)));
           await nextTurn();
         }
       }
