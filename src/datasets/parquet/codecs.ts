@@ -6,10 +6,12 @@
 // Each decoder must produce exactly the size the page's header states, never more: a page that
 // inflates to less would otherwise read as zeros, and one that inflates to more is a bomb. gzip and
 // brotli are Node's own (bounded by maxOutputLength); zstd is fzstd (pure JavaScript; Node 20 has
-// no zstd), streamed block by block into a buffer of the stated size.
+// no zstd), streamed block by block into a buffer of the stated size. The stated size itself is
+// the file's word, so a page that claims more than a row group may hold is refused before any
+// buffer is made for it (snappy included, which hyparquet would otherwise allocate as claimed).
 import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { Decompress } from 'fzstd';
-import type { parquetRead } from 'hyparquet';
+import { snappyUncompress, type parquetRead } from 'hyparquet';
 
 type Compressors = NonNullable<Parameters<typeof parquetRead>[0]['compressors']>;
 
@@ -30,8 +32,22 @@ function inflateZstd(input: Uint8Array, length: number): Uint8Array {
   return exactly('zstd', output.subarray(0, written), length);
 }
 
-export const PAGE_DECOMPRESSORS: Compressors = {
-  GZIP: (input, length) => exactly('gzip', gunzipSync(input, { maxOutputLength: Math.max(1, length) }), length),
-  BROTLI: (input, length) => exactly('brotli', brotliDecompressSync(input, { maxOutputLength: Math.max(1, length) }), length),
-  ZSTD: inflateZstd,
-};
+/** The decoders for pages of at most `maxPageBytes` uncompressed. */
+export function pageDecompressors(maxPageBytes: number): Compressors {
+  const bounded =
+    (codec: string, inflate: (input: Uint8Array, length: number) => Uint8Array) =>
+    (input: Uint8Array, length: number): Uint8Array => {
+      if (length > maxPageBytes) throw new Error(`a ${codec} page claims ${length} bytes uncompressed, more than the ${maxPageBytes} a row group may hold`);
+      return inflate(input, length);
+    };
+  return {
+    SNAPPY: bounded('snappy', (input, length) => {
+      const output = new Uint8Array(length);
+      snappyUncompress(input, output);
+      return output;
+    }),
+    GZIP: bounded('gzip', (input, length) => exactly('gzip', gunzipSync(input, { maxOutputLength: Math.max(1, length) }), length)),
+    BROTLI: bounded('brotli', (input, length) => exactly('brotli', brotliDecompressSync(input, { maxOutputLength: Math.max(1, length) }), length)),
+    ZSTD: bounded('zstd', inflateZstd),
+  };
+}

@@ -15,12 +15,14 @@
 // while its batches are handed out, so its uncompressed size is bounded by MAX_ROW_GROUP_BYTES.
 import { asyncBufferFromFile, parquetMetadataAsync, parquetRead, parquetSchema, type AsyncBuffer, type FileMetaData, type SchemaElement } from 'hyparquet';
 import { TrainyardError } from '../../errors.ts';
-import { PAGE_DECOMPRESSORS } from './codecs.ts';
+import { pageDecompressors } from './codecs.ts';
 import type { ColumnType } from '../csv/profiler.ts';
 import type { Scalar, TableBatch, TableColumn, TableField } from '../table/batch.ts';
 
 /** The largest row group (uncompressed, as the file's metadata states it) a read accepts. */
 export const MAX_ROW_GROUP_BYTES = 512 * 1024 * 1024;
+
+const PAGE_DECOMPRESSORS = pageDecompressors(MAX_ROW_GROUP_BYTES);
 
 /** Rows per batch handed out. */
 const BATCH_ROWS = 65_536;
